@@ -1,0 +1,42 @@
+"""Time-ordered ids (UUIDv7, RFC 9562).
+
+Ids sort by creation time, so they index well and replay in order. Python gains
+``uuid.uuid7`` only in 3.14; until then this short version is ours.
+"""
+
+import os
+import threading
+import time
+import uuid
+
+_lock = threading.Lock()
+_last_ms = 0
+_counter = 0
+
+
+def new_id() -> str:
+    """Return a new UUIDv7 as a string. Ids made in one process are strictly increasing."""
+    global _last_ms, _counter
+    with _lock:
+        ms = time.time_ns() // 1_000_000
+        if ms > _last_ms:
+            _last_ms, _counter = ms, int.from_bytes(os.urandom(2), "big") & 0x3FF
+        else:
+            # Same millisecond (or the clock stepped back): keep order with the 12-bit counter,
+            # borrowing the next millisecond when it runs out.
+            _counter += 1
+            if _counter > 0xFFF:
+                _last_ms, _counter = _last_ms + 1, 0
+        rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+        value = (_last_ms << 80) | (0x7 << 76) | (_counter << 64) | (0b10 << 62) | rand_b
+    return str(uuid.UUID(int=value))
+
+
+def is_uuid(text: str) -> bool:
+    """True when ``text`` is a UUID in its canonical 36-character form."""
+    if len(text) != 36:
+        return False
+    try:
+        return str(uuid.UUID(text)) == text.lower()
+    except ValueError:
+        return False

@@ -1,0 +1,315 @@
+"""The wire protocol, version 1: one JSON envelope per WebSocket text frame.
+
+Every frame has ``v`` (the protocol version) and ``type``. A frame that expects an answer
+carries an ``id``; the answer carries ``re`` = that id. ``docs/protocol.md`` describes each
+frame with an example exchange. Parsing never raises anything but :class:`ProtocolError`, so a
+bad frame costs its sender an error frame, never the server.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    TypeAdapter,
+    ValidationError,
+)
+
+from cloudbrain.errors import ErrorCode, ProtocolError
+from cloudbrain.ids import is_uuid
+
+PROTOCOL_VERSION = 1
+MAX_ACK_IDS = 1000
+MAX_TTL_SECONDS = 30 * 24 * 3600
+
+
+def _check_uuid(value: str) -> str:
+    if not is_uuid(value):
+        raise ValueError("must be a UUID in canonical form (a UUIDv7 from cloudbrain.ids.new_id)")
+    return value.lower()
+
+
+# Agent names are what people type and read: any printable text up to 64 characters, without
+# white space, and not starting with '*' (which addresses everyone on the command line).
+AgentName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s*][^\s]*$")]
+TopicName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s]+$")]
+MessageId = Annotated[str, AfterValidator(_check_uuid)]
+ShortText = Annotated[str, Field(max_length=128)]
+Meta = dict[str, JsonValue]
+
+
+class _Frame(BaseModel):
+    # Unknown top-level fields are refused so a misspelt field is an error, not silently lost;
+    # ``meta`` is the place for anything a client wants to carry along.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    v: Literal[1] = PROTOCOL_VERSION
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, exclude_none=True)
+
+
+# --- frames a client sends -------------------------------------------------------------------
+
+
+class Hello(_Frame):
+    type: Literal["hello"] = "hello"
+    id: ShortText
+    name: AgentName
+    token: Annotated[str, Field(min_length=1, max_length=256)]
+    device: ShortText = ""
+    client: ShortText = ""
+    capabilities: Annotated[list[ShortText], Field(max_length=32)] = []
+
+
+class _Message(_Frame):
+    """Fields shared by the three ways of sending a message. ``id`` becomes the message id."""
+
+    id: MessageId
+    body: JsonValue
+    meta: Meta = {}
+    conversation: ShortText | None = None
+    reply_to: MessageId | None = None
+    ttl: Annotated[float, Field(gt=0, le=MAX_TTL_SECONDS)] | None = None
+
+
+class Send(_Message):
+    type: Literal["send"] = "send"
+    to: AgentName
+
+
+class Publish(_Message):
+    type: Literal["publish"] = "publish"
+    topic: TopicName
+
+
+class Broadcast(_Message):
+    type: Literal["broadcast"] = "broadcast"
+
+
+class Subscribe(_Frame):
+    type: Literal["subscribe"] = "subscribe"
+    id: ShortText
+    topic: TopicName
+
+
+class Unsubscribe(_Frame):
+    type: Literal["unsubscribe"] = "unsubscribe"
+    id: ShortText
+    topic: TopicName
+
+
+class Ack(_Frame):
+    """Confirms ``deliver`` frames by their message ids; unknown ids are ignored."""
+
+    type: Literal["ack"] = "ack"
+    ids: Annotated[list[MessageId], Field(min_length=1, max_length=MAX_ACK_IDS)]
+
+
+class Who(_Frame):
+    type: Literal["who"] = "who"
+    id: ShortText
+
+
+class Status(_Frame):
+    """Asks where a message the sender sent stands, per recipient."""
+
+    type: Literal["status"] = "status"
+    id: ShortText
+    msg: MessageId
+
+
+class Ping(_Frame):
+    type: Literal["ping"] = "ping"
+    id: ShortText
+
+
+ClientFrame = Annotated[
+    Hello | Send | Publish | Broadcast | Subscribe | Unsubscribe | Ack | Who | Status | Ping,
+    Field(discriminator="type"),
+]
+MessageFrame = Send | Publish | Broadcast
+
+# --- frames the server sends -----------------------------------------------------------------
+
+
+class Limits(BaseModel):
+    max_frame_bytes: int
+    rate_per_second: float
+    rate_burst: int
+
+
+class Welcome(_Frame):
+    type: Literal["welcome"] = "welcome"
+    re: str
+    agent: str
+    session: str
+    server: str
+    protocol: int = PROTOCOL_VERSION
+    limits: Limits
+
+
+class Receipt(_Frame):
+    """The server has stored the message: from here on it will not be lost."""
+
+    type: Literal["receipt"] = "receipt"
+    re: str
+    recipients: int
+    at: datetime
+    duplicate: bool = False
+
+
+class Deliver(_Frame):
+    """A message for the receiving agent; answer with ``ack``. ``id`` is the message id."""
+
+    type: Literal["deliver"] = "deliver"
+    id: str
+    kind: Literal["direct", "topic", "broadcast"]
+    sender: str = Field(alias="from")
+    to: str | None = None
+    topic: str | None = None
+    session: str
+    device: str
+    at: datetime
+    body: JsonValue
+    meta: Meta = {}
+    conversation: str | None = None
+    reply_to: str | None = None
+    expires_at: datetime | None = None
+
+
+class Presence(_Frame):
+    type: Literal["presence"] = "presence"
+    agent: str
+    session: str
+    device: str
+    online: bool
+    at: datetime
+
+
+class SessionInfo(BaseModel):
+    session: str
+    device: str
+    since: datetime
+
+
+class AgentInfo(BaseModel):
+    name: str
+    description: str = ""
+    skills: list[str] = []
+    online: bool
+    sessions: list[SessionInfo] = []
+    last_seen: datetime | None = None
+
+
+class Roster(_Frame):
+    type: Literal["roster"] = "roster"
+    re: str
+    agents: list[AgentInfo]
+
+
+class RecipientState(BaseModel):
+    agent: str
+    state: Literal["pending", "delivered", "expired"]
+    delivered_at: datetime | None = None
+
+
+class DeliveryStatus(_Frame):
+    type: Literal["delivery"] = "delivery"
+    re: str
+    msg: str
+    expires_at: datetime | None = None
+    recipients: list[RecipientState]
+
+
+class Ok(_Frame):
+    type: Literal["ok"] = "ok"
+    re: str
+
+
+class Pong(_Frame):
+    type: Literal["pong"] = "pong"
+    re: str
+
+
+class Error(_Frame):
+    type: Literal["error"] = "error"
+    re: str | None = None
+    code: ErrorCode
+    detail: str
+
+
+ServerFrame = Annotated[
+    Welcome | Receipt | Deliver | Presence | Roster | DeliveryStatus | Ok | Pong | Error,
+    Field(discriminator="type"),
+]
+
+CLIENT_TYPES = frozenset(
+    ["hello", "send", "publish", "broadcast", "subscribe", "unsubscribe", "ack", "who", "status", "ping"]
+)
+SERVER_TYPES = frozenset(
+    ["welcome", "receipt", "deliver", "presence", "roster", "delivery", "ok", "pong", "error"]
+)
+
+_client_adapter: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
+_server_adapter: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)
+
+
+def parse_client_frame(raw: str | bytes) -> ClientFrame:
+    """Parse one frame from a client, or raise :class:`ProtocolError` saying what is wrong."""
+    try:
+        return _client_adapter.validate_json(raw)
+    except ValidationError as exc:
+        raise _explain(raw, exc, CLIENT_TYPES) from None
+
+
+def parse_server_frame(raw: str | bytes) -> ServerFrame:
+    """Parse one frame from the server, or raise :class:`ProtocolError`."""
+    try:
+        return _server_adapter.validate_json(raw)
+    except ValidationError as exc:
+        raise _explain(raw, exc, SERVER_TYPES) from None
+
+
+def frame_id(raw: str | bytes) -> str | None:
+    """The ``id`` of a frame that failed to parse, if one can be read, for the error's ``re``."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    value = data.get("id") if isinstance(data, dict) else None
+    return value[:128] if isinstance(value, str) else None
+
+
+def _explain(raw: str | bytes, exc: ValidationError, known: frozenset[str]) -> ProtocolError:
+    """Turn a validation failure into the one error code that best says what went wrong."""
+    try:
+        data: Any = json.loads(raw)
+    except ValueError:
+        return ProtocolError(ErrorCode.INVALID_JSON, "the frame is not valid JSON text")
+    if not isinstance(data, dict):
+        return ProtocolError(ErrorCode.INVALID_FRAME, "a frame must be a JSON object")
+    if "v" in data and data["v"] != PROTOCOL_VERSION:
+        return ProtocolError(
+            ErrorCode.UNSUPPORTED_VERSION,
+            f"protocol version {data['v']!r} is not supported; this side speaks v={PROTOCOL_VERSION}",
+        )
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        return ProtocolError(ErrorCode.INVALID_FRAME, "the frame has no string field 'type'")
+    if kind not in known:
+        return ProtocolError(
+            ErrorCode.UNKNOWN_TYPE, f"unknown frame type {kind[:64]!r}; expected one of {sorted(known)}"
+        )
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False)[:5]:
+        # Drop the union branch name pydantic puts first in the location.
+        where = ".".join(str(part) for part in error["loc"][1:]) or "frame"
+        problems.append(f"{where}: {error['msg']}")
+    return ProtocolError(ErrorCode.INVALID_FRAME, f"bad {kind!r} frame: " + "; ".join(problems))

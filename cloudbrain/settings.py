@@ -1,0 +1,84 @@
+"""Settings: ``CLOUDBRAIN_*`` environment variables over defaults that work on a fresh machine.
+
+CLI flags override the environment by passing keyword arguments to :meth:`Settings.load`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PORT = 8766
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("CLOUDBRAIN_HOME", "~/.cloudbrain")).expanduser()
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = field(default_factory=default_home)
+    # Empty means the embedded default: a SQLite file under ``home``.
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    node: str = field(default_factory=socket.gethostname)
+    max_frame_bytes: int = 1024 * 1024
+    # Per-connection token bucket: sustained frames per second and the burst above it.
+    rate_per_second: float = 1000.0
+    rate_burst: int = 2000
+    hello_timeout: float = 5.0
+    # How often the server looks for revoked agents and expired messages, in seconds.
+    revocation_poll: float = 1.0
+    expiry_sweep: float = 5.0
+    # Frames waiting to be written to one connection before the server gives up on a reader
+    # that is too slow (it reconnects and gets the rest replayed from the database).
+    outbox_limit: int = 10_000
+    log_level: str = "INFO"
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Defaults, then ``CLOUDBRAIN_<FIELD>`` variables, then non-None ``overrides``."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"CLOUDBRAIN_{f.name.upper()}")
+            if raw is not None and raw != "":
+                values[f.name] = _convert(f.name, f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @property
+    def db_url(self) -> str:
+        """The database URL in force: the configured one, or SQLite under ``home``."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.home / 'cloudbrain.db'}"
+
+    @property
+    def url(self) -> str:
+        """The WebSocket URL clients on this machine use to reach this server."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"ws://{host}:{self.port}"
+
+
+def client_url(explicit: str | None = None) -> str:
+    """The server URL a client connects to: flag, then ``CLOUDBRAIN_URL``, then the default."""
+    return explicit or os.environ.get("CLOUDBRAIN_URL") or f"ws://127.0.0.1:{DEFAULT_PORT}"
+
+
+def _convert(name: str, type_name: Any, raw: str) -> Any:
+    kind = str(type_name)
+    try:
+        if kind == "Path":
+            return Path(raw).expanduser()
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise ValueError(f"CLOUDBRAIN_{name.upper()}={raw!r} is not a valid {kind}") from None
+    return raw
