@@ -41,7 +41,9 @@ class CloseCode(IntEnum):
 
 
 # Close codes after which reconnecting with the same credentials cannot succeed.
-FATAL_CLOSE_CODES = frozenset({CloseCode.AUTH_FAILED, CloseCode.REVOKED, CloseCode.UNSUPPORTED_VERSION})
+FATAL_CLOSE_CODES = frozenset(
+    {CloseCode.AUTH_FAILED, CloseCode.REVOKED, CloseCode.UNSUPPORTED_VERSION}
+)
 
 
 class CloudBrainError(Exception):

@@ -25,7 +25,7 @@ from pydantic import (
 from cloudbrain.errors import ErrorCode, ProtocolError
 from cloudbrain.ids import is_uuid
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION: Literal[1] = 1
 MAX_ACK_IDS = 1000
 MAX_TTL_SECONDS = 30 * 24 * 3600
 
@@ -251,7 +251,18 @@ ServerFrame = Annotated[
 ]
 
 CLIENT_TYPES = frozenset(
-    ["hello", "send", "publish", "broadcast", "subscribe", "unsubscribe", "ack", "who", "status", "ping"]
+    [
+        "hello",
+        "send",
+        "publish",
+        "broadcast",
+        "subscribe",
+        "unsubscribe",
+        "ack",
+        "who",
+        "status",
+        "ping",
+    ]
 )
 SERVER_TYPES = frozenset(
     ["welcome", "receipt", "deliver", "presence", "roster", "delivery", "ok", "pong", "error"]
@@ -305,7 +316,8 @@ def _explain(raw: str | bytes, exc: ValidationError, known: frozenset[str]) -> P
         return ProtocolError(ErrorCode.INVALID_FRAME, "the frame has no string field 'type'")
     if kind not in known:
         return ProtocolError(
-            ErrorCode.UNKNOWN_TYPE, f"unknown frame type {kind[:64]!r}; expected one of {sorted(known)}"
+            ErrorCode.UNKNOWN_TYPE,
+            f"unknown frame type {kind[:64]!r}; expected one of {sorted(known)}",
         )
     problems = []
     for error in exc.errors(include_url=False, include_input=False)[:5]:

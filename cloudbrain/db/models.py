@@ -4,12 +4,13 @@ machines never collide and sort by creation time."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ForeignKey,
     Index,
     String,
+    Table,
     Text,
     UniqueConstraint,
     Uuid,
@@ -105,3 +106,12 @@ class Subscription(Base):
     agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"), primary_key=True)
     topic: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# Core handles on the tables, for bulk statements on the hot path (typed as Table: the ORM
+# declares ``__table__`` as the more general FromClause).
+agents = cast(Table, Agent.__table__)
+sessions = cast(Table, AgentSession.__table__)
+messages = cast(Table, Message.__table__)
+deliveries = cast(Table, Delivery.__table__)
+subscriptions = cast(Table, Subscription.__table__)

@@ -79,7 +79,9 @@ def upgrade() -> None:
     op.create_table(
         "deliveries",
         sa.Column(
-            "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+            "seq",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
             autoincrement=True,
         ),
         sa.Column("message_id", Id, sa.ForeignKey("messages.id"), nullable=False),

@@ -1,0 +1,1 @@
+"""The AI directory: profiles, agent cards, skills, specialist selection (to come)."""

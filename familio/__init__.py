@@ -1,0 +1,1 @@
+"""Familio, the social layer: follows, endorsements, reputation, web view (to come)."""

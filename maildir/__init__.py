@@ -1,0 +1,1 @@
+"""Maildir spools, the mail <-> message mapping and the SMTP gateway (to come)."""

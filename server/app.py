@@ -1,0 +1,132 @@
+"""The server process: database, hub, WebSocket listener and housekeeping, started and stopped
+together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from types import TracebackType
+
+from cloudbrain.server.connection import ConnectionHandler
+from cloudbrain.server.hub import Hub
+from cloudbrain.server.store import MessageStore
+from cloudbrain.server.writer import run_periodically
+from sqlalchemy.ext.asyncio import AsyncEngine
+from websockets.asyncio.server import Server as WebSocketServer
+from websockets.asyncio.server import serve as websocket_serve
+
+from cloudbrain.db import create_engine, upgrade
+from cloudbrain.db.types import utcnow
+from cloudbrain.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Server:
+    """A running CloudBrain server. ``async with Server(settings) as server: ...``"""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine: AsyncEngine | None = None
+        self.hub: Hub | None = None
+        self._listener: WebSocketServer | None = None
+        self._housekeeping: list[asyncio.Task[None]] = []
+
+    @property
+    def port(self) -> int:
+        """The port actually listened on (useful when the settings asked for port 0)."""
+        assert self._listener is not None, "server not started"
+        return int(self._listener.sockets[0].getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        return self.settings.with_(port=self.port).url
+
+    async def start(self) -> None:
+        settings = self.settings
+        log.info("database: %s", _redact(settings.db_url))
+        await asyncio.to_thread(upgrade, settings.db_url)
+        self.engine = create_engine(settings.db_url)
+        store = MessageStore(self.engine)
+        stale = await store.close_node_sessions(settings.node, "server restart")
+        if stale:
+            log.info(
+                "closed %d session(s) left open by an earlier run of node %r", stale, settings.node
+            )
+        self.hub = Hub(store)
+        self.hub.writer.start()
+        self._listener = await websocket_serve(
+            ConnectionHandler(self.hub, settings),
+            settings.host,
+            settings.port,
+            max_size=settings.max_frame_bytes,
+            # Compression costs more CPU than it saves on small JSON frames.
+            compression=None,
+            ping_interval=20,
+            ping_timeout=20,
+        )
+        self._housekeeping = [
+            asyncio.create_task(self._watch_revocations(), name="revocations"),
+            asyncio.create_task(
+                run_periodically(settings.expiry_sweep, self.hub.expire, "expiry sweep"),
+                name="expiry",
+            ),
+        ]
+        log.info("CloudBrain server listening on %s (node %r)", self.url, settings.node)
+
+    async def _watch_revocations(self) -> None:
+        assert self.hub is not None
+        since = utcnow()
+        while True:
+            await asyncio.sleep(self.settings.revocation_poll)
+            try:
+                since = await self.hub.check_revocations(since)
+            except Exception:
+                log.exception("checking for revoked agents failed; will retry")
+
+    async def stop(self) -> None:
+        """Stop accepting, close connections (1001), store what is queued, release the database."""
+        for task in self._housekeeping:
+            task.cancel()
+        for task in self._housekeeping:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._listener is not None:
+            self._listener.close()
+            await self._listener.wait_closed()
+        if self.hub is not None:
+            await self.hub.writer.stop()
+        if self.engine is not None:
+            await self.engine.dispose()
+        log.info("CloudBrain server stopped")
+
+    async def __aenter__(self) -> Server:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+async def serve(settings: Settings) -> None:
+    """Run a server until SIGINT or SIGTERM, then shut it down cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Server(settings):
+        await stop.wait()
+        log.info("shutting down")
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,164 @@
+"""The life of one WebSocket connection: hello, authentication, the read loop, the end."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from cloudbrain.server.hub import Hub
+from cloudbrain.server.protocol import Accepted, ConnectionProtocol, Rejected
+from cloudbrain.server.session import LiveSession
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from cloudbrain import __version__
+from cloudbrain.errors import CloseCode, ErrorCode
+from cloudbrain.identity import authenticate
+from cloudbrain.protocol import Error, Hello, Limits, Welcome
+from cloudbrain.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ConnectionHandler:
+    """Called by the websockets server once per connection."""
+
+    def __init__(self, hub: Hub, settings: Settings) -> None:
+        self.hub = hub
+        self.settings = settings
+        self.limits = Limits(
+            max_frame_bytes=settings.max_frame_bytes,
+            rate_per_second=settings.rate_per_second,
+            rate_burst=settings.rate_burst,
+        )
+
+    async def __call__(self, websocket: ServerConnection) -> None:
+        protocol = ConnectionProtocol(
+            rate_per_second=self.settings.rate_per_second, rate_burst=self.settings.rate_burst
+        )
+        peer = websocket.remote_address
+        hello = await self._hello(websocket, protocol, peer)
+        if hello is None:
+            return
+        agent = await authenticate(self.hub.store.engine, hello.name, hello.token)
+        if agent is None:
+            log.info("refused %s: bad credentials for agent %r", peer, hello.name)
+            await self._refuse(
+                websocket,
+                Error(
+                    re=hello.id,
+                    code=ErrorCode.AUTH_FAILED,
+                    detail="unknown agent name, wrong token, or revoked agent",
+                ),
+                CloseCode.AUTH_FAILED,
+            )
+            return
+
+        session_id = await self.hub.store.open_session(
+            agent.id,
+            node=self.settings.node,
+            device=hello.device,
+            client=hello.client,
+            capabilities=hello.capabilities,
+        )
+        session = LiveSession(
+            agent,
+            session_id,
+            hello.device,
+            hello.capabilities,
+            websocket,
+            self.settings.outbox_limit,
+        )
+        protocol.authenticated()
+        session.send(
+            Welcome(
+                re=hello.id,
+                agent=agent.name,
+                session=session_id,
+                server=f"cloudbrain/{__version__}",
+                limits=self.limits,
+            ).to_json()
+        )
+        self.hub.register(session)
+        log.info("%r connected from %s", session, peer)
+        reason = "closed"
+        replay = asyncio.create_task(self.hub.replay(session), name=f"replay-{session_id}")
+        try:
+            await self._read_loop(websocket, protocol, session)
+        except ConnectionClosed:
+            pass
+        except Exception:
+            reason = "error"
+            log.exception("%r: connection failed", session)
+        finally:
+            protocol.closed()
+            replay.cancel()
+            self.hub.unregister(session)
+            await session.stop()
+            if websocket.close_code == CloseCode.GOING_AWAY:
+                reason = "shutdown"
+            elif session.closing:
+                reason = websocket.close_reason or "closed by server"
+            await self.hub.store.close_session(session_id, reason)
+            log.info("%r disconnected (%s)", session, reason)
+
+    async def _hello(
+        self, websocket: ServerConnection, protocol: ConnectionProtocol, peer: object
+    ) -> Hello | None:
+        try:
+            data = await asyncio.wait_for(websocket.recv(), self.settings.hello_timeout)
+        except TimeoutError:
+            await self._refuse(
+                websocket,
+                Error(
+                    code=ErrorCode.HELLO_TIMEOUT,
+                    detail=f"no hello within {self.settings.hello_timeout:g}s",
+                ),
+                CloseCode.HELLO_REQUIRED,
+            )
+            return None
+        except ConnectionClosed:
+            return None
+        verdict = protocol.receive(data, time.monotonic())
+        if isinstance(verdict, Rejected):
+            log.info("refused %s before hello: %s", peer, verdict.error.detail)
+            await self._refuse(websocket, verdict.error, verdict.close or CloseCode.HELLO_REQUIRED)
+            return None
+        assert isinstance(verdict.frame, Hello)
+        return verdict.frame
+
+    async def _read_loop(
+        self, websocket: ServerConnection, protocol: ConnectionProtocol, session: LiveSession
+    ) -> None:
+        async for data in websocket:
+            verdict = protocol.receive(data, time.monotonic())
+            if isinstance(verdict, Accepted):
+                try:
+                    await self.hub.handle(session, verdict.frame)
+                except Exception:
+                    log.exception("%r: handling a %r frame failed", session, verdict.frame.type)
+                    session.send(
+                        Error(
+                            re=getattr(verdict.frame, "id", None),
+                            code=ErrorCode.INTERNAL,
+                            detail="the server failed on this frame; it was not processed",
+                        ).to_json()
+                    )
+                continue
+            if verdict.log:
+                log.warning(
+                    "%r sent a bad frame: %s: %s", session, verdict.error.code, verdict.error.detail
+                )
+            session.send(verdict.error.to_json())
+            if verdict.close is not None:
+                # Keep reading until the close completes, so the error frame goes out first.
+                session.close(verdict.close, verdict.error.code)
+
+    @staticmethod
+    async def _refuse(websocket: ServerConnection, error: Error, code: CloseCode) -> None:
+        try:
+            await websocket.send(error.to_json())
+            await websocket.close(code, error.code)
+        except ConnectionClosed:
+            pass

@@ -1,0 +1,251 @@
+"""The hub: who is connected, what each frame does, and where stored messages go next."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from cloudbrain.server.router import Envelope
+from cloudbrain.server.session import LiveSession
+from cloudbrain.server.store import MessageStore, Stored, expiry
+from cloudbrain.server.writer import AckItem, BatchWriter, Outgoing
+
+from cloudbrain.db.types import utcnow
+from cloudbrain.errors import CloseCode, ErrorCode
+from cloudbrain.protocol import (
+    Ack,
+    Broadcast,
+    ClientFrame,
+    DeliveryStatus,
+    Error,
+    MessageFrame,
+    Ok,
+    Ping,
+    Pong,
+    Presence,
+    Publish,
+    Receipt,
+    Roster,
+    Send,
+    Status,
+    Subscribe,
+    Unsubscribe,
+    Who,
+)
+
+log = logging.getLogger(__name__)
+
+PRESENCE_CAPABILITY = "presence"  # sessions that say so in hello get presence events
+REPLAY_PAGE = 500
+REVOCATION_OVERLAP = timedelta(seconds=5)
+
+
+class Hub:
+    def __init__(self, store: MessageStore) -> None:
+        self.store = store
+        self.writer = BatchWriter(store, self._stored, self._store_failed)
+        self._sessions: dict[str, set[LiveSession]] = defaultdict(set)
+        self._agent_ids: dict[str, str] = {}  # name -> id, for active agents seen lately
+
+    # --- sessions ---------------------------------------------------------------------------
+
+    def sessions(self) -> list[LiveSession]:
+        return [s for group in self._sessions.values() for s in group]
+
+    def register(self, session: LiveSession) -> None:
+        """Make the session reachable. It starts in replay mode: see :meth:`replay`."""
+        self._sessions[session.agent.id].add(session)
+        self._agent_ids[session.agent.name] = session.agent.id
+        self._announce(session, online=True)
+
+    def unregister(self, session: LiveSession) -> None:
+        group = self._sessions.get(session.agent.id)
+        if group is not None:
+            group.discard(session)
+            if not group:
+                del self._sessions[session.agent.id]
+        self._announce(session, online=False)
+
+    async def replay(self, session: LiveSession) -> int:
+        """Send the session every stored message its agent has not acked, oldest first."""
+        count, after = 0, 0
+        while True:
+            page = await self.store.pending(session.agent.id, after_seq=after, limit=REPLAY_PAGE)
+            for pending in page:
+                await session.send_replayed(
+                    pending.envelope.id, pending.envelope.deliver_frame().to_json()
+                )
+                after = pending.seq
+            count += len(page)
+            if len(page) < REPLAY_PAGE and session.finish_replay():
+                return count
+
+    def revoke(self, agent_id: str) -> int:
+        """Close every connection of a revoked agent. Returns how many were closed."""
+        self._agent_ids = {n: i for n, i in self._agent_ids.items() if i != agent_id}
+        closed = 0
+        for session in list(self._sessions.get(agent_id, ())):
+            session.send(Error(code=ErrorCode.REVOKED, detail="this agent was revoked").to_json())
+            session.close(CloseCode.REVOKED, "agent revoked")
+            closed += 1
+        return closed
+
+    def _announce(self, session: LiveSession, *, online: bool) -> None:
+        text = Presence(
+            agent=session.agent.name,
+            session=session.id,
+            device=session.device,
+            online=online,
+            at=utcnow(),
+        ).to_json()
+        for other in self.sessions():
+            if other is not session and PRESENCE_CAPABILITY in other.capabilities:
+                other.send(text)
+
+    # --- frames -----------------------------------------------------------------------------
+
+    async def handle(self, session: LiveSession, frame: ClientFrame) -> None:
+        """Act on one accepted frame from ``session``."""
+        match frame:
+            case Send() | Publish() | Broadcast():
+                await self._accept_message(session, frame)
+            case Ack():
+                await self.writer.submit(AckItem(session.agent.id, frame.ids))
+            case Subscribe():
+                await self.store.subscribe(session.agent.id, frame.topic)
+                session.send(Ok(re=frame.id).to_json())
+            case Unsubscribe():
+                await self.store.unsubscribe(session.agent.id, frame.topic)
+                session.send(Ok(re=frame.id).to_json())
+            case Who():
+                session.send(Roster(re=frame.id, agents=await self.store.roster()).to_json())
+            case Status():
+                await self._status(session, frame)
+            case Ping():
+                session.send(Pong(re=frame.id).to_json())
+            case _:  # hello never gets here: the connection protocol refuses a second one
+                raise AssertionError(f"unexpected frame {frame.type!r}")
+
+    async def _accept_message(self, session: LiveSession, frame: MessageFrame) -> None:
+        to_id = to_name = topic = None
+        if isinstance(frame, Send):
+            to_id = await self._resolve(frame.to)
+            if to_id is None:
+                session.send(
+                    Error(
+                        re=frame.id,
+                        code=ErrorCode.UNKNOWN_RECIPIENT,
+                        detail=f"no agent named {frame.to!r}; `who` lists the agents there are",
+                    ).to_json()
+                )
+                return
+            to_name = frame.to
+        elif isinstance(frame, Publish):
+            topic = frame.topic
+        now = utcnow()
+        envelope = Envelope(
+            id=frame.id,
+            kind="direct" if isinstance(frame, Send) else "topic" if topic else "broadcast",
+            sender_id=session.agent.id,
+            sender_name=session.agent.name,
+            session_id=session.id,
+            device=session.device,
+            body=frame.body,
+            meta=frame.meta,
+            created_at=now,
+            to_id=to_id,
+            to_name=to_name,
+            topic=topic,
+            conversation=frame.conversation,
+            reply_to=frame.reply_to,
+            expires_at=expiry(now, frame.ttl),
+        )
+        await self.writer.submit(Outgoing(envelope, session))
+
+    async def _resolve(self, name: str) -> str | None:
+        agent_id = self._agent_ids.get(name)
+        if agent_id is None:
+            agent_id = await self.store.find_active_agent(name)
+            if agent_id is not None:
+                self._agent_ids[name] = agent_id
+        return agent_id
+
+    async def _status(self, session: LiveSession, frame: Status) -> None:
+        found = await self.store.status(frame.msg, session.agent.id)
+        if found is None:
+            session.send(
+                Error(
+                    re=frame.id, code=ErrorCode.NOT_FOUND, detail="no message of yours has that id"
+                ).to_json()
+            )
+            return
+        expires_at, states = found
+        session.send(
+            DeliveryStatus(
+                re=frame.id, msg=frame.msg, expires_at=expires_at, recipients=states
+            ).to_json()
+        )
+
+    # --- after the database ------------------------------------------------------------------
+
+    def _stored(self, results: list[tuple[Outgoing, Stored]]) -> None:
+        """Called once a batch is committed: receipts to senders, then deliveries."""
+        for outgoing, stored in results:
+            sender: LiveSession = outgoing.origin
+            envelope = stored.envelope
+            if stored.conflict:
+                sender.send(
+                    Error(
+                        re=envelope.id,
+                        code=ErrorCode.DUPLICATE_ID,
+                        detail="another sender already used this message id; make a new one",
+                    ).to_json()
+                )
+                continue
+            sender.send(
+                Receipt(
+                    re=envelope.id,
+                    recipients=len(stored.recipient_ids),
+                    at=envelope.created_at,
+                    duplicate=stored.duplicate,
+                ).to_json()
+            )
+            if stored.recipient_ids:
+                self._dispatch(envelope, stored.recipient_ids)
+
+    def _dispatch(self, envelope: Envelope, recipient_ids: list[str]) -> None:
+        text = envelope.deliver_frame().to_json()
+        for recipient_id in recipient_ids:
+            for session in self._sessions.get(recipient_id, ()):
+                session.deliver(envelope.id, text)
+
+    def _store_failed(self, outgoing: list[Outgoing]) -> None:
+        for item in outgoing:
+            item.origin.send(
+                Error(
+                    re=item.envelope.id,
+                    code=ErrorCode.UNAVAILABLE,
+                    detail="the message could not be stored and was not accepted; send it again later",
+                ).to_json()
+            )
+
+    async def expire(self) -> None:
+        expired = await self.store.expire_due()
+        if expired:
+            log.info(
+                "%d undelivered message copies passed their TTL and are marked expired", expired
+            )
+
+    async def check_revocations(self, since: datetime) -> datetime:
+        """Close connections of agents revoked since ``since``; returns the next ``since``.
+
+        The next window overlaps this one a little: a revocation stamped by another process's
+        clock just before this look, but committed just after, is still seen next time.
+        """
+        checked = utcnow() - REVOCATION_OVERLAP
+        for agent_id, _when in await self.store.revoked_since(since):
+            closed = self.revoke(agent_id)
+            if closed:
+                log.info("agent %s was revoked; closed %d connection(s)", agent_id, closed)
+        return checked

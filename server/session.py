@@ -1,0 +1,123 @@
+"""One live connection of an agent, as the hub sees it: where its frames go, and in what order.
+
+Frames for the connection go through a bounded outbox drained by one task, so nobody waits on a
+slow reader. While unacked messages are replayed from the database, live deliveries are held
+back and released after the replay, minus what the replay already sent: replay first, in order,
+and nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from cloudbrain.errors import CloseCode
+from cloudbrain.identity import AgentRecord
+
+log = logging.getLogger(__name__)
+
+
+class LiveSession:
+    def __init__(
+        self,
+        agent: AgentRecord,
+        session_id: str,
+        device: str,
+        capabilities: list[str],
+        websocket: ServerConnection,
+        outbox_limit: int,
+    ) -> None:
+        self.agent = agent
+        self.id = session_id
+        self.device = device
+        self.capabilities = frozenset(capabilities)
+        self._websocket = websocket
+        self._outbox: asyncio.Queue[str] = asyncio.Queue(outbox_limit)
+        self._hold_limit = outbox_limit
+        self._replaying = True
+        self._held: list[tuple[str, str]] = []
+        self._held_overflowed = False
+        self._replayed: set[str] = set()
+        self._writer = asyncio.create_task(self._drain(), name=f"outbox-{session_id}")
+        self.closing = False
+        self._closer: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<session {self.id} of {self.agent.name!r} on {self.device!r}>"
+
+    # --- sending ----------------------------------------------------------------------------
+
+    def send(self, text: str) -> None:
+        """Queue a frame without waiting. A reader so slow that its outbox fills up is
+        disconnected; what it missed is stored and comes back as replay when it reconnects."""
+        if self.closing:
+            return
+        try:
+            self._outbox.put_nowait(text)
+        except asyncio.QueueFull:
+            log.warning("%r reads too slowly (outbox full); disconnecting it", self)
+            self.close(CloseCode.TRY_AGAIN_LATER, "reading too slowly; reconnect to resume")
+
+    def deliver(self, message_id: str, text: str) -> None:
+        """A live message for this session: sent now, or held back until the replay is over."""
+        if not self._replaying:
+            self.send(text)
+        elif len(self._held) < self._hold_limit:
+            self._held.append((message_id, text))
+        else:
+            # Nothing is lost: the message is stored, and the replay will read it again.
+            self._held_overflowed = True
+
+    async def send_replayed(self, message_id: str, text: str) -> None:
+        """A message read back from the database; waits for room, unlike live traffic."""
+        self._replayed.add(message_id)
+        await self._outbox.put(text)
+
+    def finish_replay(self) -> bool:
+        """End the replay, releasing held messages. False when held messages overflowed and
+        were dropped: then the caller must read the database once more."""
+        if self._held_overflowed:
+            self._held_overflowed = False
+            self._held.clear()
+            return False
+        self._replaying = False
+        for message_id, text in self._held:
+            if message_id not in self._replayed:
+                self.send(text)
+        self._held.clear()
+        self._replayed.clear()
+        return True
+
+    # --- closing ----------------------------------------------------------------------------
+
+    def close(self, code: CloseCode, reason: str) -> None:
+        """Close the connection from the server's side, after the frames already queued."""
+        if self.closing:
+            return
+        self.closing = True
+        self._closer = asyncio.create_task(self._close_after_drain(code, reason))
+
+    async def _close_after_drain(self, code: CloseCode, reason: str) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._outbox.join(), timeout=2.0)
+        await self._websocket.close(code, reason)
+
+    async def stop(self) -> None:
+        self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
+
+    async def _drain(self) -> None:
+        try:
+            while True:
+                text = await self._outbox.get()
+                try:
+                    await self._websocket.send(text)
+                finally:
+                    self._outbox.task_done()
+        except ConnectionClosed:
+            pass

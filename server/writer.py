@@ -1,0 +1,119 @@
+"""The batch writer: one task that turns many small writes into few transactions.
+
+Connections hand it accepted messages and acks; it stores whatever has queued up since the last
+commit in one transaction, then hands the results back (receipts, deliveries). Throughput comes
+from the batching, so persisting every message does not cap it. The queue is bounded: when the
+database falls behind, connections wait to hand over more, which slows their senders down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cloudbrain.server.router import Envelope
+from cloudbrain.server.store import MessageStore, Stored
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 500
+RETRY_DELAYS = (0.05, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    envelope: Envelope
+    origin: Any  # whoever is told the outcome: the sender's live session
+
+
+@dataclass(frozen=True)
+class AckItem:
+    recipient_id: str
+    message_ids: Sequence[str]
+
+
+OnStored = Callable[[list[tuple[Outgoing, Stored]]], None]
+OnFailed = Callable[[list[Outgoing]], None]
+
+
+class BatchWriter:
+    def __init__(
+        self, store: MessageStore, on_stored: OnStored, on_failed: OnFailed, max_queue: int = 20_000
+    ) -> None:
+        self._store = store
+        self._on_stored = on_stored
+        self._on_failed = on_failed
+        self._queue: asyncio.Queue[Outgoing | AckItem | None] = asyncio.Queue(max_queue)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="batch-writer")
+
+    async def submit(self, item: Outgoing | AckItem) -> None:
+        await self._queue.put(item)
+
+    async def stop(self) -> None:
+        """Write everything already queued, then end."""
+        if self._task is not None:
+            await self._queue.put(None)
+            await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            batch: list[Outgoing | AckItem] = []
+            item = await self._queue.get()
+            while True:
+                if item is None:
+                    stopping = True
+                else:
+                    batch.append(item)
+                if stopping or len(batch) >= MAX_BATCH or self._queue.empty():
+                    break
+                item = self._queue.get_nowait()
+            if batch:
+                await self._write(batch)
+
+    async def _write(self, batch: list[Outgoing | AckItem]) -> None:
+        outgoing = [item for item in batch if isinstance(item, Outgoing)]
+        acks = [
+            (item.recipient_id, mid)
+            for item in batch
+            if isinstance(item, AckItem)
+            for mid in item.message_ids
+        ]
+        envelopes = [item.envelope for item in outgoing]
+        for attempt, delay in enumerate((*RETRY_DELAYS, None)):
+            try:
+                stored = await self._store.write_batch(envelopes, acks)
+            except Exception:
+                if delay is None:
+                    log.exception("giving up on a batch of %d messages", len(outgoing))
+                    self._on_failed(outgoing)
+                    return
+                log.warning(
+                    "database write failed (attempt %d), retrying in %.2fs",
+                    attempt + 1,
+                    delay,
+                    exc_info=attempt == 0,
+                )
+                await asyncio.sleep(delay)
+            else:
+                self._on_stored(list(zip(outgoing, stored, strict=True)))
+                return
+
+
+async def run_periodically(interval: float, job: Callable[[], Awaitable[None]], name: str) -> None:
+    """Run ``job`` every ``interval`` seconds until cancelled; a failing run is logged, not fatal."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s failed; will try again in %.1fs", name, interval)
