@@ -439,15 +439,14 @@ class Client:
                 self._connected.clear()
                 self._ws = None
                 self._fail_requests(ConnectionLost("the connection to the server dropped"))
-            close = ws.close_rcvd
-            if close is not None and close.code in FATAL_CLOSE_CODES:
+            if ws.close_code in FATAL_CLOSE_CODES:
                 self._failure = AuthError(
-                    close.reason or "refused", f"server closed with {close.code}"
+                    ws.close_reason or "refused", f"the server closed with code {ws.close_code}"
                 )
                 self._end()
                 return
             if not self._closing:
-                log.info("connection to %s lost (%s); reconnecting", self.url, close)
+                log.info("connection to %s lost (code %s); reconnecting", self.url, ws.close_code)
                 await self._backoff(1)
 
     async def _hello(self, ws: ClientConnection) -> None:
