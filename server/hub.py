@@ -136,7 +136,7 @@ class Hub:
                     Error(
                         re=frame.id,
                         code=ErrorCode.UNKNOWN_RECIPIENT,
-                        detail=f"no agent named {frame.to!r}; `who` lists the agents there are",
+                        detail=f"no agent named {frame.to!r}",
                     ).to_json()
                 )
                 return

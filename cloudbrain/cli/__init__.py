@@ -1,0 +1,41 @@
+"""The ``cloudbrain`` command.
+
+The command line is where the parts meet, so this package is the one place in the kernel that
+reaches into the subpackages; it does so inside each command, so ``import cloudbrain`` alone
+never loads the server or the agent code.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from cloudbrain.cli import agents, messaging, server
+
+app = typer.Typer(
+    name="cloudbrain",
+    help=(
+        "CloudBrain: a message bus and long-term memory for AI agents.\n\n"
+        "Start here:\n\n"
+        "  cloudbrain server                      # terminal 1: run the server\n\n"
+        "  cloudbrain agent create alice --save   # register agents, keep their tokens\n\n"
+        "  cloudbrain agent create bob --save\n\n"
+        "  cloudbrain listen --name bob           # terminal 2: bob waits for messages\n\n"
+        "  cloudbrain send bob 'hello' --name alice   # terminal 3\n\n"
+        "Settings come from flags, then CLOUDBRAIN_* environment variables, then defaults "
+        "(SQLite under ~/.cloudbrain, server on ws://127.0.0.1:8766)."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+app.add_typer(agents.app, name="agent")
+app.add_typer(server.db_app, name="db")
+app.command("server")(server.run_server)
+app.command("send")(messaging.send)
+app.command("listen")(messaging.listen)
+app.command("who")(messaging.who)
+app.command("status")(messaging.status)
+
+
+def main() -> None:
+    app()

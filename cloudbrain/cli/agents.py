@@ -1,0 +1,126 @@
+"""``cloudbrain agent create|list|revoke``: AI identities, straight in the database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import typer
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cloudbrain.cli.options import Db, Home, Json, run, settings
+from cloudbrain.cli.output import ago, console, emit
+from cloudbrain.credentials import save
+from cloudbrain.db import create_engine, upgrade
+from cloudbrain.identity import AgentRecord, create_agent, list_agents, revoke_agent
+
+T = TypeVar("T")
+
+app = typer.Typer(help="Register, list and revoke AI identities.", no_args_is_help=True)
+
+
+async def _with_engine(db_url: str, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Migrate (so a fresh machine needs no separate step), run ``action(engine)``, clean up."""
+
+    await asyncio.to_thread(upgrade, db_url)
+    engine = create_engine(db_url)
+    try:
+        return await action(engine)
+    finally:
+        await engine.dispose()
+
+
+@app.command("create")
+def create(
+    name: str = typer.Argument(..., help="The agent's name: what others send to."),
+    skill: list[str] = typer.Option(
+        [], "--skill", "-s", help="A skill it declares; repeat for more."
+    ),
+    description: str = typer.Option("", "--description", "-d", help="One line about it."),
+    save_token: bool = typer.Option(
+        False, "--save", help="Keep the token in the credentials file, for later commands."
+    ),
+    db: str = Db,
+    home: Path = Home,
+    as_json: bool = Json,
+) -> None:
+    """Register an AI identity and print its token. The token is shown only this once."""
+    config = settings(home, db)
+    record, token = run(
+        _with_engine(
+            config.db_url, lambda e: create_agent(e, name, description=description, skills=skill)
+        ),
+        as_json,
+    )
+    saved = save(config.home, name, token) if save_token else None
+
+    def render() -> None:
+        console.print(f"created agent [bold]{record.name}[/]")
+        console.print(f"token: [bold yellow]{token}[/]")
+        if saved:
+            console.print(
+                f"saved to {saved}; commands act as the default agent unless --name says otherwise"
+            )
+        else:
+            console.print(
+                "this is the only time the token is shown; keep it (or use --save next time)"
+            )
+
+    emit(
+        {"agent": record, "token": token, "saved_to": str(saved) if saved else None},
+        as_json,
+        render,
+    )
+
+
+@app.command("list")
+def list_(
+    all_: bool = typer.Option(False, "--all", help="Include revoked agents."),
+    db: str = Db,
+    home: Path = Home,
+    as_json: bool = Json,
+) -> None:
+    """List registered agents (online state is `cloudbrain who`)."""
+    config = settings(home, db)
+    records: list[AgentRecord] = run(
+        _with_engine(config.db_url, lambda e: list_agents(e, include_revoked=all_)), as_json
+    )
+
+    def render() -> None:
+        if not records:
+            console.print("no agents yet: `cloudbrain agent create NAME --save` makes one")
+            return
+        table = Table("name", "skills", "description", "created", "state")
+        for r in records:
+            table.add_row(
+                r.name,
+                ", ".join(r.skills),
+                r.description,
+                ago(r.created_at),
+                "active" if r.active else f"revoked {ago(r.revoked_at)}",
+            )
+        console.print(table)
+
+    emit(records, as_json, render)
+
+
+@app.command("revoke")
+def revoke(
+    name: str = typer.Argument(..., help="The agent to revoke."),
+    db: str = Db,
+    home: Path = Home,
+    as_json: bool = Json,
+) -> None:
+    """Revoke an agent: its token stops working and its open connections are closed."""
+    config = settings(home, db)
+    record = run(_with_engine(config.db_url, lambda e: revoke_agent(e, name)), as_json)
+    emit(
+        record,
+        as_json,
+        lambda: console.print(
+            f"revoked [bold]{record.name}[/]; its connections close within seconds"
+        ),
+    )

@@ -1,0 +1,192 @@
+"""``cloudbrain send|listen|who|status``: talking to a running server as an agent."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+import typer
+from rich.table import Table
+
+from cloudbrain.cli.options import Home, Json, Name, Token, Url, run, settings
+from cloudbrain.cli.output import ago, console, emit, print_json
+from cloudbrain.credentials import resolve
+from cloudbrain.settings import client_url
+
+if TYPE_CHECKING:
+    from cloudbrain.agent.client import Client
+    from cloudbrain.protocol import AgentInfo, DeliveryStatus, Receipt
+
+T = TypeVar("T")
+
+
+async def _as_agent(
+    url: str | None,
+    name: str | None,
+    token: str | None,
+    home: Path | None,
+    action: Callable[[Client], Awaitable[T]],
+    capabilities: tuple[str, ...] = (),
+) -> T:
+    from cloudbrain.agent.client import Client
+
+    credentials = resolve(settings(home).home, name, token)
+    async with Client(
+        client_url(url), credentials.name, credentials.token, capabilities=capabilities
+    ) as client:
+        return await action(client)
+
+
+def send(
+    to: str = typer.Argument(..., help="Agent name; with --topic a topic; '*' for every agent."),
+    text: str = typer.Argument(..., help="The message; '-' reads it from standard input."),
+    topic: bool = typer.Option(False, "--topic", "-t", help="TO names a topic, not an agent."),
+    conversation: str = typer.Option(
+        None, "--conversation", "-c", help="Conversation id to file it under."
+    ),
+    ttl: float = typer.Option(None, "--ttl", help="Seconds before an undelivered copy expires."),
+    url: str = Url,
+    name: str = Name,
+    token: str = Token,
+    home: Path = Home,
+    as_json: bool = Json,
+) -> None:
+    """Send a message. Returns once the server has stored it (delivery may come later).
+
+    Examples: `cloudbrain send bob 'hi'`, `cloudbrain send --topic news 'v2 is out'`,
+    `cloudbrain send '*' 'server maintenance at noon'`, `echo hi | cloudbrain send bob -`.
+    """
+    body = sys.stdin.read() if text == "-" else text
+    options = {"conversation": conversation, "ttl": ttl}
+
+    async def action(client: Client) -> Receipt:
+        if topic:
+            return await client.publish(to, body, **options)
+        if to == "*":
+            return await client.broadcast(body, **options)
+        return await client.send(to, body, **options)
+
+    receipt = run(_as_agent(url, name, token, home, action), as_json)
+    where = f"topic {to!r}" if topic else "everyone" if to == "*" else to
+    emit(
+        receipt,
+        as_json,
+        lambda: console.print(
+            f"stored message {receipt.re} for {where} "
+            f"({receipt.recipients} recipient{'s' if receipt.recipients != 1 else ''})"
+            + (" — already stored before" if receipt.duplicate else "")
+        ),
+    )
+
+
+def listen(
+    topic: list[str] = typer.Option(
+        [], "--topic", "-t", help="Also subscribe to this topic; repeat for more."
+    ),
+    count: int = typer.Option(
+        0, "--count", help="Exit after this many messages (0: run until Ctrl-C)."
+    ),
+    url: str = Url,
+    name: str = Name,
+    token: str = Token,
+    home: Path = Home,
+    as_json: bool = Json,
+) -> None:
+    """Print messages for the agent as they arrive (one JSON object per line with --json).
+
+    Messages that arrived while the agent was away come first, oldest first. Each is
+    acknowledged after it is printed, so it is never shown twice. Reconnects by itself.
+    """
+
+    async def action(client: Client) -> None:
+        for t in topic:
+            await client.subscribe(t)
+        if not as_json:
+            console.print(
+                f"listening as [bold]{client.name}[/]"
+                + (f" (topics: {', '.join(topic)})" if topic else "")
+                + "; Ctrl-C to stop",
+                style="dim",
+            )
+        seen = 0
+        async for message in client.messages():
+            if as_json:
+                print_json(message)
+            else:
+                where = (
+                    f" #{message.topic}"
+                    if message.topic
+                    else " (to all)"
+                    if message.kind == "broadcast"
+                    else ""
+                )
+                console.print(
+                    f"[dim]{message.at:%H:%M:%S}[/] [bold]{message.sender}[/]"
+                    f"[dim]@{message.device}[/]{where}: {message.text}",
+                    highlight=False,
+                )
+            seen += 1
+            if count and seen >= count:
+                client.ack(message)
+                return
+
+    with contextlib.suppress(KeyboardInterrupt):
+        run(_as_agent(url, name, token, home, action), as_json)
+
+
+def who(
+    url: str = Url, name: str = Name, token: str = Token, home: Path = Home, as_json: bool = Json
+) -> None:
+    """List every agent: online or not, on which devices, with which skills."""
+
+    async def action(client: Client) -> list[AgentInfo]:
+        return await client.who()
+
+    agents = run(_as_agent(url, name, token, home, action), as_json)
+
+    def render() -> None:
+        table = Table("", "name", "devices", "skills", "last seen", "description")
+        for a in agents:
+            table.add_row(
+                "[green]●[/]" if a.online else "[dim]○[/]",
+                a.name,
+                ", ".join(sorted({s.device for s in a.sessions})),
+                ", ".join(a.skills),
+                "online" if a.online else ago(a.last_seen),
+                a.description,
+            )
+        console.print(table)
+        online = sum(a.online for a in agents)
+        console.print(f"{online} of {len(agents)} online", style="dim")
+
+    emit(agents, as_json, render)
+
+
+def status(
+    message_id: str = typer.Argument(..., help="Id of a message you sent (from `send`)."),
+    url: str = Url,
+    name: str = Name,
+    token: str = Token,
+    home: Path = Home,
+    as_json: bool = Json,
+) -> None:
+    """Show whether each recipient has received a message you sent."""
+
+    async def action(client: Client) -> DeliveryStatus:
+        return await client.status(message_id)
+
+    result = run(_as_agent(url, name, token, home, action), as_json)
+
+    def render() -> None:
+        table = Table("recipient", "state", "delivered")
+        for r in result.recipients:
+            table.add_row(r.agent, r.state, ago(r.delivered_at) if r.delivered_at else "")
+        console.print(table)
+
+    emit(result, as_json, render)
+
+
+__all__ = ["listen", "send", "status", "who"]

@@ -1,0 +1,65 @@
+"""Options several commands share, so they read and document the same everywhere."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from cloudbrain.cli.output import fail
+from cloudbrain.errors import CloudBrainError
+from cloudbrain.settings import Settings
+
+T = TypeVar("T")
+
+Json = typer.Option(False, "--json", help="Print machine-readable JSON instead of text.")
+Home = typer.Option(
+    None,
+    "--home",
+    help="Data folder [env: CLOUDBRAIN_HOME; default: ~/.cloudbrain].",
+    show_default=False,
+)
+Db = typer.Option(
+    None,
+    "--db",
+    help="Database URL, e.g. postgresql+asyncpg://user@host/db "
+    "[env: CLOUDBRAIN_DATABASE_URL; default: SQLite under --home].",
+    show_default=False,
+)
+Url = typer.Option(
+    None,
+    "--url",
+    help="Server to talk to [env: CLOUDBRAIN_URL; default: ws://127.0.0.1:8766].",
+    show_default=False,
+)
+Name = typer.Option(
+    None,
+    "--name",
+    "-n",
+    help="Agent to act as [env: CLOUDBRAIN_AGENT; default: the one saved as default].",
+    show_default=False,
+)
+Token = typer.Option(
+    None,
+    "--token",
+    help="That agent's token [env: CLOUDBRAIN_TOKEN; default: from the credentials file].",
+    show_default=False,
+)
+
+
+def settings(home: Path | None = None, db: str | None = None, **overrides: Any) -> Settings:
+    try:
+        return Settings.load(home=home, database_url=db, **overrides)
+    except ValueError as exc:
+        fail(CloudBrainError(str(exc), hint="fix the environment variable or pass the flag"))
+
+
+def run(coroutine: Coroutine[Any, Any, T], as_json: bool = False) -> T:
+    """Run a command's async body; CloudBrain errors become a message and exit code 1."""
+    try:
+        return asyncio.run(coroutine)
+    except CloudBrainError as exc:
+        fail(exc, as_json)

@@ -1,0 +1,68 @@
+"""Printing for people (rich) and for programs (``--json``), and errors that say what to do."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from typing import Any, NoReturn
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+
+from cloudbrain.errors import CloudBrainError
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(asdict(value))
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(value), ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def emit(value: Any, as_json: bool, render: Callable[[], None]) -> None:
+    """One result: as a JSON document with ``--json``, else as ``render`` draws it."""
+    if as_json:
+        print_json(value)
+    else:
+        render()
+
+
+def fail(error: BaseException, as_json: bool = False) -> NoReturn:
+    """Report an error and exit 1: what went wrong, then what to do about it."""
+    hint = error.hint if isinstance(error, CloudBrainError) else ""
+    if as_json:
+        print_json({"error": {"type": type(error).__name__, "message": str(error), "hint": hint}})
+    else:
+        errors.print(f"[bold red]error:[/] {error}", highlight=False)
+        if hint:
+            errors.print(f"[yellow]hint:[/] {hint}", highlight=False)
+    raise typer.Exit(1)
+
+
+def ago(when: datetime | None) -> str:
+    if when is None:
+        return "never"
+    seconds = (datetime.now(when.tzinfo) - when).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return "just now"

@@ -1,0 +1,98 @@
+"""``cloudbrain server`` and ``cloudbrain db``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import typer
+
+from cloudbrain.cli.options import Db, Home, Json, run, settings
+from cloudbrain.cli.output import console, emit, fail
+
+db_app = typer.Typer(
+    help="Database schema: apply migrations, show the revision.", no_args_is_help=True
+)
+
+
+def run_server(
+    host: str = typer.Option(
+        None,
+        help="Address to listen on [env: CLOUDBRAIN_HOST; default: 127.0.0.1].",
+        show_default=False,
+    ),
+    port: int = typer.Option(
+        None, help="WebSocket port [env: CLOUDBRAIN_PORT; default: 8766].", show_default=False
+    ),
+    db: str = Db,
+    home: Path = Home,
+    node: str = typer.Option(
+        None,
+        help="This node's name in logs and sessions [env: CLOUDBRAIN_NODE; default: hostname].",
+        show_default=False,
+    ),
+    log_level: str = typer.Option(
+        None,
+        help="DEBUG, INFO, WARNING or ERROR [env: CLOUDBRAIN_LOG_LEVEL; default: INFO].",
+        show_default=False,
+    ),
+) -> None:
+    """Run the CloudBrain server until Ctrl-C.
+
+    Migrates the database on start. With no flags it keeps everything in SQLite under
+    ~/.cloudbrain and listens on ws://127.0.0.1:8766.
+    """
+    from cloudbrain.server import serve
+
+    config = settings(home, db, host=host, port=port, node=node, log_level=log_level)
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    console.print(f"[bold]CloudBrain[/] server starting on [cyan]{config.url}[/] (Ctrl-C stops it)")
+    try:
+        asyncio.run(serve(config))
+    except OSError as exc:
+        from cloudbrain.errors import CloudBrainError
+
+        fail(
+            CloudBrainError(
+                f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
+                hint="is another server running there? pick another --port",
+            )
+        )
+
+
+@db_app.command("upgrade")
+def upgrade(db: str = Db, home: Path = Home, as_json: bool = Json) -> None:
+    """Apply every migration the database does not have yet (the server does this on start)."""
+    from cloudbrain.db import upgrade as do_upgrade
+    from cloudbrain.db.migrate import current
+
+    config = settings(home, db)
+    with console.status("migrating the database…", spinner="dots"):
+        do_upgrade(config.db_url)
+    revision = run(current(config.db_url), as_json)
+    emit(
+        {"revision": revision},
+        as_json,
+        lambda: console.print(f"database at revision [bold]{revision}[/]"),
+    )
+
+
+@db_app.command("current")
+def show_current(db: str = Db, home: Path = Home, as_json: bool = Json) -> None:
+    """Show the database's schema revision and the newest one this version ships."""
+    from cloudbrain.db.migrate import current, head
+
+    config = settings(home, db)
+    revision, newest = run(current(config.db_url), as_json), head()
+    emit(
+        {"revision": revision, "head": newest, "up_to_date": revision == newest},
+        as_json,
+        lambda: console.print(
+            f"database: {revision or 'empty'}; newest: {newest}"
+            + ("" if revision == newest else "  → run `cloudbrain db upgrade`")
+        ),
+    )
