@@ -191,15 +191,10 @@ class MessageStore:
 
     async def _insert_messages(self, conn: AsyncConnection, results: list[Stored]) -> None:
         ids = [r.envelope.id for r in results]
-        owners: dict[str, str] = dict(
-            (
-                await conn.execute(
-                    select(messages.c.id, messages.c.sender_id).where(messages.c.id.in_(ids))
-                )
-            )
-            .tuples()
-            .all()
+        rows = await conn.execute(
+            select(messages.c.id, messages.c.sender_id).where(messages.c.id.in_(ids))
         )
+        owners: dict[str, str] = {message_id: sender for message_id, sender in rows}
         fresh: list[Stored] = []
         for result in results:
             owner = owners.get(result.envelope.id)

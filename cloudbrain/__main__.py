@@ -1,0 +1,5 @@
+"""``python -m cloudbrain`` is the ``cloudbrain`` command."""
+
+from cloudbrain.cli import main
+
+main()

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from cloudbrain.agent.client import Client
+from cloudbrain.server import Server
+
+from cloudbrain.db import create_engine
+from cloudbrain.identity import create_agent
+from cloudbrain.settings import Settings
+from tests.services import PostgresDatabases
+
+_postgres = PostgresDatabases()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _postgres.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database: SQLite in a temporary folder, or PostgreSQL."""
+    if request.param == "sqlite":
+        from cloudbrain.db import upgrade
+
+        url = f"sqlite+aiosqlite:///{tmp_path / 'cloudbrain.db'}"
+        upgrade(url)
+        yield url
+        return
+    name = _postgres.create()
+    yield _postgres.url(name)
+    _postgres.drop(name)
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    # Short timers so tests that wait on them stay quick.
+    return Settings(
+        home=tmp_path,
+        database_url=db_url,
+        port=0,
+        node="test-node",
+        hello_timeout=1.0,
+        revocation_poll=0.1,
+        expiry_sweep=0.1,
+    )
+
+
+@pytest.fixture
+async def server(settings: Settings) -> AsyncIterator[Server]:
+    async with Server(settings) as running:
+        yield running
+
+
+AgentFactory = Callable[..., Awaitable[tuple[str, str]]]
+
+
+@pytest.fixture
+async def make_agent(settings: Settings) -> AsyncIterator[AgentFactory]:
+    """``name, token = await make_agent("alice", skills=[...])``"""
+    engine = create_engine(settings.db_url)
+
+    async def make(name: str, **kwargs: object) -> tuple[str, str]:
+        record, token = await create_agent(engine, name, **kwargs)  # type: ignore[arg-type]
+        return record.name, token
+
+    yield make
+    await engine.dispose()
+
+
+ClientFactory = Callable[..., Awaitable[Client]]
+
+
+@pytest.fixture
+async def connect(server: Server, make_agent: AgentFactory) -> AsyncIterator[ClientFactory]:
+    """``client = await connect("alice")``: creates the agent if needed, connects, and closes
+    every client at the end of the test."""
+    tokens: dict[str, str] = {}
+    clients: list[Client] = []
+
+    async def open_client(name: str, **kwargs: object) -> Client:
+        if name not in tokens:
+            tokens[name] = (await make_agent(name))[1]
+        client = Client(server.url, name, tokens[name], timeout=5.0, **kwargs)  # type: ignore[arg-type]
+        await client.connect()
+        clients.append(client)
+        return client
+
+    yield open_client
+    for client in clients:
+        await client.close()
