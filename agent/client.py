@@ -27,6 +27,11 @@ from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from cloudbrain import __version__
 from cloudbrain.agent.errors import (
     AuthError,
     CannotConnect,
@@ -36,11 +41,6 @@ from cloudbrain.agent.errors import (
     ServerError,
 )
 from cloudbrain.agent.message import Message
-from pydantic import BaseModel
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
-
-from cloudbrain import __version__
 from cloudbrain.errors import FATAL_CLOSE_CODES, ErrorCode, ProtocolError
 from cloudbrain.ids import new_id
 from cloudbrain.protocol import (

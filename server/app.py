@@ -9,16 +9,16 @@ import logging
 import signal
 from types import TracebackType
 
-from cloudbrain.server.connection import ConnectionHandler
-from cloudbrain.server.hub import Hub
-from cloudbrain.server.store import MessageStore
-from cloudbrain.server.writer import run_periodically
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.server import Server as WebSocketServer
 from websockets.asyncio.server import serve as websocket_serve
 
 from cloudbrain.db import create_engine, upgrade
 from cloudbrain.db.types import utcnow
+from cloudbrain.server.connection import ConnectionHandler
+from cloudbrain.server.hub import Hub
+from cloudbrain.server.store import MessageStore
+from cloudbrain.server.writer import run_periodically
 from cloudbrain.settings import Settings
 
 log = logging.getLogger(__name__)

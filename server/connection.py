@@ -6,9 +6,6 @@ import asyncio
 import logging
 import time
 
-from cloudbrain.server.hub import Hub
-from cloudbrain.server.protocol import Accepted, ConnectionProtocol, Rejected
-from cloudbrain.server.session import LiveSession
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -16,6 +13,9 @@ from cloudbrain import __version__
 from cloudbrain.errors import CloseCode, ErrorCode
 from cloudbrain.identity import authenticate
 from cloudbrain.protocol import Error, Hello, Limits, Welcome
+from cloudbrain.server.hub import Hub
+from cloudbrain.server.protocol import Accepted, ConnectionProtocol, Rejected
+from cloudbrain.server.session import LiveSession
 from cloudbrain.settings import Settings
 
 log = logging.getLogger(__name__)

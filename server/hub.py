@@ -6,11 +6,6 @@ import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from cloudbrain.server.router import Envelope
-from cloudbrain.server.session import LiveSession
-from cloudbrain.server.store import MessageStore, Stored, expiry
-from cloudbrain.server.writer import AckItem, BatchWriter, Outgoing
-
 from cloudbrain.db.types import utcnow
 from cloudbrain.errors import CloseCode, ErrorCode
 from cloudbrain.protocol import (
@@ -33,6 +28,10 @@ from cloudbrain.protocol import (
     Unsubscribe,
     Who,
 )
+from cloudbrain.server.router import Envelope
+from cloudbrain.server.session import LiveSession
+from cloudbrain.server.store import MessageStore, Stored, expiry
+from cloudbrain.server.writer import AckItem, BatchWriter, Outgoing
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from cloudbrain.server.ratelimit import TokenBucket
-
 from cloudbrain.errors import CloseCode, ErrorCode, ProtocolError
 from cloudbrain.protocol import ClientFrame, Error, Hello, frame_id, parse_client_frame
+from cloudbrain.server.ratelimit import TokenBucket
 
 
 class State(Enum):

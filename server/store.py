@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from cloudbrain.server.router import Envelope, recipients
 from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -18,6 +17,7 @@ from cloudbrain.db.models import agents, deliveries, messages, sessions, subscri
 from cloudbrain.db.types import utcnow
 from cloudbrain.ids import new_id
 from cloudbrain.protocol import AgentInfo, RecipientState, SessionInfo
+from cloudbrain.server.router import Envelope, recipients
 
 
 @dataclass

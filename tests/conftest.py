@@ -4,11 +4,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cloudbrain.agent.client import Client
-from cloudbrain.server import Server
 
+from cloudbrain.agent.client import Client
 from cloudbrain.db import create_engine
 from cloudbrain.identity import create_agent
+from cloudbrain.server import Server
 from cloudbrain.settings import Settings
 from tests.services import PostgresDatabases
 

@@ -31,7 +31,9 @@ async def nothing_more(client: Client, wait: float = 0.3) -> None:
 async def test_direct_message_is_stamped_by_the_server(connect: ClientFactory) -> None:
     alice = await connect("alice", device="laptop")
     bob = await connect("bob")
-    receipt = await alice.send("bob", {"text": "hi", "n": 1}, meta={"x-trace": [1, 2]}, conversation="c-1")
+    receipt = await alice.send(
+        "bob", {"text": "hi", "n": 1}, meta={"x-trace": [1, 2]}, conversation="c-1"
+    )
     assert receipt.recipients == 1 and not receipt.duplicate
     [message] = await take(bob, 1)
     assert message.id == receipt.re
@@ -43,7 +45,9 @@ async def test_direct_message_is_stamped_by_the_server(connect: ClientFactory) -
     assert message.at == receipt.at
 
 
-async def test_offline_recipient_gets_everything_in_order_on_connect(connect: ClientFactory) -> None:
+async def test_offline_recipient_gets_everything_in_order_on_connect(
+    connect: ClientFactory,
+) -> None:
     alice = await connect("alice")
     carol = await connect("carol")
     await connect("bob")  # create bob, then let him go offline
@@ -78,7 +82,9 @@ async def test_acked_messages_are_not_replayed_and_unacked_ones_are(connect: Cli
     await nothing_more(bob_again)
 
 
-async def test_live_messages_during_replay_keep_order_and_are_not_doubled(connect: ClientFactory) -> None:
+async def test_live_messages_during_replay_keep_order_and_are_not_doubled(
+    connect: ClientFactory,
+) -> None:
     alice = await connect("alice")
     await (await connect("bob")).close()
     backlog = [(await alice.send("bob", f"old {i}")).re for i in range(200)]
@@ -110,7 +116,9 @@ async def test_resend_after_lost_receipt_is_stored_once(connect: ClientFactory, 
     await nothing_more(bob)
 
 
-async def test_duplicate_delivery_across_reconnect_reaches_the_app_once(connect: ClientFactory) -> None:
+async def test_duplicate_delivery_across_reconnect_reaches_the_app_once(
+    connect: ClientFactory,
+) -> None:
     alice = await connect("alice")
     bob = await connect("bob")
     receipt = await alice.send("bob", "hello")
@@ -224,7 +232,10 @@ async def test_who_and_presence_events(connect: ClientFactory) -> None:
         if len(events) >= 2:
             break
         await asyncio.sleep(0.05)
-    assert [(e.agent, e.device, e.online) for e in events] == [("bob", "jetson", True), ("bob", "jetson", False)]
+    assert [(e.agent, e.device, e.online) for e in events] == [
+        ("bob", "jetson", True),
+        ("bob", "jetson", False),
+    ]
     roster = {a.name: a for a in await watcher.who()}
     assert not roster["bob"].online and roster["bob"].last_seen is not None
 
