@@ -9,6 +9,7 @@ import pytest
 from cloudbrain.agent.client import Client
 from cloudbrain.agent.errors import ServerError
 from cloudbrain.agent.message import Message
+from cloudbrain.protocol import Presence
 from tests.conftest import ClientFactory
 
 
@@ -222,7 +223,7 @@ async def test_status_is_only_for_the_sender(connect: ClientFactory) -> None:
 
 
 async def test_who_and_presence_events(connect: ClientFactory) -> None:
-    events = []
+    events: list[Presence] = []
     watcher = await connect("watcher", capabilities=("presence",), on_presence=events.append)
     bob = await connect("bob", device="jetson")
     roster = {a.name: a for a in await watcher.who()}
