@@ -101,13 +101,14 @@ class ConnectionProtocol:
     def _flooded(self, data: str | bytes) -> Rejected:
         self._flood_strikes += 1
         re = frame_id(data) if isinstance(data, str) else None
-        error = Error(
-            re=re,
-            code=ErrorCode.RATE_LIMITED,
-            detail="too many frames; this one was not processed, send it again more slowly",
-        )
         if self._flood_strikes > self._flood_limit:
             # A client that ignores a whole burst of rate_limited errors is not listening.
             self.state = State.CLOSED
-            return Rejected(error, CloseCode.POLICY)
-        return Rejected(error, log=self._flood_strikes == 1)
+            detail = "still flooding after a burst of rate_limited errors; closing the connection"
+            return Rejected(
+                Error(re=re, code=ErrorCode.RATE_LIMITED, detail=detail), CloseCode.POLICY
+            )
+        detail = "too many frames; this one was not processed, send it again more slowly"
+        return Rejected(
+            Error(re=re, code=ErrorCode.RATE_LIMITED, detail=detail), log=self._flood_strikes == 1
+        )
