@@ -143,7 +143,7 @@ class ServerProcess:
                     "test-node",
                 ],
                 env=cli_env(
-                    self.home, CLOUDBRAIN_DATABASE_URL=self.db_url, CLOUDBRAIN_LOG_LEVEL="DEBUG"
+                    self.home, CLOUDBRAIN_DATABASE_URL=self.db_url, CLOUDBRAIN_LOG_LEVEL="INFO"
                 ),
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -1,0 +1,103 @@
+"""The baseline for ``bench.relay``: the least a WebSocket message relay can do.
+
+Written straight on the ``websockets`` asyncio API, with none of what CloudBrain adds: no
+authentication, no validation beyond reading ``to``, no persistence, no receipts, no acks, no
+replay. A client connects and sends ``{"name": NAME}`` as its first text frame; the relay answers
+``{"welcome": NAME}`` (so the client knows it is reachable) and from then on forwards every frame
+``{"to": OTHER, ...}``, unchanged, to the connection registered as OTHER. Frames for a name
+nobody holds, and frames that are not such JSON objects, are dropped.
+
+    python -m bench.raw_relay --port 9000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+HELLO_TIMEOUT = 5.0
+
+
+class Relay:
+    """Connections by name, and the handler the websockets server calls for each one."""
+
+    def __init__(self) -> None:
+        self.peers: dict[str, ServerConnection] = {}
+
+    async def __call__(self, websocket: ServerConnection) -> None:
+        name = await self._register(websocket)
+        if name is None:
+            return
+        try:
+            async for frame in websocket:
+                await self._forward(frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            if self.peers.get(name) is websocket:
+                del self.peers[name]
+
+    async def _register(self, websocket: ServerConnection) -> str | None:
+        try:
+            first = await asyncio.wait_for(websocket.recv(), HELLO_TIMEOUT)
+            name = _field(first, "name")
+            if name is None:
+                await websocket.close(1008, 'the first frame must be {"name": ...}')
+                return None
+            self.peers[name] = websocket
+            await websocket.send(json.dumps({"welcome": name}))
+        except (TimeoutError, ConnectionClosed):
+            return None
+        return name
+
+    async def _forward(self, frame: str | bytes) -> None:
+        to = _field(frame, "to")
+        target = self.peers.get(to) if to is not None else None
+        if target is not None:
+            with contextlib.suppress(ConnectionClosed):
+                await target.send(frame)
+
+
+def _field(frame: str | bytes, key: str) -> str | None:
+    """``frame[key]`` if the frame is a JSON object holding a string there, else None."""
+    try:
+        data: Any = json.loads(frame)
+    except ValueError:
+        return None
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
+async def run(host: str, port: int) -> None:
+    """Serve until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with serve(
+        Relay(), host, port, compression=None, max_size=1024 * 1024, ping_interval=20
+    ):
+        await stop.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.raw_relay",
+        description="A minimal WebSocket relay (no persistence, no acks): the baseline "
+        "bench.relay measures the CloudBrain hub against.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    parser.add_argument("--port", type=int, required=True, help="port to listen on")
+    args = parser.parse_args()
+    asyncio.run(run(args.host, args.port))
+
+
+if __name__ == "__main__":
+    main()
