@@ -72,7 +72,7 @@ class _Message(_Frame):
     """Fields shared by the three ways of sending a message. ``id`` becomes the message id."""
 
     id: MessageId
-    body: JsonValue
+    body: JsonValue = None  # omitted and null are the same (serialization drops nulls)
     meta: Meta = {}
     conversation: ShortText | None = None
     reply_to: MessageId | None = None
@@ -177,7 +177,7 @@ class Deliver(_Frame):
     session: str
     device: str
     at: datetime
-    body: JsonValue
+    body: JsonValue = None  # omitted and null are the same (serialization drops nulls)
     meta: Meta = {}
     conversation: str | None = None
     reply_to: str | None = None

@@ -162,7 +162,7 @@ async def test_client_library_resends_what_was_rate_limited(
         # 15 sends at once: more than the burst, fewer than the close threshold.
         receipts = await asyncio.gather(*(eve.send("bob", f"m{i}") for i in range(15)))
         assert len({r.re for r in receipts}) == 15
-        got = set()
+        got: set[str] = set()
         while len(got) < 15:
             message = await bob.receive(10)
             bob.ack(message)

@@ -19,7 +19,9 @@ async def agents(db_url: str, *names: str) -> dict[str, str]:
         await engine.dispose()
 
 
-async def test_receipted_messages_survive_sigkill_before_delivery(db_url: str, tmp_path: Path) -> None:
+async def test_receipted_messages_survive_sigkill_before_delivery(
+    db_url: str, tmp_path: Path
+) -> None:
     tokens = await agents(db_url, "alice", "bob")
     server = ServerProcess(tmp_path, db_url).start()
     try:
@@ -53,10 +55,13 @@ async def test_sigkill_mid_traffic_loses_and_doubles_nothing(db_url: str, tmp_pa
         await alice.connect()
         await bob.connect()
         received: list[str] = []
+        a_third_arrived = asyncio.Event()
 
         async def consume() -> None:
             async for message in bob.messages():
                 received.append(message.text)
+                if len(received) == total // 3:
+                    a_third_arrived.set()
                 if len(received) == total:
                     return
 
@@ -72,8 +77,7 @@ async def test_sigkill_mid_traffic_loses_and_doubles_nothing(db_url: str, tmp_pa
 
         consumer = asyncio.create_task(consume())
         producer = asyncio.create_task(produce())
-        while len(received) < total // 3:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(a_third_arrived.wait(), 30)
         server.kill()
         await asyncio.sleep(0.5)
         server.start()

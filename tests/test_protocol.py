@@ -1,0 +1,110 @@
+"""The frame parser: typed errors for anything, exact round trips for valid frames."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cloudbrain.errors import ErrorCode, ProtocolError
+from cloudbrain.ids import is_uuid, new_id
+from cloudbrain.protocol import (
+    CLIENT_TYPES,
+    Ack,
+    Deliver,
+    Send,
+    parse_client_frame,
+    parse_server_frame,
+)
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(st.binary(max_size=300) | st.text(max_size=300))
+def test_any_bytes_give_a_frame_or_a_protocol_error(data: bytes | str) -> None:
+    try:
+        parse_client_frame(data)
+    except ProtocolError as exc:
+        assert exc.code in set(ErrorCode) and exc.detail
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["v", "type", "id", "to", "body", "ids", "topic", "name", "token", "ttl", "meta"]
+        ),
+        json_values | st.sampled_from(sorted(CLIENT_TYPES)),
+        max_size=8,
+    )
+)
+def test_any_json_object_gives_a_frame_or_a_protocol_error(obj: dict[str, object]) -> None:
+    try:
+        frame = parse_client_frame(json.dumps(obj))
+    except ProtocolError as exc:
+        assert exc.code in set(ErrorCode)
+    else:
+        assert frame.type in CLIENT_TYPES
+
+
+@given(body=json_values, meta=st.dictionaries(st.text(max_size=10), json_values, max_size=5))
+def test_send_frames_round_trip(body: object, meta: dict[str, object]) -> None:
+    frame = Send(id=new_id(), to="bob", body=body, meta=meta)
+    assert parse_client_frame(frame.to_json()) == frame
+
+
+def test_deliver_serializes_its_sender_as_from() -> None:
+    frame = Deliver(
+        id=new_id(),
+        kind="direct",
+        sender="alice",
+        session=new_id(),
+        device="d",
+        at="2026-11-22T00:00:00Z",
+        body="hi",  # type: ignore[arg-type]
+    )
+    data = json.loads(frame.to_json())
+    assert data["from"] == "alice" and "sender" not in data
+    assert parse_server_frame(frame.to_json()) == frame
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("", ErrorCode.INVALID_JSON),
+        ("null", ErrorCode.INVALID_FRAME),
+        ('{"type": 5}', ErrorCode.INVALID_FRAME),
+        ('{"v": "1", "type": "ping", "id": "p"}', ErrorCode.UNSUPPORTED_VERSION),
+        ('{"type": "deliver"}', ErrorCode.UNKNOWN_TYPE),
+    ],
+)
+def test_error_codes(raw: str, code: ErrorCode) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_frame(raw)
+    assert caught.value.code == code
+
+
+def test_ack_is_bounded() -> None:
+    with pytest.raises(ProtocolError):
+        parse_client_frame(
+            Ack(ids=[new_id()])
+            .to_json()
+            .replace("]", "," + ",".join(f'"{new_id()}"' for _ in range(1000)) + "]")
+        )
+
+
+def test_ids_are_uuid7_and_increase() -> None:
+    ids = [new_id() for _ in range(5000)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert all(is_uuid(i) and i[14] == "7" for i in ids[:10])
+    assert not is_uuid("not-a-uuid") and not is_uuid(ids[0][:-1])
+    # Upper case is accepted and stored in the canonical lower case.
+    frame = Send(id=ids[0].upper(), to="bob", body=1)
+    assert frame.id == ids[0]
