@@ -68,7 +68,7 @@ def test_deliver_serializes_its_sender_as_from() -> None:
         session=new_id(),
         device="d",
         at="2026-11-22T00:00:00Z",
-        body="hi",  # type: ignore[arg-type]
+        body="hi",
     )
     data = json.loads(frame.to_json())
     assert data["from"] == "alice" and "sender" not in data
