@@ -68,6 +68,7 @@ from cloudbrain.protocol import (
     Who,
     parse_server_frame,
 )
+from cloudbrain.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ class Client:
         self._unreceipted: OrderedDict[str, str] = OrderedDict()
         self._to_write: deque[str] = deque()
         self._write_lock = asyncio.Lock()
+        self._pace: TokenBucket | None = None  # set from the limits in the server's welcome
         self._waiters: dict[str, asyncio.Future[Any]] = {}  # frame id -> its answer
         self._reply_waiters: dict[str, asyncio.Future[Message]] = {}  # message id -> its reply
 
@@ -241,7 +243,7 @@ class Client:
                 text = self._unreceipted.get(message_id)
                 if text is not None:
                     try:
-                        await self._ws.send(text)
+                        await self._write(self._ws, text)
                     except ConnectionClosed:
                         return  # rewritten from _unreceipted after the reconnect
                 self._to_write.popleft()
@@ -276,7 +278,7 @@ class Client:
         future = self._expect(frame.id)
         assert self._ws is not None
         try:
-            await self._ws.send(frame.to_json())
+            await self._write(self._ws, frame.to_json())
             result = await asyncio.wait_for(future, self.timeout)
         except ConnectionClosed:
             raise ConnectionLost("the connection dropped before the server answered") from None
@@ -284,6 +286,14 @@ class Client:
             self._waiters.pop(frame.id, None)
         assert isinstance(result, answer), result
         return result
+
+    async def _write(self, ws: ClientConnection, text: str) -> None:
+        """Write one frame, first waiting as long as the server's rate limit asks."""
+        if self._pace is not None:
+            delay = self._pace.reserve(time.monotonic())
+            if delay:
+                await asyncio.sleep(delay)
+        await ws.send(text)
 
     def _expect(self, frame_id: str) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -347,7 +357,7 @@ class Client:
             batch, self._acks = self._acks[:MAX_ACK_IDS], self._acks[MAX_ACK_IDS:]
             # If the write fails the server replays these messages and they are acked again
             # then, unread, as duplicates: so there is nothing to keep.
-            await self._ws.send(Ack(ids=batch).to_json())
+            await self._write(self._ws, Ack(ids=batch).to_json())
 
     def _on_deliver(self, frame: Deliver) -> None:
         if frame.id in self._done:
@@ -413,11 +423,16 @@ class Client:
                 continue
             try:
                 await self._hello(ws)
-            except AuthError as exc:
-                self._failure = exc
+            except ServerError as exc:
                 await ws.close()
-                self._end()
-                return
+                if isinstance(exc, AuthError) or exc.code == ErrorCode.UNSUPPORTED_VERSION:
+                    self._failure = exc  # the same hello would be refused again
+                    self._end()
+                    return
+                log.warning("the server refused hello: %s; trying again", exc)
+                attempt += 1
+                await self._backoff(attempt)
+                continue
             except (ConnectionClosed, TimeoutError, ProtocolError) as exc:
                 log.warning("handshake with %s failed: %s", self.url, exc)
                 await ws.close()
@@ -467,6 +482,12 @@ class Client:
         if not isinstance(frame, Welcome):
             raise ProtocolError(ErrorCode.INVALID_FRAME, f"expected welcome, got {frame.type!r}")
         self.welcome = frame
+        # Stay a little under the server's limits (its bucket also counted our hello), so
+        # frames are never refused, and so never retried out of order.
+        limits = frame.limits
+        self._pace = TokenBucket(
+            limits.rate_per_second * 0.9, max(1, int(limits.rate_burst * 0.9) - 1)
+        )
 
     async def _read(self, ws: ClientConnection) -> None:
         async for data in ws:
@@ -493,7 +514,8 @@ class Client:
             log.warning("server error: %s: %s", frame.code, frame.detail)
             return
         if frame.re in self._unreceipted and frame.code in RETRYABLE:
-            # Not accepted this time; write it again shortly, keeping its place in line.
+            # Not accepted this time; write it again shortly. Messages sent after it may be
+            # stored first: pacing (see _write) keeps this from happening in normal use.
             asyncio.get_running_loop().call_later(
                 0.05 + random.random() * 0.1, self._retry, frame.re
             )
@@ -505,7 +527,9 @@ class Client:
 
     def _retry(self, message_id: str) -> None:
         if message_id in self._unreceipted and self.connected:
-            self._to_write.append(message_id)
+            # Back into its original place among what is still to be written.
+            waiting = {*self._to_write, message_id}
+            self._to_write = deque(i for i in self._unreceipted if i in waiting)
             task = asyncio.create_task(self._write_pending())
             self._retries.add(task)
             task.add_done_callback(self._retries.discard)

@@ -18,18 +18,17 @@ class ErrorCode(StrEnum):
     AUTH_FAILED = "auth_failed"  # unknown agent name or wrong token
     REVOKED = "revoked"  # the agent's identity was revoked
     RATE_LIMITED = "rate_limited"  # too many frames too fast; the frame was not processed
-    TOO_LARGE = "too_large"  # the frame is larger than the server accepts
     UNKNOWN_RECIPIENT = "unknown_recipient"  # no agent of that name
     DUPLICATE_ID = "duplicate_id"  # another sender already used this message id
     NOT_FOUND = "not_found"  # the message asked about does not exist or is not yours
-    UNAVAILABLE = "unavailable"  # the server is shutting down or overloaded; try again
+    UNAVAILABLE = "unavailable"  # the database could not store the message: not accepted, resend
     INTERNAL = "internal"  # a bug on the server; the connection stays open
 
 
 class CloseCode(IntEnum):
     """WebSocket close codes the server uses. 1xxx are RFC 6455's; 4xxx are CloudBrain's."""
 
-    NORMAL = 1000
+    NORMAL = 1000  # a client saying goodbye
     GOING_AWAY = 1001  # server shutting down: reconnect later
     POLICY = 1008  # kept flooding after rate_limited errors
     TOO_BIG = 1009  # frame above the size limit (sent by the websockets library)

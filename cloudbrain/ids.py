@@ -33,10 +33,10 @@ def new_id() -> str:
 
 
 def is_uuid(text: str) -> bool:
-    """True when ``text`` is a UUID in its canonical 36-character form."""
+    """True when ``text`` is a UUID in its canonical form: 36 characters, lower case."""
     if len(text) != 36:
         return False
     try:
-        return str(uuid.UUID(text)) == text.lower()
+        return str(uuid.UUID(text)) == text
     except ValueError:
         return False

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     JsonValue,
@@ -32,8 +33,10 @@ MAX_TTL_SECONDS = 30 * 24 * 3600
 
 def _check_uuid(value: str) -> str:
     if not is_uuid(value):
-        raise ValueError("must be a UUID in canonical form (a UUIDv7 from cloudbrain.ids.new_id)")
-    return value.lower()
+        raise ValueError(
+            "must be a UUID in canonical lower-case form (a UUIDv7, as cloudbrain.ids.new_id makes)"
+        )
+    return value
 
 
 # Agent names are what people type and read: any printable text up to 64 characters, without
@@ -42,25 +45,44 @@ AgentName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s*][
 TopicName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s]+$")]
 MessageId = Annotated[str, AfterValidator(_check_uuid)]
 ShortText = Annotated[str, Field(max_length=128)]
+FrameId = Annotated[str, Field(min_length=1, max_length=128)]
 Meta = dict[str, JsonValue]
 
 
+def _not_bool(value: object) -> object:
+    # JSON true equals 1 in Python; a version is a number.
+    if isinstance(value, bool):
+        raise ValueError("must be the protocol version number")
+    return value
+
+
 class _Frame(BaseModel):
-    # Unknown top-level fields are refused so a misspelt field is an error, not silently lost;
-    # ``meta`` is the place for anything a client wants to carry along.
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-    v: Literal[1] = PROTOCOL_VERSION
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+    v: Annotated[Literal[1], BeforeValidator(_not_bool)] = PROTOCOL_VERSION
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, exclude_none=True)
 
 
+class _ClientFrame(_Frame):
+    # The server reads strictly: no type coercion ("5" is not 5), and unknown top-level fields
+    # are refused, so a misspelt field is an error rather than silently lost. ``meta`` is the
+    # place for anything a client wants to carry along.
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class _ServerFrame(_Frame):
+    # Clients read leniently: a field added by a newer server must not make an older client
+    # drop the frame (a dropped ``deliver`` would never be acked).
+    model_config = ConfigDict(extra="ignore")
+
+
 # --- frames a client sends -------------------------------------------------------------------
 
 
-class Hello(_Frame):
+class Hello(_ClientFrame):
     type: Literal["hello"] = "hello"
-    id: ShortText
+    id: FrameId
     name: AgentName
     token: Annotated[str, Field(min_length=1, max_length=256)]
     device: ShortText = ""
@@ -68,7 +90,7 @@ class Hello(_Frame):
     capabilities: Annotated[list[ShortText], Field(max_length=32)] = []
 
 
-class _Message(_Frame):
+class _Message(_ClientFrame):
     """Fields shared by the three ways of sending a message. ``id`` becomes the message id."""
 
     id: MessageId
@@ -93,41 +115,41 @@ class Broadcast(_Message):
     type: Literal["broadcast"] = "broadcast"
 
 
-class Subscribe(_Frame):
+class Subscribe(_ClientFrame):
     type: Literal["subscribe"] = "subscribe"
-    id: ShortText
+    id: FrameId
     topic: TopicName
 
 
-class Unsubscribe(_Frame):
+class Unsubscribe(_ClientFrame):
     type: Literal["unsubscribe"] = "unsubscribe"
-    id: ShortText
+    id: FrameId
     topic: TopicName
 
 
-class Ack(_Frame):
+class Ack(_ClientFrame):
     """Confirms ``deliver`` frames by their message ids; unknown ids are ignored."""
 
     type: Literal["ack"] = "ack"
     ids: Annotated[list[MessageId], Field(min_length=1, max_length=MAX_ACK_IDS)]
 
 
-class Who(_Frame):
+class Who(_ClientFrame):
     type: Literal["who"] = "who"
-    id: ShortText
+    id: FrameId
 
 
-class Status(_Frame):
+class Status(_ClientFrame):
     """Asks where a message the sender sent stands, per recipient."""
 
     type: Literal["status"] = "status"
-    id: ShortText
+    id: FrameId
     msg: MessageId
 
 
-class Ping(_Frame):
+class Ping(_ClientFrame):
     type: Literal["ping"] = "ping"
-    id: ShortText
+    id: FrameId
 
 
 ClientFrame = Annotated[
@@ -145,7 +167,7 @@ class Limits(BaseModel):
     rate_burst: int
 
 
-class Welcome(_Frame):
+class Welcome(_ServerFrame):
     type: Literal["welcome"] = "welcome"
     re: str
     agent: str
@@ -155,7 +177,7 @@ class Welcome(_Frame):
     limits: Limits
 
 
-class Receipt(_Frame):
+class Receipt(_ServerFrame):
     """The server has stored the message: from here on it will not be lost."""
 
     type: Literal["receipt"] = "receipt"
@@ -165,7 +187,7 @@ class Receipt(_Frame):
     duplicate: bool = False
 
 
-class Deliver(_Frame):
+class Deliver(_ServerFrame):
     """A message for the receiving agent; answer with ``ack``. ``id`` is the message id."""
 
     type: Literal["deliver"] = "deliver"
@@ -184,7 +206,7 @@ class Deliver(_Frame):
     expires_at: datetime | None = None
 
 
-class Presence(_Frame):
+class Presence(_ServerFrame):
     type: Literal["presence"] = "presence"
     agent: str
     session: str
@@ -208,7 +230,7 @@ class AgentInfo(BaseModel):
     last_seen: datetime | None = None
 
 
-class Roster(_Frame):
+class Roster(_ServerFrame):
     type: Literal["roster"] = "roster"
     re: str
     agents: list[AgentInfo]
@@ -220,7 +242,7 @@ class RecipientState(BaseModel):
     delivered_at: datetime | None = None
 
 
-class DeliveryStatus(_Frame):
+class DeliveryStatus(_ServerFrame):
     type: Literal["delivery"] = "delivery"
     re: str
     msg: str
@@ -228,17 +250,17 @@ class DeliveryStatus(_Frame):
     recipients: list[RecipientState]
 
 
-class Ok(_Frame):
+class Ok(_ServerFrame):
     type: Literal["ok"] = "ok"
     re: str
 
 
-class Pong(_Frame):
+class Pong(_ServerFrame):
     type: Literal["pong"] = "pong"
     re: str
 
 
-class Error(_Frame):
+class Error(_ServerFrame):
     type: Literal["error"] = "error"
     re: str | None = None
     code: ErrorCode
@@ -306,10 +328,13 @@ def _explain(raw: str | bytes, exc: ValidationError, known: frozenset[str]) -> P
         return ProtocolError(ErrorCode.INVALID_JSON, "the frame is not valid JSON text")
     if not isinstance(data, dict):
         return ProtocolError(ErrorCode.INVALID_FRAME, "a frame must be a JSON object")
-    if "v" in data and data["v"] != PROTOCOL_VERSION:
+    version = data.get("v", PROTOCOL_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool):
+        return ProtocolError(ErrorCode.INVALID_FRAME, "'v' must be the protocol version number")
+    if version != PROTOCOL_VERSION:
         return ProtocolError(
             ErrorCode.UNSUPPORTED_VERSION,
-            f"protocol version {data['v']!r} is not supported; this side speaks v={PROTOCOL_VERSION}",
+            f"protocol version {version} is not supported; this side speaks v={PROTOCOL_VERSION}",
         )
     kind = data.get("type")
     if not isinstance(kind, str):

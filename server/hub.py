@@ -86,7 +86,7 @@ class Hub:
         closed = 0
         for session in list(self._sessions.get(agent_id, ())):
             session.send(Error(code=ErrorCode.REVOKED, detail="this agent was revoked").to_json())
-            session.close(CloseCode.REVOKED, "agent revoked")
+            session.close(CloseCode.REVOKED, ErrorCode.REVOKED)
             closed += 1
         return closed
 
@@ -205,8 +205,8 @@ class Hub:
             sender.send(
                 Receipt(
                     re=envelope.id,
-                    recipients=len(stored.recipient_ids),
-                    at=envelope.created_at,
+                    recipients=stored.recipients,
+                    at=stored.at,
                     duplicate=stored.duplicate,
                 ).to_json()
             )

@@ -12,7 +12,7 @@ from enum import Enum
 
 from cloudbrain.errors import CloseCode, ErrorCode, ProtocolError
 from cloudbrain.protocol import ClientFrame, Error, Hello, frame_id, parse_client_frame
-from cloudbrain.server.ratelimit import TokenBucket
+from cloudbrain.ratelimit import TokenBucket
 
 
 class State(Enum):

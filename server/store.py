@@ -25,9 +25,19 @@ class Stored:
     """What became of one message in a batch."""
 
     envelope: Envelope
-    recipient_ids: list[str] = field(default_factory=list)
+    recipient_ids: list[str] = field(default_factory=list)  # who gets it (new messages only)
     duplicate: bool = False  # the same sender sent this id before: already stored
     conflict: bool = False  # another sender owns this id: refused
+    # For a duplicate, what the receipt of the original said.
+    original: tuple[datetime, int] | None = None
+
+    @property
+    def at(self) -> datetime:
+        return self.original[0] if self.original else self.envelope.created_at
+
+    @property
+    def recipients(self) -> int:
+        return self.original[1] if self.original else len(self.recipient_ids)
 
 
 @dataclass(frozen=True)
@@ -182,7 +192,8 @@ class MessageStore:
                     .where(
                         deliveries.c.recipient_id == bindparam("rid"),
                         deliveries.c.message_id == bindparam("mid"),
-                        deliveries.c.state == "pending",
+                        # An ack after the TTL sweep still means the copy arrived in time.
+                        deliveries.c.state != "delivered",
                     )
                     .values(state="delivered", delivered_at=bindparam("now")),
                     [{"rid": rid, "mid": mid, "now": utcnow()} for rid, mid in acks],
@@ -192,22 +203,40 @@ class MessageStore:
     async def _insert_messages(self, conn: AsyncConnection, results: list[Stored]) -> None:
         ids = [r.envelope.id for r in results]
         rows = await conn.execute(
-            select(messages.c.id, messages.c.sender_id).where(messages.c.id.in_(ids))
+            select(
+                messages.c.id,
+                messages.c.sender_id,
+                messages.c.created_at,
+                func.count(deliveries.c.seq),
+            )
+            .outerjoin(deliveries, deliveries.c.message_id == messages.c.id)
+            .where(messages.c.id.in_(ids))
+            .group_by(messages.c.id, messages.c.sender_id, messages.c.created_at)
         )
-        owners: dict[str, str] = {message_id: sender for message_id, sender in rows}
+        earlier = {row[0]: (row[1], (row[2], row[3])) for row in rows}
         fresh: list[Stored] = []
+        first_in_batch: dict[str, Stored] = {}
+        repeats: list[tuple[Stored, Stored]] = []
         for result in results:
-            owner = owners.get(result.envelope.id)
-            if owner is None:
-                owners[result.envelope.id] = result.envelope.sender_id
-                fresh.append(result)
-            elif owner == result.envelope.sender_id:
-                result.duplicate = True
+            envelope = result.envelope
+            if envelope.id in earlier:
+                owner, result.original = earlier[envelope.id]
+                result.duplicate = owner == envelope.sender_id
+                result.conflict = not result.duplicate
+            elif envelope.id in first_in_batch:
+                first = first_in_batch[envelope.id]
+                result.duplicate = first.envelope.sender_id == envelope.sender_id
+                result.conflict = not result.duplicate
+                repeats.append((result, first))
             else:
-                result.conflict = True
-        if not fresh:
-            return
+                first_in_batch[envelope.id] = result
+                fresh.append(result)
+        if fresh:
+            await self._insert_fresh(conn, fresh)
+        for repeat, first in repeats:
+            repeat.original = (first.envelope.created_at, len(first.recipient_ids))
 
+    async def _insert_fresh(self, conn: AsyncConnection, fresh: list[Stored]) -> None:
         topics = {r.envelope.topic for r in fresh if r.envelope.kind == "topic"}
         subscribers: dict[str, list[str]] = {}
         if topics:
@@ -343,8 +372,15 @@ class MessageStore:
                 .where(deliveries.c.message_id == message_id)
                 .order_by(agents.c.name)
             )
+            # A copy past its TTL is expired now, even if the sweep has not marked it yet.
+            overdue = message.expires_at is not None and message.expires_at <= utcnow()
             return message.expires_at, [
-                RecipientState(agent=name, state=state, delivered_at=at) for name, state, at in rows
+                RecipientState(
+                    agent=name,
+                    state="expired" if state == "pending" and overdue else state,
+                    delivered_at=at,
+                )
+                for name, state, at in rows
             ]
 
 

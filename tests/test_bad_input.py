@@ -146,25 +146,26 @@ async def test_flooding_gets_rate_limited_logged_once_then_closed(
     assert codes[:9] == ["pong"] * 9 and "error" in codes
 
 
-async def test_client_library_resends_what_was_rate_limited(
-    strict_server: Server, make_agent: AgentFactory
+async def test_client_library_paces_itself_under_the_rate_limit_and_keeps_order(
+    strict_server: Server, make_agent: AgentFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     import asyncio
 
     from cloudbrain.agent.client import Client
 
+    caplog.set_level(logging.WARNING, logger="cloudbrain.server")
     _, eve_token = await make_agent("eve")
     _, bob_token = await make_agent("bob")
     async with (
         Client(strict_server.url, "eve", eve_token) as eve,
         Client(strict_server.url, "bob", bob_token) as bob,
     ):
-        # 15 sends at once: more than the burst, fewer than the close threshold.
+        # 15 sends at once against a limit of 5 per second with a burst of 10.
         receipts = await asyncio.gather(*(eve.send("bob", f"m{i}") for i in range(15)))
-        assert len({r.re for r in receipts}) == 15
-        got: set[str] = set()
-        while len(got) < 15:
+        got = []
+        for _ in range(15):
             message = await bob.receive(10)
             bob.ack(message)
-            got.add(message.text)
-        assert got == {f"m{i}" for i in range(15)}
+            got.append(message.id)
+        assert got == [r.re for r in receipts]
+    assert not [r for r in caplog.records if "rate_limited" in r.getMessage()]

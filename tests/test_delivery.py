@@ -112,6 +112,8 @@ async def test_resend_after_lost_receipt_is_stored_once(connect: ClientFactory, 
     first = await alice._submit(frame)
     again = await alice._submit(frame)
     assert not first.duplicate and again.duplicate
+    # The resend's receipt repeats what the original one said.
+    assert (again.at, again.recipients) == (first.at, first.recipients) == (first.at, 1)
     [message] = await take(bob, 1)
     assert message.id == frame.id
     await nothing_more(bob)
@@ -137,6 +139,31 @@ async def test_duplicate_delivery_across_reconnect_reaches_the_app_once(
     await nothing_more(bob, 0.5)
     status = await alice.status(receipt.re)
     assert [r.state for r in status.recipients] == ["delivered"]  # the replayed copy was re-acked
+
+
+async def test_many_acks_in_one_frame_mark_every_copy_delivered(connect: ClientFactory) -> None:
+    alice = await connect("alice")
+    bob = await connect("bob")
+    receipts = [await alice.send("bob", f"m{i}") for i in range(40)]
+    got = [await bob.receive(5) for _ in range(40)]
+    for message in got:
+        bob.ack(message)  # 40 acks queued together go out as one frame
+    await asyncio.sleep(0.3)
+    for receipt in (receipts[0], receipts[-1]):
+        status = await alice.status(receipt.re)
+        assert [r.state for r in status.recipients] == ["delivered"]
+
+
+async def test_late_ack_after_expiry_still_counts_as_delivered(connect: ClientFactory) -> None:
+    alice = await connect("alice")
+    bob = await connect("bob")
+    receipt = await alice.send("bob", "quick", ttl=0.2)
+    message = await bob.receive(5)
+    await asyncio.sleep(0.5)  # the sweeper marks the copy expired meanwhile
+    assert [r.state for r in (await alice.status(receipt.re)).recipients] == ["expired"]
+    bob.ack(message)
+    await asyncio.sleep(0.3)
+    assert [r.state for r in (await alice.status(receipt.re)).recipients] == ["delivered"]
 
 
 async def test_every_session_of_the_recipient_gets_the_message(connect: ClientFactory) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -20,7 +21,11 @@ from cloudbrain.protocol import (
 )
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
     ),
@@ -55,9 +60,15 @@ def test_any_json_object_gives_a_frame_or_a_protocol_error(obj: dict[str, object
 
 
 @given(body=json_values, meta=st.dictionaries(st.text(max_size=10), json_values, max_size=5))
-def test_send_frames_round_trip(body: object, meta: dict[str, object]) -> None:
+def test_send_frames_round_trip(body: Any, meta: dict[str, Any]) -> None:
     frame = Send(id=new_id(), to="bob", body=body, meta=meta)
     assert parse_client_frame(frame.to_json()) == frame
+
+
+@pytest.mark.parametrize("number", [float("inf"), float("-inf"), float("nan")])
+def test_numbers_json_cannot_carry_are_refused_not_mangled(number: float) -> None:
+    with pytest.raises(ValueError, match="finite"):
+        Send(id=new_id(), to="bob", body={"x": [number]})
 
 
 def test_deliver_serializes_its_sender_as_from() -> None:
@@ -81,7 +92,14 @@ def test_deliver_serializes_its_sender_as_from() -> None:
         ("", ErrorCode.INVALID_JSON),
         ("null", ErrorCode.INVALID_FRAME),
         ('{"type": 5}', ErrorCode.INVALID_FRAME),
-        ('{"v": "1", "type": "ping", "id": "p"}', ErrorCode.UNSUPPORTED_VERSION),
+        ('{"v": "1", "type": "ping", "id": "p"}', ErrorCode.INVALID_FRAME),
+        ('{"v": true, "type": "ping", "id": "p"}', ErrorCode.INVALID_FRAME),
+        ('{"v": 2, "type": "ping", "id": "p"}', ErrorCode.UNSUPPORTED_VERSION),
+        ('{"v": 1, "type": "ping", "id": ""}', ErrorCode.INVALID_FRAME),
+        (
+            '{"v": 1, "type": "send", "id": "01a2013b-67fb-73c7-94bb-0aefefcea138", "to": "b", "ttl": "5"}',
+            ErrorCode.INVALID_FRAME,
+        ),
         ('{"type": "deliver"}', ErrorCode.UNKNOWN_TYPE),
     ],
 )
@@ -105,6 +123,6 @@ def test_ids_are_uuid7_and_increase() -> None:
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert all(is_uuid(i) and i[14] == "7" for i in ids[:10])
     assert not is_uuid("not-a-uuid") and not is_uuid(ids[0][:-1])
-    # Upper case is accepted and stored in the canonical lower case.
-    frame = Send(id=ids[0].upper(), to="bob", body=1)
-    assert frame.id == ids[0]
+    # Only the canonical form: a receipt's ``re`` must match the id exactly as it was sent.
+    with pytest.raises(ProtocolError):
+        parse_client_frame(Send(id=ids[0], to="bob").to_json().replace(ids[0], ids[0].upper()))

@@ -27,6 +27,7 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
+    add_completion=False,
 )
 app.add_typer(agents.app, name="agent")
 app.add_typer(server.db_app, name="db")

@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich.table import Table
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudbrain.cli.options import Db, Home, Json, run, settings
 from cloudbrain.cli.output import ago, console, emit
 from cloudbrain.credentials import save
-from cloudbrain.db import create_engine, upgrade
-from cloudbrain.identity import AgentRecord, create_agent, list_agents, revoke_agent
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from cloudbrain.identity import AgentRecord
 
 T = TypeVar("T")
 
@@ -24,6 +26,7 @@ app = typer.Typer(help="Register, list and revoke AI identities.", no_args_is_he
 
 async def _with_engine(db_url: str, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
     """Migrate (so a fresh machine needs no separate step), run ``action(engine)``, clean up."""
+    from cloudbrain.db import create_engine, upgrade
 
     await asyncio.to_thread(upgrade, db_url)
     engine = create_engine(db_url)
@@ -48,6 +51,8 @@ def create(
     as_json: bool = Json,
 ) -> None:
     """Register an AI identity and print its token. The token is shown only this once."""
+    from cloudbrain.identity import create_agent
+
     config = settings(home, db)
     record, token = run(
         _with_engine(
@@ -84,6 +89,8 @@ def list_(
     as_json: bool = Json,
 ) -> None:
     """List registered agents (online state is `cloudbrain who`)."""
+    from cloudbrain.identity import list_agents
+
     config = settings(home, db)
     records: list[AgentRecord] = run(
         _with_engine(config.db_url, lambda e: list_agents(e, include_revoked=all_)), as_json
@@ -115,6 +122,8 @@ def revoke(
     as_json: bool = Json,
 ) -> None:
     """Revoke an agent: its token stops working and its open connections are closed."""
+    from cloudbrain.identity import revoke_agent
+
     config = settings(home, db)
     record = run(_with_engine(config.db_url, lambda e: revoke_agent(e, name)), as_json)
     emit(

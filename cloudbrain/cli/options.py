@@ -19,7 +19,7 @@ Json = typer.Option(False, "--json", help="Print machine-readable JSON instead o
 Home = typer.Option(
     None,
     "--home",
-    help="Data folder [env: CLOUDBRAIN_HOME; default: ~/.cloudbrain].",
+    help="Data folder (env CLOUDBRAIN_HOME; default: ~/.cloudbrain).",
     show_default=False,
 )
 Db = typer.Option(
@@ -32,20 +32,20 @@ Db = typer.Option(
 Url = typer.Option(
     None,
     "--url",
-    help="Server to talk to [env: CLOUDBRAIN_URL; default: ws://127.0.0.1:8766].",
+    help="Server to talk to (env CLOUDBRAIN_URL; default: ws://127.0.0.1:8766).",
     show_default=False,
 )
 Name = typer.Option(
     None,
     "--name",
     "-n",
-    help="Agent to act as [env: CLOUDBRAIN_AGENT; default: the one saved as default].",
+    help="Agent to act as (env CLOUDBRAIN_AGENT; default: the one saved as default).",
     show_default=False,
 )
 Token = typer.Option(
     None,
     "--token",
-    help="That agent's token [env: CLOUDBRAIN_TOKEN; default: from the credentials file].",
+    help="That agent's token (env CLOUDBRAIN_TOKEN; default: from the credentials file).",
     show_default=False,
 )
 

@@ -19,22 +19,22 @@ db_app = typer.Typer(
 def run_server(
     host: str = typer.Option(
         None,
-        help="Address to listen on [env: CLOUDBRAIN_HOST; default: 127.0.0.1].",
+        help="Address to listen on (env CLOUDBRAIN_HOST; default: 127.0.0.1).",
         show_default=False,
     ),
     port: int = typer.Option(
-        None, help="WebSocket port [env: CLOUDBRAIN_PORT; default: 8766].", show_default=False
+        None, help="WebSocket port (env CLOUDBRAIN_PORT; default: 8766).", show_default=False
     ),
     db: str = Db,
     home: Path = Home,
     node: str = typer.Option(
         None,
-        help="This node's name in logs and sessions [env: CLOUDBRAIN_NODE; default: hostname].",
+        help="This node's name in logs and sessions (env CLOUDBRAIN_NODE; default: hostname).",
         show_default=False,
     ),
     log_level: str = typer.Option(
         None,
-        help="DEBUG, INFO, WARNING or ERROR [env: CLOUDBRAIN_LOG_LEVEL; default: INFO].",
+        help="DEBUG, INFO, WARNING or ERROR (env CLOUDBRAIN_LOG_LEVEL; default: INFO).",
         show_default=False,
     ),
 ) -> None:

@@ -1,0 +1,193 @@
+"""The ``cloudbrain`` command as people use it: separate processes against a running server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.services import ServerProcess, cli_env, free_port
+
+
+class Cli:
+    def __init__(self, home: Path, **env: str) -> None:
+        self.env = cli_env(home, **env)
+
+    def __call__(
+        self, *args: str, input: str | None = None, ok: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "cloudbrain", *args],
+            env=self.env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if ok:
+            assert result.returncode == 0, result.stderr + result.stdout
+        return result
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self(*args, "--json").stdout)
+
+    def spawn(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "cloudbrain", *args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
+@pytest.fixture
+def running(db_url: str, tmp_path: Path) -> Iterator[tuple[ServerProcess, Cli]]:
+    server = ServerProcess(tmp_path / "server", db_url).start()
+    cli = Cli(tmp_path / "home", CLOUDBRAIN_URL=server.url, CLOUDBRAIN_DATABASE_URL=db_url)
+    yield server, cli
+    server.stop()
+
+
+def wait_online(cli: Cli, name: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        agents = cli.json("who")
+        assert isinstance(agents, list)
+        if any(a["name"] == name and a["online"] for a in agents):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"{name} never came online")
+
+
+def test_two_terminals_send_and_listen(running: tuple[ServerProcess, Cli]) -> None:
+    _, cli = running
+    created = cli.json("agent", "create", "alice", "--skill", "python", "--save")
+    assert isinstance(created, dict) and created["token"].startswith("cb_")
+    cli("agent", "create", "bob", "--save")
+    # A message sent before bob listens waits for him.
+    early = cli.json("send", "bob", "before you came", "--name", "alice")
+    listener = cli.spawn("listen", "--name", "bob", "--topic", "news", "--json", "--count", "3")
+    try:
+        wait_online(cli, "bob")
+        direct = cli.json("send", "bob", "hello bob", "--name", "alice", "--conversation", "c1")
+        topic = json.loads(
+            cli(
+                "send", "news", "-", "--topic", "--name", "alice", "--json", input="from a pipe"
+            ).stdout
+        )
+    finally:
+        out, err = listener.communicate(timeout=30)
+    assert listener.returncode == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [m["text"] if "text" in m else m["body"] for m in lines][:2] == [
+        "before you came",
+        "hello bob",
+    ]
+    assert [m["id"] for m in lines] == [early["re"], direct["re"], topic["re"]]
+    assert {m["sender"] for m in lines} == {"alice"} and lines[1]["conversation"] == "c1"
+    assert lines[2]["topic"] == "news"
+
+
+def test_stdin_body_and_status(running: tuple[ServerProcess, Cli]) -> None:
+    _, cli = running
+    cli("agent", "create", "alice", "--save")
+    cli("agent", "create", "bob", "--save")
+    sent = json.loads(
+        cli("send", "bob", "-", "--name", "alice", "--json", input="from a pipe\n").stdout
+    )
+    status = cli.json("status", sent["re"], "--name", "alice")
+    assert status == {
+        "v": 1,
+        "type": "delivery",
+        "re": status["re"],
+        "msg": sent["re"],
+        "recipients": [{"agent": "bob", "state": "pending"}],
+    }
+    out = cli("listen", "--name", "bob", "--count", "1").stdout
+    assert "alice" in out and "from a pipe" in out
+
+
+def test_who_list_and_revoke(running: tuple[ServerProcess, Cli]) -> None:
+    _, cli = running
+    cli("agent", "create", "alice", "--save", "--description", "knows python")
+    cli("agent", "create", "bob", "--save")
+    listed = cli.json("agent", "list")
+    assert [a["name"] for a in listed] == ["alice", "bob"]
+    table = cli("who").stdout
+    assert "alice" in table and "knows python" in table
+    cli("agent", "revoke", "bob")
+    assert [a["name"] for a in cli.json("agent", "list")] == ["alice"]
+    assert len(cli.json("agent", "list", "--all")) == 2
+    refused = cli("send", "alice", "hi", "--name", "bob", ok=False)
+    assert refused.returncode == 1 and "auth_failed" in refused.stderr and "hint:" in refused.stderr
+
+
+def test_errors_say_what_to_do(running: tuple[ServerProcess, Cli], tmp_path: Path) -> None:
+    _, cli = running
+    cli("agent", "create", "alice", "--save")
+    unknown = cli("send", "nobody", "hi", ok=False)
+    assert (
+        unknown.returncode == 1
+        and "unknown_recipient" in unknown.stderr
+        and "cloudbrain who" in unknown.stderr
+    )
+    as_json = cli("send", "nobody", "hi", "--json", ok=False)
+    error = json.loads(as_json.stdout)["error"]
+    assert error["type"] == "ServerError" and error["hint"]
+    again = cli("agent", "create", "alice", ok=False)
+    assert again.returncode == 1 and "already exists" in again.stderr
+
+    no_server = Cli(tmp_path / "home", CLOUDBRAIN_URL=f"ws://127.0.0.1:{free_port()}")
+    down = no_server("send", "bob", "hi", "--name", "alice", "--token", "cb_x", ok=False)
+    assert (
+        down.returncode == 1
+        and "cannot reach" in down.stderr
+        and "cloudbrain server" in down.stderr
+    )
+
+    nobody = Cli(tmp_path / "empty-home", CLOUDBRAIN_URL=cli.env["CLOUDBRAIN_URL"])
+    missing = nobody("send", "bob", "hi", ok=False)
+    assert missing.returncode == 1 and "agent create" in missing.stderr
+
+
+def test_credentials_file_is_private(running: tuple[ServerProcess, Cli]) -> None:
+    _, cli = running
+    created = cli.json("agent", "create", "alice", "--save")
+    path = Path(created["saved_to"])
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert json.loads(path.read_text())["default"] == "alice"
+
+
+def test_db_commands(tmp_path: Path) -> None:
+    cli = Cli(tmp_path)
+    assert cli.json("db", "current") == {
+        "revision": None,
+        "head": "0001_initial",
+        "up_to_date": False,
+    }
+    assert cli.json("db", "upgrade") == {"revision": "0001_initial"}
+    assert cli.json("db", "current")["up_to_date"] is True
+
+
+def test_help_teaches() -> None:
+    top = Cli(Path("/nonexistent"))("--help").stdout
+    assert "Start here" in top and "agent create" in top
+    for command in ("server", "send", "listen", "who", "status", "agent", "agent create", "db"):
+        text = Cli(Path("/nonexistent"))(*command.split(), "--help").stdout
+        assert "Usage" in text
+
+
+def test_server_refuses_a_busy_port_clearly(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "a", f"sqlite+aiosqlite:///{tmp_path / 'a.db'}").start()
+    try:
+        busy = Cli(tmp_path / "b")("server", "--port", str(server.port), ok=False)
+        assert busy.returncode == 1 and "another --port" in busy.stderr
+    finally:
+        server.stop()
