@@ -83,7 +83,7 @@ class ConnectionHandler:
         self.hub.register(session)
         log.info("%r connected from %s", session, peer)
         reason = "closed"
-        replay = asyncio.create_task(self.hub.replay(session), name=f"replay-{session_id}")
+        replay = asyncio.create_task(self._replay(session), name=f"replay-{session_id}")
         try:
             await self._read_loop(websocket, protocol, session)
         except ConnectionClosed:
@@ -102,6 +102,18 @@ class ConnectionHandler:
                 reason = websocket.close_reason or "closed by server"
             await self.hub.store.close_session(session_id, reason)
             log.info("%r disconnected (%s)", session, reason)
+
+    async def _replay(self, session: LiveSession) -> None:
+        try:
+            count = await self.hub.replay(session)
+        except Exception:
+            # Live messages are held back until the replay ends, so a session whose replay
+            # failed must not stay open: the client reconnects and the replay starts over.
+            log.exception("%r: replay failed; closing so the client reconnects", session)
+            session.close(CloseCode.TRY_AGAIN_LATER, "replay failed; reconnect")
+        else:
+            if count:
+                log.info("%r: replayed %d stored message(s)", session, count)
 
     async def _hello(
         self, websocket: ServerConnection, protocol: ConnectionProtocol, peer: object

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -80,3 +81,28 @@ async def test_closing_wakes_everyone_waiting(server: Server, make_agent: AgentF
     await client.close()
     with pytest.raises(ClientClosed):
         await waiting
+
+
+async def test_a_failed_replay_closes_the_connection_and_the_retry_delivers(
+    server: Server, make_agent: AgentFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One replay fails (as if the database blipped): the client reconnects and gets it all."""
+    assert server.hub is not None
+    store = server.hub.store
+    real_pending = store.pending
+    failures: list[int] = []
+
+    async def pending_failing_once(*args: Any, **kwargs: Any) -> Any:
+        if not failures:
+            failures.append(1)
+            raise ConnectionError("database went away for a moment")
+        return await real_pending(*args, **kwargs)
+
+    _, alice_token = await make_agent("alice")
+    _, bob_token = await make_agent("bob")
+    async with Client(server.url, "alice", alice_token) as alice:
+        receipt = await alice.send("bob", "waiting for you")
+    monkeypatch.setattr(store, "pending", pending_failing_once)
+    async with Client(server.url, "bob", bob_token, max_backoff=0.3) as bob:
+        message = await bob.receive(10)
+        assert message.id == receipt.re and failures == [1]
