@@ -81,9 +81,7 @@ async def run(host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with serve(
-        Relay(), host, port, compression=None, max_size=1024 * 1024, ping_interval=20
-    ):
+    async with serve(Relay(), host, port, compression=None, max_size=1024 * 1024, ping_interval=20):
         await stop.wait()
 
 
