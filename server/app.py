@@ -98,6 +98,7 @@ class Server:
             await self._listener.wait_closed()
         if self.hub is not None:
             await self.hub.writer.stop()
+            self.hub.store.close()
         if self.engine is not None:
             await self.engine.dispose()
         log.info("CloudBrain server stopped")

@@ -28,9 +28,10 @@ from cloudbrain.protocol import (
     Unsubscribe,
     Who,
 )
+from cloudbrain.server.batch import Stored
 from cloudbrain.server.router import Envelope
 from cloudbrain.server.session import LiveSession
-from cloudbrain.server.store import MessageStore, Stored, expiry
+from cloudbrain.server.store import MessageStore, expiry
 from cloudbrain.server.writer import AckItem, BatchWriter, Outgoing
 
 log = logging.getLogger(__name__)

@@ -4,40 +4,20 @@ is acknowledged to its sender only after :meth:`MessageStore.write_batch` commit
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cloudbrain.db.engine import write_transaction
+from cloudbrain.db.engine import TransactionRunner, write_transaction
 from cloudbrain.db.models import agents, deliveries, messages, sessions, subscriptions
 from cloudbrain.db.types import utcnow
 from cloudbrain.ids import new_id
 from cloudbrain.protocol import AgentInfo, RecipientState, SessionInfo
-from cloudbrain.server.router import Envelope, recipients
-
-
-@dataclass
-class Stored:
-    """What became of one message in a batch."""
-
-    envelope: Envelope
-    recipient_ids: list[str] = field(default_factory=list)  # who gets it (new messages only)
-    duplicate: bool = False  # the same sender sent this id before: already stored
-    conflict: bool = False  # another sender owns this id: refused
-    # For a duplicate, what the receipt of the original said.
-    original: tuple[datetime, int] | None = None
-
-    @property
-    def at(self) -> datetime:
-        return self.original[0] if self.original else self.envelope.created_at
-
-    @property
-    def recipients(self) -> int:
-        return self.original[1] if self.original else len(self.recipient_ids)
+from cloudbrain.server.batch import Stored, store_batch
+from cloudbrain.server.router import Envelope
 
 
 @dataclass(frozen=True)
@@ -51,6 +31,10 @@ class Pending:
 class MessageStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._runner = TransactionRunner(engine)
+
+    def close(self) -> None:
+        self._runner.close()
 
     # --- sessions ---------------------------------------------------------------------------
 
@@ -178,110 +162,8 @@ class MessageStore:
         self, envelopes: Sequence[Envelope], acks: Sequence[tuple[str, str]]
     ) -> list[Stored]:
         """Store messages and their deliveries, and mark acked deliveries, in one transaction.
-
-        ``acks`` are (recipient agent id, message id) pairs. A message id seen before from the
-        same sender is a resend: it is reported as a duplicate and stored nothing new.
-        """
-        results = [Stored(envelope) for envelope in envelopes]
-        async with write_transaction(self.engine) as conn:
-            if results:
-                await self._insert_messages(conn, results)
-            if acks:
-                await conn.execute(
-                    update(deliveries)
-                    .where(
-                        deliveries.c.recipient_id == bindparam("rid"),
-                        deliveries.c.message_id == bindparam("mid"),
-                        # An ack after the TTL sweep still means the copy arrived in time.
-                        deliveries.c.state != "delivered",
-                    )
-                    .values(state="delivered", delivered_at=bindparam("now")),
-                    [{"rid": rid, "mid": mid, "now": utcnow()} for rid, mid in acks],
-                )
-        return results
-
-    async def _insert_messages(self, conn: AsyncConnection, results: list[Stored]) -> None:
-        ids = [r.envelope.id for r in results]
-        rows = await conn.execute(
-            select(
-                messages.c.id,
-                messages.c.sender_id,
-                messages.c.created_at,
-                func.count(deliveries.c.seq),
-            )
-            .outerjoin(deliveries, deliveries.c.message_id == messages.c.id)
-            .where(messages.c.id.in_(ids))
-            .group_by(messages.c.id, messages.c.sender_id, messages.c.created_at)
-        )
-        earlier = {row[0]: (row[1], (row[2], row[3])) for row in rows}
-        fresh: list[Stored] = []
-        first_in_batch: dict[str, Stored] = {}
-        repeats: list[tuple[Stored, Stored]] = []
-        for result in results:
-            envelope = result.envelope
-            if envelope.id in earlier:
-                owner, result.original = earlier[envelope.id]
-                result.duplicate = owner == envelope.sender_id
-                result.conflict = not result.duplicate
-            elif envelope.id in first_in_batch:
-                first = first_in_batch[envelope.id]
-                result.duplicate = first.envelope.sender_id == envelope.sender_id
-                result.conflict = not result.duplicate
-                repeats.append((result, first))
-            else:
-                first_in_batch[envelope.id] = result
-                fresh.append(result)
-        if fresh:
-            await self._insert_fresh(conn, fresh)
-        for repeat, first in repeats:
-            repeat.original = (first.envelope.created_at, len(first.recipient_ids))
-
-    async def _insert_fresh(self, conn: AsyncConnection, fresh: list[Stored]) -> None:
-        topics = {r.envelope.topic for r in fresh if r.envelope.kind == "topic"}
-        subscribers: dict[str, list[str]] = {}
-        if topics:
-            rows = await conn.execute(
-                select(subscriptions.c.topic, subscriptions.c.agent_id)
-                .join(agents, agents.c.id == subscriptions.c.agent_id)
-                .where(subscriptions.c.topic.in_(topics), agents.c.revoked_at.is_(None))
-            )
-            for topic, agent_id in rows:
-                subscribers.setdefault(topic, []).append(agent_id)
-        active: list[str] = []
-        if any(r.envelope.kind == "broadcast" for r in fresh):
-            active = list(
-                (await conn.scalars(select(agents.c.id).where(agents.c.revoked_at.is_(None)))).all()
-            )
-
-        message_rows: list[dict[str, Any]] = []
-        delivery_rows: list[dict[str, Any]] = []
-        for result in fresh:
-            e = result.envelope
-            result.recipient_ids = recipients(
-                e, subscribers=subscribers.get(e.topic or "", ()), active_agents=active
-            )
-            message_rows.append(
-                {
-                    "id": e.id,
-                    "sender_id": e.sender_id,
-                    "session_id": e.session_id,
-                    "kind": e.kind,
-                    "topic": e.topic,
-                    "body": e.body,
-                    "meta": e.meta,
-                    "conversation": e.conversation,
-                    "reply_to": e.reply_to,
-                    "created_at": e.created_at,
-                    "expires_at": e.expires_at,
-                }
-            )
-            delivery_rows.extend(
-                {"message_id": e.id, "recipient_id": rid, "state": "pending"}
-                for rid in result.recipient_ids
-            )
-        await conn.execute(messages.insert(), message_rows)
-        if delivery_rows:
-            await conn.execute(deliveries.insert(), delivery_rows)
+        See :func:`cloudbrain.server.batch.store_batch`."""
+        return await self._runner.run(lambda conn: store_batch(conn, envelopes, acks))
 
     # --- replay -----------------------------------------------------------------------------
 

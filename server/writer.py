@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cloudbrain.server.batch import Stored
 from cloudbrain.server.router import Envelope
-from cloudbrain.server.store import MessageStore, Stored
+from cloudbrain.server.store import MessageStore
 
 log = logging.getLogger(__name__)
 
