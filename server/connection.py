@@ -98,6 +98,14 @@ class ConnectionHandler:
             await session.stop()
             if websocket.close_code == CloseCode.GOING_AWAY:
                 reason = "shutdown"
+            elif (sent := websocket.protocol.close_sent) and sent.code == CloseCode.TOO_BIG:
+                # The websockets library refused the frame and closed; say so once, here.
+                reason = "frame too large"
+                log.warning(
+                    "%r sent a frame over %d bytes; closed with 1009",
+                    session,
+                    self.limits.max_frame_bytes,
+                )
             elif session.closing:
                 reason = websocket.close_reason or "closed by server"
             await self.hub.store.close_session(session_id, reason)

@@ -132,6 +132,7 @@ class Hub:
         if isinstance(frame, Send):
             to_id = await self._resolve(frame.to)
             if to_id is None:
+                log.info("%r sent to unknown agent %r", session, frame.to)
                 session.send(
                     Error(
                         re=frame.id,

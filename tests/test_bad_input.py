@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -92,7 +93,7 @@ async def strict_server(settings: Settings) -> Any:
 
 
 async def test_oversized_frame_closes_with_1009_and_nothing_else_breaks(
-    strict_server: Server, make_agent: AgentFactory
+    strict_server: Server, make_agent: AgentFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     from cloudbrain.agent.client import Client
 
@@ -103,6 +104,8 @@ async def test_oversized_frame_closes_with_1009_and_nothing_else_breaks(
             await hello(ws, "eve", eve_token)
             await ws.send(send_frame(body="x" * 5000))
             assert await closed_with(ws) == 1009
+        await asyncio.sleep(0.1)
+        assert len([r for r in caplog.records if "1009" in r.getMessage()]) == 1
         async with Client(strict_server.url, "eve", eve_token) as eve:
             await eve.send("bob", "small is fine")
             assert (await bob.receive(5)).text == "small is fine"
