@@ -50,6 +50,9 @@ def run_server(
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
+    # Our own lines say who connected and why they left; the libraries' would repeat them.
+    for noisy in ("websockets", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     console.print(f"[bold]CloudBrain[/] server starting on [cyan]{config.url}[/] (Ctrl-C stops it)")
     try:
         asyncio.run(serve(config))
