@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 
 from cloudbrain.db import create_engine, upgrade
 from cloudbrain.db.migrate import alembic_config, current, head
-from cloudbrain.db.models import Base
+from cloudbrain.db.models import Base, is_modelled
 
 
 async def schema_differences(url: str) -> list[Any]:
@@ -19,7 +19,10 @@ async def schema_differences(url: str) -> list[Any]:
         async with engine.connect() as conn:
             return await conn.run_sync(
                 lambda sync: compare_metadata(
-                    MigrationContext.configure(sync, opts={"compare_type": True}), Base.metadata
+                    MigrationContext.configure(
+                        sync, opts={"compare_type": True, "include_object": is_modelled}
+                    ),
+                    Base.metadata,
                 )
             )
     finally:

@@ -7,8 +7,11 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    Float,
     ForeignKey,
     Index,
+    Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -108,6 +111,43 @@ class Subscription(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class Memory(Base):
+    """Something an AI learned: an exchange, a fact or a note, with where and when.
+
+    The same table holds the server's memories and each agent's device-local cache, so ``ai``,
+    ``session`` and ``device`` are names, not foreign keys. ``id`` is global (merging two
+    copies is a union); ``seq`` is local, orders changes for sync, and keys full-text search.
+    ``content`` is the text recall searches.
+    """
+
+    __tablename__ = "memories"
+
+    seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(IdType, unique=True)
+    ai: Mapped[str] = mapped_column(String(64))
+    session: Mapped[str] = mapped_column(String(64), default="")
+    device: Mapped[str] = mapped_column(String(128), default="")
+    conversation: Mapped[str | None] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))  # exchange | fact | note
+    user_input: Mapped[str] = mapped_column(Text, default="")
+    ai_response: Mapped[str] = mapped_column(Text, default="")
+    content: Mapped[str] = mapped_column(Text)
+    model_used: Mapped[str | None] = mapped_column(String(128))
+    facts_extracted: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)  # float32, little-endian
+    embedder: Mapped[str | None] = mapped_column(String(64))
+    importance: Mapped[float] = mapped_column(Float, default=0.5)
+    provenance: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Facts: the normalized subject they are about, how often they were seen, and the newer
+    # fact that replaced this one (the old one stays, so history is readable).
+    fact_key: Mapped[str | None] = mapped_column(String(256), index=True)
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    superseded_by: Mapped[str | None] = mapped_column(IdType)
+
+    __table_args__ = (Index("ix_memories_ai_created", "ai", "created_at"),)
+
+
 # Core handles on the tables, for bulk statements on the hot path (typed as Table: the ORM
 # declares ``__table__`` as the more general FromClause).
 agents = cast(Table, Agent.__table__)
@@ -115,3 +155,25 @@ sessions = cast(Table, AgentSession.__table__)
 messages = cast(Table, Message.__table__)
 deliveries = cast(Table, Delivery.__table__)
 subscriptions = cast(Table, Subscription.__table__)
+memories = cast(Table, Memory.__table__)
+
+# Search structures that SQLAlchemy's metadata cannot describe; the migrations make them and
+# schema comparisons leave them out: SQLite's FTS5 index and PostgreSQL's tsvector column.
+UNMODELLED = frozenset(
+    {
+        "memories_fts",
+        "memories_fts_config",
+        "memories_fts_data",
+        "memories_fts_docsize",
+        "memories_fts_idx",
+        "search",
+        "ix_memories_search",
+    }
+)
+
+
+def is_modelled(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Alembic's ``include_object`` hook: compare only what the models describe."""
+    return name not in UNMODELLED

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import Connection, text
 
 from cloudbrain.db.engine import create_engine
-from cloudbrain.db.models import Base
+from cloudbrain.db.models import Base, is_modelled
 
 config = context.config
 url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
@@ -21,6 +21,7 @@ def run_migrations(connection: Connection) -> None:
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=is_modelled,
     )
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":

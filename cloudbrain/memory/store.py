@@ -1,0 +1,308 @@
+"""Storing memories and finding them again, on SQLite or PostgreSQL.
+
+Recall is hybrid. Full-text search (SQLite FTS5 with a stemmer, PostgreSQL ``tsvector``) finds
+memories that share words with the question; cosine similarity of embeddings finds reworded
+ones among the full-text candidates and the most recent memories; :mod:`ranking` fuses the two
+with importance and recency. Filters (agent, session, device, kind, conversation, time range)
+apply to both, in SQL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import ColumnElement, Select, column, func, select, table, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cloudbrain.db.engine import write_transaction
+from cloudbrain.db.models import memories
+from cloudbrain.memory.embedding import Embedder, from_bytes, normalized, to_bytes
+from cloudbrain.memory.ranking import Candidate, rank
+from cloudbrain.memory.records import Kind, MemoryRecord
+
+LEXICAL_CANDIDATES = 200
+RECENT_CANDIDATES = 1000
+_WORD = re.compile(r"[^\W_]{2,}", re.UNICODE)
+# Words that carry no topic; PostgreSQL drops them itself, SQLite's FTS5 does not.
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "about",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "can",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "so",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+        "know",
+        "learn",
+        "learned",
+    ]
+)
+_fts = table("memories_fts", column("rowid"))
+
+
+@dataclass(frozen=True)
+class RecallFilter:
+    ai: str | None = None
+    session: str | None = None
+    device: str | None = None
+    kind: Kind | None = None
+    conversation: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    include_superseded: bool = False  # facts replaced by newer ones are history, not answers
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        c = memories.c
+        found: list[ColumnElement[bool]] = []
+        for name in ("ai", "session", "device", "kind", "conversation"):
+            value = getattr(self, name)
+            if value is not None:
+                found.append(c[name] == value)
+        if self.since is not None:
+            found.append(c.created_at >= self.since)
+        if self.until is not None:
+            found.append(c.created_at <= self.until)
+        if not self.include_superseded:
+            found.append(c.superseded_by.is_(None))
+        return found
+
+
+@dataclass(frozen=True)
+class Recalled:
+    memory: MemoryRecord
+    score: float
+    why: dict[str, float]
+
+
+@dataclass
+class Added:
+    stored: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)  # ids already there: union, not conflict
+
+
+def query_words(query: str) -> list[str]:
+    return [w for w in _WORD.findall(query.lower()) if w not in STOPWORDS]
+
+
+class MemoryStore:
+    def __init__(self, engine: AsyncEngine, embedder: Embedder | None = None) -> None:
+        self.engine = engine
+        self.embedder = embedder
+
+    async def add(self, records: Sequence[MemoryRecord]) -> Added:
+        """Store records whose ids are new; ids already stored are reported, not changed.
+        Adding the same records again, in any order, leaves the store as it was."""
+        result = Added()
+        if not records:
+            return result
+        vectors = self._embed_missing(records)
+        async with write_transaction(self.engine) as conn:
+            ids = [r.id for r in records]
+            existing = set(
+                (await conn.scalars(select(memories.c.id).where(memories.c.id.in_(ids)))).all()
+            )
+            rows = []
+            for record in records:
+                if record.id in existing:
+                    result.duplicates.append(record.id)
+                    continue
+                existing.add(record.id)
+                rows.append(_row(record, vectors.get(record.id)))
+                result.stored.append(record.id)
+            if rows:
+                await conn.execute(memories.insert(), rows)
+        return result
+
+    def _embed_missing(self, records: Sequence[MemoryRecord]) -> dict[str, tuple[bytes, str]]:
+        vectors: dict[str, tuple[bytes, str]] = {}
+        missing = [r for r in records if r.embedding is None]
+        for record in records:
+            if record.embedding is not None and record.embedder:
+                vectors[record.id] = (to_bytes(record.embedding), record.embedder)
+        if missing and self.embedder is not None:
+            for record, vector in zip(
+                missing, self.embedder.embed([r.content for r in missing]), strict=True
+            ):
+                vectors[record.id] = (to_bytes(vector), self.embedder.name)
+        return vectors
+
+    async def search(
+        self,
+        query: str,
+        where: RecallFilter = RecallFilter(),
+        limit: int = 5,
+        now: datetime | None = None,
+    ) -> list[Recalled]:
+        now = now or datetime.now(UTC)
+        clauses = where.clauses()
+        lexical = await self._lexical(query, clauses)
+        query_vector = self._query_vector(query)
+        pool: dict[int, Candidate] = {}
+        async with self.engine.connect() as conn:
+            columns = (
+                memories.c.seq,
+                memories.c.importance,
+                memories.c.created_at,
+                memories.c.embedding,
+                memories.c.embedder,
+            )
+            recent = (
+                select(*columns)
+                .where(*clauses)
+                .order_by(memories.c.created_at.desc())
+                .limit(RECENT_CANDIDATES)
+            )
+            rows = list(await conn.execute(recent))
+            if lexical:
+                rows += list(
+                    await conn.execute(select(*columns).where(memories.c.seq.in_(lexical)))
+                )
+        lexical_rank = {seq: i for i, seq in enumerate(lexical)}
+        space = self.embedder.name if self.embedder is not None else None
+        for seq, importance, created_at, embedding, embedder in rows:
+            similarity = None
+            if query_vector is not None and embedding is not None and embedder == space:
+                similarity = float(np.dot(query_vector, normalized(from_bytes(embedding))))
+            pool[seq] = Candidate(seq, lexical_rank.get(seq), similarity, importance, created_at)
+        best = rank(list(pool.values()), now, limit)
+        if not best:
+            return []
+        async with self.engine.connect() as conn:
+            found = {
+                row["seq"]: row
+                for row in (
+                    await conn.execute(
+                        select(memories).where(memories.c.seq.in_([b.seq for b in best]))
+                    )
+                ).mappings()
+            }
+        return [Recalled(_record(found[b.seq]), b.score, b.why) for b in best]
+
+    def _query_vector(self, query: str) -> Any:
+        if self.embedder is None or not query.strip():
+            return None
+        return normalized(self.embedder.embed([query])[0])
+
+    async def _lexical(self, query: str, clauses: list[ColumnElement[bool]]) -> list[int]:
+        words = query_words(query)
+        if not words:
+            return []
+        statement: Select[int]
+        if self.engine.dialect.name == "sqlite":
+            match = " OR ".join(f'"{w}"' for w in words)
+            statement = (
+                select(memories.c.seq)
+                .select_from(memories.join(_fts, _fts.c.rowid == memories.c.seq))
+                .where(text("memories_fts MATCH :match"), *clauses)
+                .order_by(text("bm25(memories_fts)"))
+                .params(match=match)
+            )
+        else:
+            tsquery = func.to_tsquery("english", " | ".join(words))
+            statement = (
+                select(memories.c.seq)
+                .where(column("search").op("@@")(tsquery), *clauses)
+                .order_by(func.ts_rank_cd(column("search"), tsquery).desc())
+            )
+        async with self.engine.connect() as conn:
+            return list((await conn.scalars(statement.limit(LEXICAL_CANDIDATES))).all())
+
+    async def export(
+        self, where: RecallFilter = RecallFilter(include_superseded=True)
+    ) -> AsyncIterator[MemoryRecord]:
+        """Every matching memory, oldest first, a page at a time."""
+        after = 0
+        while True:
+            async with self.engine.connect() as conn:
+                page = (
+                    (
+                        await conn.execute(
+                            select(memories)
+                            .where(memories.c.seq > after, *where.clauses())
+                            .order_by(memories.c.seq)
+                            .limit(500)
+                        )
+                    )
+                    .mappings()
+                    .all()
+                )
+            for row in page:
+                yield _record(row)
+            if len(page) < 500:
+                return
+            after = page[-1]["seq"]
+
+    async def count(self, where: RecallFilter = RecallFilter(include_superseded=True)) -> int:
+        async with self.engine.connect() as conn:
+            return int(
+                await conn.scalar(
+                    select(func.count()).select_from(memories).where(*where.clauses())
+                )
+                or 0
+            )
+
+
+def _row(record: MemoryRecord, vector: tuple[bytes, str] | None) -> dict[str, Any]:
+    row = record.model_dump(exclude={"embedding"})
+    row["embedding"], row["embedder"] = vector if vector else (None, None)
+    return row
+
+
+def _record(row: Any) -> MemoryRecord:
+    values = {k: row[k] for k in MemoryRecord.model_fields if k != "embedding"}
+    if row["embedding"] is not None:
+        values["embedding"] = from_bytes(row["embedding"]).tolist()
+    return MemoryRecord(**values)

@@ -1,0 +1,166 @@
+"""Memories: stored once whatever the order, found again by words, by meaning and by time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from cloudbrain.db import create_engine
+from cloudbrain.memory.embedding import HashingEmbedder
+from cloudbrain.memory.ranking import Candidate, rank
+from cloudbrain.memory.records import MemoryRecord
+from cloudbrain.memory.store import MemoryStore, RecallFilter
+from cloudbrain.memory.when import BadTime, parse_when
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def store(db_url: str) -> AsyncIterator[MemoryStore]:
+    engine = create_engine(db_url)
+    yield MemoryStore(engine, HashingEmbedder())
+    await engine.dispose()
+
+
+def note(content: str, **fields: Any) -> MemoryRecord:
+    return MemoryRecord(**{"ai": "alice", "created_at": NOW, "content": content, **fields})
+
+
+async def test_adding_is_a_union(store: MemoryStore) -> None:
+    a, b, c = note("first"), note("second"), note("third")
+    assert (await store.add([a, b])).stored == [a.id, b.id]
+    again = await store.add([b, c, c])
+    assert again.stored == [c.id] and again.duplicates == [b.id, c.id]
+    assert (await store.add([c, b, a])).stored == []
+    assert await store.count() == 3
+
+
+async def test_full_text_finds_other_forms_of_the_words(store: MemoryStore) -> None:
+    await store.add(
+        [
+            note("Asyncio tasks need a strong reference or they may be garbage collected"),
+            note("The build server runs on Tuesdays"),
+        ]
+    )
+    [best, *_] = await store.search("why did my asyncio task vanish?", now=NOW)
+    assert "Asyncio tasks" in best.memory.content
+    assert best.why["relevance"] > 0
+
+
+async def test_an_exchange_is_searchable_by_question_and_answer(store: MemoryStore) -> None:
+    exchange = MemoryRecord(
+        ai="alice",
+        kind="exchange",
+        user_input="What port does the hub use?",
+        ai_response="It listens on 8766 by default.",
+        created_at=NOW,
+        model_used="llama3.2",
+    )
+    await store.add([exchange])
+    [found] = await store.search("hub port", now=NOW)
+    assert found.memory.id == exchange.id and found.memory.kind == "exchange"
+    assert found.memory.content == "What port does the hub use?\nIt listens on 8766 by default."
+
+
+async def test_time_filters(store: MemoryStore) -> None:
+    old = note("the deploy key rotated", created_at=NOW - timedelta(days=3))
+    new = note("the deploy key rotated again", created_at=NOW - timedelta(hours=2))
+    await store.add([old, new])
+    recent = await store.search("deploy key", RecallFilter(since=parse_when("1d", NOW)), now=NOW)
+    assert [r.memory.id for r in recent] == [new.id]
+    earlier = await store.search(
+        "deploy key", RecallFilter(until=parse_when("yesterday", NOW)), now=NOW
+    )
+    assert [r.memory.id for r in earlier] == [old.id]
+    both = await store.search("deploy key", now=NOW)
+    assert {r.memory.id for r in both} == {new.id, old.id}
+
+
+async def test_filters_by_agent_device_and_kind(store: MemoryStore) -> None:
+    await store.add(
+        [
+            note("gpu drivers need a reboot", ai="alice", device="laptop"),
+            note("gpu drivers are pinned", ai="bob", device="jetson", kind="fact"),
+        ]
+    )
+    assert [
+        r.memory.ai for r in await store.search("gpu drivers", RecallFilter(ai="bob"), now=NOW)
+    ] == ["bob"]
+    assert [
+        r.memory.device for r in await store.search("gpu", RecallFilter(device="laptop"), now=NOW)
+    ] == ["laptop"]
+    assert [
+        r.memory.kind for r in await store.search("gpu", RecallFilter(kind="fact"), now=NOW)
+    ] == ["fact"]
+
+
+async def test_reworded_questions_find_memories_through_embeddings(store: MemoryStore) -> None:
+    target = note("Deployment credentials are kept in the vault under ops/deploy")
+    await store.add(
+        [target, note("Lunch is at noon on Fridays"), note("The printer is on floor two")]
+    )
+    # No shared word survives stemming and stop words except through character fragments.
+    [best, *_] = await store.search("where are the deploy credential stored", now=NOW)
+    assert best.memory.id == target.id and best.why.get("similarity", 0) > 0
+
+
+async def test_superseded_facts_are_history_not_answers(store: MemoryStore) -> None:
+    newer = note(
+        "Alice's favourite editor is Helix", kind="fact", fact_key="alice favourite editor"
+    )
+    older = note(
+        "Alice's favourite editor is Vim",
+        kind="fact",
+        fact_key="alice favourite editor",
+        superseded_by=newer.id,
+    )
+    await store.add([older, newer])
+    assert [r.memory.id for r in await store.search("favourite editor", now=NOW)] == [newer.id]
+    history = await store.search("favourite editor", RecallFilter(include_superseded=True), now=NOW)
+    assert {r.memory.id for r in history} == {older.id, newer.id}
+
+
+async def test_nothing_relevant_means_no_answer(store: MemoryStore) -> None:
+    await store.add([note("The build server runs on Tuesdays")])
+    assert await store.search("quantum chromodynamics", now=NOW) == []
+
+
+async def test_export_gives_back_what_was_added(store: MemoryStore) -> None:
+    records = [note(f"memory {i}", importance=i / 10) for i in range(7)]
+    await store.add(records)
+    exported = [r async for r in store.export()]
+    assert [r.id for r in exported] == [r.id for r in records]
+    assert exported[3].importance == pytest.approx(0.3) and exported[3].embedder == "hashing-512"
+
+
+def test_importance_and_recency_break_ties() -> None:
+    def candidate(seq: int, importance: float, age_days: float) -> Candidate:
+        return Candidate(seq, 0, None, importance, NOW - timedelta(days=age_days))
+
+    assert [s.seq for s in rank([candidate(2, 0.1, 10), candidate(1, 0.9, 10)], NOW, 5)] == [1, 2]
+    assert [s.seq for s in rank([candidate(2, 0.5, 60), candidate(1, 0.5, 1)], NOW, 5)] == [1, 2]
+    assert rank([Candidate(3, None, 0.05, 1.0, NOW)], NOW, 5) == []  # a faint vector is no match
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2d", NOW - timedelta(days=2)),
+        ("90m", NOW - timedelta(minutes=90)),
+        ("1W", NOW - timedelta(weeks=1)),
+        ("Yesterday", datetime(2026, 11, 21, tzinfo=UTC)),
+        ("2026-11-20", datetime(2026, 11, 20, tzinfo=UTC)),
+        ("2026-11-20T14:00+02:00", datetime(2026, 11, 20, 12, tzinfo=UTC)),
+    ],
+)
+def test_parse_when(text: str, expected: datetime) -> None:
+    assert parse_when(text, NOW) == expected
+
+
+def test_parse_when_says_what_it_accepts() -> None:
+    with pytest.raises(BadTime) as caught:
+        parse_when("last tuesday-ish", NOW)
+    assert "2d" in caught.value.hint
