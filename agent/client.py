@@ -40,9 +40,11 @@ from cloudbrain.agent.errors import (
     FrameTooLarge,
     ServerError,
 )
+from cloudbrain.agent.inbox import Inbox
 from cloudbrain.agent.message import Message
 from cloudbrain.errors import FATAL_CLOSE_CODES, ErrorCode, ProtocolError
 from cloudbrain.ids import new_id
+from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.protocol import (
     MAX_ACK_IDS,
     Ack,
@@ -52,13 +54,20 @@ from cloudbrain.protocol import (
     DeliveryStatus,
     Error,
     Hello,
+    Memories,
+    MemoryPage,
     MessageFrame,
     Ok,
     Ping,
     Pong,
     Presence,
     Publish,
+    Recall,
+    RecallResult,
     Receipt,
+    Recollection,
+    Remember,
+    Remembered,
     Roster,
     Send,
     Status,
@@ -73,10 +82,10 @@ from cloudbrain.ratelimit import TokenBucket
 log = logging.getLogger(__name__)
 
 Reply = TypeVar("Reply", bound=BaseModel)
+Request = Subscribe | Unsubscribe | Who | Status | Ping | Remember | Recall | Memories
 
 # Errors after which the server may well accept the same message a moment later.
 RETRYABLE = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE})
-_END = object()  # closes the inbox
 
 
 class Client:
@@ -122,12 +131,7 @@ class Client:
         self._waiters: dict[str, asyncio.Future[Any]] = {}  # frame id -> its answer
         self._reply_waiters: dict[str, asyncio.Future[Message]] = {}  # message id -> its reply
 
-        self._inbox: asyncio.Queue[Any] = asyncio.Queue()
-        self._in_hand: set[str] = set()  # queued for the application or being handled by it
-        self._done: OrderedDict[str, None] = OrderedDict()  # handled and acked, most recent last
-        self._dedupe_window = dedupe_window
-        self._acks: list[str] = []
-        self._acks_waiting = asyncio.Event()
+        self._inbox = Inbox(dedupe_window)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -156,7 +160,7 @@ class Client:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._fail_waiters(ClientClosed("the client was closed"))
-        self._inbox.put_nowait(_END)
+        self._inbox.close()
 
     async def __aenter__(self) -> Client:
         await self.connect()
@@ -271,9 +275,33 @@ class Client:
         await self._ask(Ping(id=new_id()), Pong)
         return time.perf_counter() - start
 
-    async def _ask(
-        self, frame: Subscribe | Unsubscribe | Who | Status | Ping, answer: type[Reply]
-    ) -> Reply:
+    # --- memory -----------------------------------------------------------------------------
+
+    async def remember(self, *records: MemoryRecord) -> Remembered:
+        """Store memories of this agent on the server; ids already there are left alone."""
+        return await self._ask(Remember(id=new_id(), memories=list(records)), Remembered)
+
+    async def recall(self, query: str, *, limit: int = 5, **filters: Any) -> list[RecallResult]:
+        """Search the family's memories. ``filters``: ai, session, device, kind, conversation,
+        since, until (datetimes), include_superseded."""
+        frame = Recall(id=new_id(), query=query, limit=limit, **filters)
+        return (await self._ask(frame, Recollection)).results
+
+    async def memory_pages(
+        self, *, after: int = 0, limit: int = 200, **filters: Any
+    ) -> AsyncIterator[list[MemoryRecord]]:
+        """Memories in the order the server stored them, a page at a time (``filters``: ai,
+        since, until)."""
+        while True:
+            frame = Memories(id=new_id(), after=after, limit=limit, **filters)
+            page = await self._ask(frame, MemoryPage)
+            if page.memories:
+                yield page.memories
+            if len(page.memories) < limit:
+                return
+            after = page.next
+
+    async def _ask(self, frame: Request, answer: type[Reply]) -> Reply:
         await self._until_connected(self.timeout)
         future = self._expect(frame.id)
         assert self._ws is not None
@@ -302,78 +330,50 @@ class Client:
 
     # --- receiving --------------------------------------------------------------------------
 
-    async def messages(self) -> AsyncIterator[Message]:
+    def messages(self) -> AsyncIterator[Message]:
         """Incoming messages, each once. A message is acked when the loop body that got it
         completes and the loop asks for the next; leaving the loop by ``break`` or an exception
         leaves it unacked, so the server delivers it again later (call :meth:`ack` first to
         keep that from happening)."""
-        while True:
-            item = await self._inbox.get()
-            if item is _END:
-                if self._failure is not None:
-                    raise self._failure
-                return
-            message: Message = item
-            try:
-                yield message
-            except GeneratorExit:
-                if message.id not in self._done:
-                    self._in_hand.discard(message.id)  # let a later replay hand it over again
-                raise
-            self.ack(message)
+        return self._inbox.messages()
 
     async def receive(self, timeout: float | None = None) -> Message:
         """The next incoming message; acknowledge it with :meth:`ack` once handled."""
-        item = await asyncio.wait_for(self._inbox.get(), timeout)
-        if item is _END:
-            self._inbox.put_nowait(_END)
-            raise self._failure or ClientClosed("the client was closed")
-        assert isinstance(item, Message)
-        return item
+        return await self._inbox.receive(timeout)
 
     def ack(self, message: Message | str) -> None:
         """Tell the server a message is handled, so it is never delivered again."""
-        message_id = message if isinstance(message, str) else message.id
-        if message_id in self._done:
-            return
-        self._in_hand.discard(message_id)
-        self._done[message_id] = None
-        if len(self._done) > self._dedupe_window:
-            self._done.popitem(last=False)
-        self._acks.append(message_id)
-        self._acks_waiting.set()
+        self._inbox.ack(message if isinstance(message, str) else message.id)
 
     async def _send_acks(self) -> None:
         # One task writes acks, so a burst of handled messages costs a few frames, not one each.
         while True:
-            await self._acks_waiting.wait()
-            self._acks_waiting.clear()
+            await self._inbox.acks_waiting.wait()
+            self._inbox.acks_waiting.clear()
             await self._connected.wait()
             with contextlib.suppress(ConnectionClosed):
                 await self._flush_acks()
 
     async def _flush_acks(self) -> None:
-        while self._acks and self._ws is not None and self.connected:
-            batch, self._acks = self._acks[:MAX_ACK_IDS], self._acks[MAX_ACK_IDS:]
+        while (
+            self._ws is not None
+            and self.connected
+            and (batch := self._inbox.take_acks(MAX_ACK_IDS))
+        ):
             # If the write fails the server replays these messages and they are acked again
             # then, unread, as duplicates: so there is nothing to keep.
             await self._write(self._ws, Ack(ids=batch).to_json())
 
     def _on_deliver(self, frame: Deliver) -> None:
-        if frame.id in self._done:
-            self._acks.append(frame.id)  # a replay of something handled: confirm it again
-            self._acks_waiting.set()
+        if not self._inbox.is_new(frame.id):
             return
-        if frame.id in self._in_hand:
-            return  # already with the application
         message = Message.from_frame(frame)
         waiter = self._reply_waiters.pop(frame.reply_to, None) if frame.reply_to else None
         if waiter is not None and not waiter.done():
             waiter.set_result(message)
             self.ack(message)
             return
-        self._in_hand.add(frame.id)
-        self._inbox.put_nowait(message)
+        self._inbox.put(message)
 
     # --- the connection ---------------------------------------------------------------------
 
@@ -444,7 +444,7 @@ class Client:
             self._ws = ws
             self._to_write = deque(self._unreceipted)
             self._connected.set()
-            self._acks_waiting.set()
+            self._inbox.acks_waiting.set()
             try:
                 await self._write_pending()
                 await self._read(ws)
@@ -506,7 +506,9 @@ class Client:
             elif isinstance(frame, Receipt):
                 self._unreceipted.pop(frame.re, None)
                 self._resolve(frame.re, frame)
-            elif isinstance(frame, Ok | Pong | Roster | DeliveryStatus):
+            elif isinstance(
+                frame, Ok | Pong | Roster | DeliveryStatus | Remembered | Recollection | MemoryPage
+            ):
                 self._resolve(frame.re, frame)
 
     def _on_error(self, frame: Error) -> None:
@@ -557,7 +559,7 @@ class Client:
         """Stop for good after a failure: wake everyone waiting on this client."""
         assert self._failure is not None
         self._fail_waiters(self._failure)
-        self._inbox.put_nowait(_END)
+        self._inbox.close(self._failure)
 
     async def _backoff(self, attempt: int) -> None:
         # Full jitter: a crowd of agents that lost the same server do not return in step.

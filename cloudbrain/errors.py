@@ -21,6 +21,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_RECIPIENT = "unknown_recipient"  # no agent of that name
     DUPLICATE_ID = "duplicate_id"  # another sender already used this message id
     NOT_FOUND = "not_found"  # the message asked about does not exist or is not yours
+    FORBIDDEN = "forbidden"  # allowed for other agents, not for this one (e.g. their memories)
     UNAVAILABLE = "unavailable"  # the database could not store the message: not accepted, resend
     INTERNAL = "internal"  # a bug on the server; the connection stays open
 

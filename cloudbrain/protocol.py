@@ -25,6 +25,7 @@ from pydantic import (
 
 from cloudbrain.errors import ErrorCode, ProtocolError
 from cloudbrain.ids import is_uuid
+from cloudbrain.memory.records import Kind, MemoryRecord
 
 PROTOCOL_VERSION: Literal[1] = 1
 MAX_ACK_IDS = 1000
@@ -152,8 +153,57 @@ class Ping(_ClientFrame):
     id: FrameId
 
 
+class Remember(_ClientFrame):
+    """Store memories of the sending agent. Ids are global: sending one again stores nothing."""
+
+    type: Literal["remember"] = "remember"
+    id: FrameId
+    memories: Annotated[list[MemoryRecord], Field(min_length=1, max_length=500)]
+
+
+class _MemoryQuery(_ClientFrame):
+    ai: AgentName | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class Recall(_MemoryQuery):
+    """Search memories: full text and meaning, filtered, ranked."""
+
+    type: Literal["recall"] = "recall"
+    id: FrameId
+    query: Annotated[str, Field(max_length=4000)]
+    session: ShortText | None = None
+    device: ShortText | None = None
+    kind: Kind | None = None
+    conversation: ShortText | None = None
+    include_superseded: bool = False
+    limit: Annotated[int, Field(ge=1, le=50)] = 5
+
+
+class Memories(_MemoryQuery):
+    """Page through memories in the order the server stored them (for export and sync)."""
+
+    type: Literal["memories"] = "memories"
+    id: FrameId
+    after: Annotated[int, Field(ge=0)] = 0
+    limit: Annotated[int, Field(ge=1, le=500)] = 200
+
+
 ClientFrame = Annotated[
-    Hello | Send | Publish | Broadcast | Subscribe | Unsubscribe | Ack | Who | Status | Ping,
+    Hello
+    | Send
+    | Publish
+    | Broadcast
+    | Subscribe
+    | Unsubscribe
+    | Ack
+    | Who
+    | Status
+    | Ping
+    | Remember
+    | Recall
+    | Memories,
     Field(discriminator="type"),
 ]
 MessageFrame = Send | Publish | Broadcast
@@ -250,6 +300,32 @@ class DeliveryStatus(_ServerFrame):
     recipients: list[RecipientState]
 
 
+class Remembered(_ServerFrame):
+    type: Literal["remembered"] = "remembered"
+    re: str
+    stored: list[str]
+    duplicates: list[str]
+
+
+class RecallResult(BaseModel):
+    memory: MemoryRecord
+    score: float
+    why: dict[str, float]
+
+
+class Recollection(_ServerFrame):
+    type: Literal["recollection"] = "recollection"
+    re: str
+    results: list[RecallResult]
+
+
+class MemoryPage(_ServerFrame):
+    type: Literal["memory_page"] = "memory_page"
+    re: str
+    memories: list[MemoryRecord]
+    next: int  # pass as ``after`` for the following page; a short page is the last
+
+
 class Ok(_ServerFrame):
     type: Literal["ok"] = "ok"
     re: str
@@ -268,7 +344,18 @@ class Error(_ServerFrame):
 
 
 ServerFrame = Annotated[
-    Welcome | Receipt | Deliver | Presence | Roster | DeliveryStatus | Ok | Pong | Error,
+    Welcome
+    | Receipt
+    | Deliver
+    | Presence
+    | Roster
+    | DeliveryStatus
+    | Ok
+    | Pong
+    | Error
+    | Remembered
+    | Recollection
+    | MemoryPage,
     Field(discriminator="type"),
 ]
 
@@ -284,10 +371,26 @@ CLIENT_TYPES = frozenset(
         "who",
         "status",
         "ping",
+        "remember",
+        "recall",
+        "memories",
     ]
 )
 SERVER_TYPES = frozenset(
-    ["welcome", "receipt", "deliver", "presence", "roster", "delivery", "ok", "pong", "error"]
+    [
+        "welcome",
+        "receipt",
+        "deliver",
+        "presence",
+        "roster",
+        "delivery",
+        "ok",
+        "pong",
+        "error",
+        "remembered",
+        "recollection",
+        "memory_page",
+    ]
 )
 
 _client_adapter: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)

@@ -15,8 +15,11 @@ from websockets.asyncio.server import serve as websocket_serve
 
 from cloudbrain.db import create_engine, upgrade
 from cloudbrain.db.types import utcnow
+from cloudbrain.memory.embedding import HashingEmbedder
+from cloudbrain.memory.store import MemoryStore
 from cloudbrain.server.connection import ConnectionHandler
 from cloudbrain.server.hub import Hub
+from cloudbrain.server.memory import MemoryService
 from cloudbrain.server.store import MessageStore
 from cloudbrain.server.writer import run_periodically
 from cloudbrain.settings import Settings
@@ -55,7 +58,7 @@ class Server:
             log.info(
                 "closed %d session(s) left open by an earlier run of node %r", stale, settings.node
             )
-        self.hub = Hub(store)
+        self.hub = Hub(store, MemoryService(MemoryStore(self.engine, HashingEmbedder())))
         self.hub.writer.start()
         self._listener = await websocket_serve(
             ConnectionHandler(self.hub, settings),

@@ -14,13 +14,16 @@ from cloudbrain.protocol import (
     ClientFrame,
     DeliveryStatus,
     Error,
+    Memories,
     MessageFrame,
     Ok,
     Ping,
     Pong,
     Presence,
     Publish,
+    Recall,
     Receipt,
+    Remember,
     Roster,
     Send,
     Status,
@@ -29,6 +32,7 @@ from cloudbrain.protocol import (
     Who,
 )
 from cloudbrain.server.batch import Stored
+from cloudbrain.server.memory import MemoryService
 from cloudbrain.server.router import Envelope
 from cloudbrain.server.session import LiveSession
 from cloudbrain.server.store import MessageStore, expiry
@@ -42,8 +46,9 @@ REVOCATION_OVERLAP = timedelta(seconds=5)
 
 
 class Hub:
-    def __init__(self, store: MessageStore) -> None:
+    def __init__(self, store: MessageStore, memory: MemoryService) -> None:
         self.store = store
+        self.memory = memory
         self.writer = BatchWriter(store, self._stored, self._store_failed)
         self._sessions: dict[str, set[LiveSession]] = defaultdict(set)
         self._agent_ids: dict[str, str] = {}  # name -> id, for active agents seen lately
@@ -124,6 +129,12 @@ class Hub:
                 await self._status(session, frame)
             case Ping():
                 session.send(Pong(re=frame.id).to_json())
+            case Remember():
+                await self.memory.remember(session, frame)
+            case Recall():
+                await self.memory.recall(session, frame)
+            case Memories():
+                await self.memory.page(session, frame)
             case _:  # hello never gets here: the connection protocol refuses a second one
                 raise AssertionError(f"unexpected frame {frame.type!r}")
 

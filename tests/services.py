@@ -1,4 +1,5 @@
-"""The real services tests use: PostgreSQL databases made per test, and servers as processes.
+"""The real services tests use: PostgreSQL databases made per test, and servers as processes
+(from ``tests.processes``, re-exported here).
 
 PostgreSQL cases skip, saying why, when no server answers, unless CLOUDBRAIN_REQUIRE_SERVICES=1
 (as in CI), where a missing service is a failure.
@@ -8,15 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import uuid
-from pathlib import Path
 
 import pytest
+
+from tests.postgres_admin import admin_execute
+from tests.processes import ServerProcess, cli_env, free_port, wait_for_port
+
+__all__ = [
+    "PostgresDatabases",
+    "ServerProcess",
+    "cli_env",
+    "free_port",
+    "service_missing",
+    "wait_for_port",
+]
 
 PG_ADMIN_DSN = os.environ.get(
     "CLOUDBRAIN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
@@ -38,13 +45,7 @@ def _asyncpg_url(dsn: str, database: str) -> str:
 
 
 async def _admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+    await admin_execute(PG_ADMIN_DSN, sql, timeout=5)
 
 
 class PostgresDatabases:
@@ -85,88 +86,3 @@ class PostgresDatabases:
     def close(self) -> None:
         if self.ready:
             self.drop(TEMPLATE_DB)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(
-    port: int, timeout: float = 20.0, process: subprocess.Popen[bytes] | None = None
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before listening")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on port {port} after {timeout}s")
-
-
-def cli_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDBRAIN_")}
-    env.update({"CLOUDBRAIN_HOME": str(home), "PYTHONUNBUFFERED": "1"}, **extra)
-    return env
-
-
-class ServerProcess:
-    """``cloudbrain server`` as a real process, for tests that kill it or use the CLI."""
-
-    def __init__(
-        self, home: Path, db_url: str, port: int | None = None, log: Path | None = None
-    ) -> None:
-        self.home, self.db_url = home, db_url
-        self.port = port or free_port()
-        self.log = log or home / f"server-{self.port}.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-    def start(self) -> ServerProcess:
-        self.home.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "cloudbrain",
-                    "server",
-                    "--port",
-                    str(self.port),
-                    "--node",
-                    "test-node",
-                ],
-                env=cli_env(
-                    self.home, CLOUDBRAIN_DATABASE_URL=self.db_url, CLOUDBRAIN_LOG_LEVEL="INFO"
-                ),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        wait_for_port(self.port, process=self.process)
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown code runs, as in a crash."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> int:
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")

@@ -166,13 +166,12 @@ def test_credentials_file_is_private(running: tuple[ServerProcess, Cli]) -> None
 
 
 def test_db_commands(tmp_path: Path) -> None:
+    from cloudbrain.db.migrate import head
+
     cli = Cli(tmp_path)
-    assert cli.json("db", "current") == {
-        "revision": None,
-        "head": "0001_initial",
-        "up_to_date": False,
-    }
-    assert cli.json("db", "upgrade") == {"revision": "0001_initial"}
+    newest = head()
+    assert cli.json("db", "current") == {"revision": None, "head": newest, "up_to_date": False}
+    assert cli.json("db", "upgrade") == {"revision": newest}
     assert cli.json("db", "current")["up_to_date"] is True
 
 
@@ -191,3 +190,30 @@ def test_server_refuses_a_busy_port_clearly(tmp_path: Path) -> None:
         assert busy.returncode == 1 and "another --port" in busy.stderr
     finally:
         server.stop()
+
+
+def test_memory_add_search_export_import(
+    running: tuple[ServerProcess, Cli], tmp_path: Path
+) -> None:
+    _, cli = running
+    cli("agent", "create", "alice", "--save")
+    added = cli.json(
+        "memory", "add", "The release train leaves every second Tuesday", "--kind", "fact"
+    )
+    [memory_id] = added["stored"]
+    cli("memory", "add", "Lunch is at noon")
+    found = cli.json(
+        "memory", "search", "when does the release train leave", "--agent", "alice", "--since", "1h"
+    )
+    assert [r["memory"]["id"] for r in found][:1] == [memory_id]
+    assert found[0]["memory"]["device"] and found[0]["memory"]["session"]
+    text = cli("memory", "search", "release train").stdout
+    assert "alice" in text and "second Tuesday" in text
+    assert cli.json("memory", "search", "release train", "--until", "2000-01-01") == []
+
+    dump = tmp_path / "memories.jsonl"
+    cli("memory", "export", "--out", str(dump))
+    assert len(dump.read_text().splitlines()) == 2
+    assert cli.json("memory", "import", str(dump)) == {"stored": 0, "duplicates": 2}
+    bad = cli("memory", "search", "x", "--since", "last tuesday-ish", ok=False)
+    assert bad.returncode == 1 and "2d" in bad.stderr

@@ -4,40 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from cloudbrain.cli.options import Home, Json, Name, Token, Url, run, settings
+from cloudbrain.cli.options import Home, Json, Name, Token, Url, as_agent, run
 from cloudbrain.cli.output import ago, console, emit, print_json
-from cloudbrain.credentials import resolve
-from cloudbrain.settings import client_url
 
 if TYPE_CHECKING:
     from cloudbrain.agent.client import Client
     from cloudbrain.protocol import AgentInfo, DeliveryStatus, Receipt
-
-T = TypeVar("T")
-
-
-async def _as_agent(
-    url: str | None,
-    name: str | None,
-    token: str | None,
-    home: Path | None,
-    action: Callable[[Client], Awaitable[T]],
-    capabilities: tuple[str, ...] = (),
-) -> T:
-    from cloudbrain.agent.client import Client
-
-    credentials = resolve(settings(home).home, name, token)
-    async with Client(
-        client_url(url), credentials.name, credentials.token, capabilities=capabilities
-    ) as client:
-        return await action(client)
 
 
 def send(
@@ -69,7 +47,7 @@ def send(
             return await client.broadcast(body, **options)
         return await client.send(to, body, **options)
 
-    receipt = run(_as_agent(url, name, token, home, action), as_json)
+    receipt = run(as_agent(url, name, token, home, action), as_json)
     where = f"topic {to!r}" if topic else "everyone" if to == "*" else to
     emit(
         receipt,
@@ -134,7 +112,7 @@ def listen(
                 return
 
     with contextlib.suppress(KeyboardInterrupt):
-        run(_as_agent(url, name, token, home, action), as_json)
+        run(as_agent(url, name, token, home, action), as_json)
 
 
 def who(
@@ -145,7 +123,7 @@ def who(
     async def action(client: Client) -> list[AgentInfo]:
         return await client.who()
 
-    agents = run(_as_agent(url, name, token, home, action), as_json)
+    agents = run(as_agent(url, name, token, home, action), as_json)
 
     def render() -> None:
         table = Table("", "name", "devices", "skills", "last seen", "description")
@@ -178,7 +156,7 @@ def status(
     async def action(client: Client) -> DeliveryStatus:
         return await client.status(message_id)
 
-    result = run(_as_agent(url, name, token, home, action), as_json)
+    result = run(as_agent(url, name, token, home, action), as_json)
 
     def render() -> None:
         table = Table("recipient", "state", "delivered")

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
 from cloudbrain.cli.output import fail
+from cloudbrain.credentials import resolve
 from cloudbrain.errors import CloudBrainError
-from cloudbrain.settings import Settings
+from cloudbrain.settings import Settings, client_url
+
+if TYPE_CHECKING:
+    from cloudbrain.agent.client import Client
 
 T = TypeVar("T")
 
@@ -63,3 +67,18 @@ def run(coroutine: Coroutine[Any, Any, T], as_json: bool = False) -> T:
         return asyncio.run(coroutine)
     except CloudBrainError as exc:
         fail(exc, as_json)
+
+
+async def as_agent(
+    url: str | None,
+    name: str | None,
+    token: str | None,
+    home: Path | None,
+    action: Callable[[Client], Awaitable[T]],
+) -> T:
+    """Connect as the agent the flags, environment or credentials file name; run ``action``."""
+    from cloudbrain.agent.client import Client
+
+    credentials = resolve(settings(home).home, name, token)
+    async with Client(client_url(url), credentials.name, credentials.token) as client:
+        return await action(client)

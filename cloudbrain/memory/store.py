@@ -260,30 +260,40 @@ class MemoryStore:
         async with self.engine.connect() as conn:
             return list((await conn.scalars(statement.limit(LEXICAL_CANDIDATES))).all())
 
+    async def page(
+        self,
+        after: int = 0,
+        limit: int = 500,
+        where: RecallFilter = RecallFilter(include_superseded=True),
+    ) -> tuple[list[MemoryRecord], int]:
+        """Memories stored after position ``after``, in storage order, and the position to ask
+        from next. Positions are local to this database (see ``Memory.seq``)."""
+        async with self.engine.connect() as conn:
+            rows = (
+                (
+                    await conn.execute(
+                        select(memories)
+                        .where(memories.c.seq > after, *where.clauses())
+                        .order_by(memories.c.seq)
+                        .limit(limit)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        return [_record(row) for row in rows], (rows[-1]["seq"] if rows else after)
+
     async def export(
         self, where: RecallFilter = RecallFilter(include_superseded=True)
     ) -> AsyncIterator[MemoryRecord]:
         """Every matching memory, oldest first, a page at a time."""
         after = 0
         while True:
-            async with self.engine.connect() as conn:
-                page = (
-                    (
-                        await conn.execute(
-                            select(memories)
-                            .where(memories.c.seq > after, *where.clauses())
-                            .order_by(memories.c.seq)
-                            .limit(500)
-                        )
-                    )
-                    .mappings()
-                    .all()
-                )
-            for row in page:
-                yield _record(row)
+            page, after = await self.page(after, 500, where)
+            for record in page:
+                yield record
             if len(page) < 500:
                 return
-            after = page[-1]["seq"]
 
     async def count(self, where: RecallFilter = RecallFilter(include_superseded=True)) -> int:
         async with self.engine.connect() as conn:

@@ -1,0 +1,79 @@
+"""The servers under test, each a process of its own, and the hub's database: a fresh
+PostgreSQL database per run (or SQLite in the run's folder) and its agents."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from cloudbrain.db import create_engine
+from cloudbrain.identity import create_agent
+from tests.postgres_admin import admin_execute
+from tests.processes import ListeningProcess, ServerProcess
+
+ROOT = Path(__file__).resolve().parents[1]
+HUB_RATE_LIMIT = "1000000"  # per connection; the defaults would throttle the benchmark
+
+
+def raw_relay(log: Path) -> ListeningProcess:
+    """``bench.raw_relay`` as a process (not started yet)."""
+    return ListeningProcess(
+        [sys.executable, "-m", "bench.raw_relay"],
+        os.environ,
+        log,
+        cwd=ROOT,  # where `python -m bench.raw_relay` finds its package
+    )
+
+
+def hub(home: Path, db_url: str) -> ServerProcess:
+    """``cloudbrain server`` as a process (not started yet), with rate limits out of the way."""
+    return ServerProcess(
+        home,
+        db_url,
+        log=home / "log",
+        node="bench",
+        extra_env={
+            "CLOUDBRAIN_RATE_PER_SECOND": HUB_RATE_LIMIT,
+            "CLOUDBRAIN_RATE_BURST": HUB_RATE_LIMIT,
+            "CLOUDBRAIN_LOG_LEVEL": "WARNING",
+        },
+        cwd=ROOT,
+    )
+
+
+@contextlib.asynccontextmanager
+async def fresh_postgres(base_url: str) -> AsyncIterator[str]:
+    """A new, empty database on the server of ``base_url``, dropped on the way out."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base_url)
+    admin_dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"cloudbrain_bench_{uuid.uuid4().hex[:12]}"
+    await admin_execute(admin_dsn, f'CREATE DATABASE "{name}"', timeout=10)
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        await admin_execute(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', timeout=10)
+
+
+@contextlib.asynccontextmanager
+async def hub_database(home: Path, postgres: str | None) -> AsyncIterator[str]:
+    """The hub's database URL: a fresh PostgreSQL database, or SQLite under ``home``."""
+    if postgres is None:
+        yield f"sqlite+aiosqlite:///{home / 'cloudbrain.db'}"
+        return
+    async with fresh_postgres(postgres) as url:
+        yield url
+
+
+async def make_agents(db_url: str, names: list[str]) -> dict[str, str]:
+    """Register the agents (the server has migrated the database); returns name -> token."""
+    engine = create_engine(db_url)
+    try:
+        return {name: (await create_agent(engine, name))[1] for name in names}
+    finally:
+        await engine.dispose()

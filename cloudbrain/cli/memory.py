@@ -1,0 +1,225 @@
+"""``cloudbrain memory add|search|export|import``: what agents learned, through the server."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.progress import Progress
+
+from cloudbrain.cli.options import Home, Json, Name, Token, Url, as_agent, run
+from cloudbrain.cli.output import console, emit, errors, fail
+from cloudbrain.errors import CloudBrainError
+from cloudbrain.memory.records import KINDS, Kind, MemoryRecord
+from cloudbrain.memory.when import parse_when
+
+if TYPE_CHECKING:
+    from cloudbrain.agent.client import Client
+    from cloudbrain.protocol import RecallResult, Remembered
+
+app = typer.Typer(help="Add, search, export and import memories.", no_args_is_help=True)
+
+Since = typer.Option(
+    None, "--since", help="From this time: 30m, 2h, 2d, 1w, yesterday, 2026-11-20 …"
+)
+Until = typer.Option(None, "--until", help="Up to this time, same forms as --since.")
+Agent = typer.Option(
+    None, "--agent", "-a", help="Only this agent's memories (default: everyone's)."
+)
+IMPORT_CHUNK = 200
+
+
+def _times(since: str | None, until: str | None) -> dict[str, datetime]:
+    found = {}
+    try:
+        if since:
+            found["since"] = parse_when(since)
+        if until:
+            found["until"] = parse_when(until)
+    except CloudBrainError as exc:
+        fail(exc)
+    return found
+
+
+def _kind(kind: str | None) -> Kind | None:
+    if kind is not None and kind not in KINDS:
+        fail(CloudBrainError(f"unknown kind {kind!r}", hint=f"use one of {', '.join(KINDS)}"))
+    return kind
+
+
+@app.command("add")
+def add(
+    text: str = typer.Argument(..., help="What to remember; '-' reads it from standard input."),
+    kind: str = typer.Option("note", "--kind", "-k", help="note or fact."),
+    importance: float = typer.Option(0.5, "--importance", min=0.0, max=1.0, help="0 to 1."),
+    conversation: str = typer.Option(
+        None, "--conversation", "-c", help="Conversation it belongs to."
+    ),
+    url: str = Url,
+    name: str = Name,
+    token: str = Token,
+    home: Path = Home,
+    as_json: bool = Json,
+) -> None:
+    """Remember something as the agent, on this device."""
+    content = sys.stdin.read() if text == "-" else text
+    checked_kind = _kind(kind) or "note"
+
+    async def action(client: Client) -> Remembered:
+        record = MemoryRecord(
+            ai=client.name,
+            session=client.session or "",
+            device=client.device,
+            kind=checked_kind,
+            content=content,
+            importance=importance,
+            conversation=conversation,
+            provenance={"source": "cli"},
+        )
+        return await client.remember(record)
+
+    result = run(as_agent(url, name, token, home, action), as_json)
+    emit(
+        result,
+        as_json,
+        lambda: console.print(
+            f"remembered {result.stored[0] if result.stored else '(already known)'}"
+        ),
+    )
+
+
+@app.command("search")
+def search(
+    query: str = typer.Argument(..., help="What to look for, in your own words."),
+    agent: str = Agent,
+    since: str = Since,
+    until: str = Until,
+    kind: str = typer.Option(None, "--kind", "-k", help="exchange, fact or note."),
+    device: str = typer.Option(None, "--device", help="Only memories learned on this device."),
+    session: str = typer.Option(None, "--session", help="Only memories from this session."),
+    limit: int = typer.Option(5, "--limit", "-l", min=1, max=50, help="How many to show."),
+    url: str = Url,
+    name: str = Name,
+    token: str = Token,
+    home: Path = Home,
+    as_json: bool = Json,
+) -> None:
+    """Find memories by meaning and words, best first, with who learned them, where and when.
+
+    Example: `cloudbrain memory search "asyncio pitfalls" --agent alice --since 2d`.
+    """
+    filters: dict[str, Any] = {
+        "ai": agent,
+        "kind": _kind(kind),
+        "device": device,
+        "session": session,
+    }
+    filters = {k: v for k, v in filters.items() if v is not None} | _times(since, until)
+
+    async def action(client: Client) -> list[RecallResult]:
+        return await client.recall(query, limit=limit, **filters)
+
+    results = run(as_agent(url, name, token, home, action), as_json)
+
+    def render() -> None:
+        if not results:
+            console.print(
+                "nothing remembered about that" + (" in that time" if since or until else "")
+            )
+            return
+        for i, r in enumerate(results, 1):
+            m = r.memory
+            console.print(
+                f"[bold]{i}.[/] [cyan]{m.ai}[/] on [magenta]{m.device or '?'}[/], "
+                f"{m.created_at:%Y-%m-%d %H:%M} UTC, session {m.session[:8] or '?'}, {m.kind}"
+                f"  [dim]score {r.score:.4f}[/]",
+                highlight=False,
+            )
+            console.print(f"   {m.content}", highlight=False)
+
+    emit(results, as_json, render)
+
+
+@app.command("export")
+def export(
+    agent: str = Agent,
+    since: str = Since,
+    until: str = Until,
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Write to this file instead of standard output."
+    ),
+    url: str = Url,
+    name: str = Name,
+    token: str = Token,
+    home: Path = Home,
+) -> None:
+    """Write memories as JSON Lines, oldest first: one memory per line, for backup or import."""
+    filters: dict[str, Any] = ({"ai": agent} if agent else {}) | _times(since, until)
+
+    async def action(client: Client) -> int:
+        count = 0
+        target = out.open("w", encoding="utf-8") if out else sys.stdout
+        try:
+            async for page in client.memory_pages(**filters):
+                for record in page:
+                    target.write(record.model_dump_json(exclude_none=True) + "\n")
+                count += len(page)
+                if out:
+                    errors.print(f"exported {count} memories…", end="\r")
+        finally:
+            if out:
+                target.close()
+        return count
+
+    count = run(as_agent(url, name, token, home, action))
+    errors.print(f"exported {count} memories" + (f" to {out}" if out else ""))
+
+
+@app.command("import")
+def import_(
+    path: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="A JSON Lines file from `memory export`."
+    ),
+    url: str = Url,
+    name: str = Name,
+    token: str = Token,
+    home: Path = Home,
+    as_json: bool = Json,
+) -> None:
+    """Load memories from JSON Lines. Safe to repeat: memories already there are skipped."""
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            records.append(MemoryRecord.model_validate_json(line))
+        except ValueError as exc:
+            fail(
+                CloudBrainError(
+                    f"{path}:{number}: not a memory record ({str(exc).splitlines()[0]})",
+                    hint="the file should come from `cloudbrain memory export`",
+                ),
+                as_json,
+            )
+
+    async def action(client: Client) -> dict[str, int]:
+        totals = {"stored": 0, "duplicates": 0}
+        with Progress(console=errors, transient=True, disable=as_json) as progress:
+            task = progress.add_task("importing", total=len(records))
+            for start in range(0, len(records), IMPORT_CHUNK):
+                result = await client.remember(*records[start : start + IMPORT_CHUNK])
+                totals["stored"] += len(result.stored)
+                totals["duplicates"] += len(result.duplicates)
+                progress.advance(task, IMPORT_CHUNK)
+        return totals
+
+    totals = run(as_agent(url, name, token, home, action), as_json)
+    emit(
+        totals,
+        as_json,
+        lambda: console.print(
+            f"imported {totals['stored']} new memories; {totals['duplicates']} were already there"
+        ),
+    )

@@ -1,0 +1,79 @@
+"""The memory requests: agents store what they learned and recall what anyone learned.
+
+Every agent may read the family's memories (sharing knowledge is the point); an agent may only
+store its own. Embeddings are computed here, with the server's embedder, so that every stored
+vector lives in the one space recall compares in.
+"""
+
+from __future__ import annotations
+
+from cloudbrain.errors import ErrorCode
+from cloudbrain.memory.store import MemoryStore, RecallFilter
+from cloudbrain.protocol import (
+    Error,
+    Memories,
+    MemoryPage,
+    Recall,
+    RecallResult,
+    Recollection,
+    Remember,
+    Remembered,
+)
+from cloudbrain.server.session import LiveSession
+
+
+class MemoryService:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    async def remember(self, session: LiveSession, frame: Remember) -> None:
+        strangers = sorted({m.ai for m in frame.memories} - {session.agent.name})
+        if strangers:
+            session.send(
+                Error(
+                    re=frame.id,
+                    code=ErrorCode.FORBIDDEN,
+                    detail=f"an agent stores only its own memories; these belong to {strangers}",
+                ).to_json()
+            )
+            return
+        records = [
+            m.model_copy(update={"embedding": None, "embedder": None}) for m in frame.memories
+        ]
+        added = await self.store.add(records)
+        session.send(
+            Remembered(re=frame.id, stored=added.stored, duplicates=added.duplicates).to_json()
+        )
+
+    async def recall(self, session: LiveSession, frame: Recall) -> None:
+        where = RecallFilter(
+            ai=frame.ai,
+            session=frame.session,
+            device=frame.device,
+            kind=frame.kind,
+            conversation=frame.conversation,
+            since=frame.since,
+            until=frame.until,
+            include_superseded=frame.include_superseded,
+        )
+        found = await self.store.search(frame.query, where, frame.limit)
+        results = [
+            RecallResult(
+                memory=r.memory.model_copy(update={"embedding": None}), score=r.score, why=r.why
+            )
+            for r in found
+        ]
+        session.send(Recollection(re=frame.id, results=results).to_json())
+
+    async def page(self, session: LiveSession, frame: Memories) -> None:
+        where = RecallFilter(
+            ai=frame.ai, since=frame.since, until=frame.until, include_superseded=True
+        )
+        records, after = await self.store.page(frame.after, frame.limit, where)
+        session.send(
+            MemoryPage(
+                re=frame.id,
+                memories=[r.model_copy(update={"embedding": None}) for r in records],
+                next=after,
+            ).to_json()
+        )
