@@ -287,14 +287,19 @@ class Client:
         frame = Recall(id=new_id(), query=query, limit=limit, **filters)
         return (await self._ask(frame, Recollection)).results
 
+    async def memory_page(self, *, after: int = 0, limit: int = 200, **filters: Any) -> MemoryPage:
+        """One page of memories in the order the server stored them (``filters``: ai, since,
+        until); its ``next`` is the ``after`` of the following page."""
+        return await self._ask(
+            Memories(id=new_id(), after=after, limit=limit, **filters), MemoryPage
+        )
+
     async def memory_pages(
         self, *, after: int = 0, limit: int = 200, **filters: Any
     ) -> AsyncIterator[list[MemoryRecord]]:
-        """Memories in the order the server stored them, a page at a time (``filters``: ai,
-        since, until)."""
+        """Every page from ``after`` on, until the last."""
         while True:
-            frame = Memories(id=new_id(), after=after, limit=limit, **filters)
-            page = await self._ask(frame, MemoryPage)
+            page = await self.memory_page(after=after, limit=limit, **filters)
             if page.memories:
                 yield page.memories
             if len(page.memories) < limit:

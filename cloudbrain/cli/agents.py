@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, TypeVar
 import typer
 from rich.table import Table
 
-from cloudbrain.cli.options import Db, Home, Json, run, settings
-from cloudbrain.cli.output import ago, console, emit
+from cloudbrain.cli.options import Db, Home, Json, Token, Url, run, settings
+from cloudbrain.cli.output import ago, console, emit, fail
 from cloudbrain.credentials import save
+from cloudbrain.errors import CloudBrainError
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -133,3 +134,67 @@ def revoke(
             f"revoked [bold]{record.name}[/]; its connections close within seconds"
         ),
     )
+
+
+@app.command("run")
+def run_agent(
+    name: str = typer.Argument(
+        ...,
+        help="The agent to run (its token comes from --token, CLOUDBRAIN_TOKEN or the credentials file).",
+    ),
+    brain: str = typer.Option(
+        "auto", "--brain", "-b", help="recall (no model; quotes memories) or auto."
+    ),
+    device: str = typer.Option(
+        None, "--device", help="This device's name (default: the host name)."
+    ),
+    skill: list[str] = typer.Option(
+        [], "--skill", "-s", help="A skill it declares; repeat for more."
+    ),
+    url: str = Url,
+    token: str = Token,
+    home: Path = Home,
+) -> None:
+    """Run an agent that answers messages from what it remembers and learns from each exchange.
+
+    It keeps its memory on this device too (under --home), so it learns while offline, and
+    syncs with the server whenever it is connected. Ctrl-C (or SIGTERM) stops it cleanly.
+    """
+    import logging
+    import signal
+    import socket
+
+    from cloudbrain.agent.brains import RecallBrain
+    from cloudbrain.agent.runtime import AgentConfig, AgentRuntime
+    from cloudbrain.credentials import resolve
+    from cloudbrain.settings import client_url
+
+    if brain not in ("auto", "recall"):
+        fail(CloudBrainError(f"unknown brain {brain!r}", hint="use recall or auto"))
+    config = settings(home)
+    credentials = resolve(config.home, name, token)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    )
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    device_name = device or socket.gethostname()
+    runtime = AgentRuntime(
+        AgentConfig(
+            name=credentials.name,
+            token=credentials.token,
+            url=client_url(url),
+            device=device_name,
+            folder=config.home / "agents" / credentials.name / device_name,
+            skills=tuple(skill),
+        ),
+        RecallBrain(),
+    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await runtime.run(stop)
+
+    run(main())

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import re
 from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from cloudbrain.memory.text import words as text_words
+
 Vector = npt.NDArray[np.float32]
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 class Embedder(Protocol):
@@ -43,7 +43,7 @@ class HashingEmbedder:
 
     def _one(self, text: str) -> Vector:
         vector = np.zeros(self.dims, dtype=np.float32)
-        words = [_stem(w) for w in _WORD.findall(text.lower())]
+        words = [_stem(w) for w in text_words(text)]
         features = [*words, *(f"{a} {b}" for a, b in itertools.pairwise(words))]
         for word in words:
             padded = f" {word} "

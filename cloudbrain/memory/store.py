@@ -9,7 +9,6 @@ apply to both, in SQL.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,72 +23,10 @@ from cloudbrain.db.models import memories
 from cloudbrain.memory.embedding import Embedder, from_bytes, normalized, to_bytes
 from cloudbrain.memory.ranking import Candidate, rank
 from cloudbrain.memory.records import Kind, MemoryRecord
+from cloudbrain.memory.text import words as text_words
 
 LEXICAL_CANDIDATES = 200
 RECENT_CANDIDATES = 1000
-_WORD = re.compile(r"[^\W_]{2,}", re.UNICODE)
-# Words that carry no topic; PostgreSQL drops them itself, SQLite's FTS5 does not.
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "about",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "can",
-        "did",
-        "do",
-        "does",
-        "for",
-        "from",
-        "had",
-        "has",
-        "have",
-        "how",
-        "i",
-        "in",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "so",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "you",
-        "your",
-        "know",
-        "learn",
-        "learned",
-    ]
-)
 _fts = table("memories_fts", column("rowid"))
 
 
@@ -131,10 +68,6 @@ class Recalled:
 class Added:
     stored: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)  # ids already there: union, not conflict
-
-
-def query_words(query: str) -> list[str]:
-    return [w for w in _WORD.findall(query.lower()) if w not in STOPWORDS]
 
 
 class MemoryStore:
@@ -237,7 +170,7 @@ class MemoryStore:
         return normalized(self.embedder.embed([query])[0])
 
     async def _lexical(self, query: str, clauses: list[ColumnElement[bool]]) -> list[int]:
-        words = query_words(query)
+        words = text_words(query)
         if not words:
             return []
         statement: Select[int]

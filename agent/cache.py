@@ -1,0 +1,54 @@
+"""The agent's memory on its own device: a SQLite file it can read and write with no network.
+
+It has the same schema as the server's database, so the same recall runs on both. What the
+agent learns goes here first; :mod:`sync` carries it to the server and brings back what the
+same AI learned on other devices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from cloudbrain.db import create_engine, upgrade
+from cloudbrain.memory.embedding import HashingEmbedder
+from cloudbrain.memory.store import MemoryStore
+
+
+@dataclass
+class SyncCursors:
+    pushed: int = 0  # local position up to which memories reached the server
+    pulled: int = 0  # server position up to which memories were copied here
+
+
+class LocalMemory:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.url = f"sqlite+aiosqlite:///{folder / 'memory.db'}"
+        self._cursor_file = folder / "sync.json"
+        self.store: MemoryStore | None = None
+
+    async def open(self) -> MemoryStore:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(upgrade, self.url)
+        self.store = MemoryStore(create_engine(self.url), HashingEmbedder())
+        return self.store
+
+    async def close(self) -> None:
+        if self.store is not None:
+            await self.store.engine.dispose()
+
+    def cursors(self) -> SyncCursors:
+        try:
+            return SyncCursors(**json.loads(self._cursor_file.read_text()))
+        except FileNotFoundError:
+            return SyncCursors()
+
+    def save_cursors(self, cursors: SyncCursors) -> None:
+        # Write-then-rename, so a crash leaves the old cursors or the new, never half a file.
+        tmp = self._cursor_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(cursors)))
+        os.replace(tmp, self._cursor_file)

@@ -1,0 +1,169 @@
+"""An autonomous agent: it connects, answers what it is asked, and learns from every exchange.
+
+Everything it learns goes to its device-local memory first, so it keeps learning while the
+server is away, and is synced both ways whenever it is connected: a later session on another
+device starts out knowing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cloudbrain.agent.brains.base import Answer, Brain
+from cloudbrain.agent.cache import LocalMemory
+from cloudbrain.agent.client import Client
+from cloudbrain.agent.message import Message
+from cloudbrain.agent.sync import sync
+from cloudbrain.memory.records import MemoryRecord
+from cloudbrain.memory.store import RecallFilter
+
+log = logging.getLogger(__name__)
+
+SYNC_EVERY = 10.0  # seconds between syncs when nothing new was learned
+RECALL_LIMIT = 5
+TRANSCRIPT_TURNS = 20
+HANDLED_KEPT = 1000
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    name: str
+    token: str
+    url: str
+    device: str
+    folder: Path  # this agent's files on this device
+    skills: tuple[str, ...] = ()
+
+
+@dataclass
+class Counters:
+    answered: int = 0
+    learned: int = 0
+    transcripts: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+
+
+class AgentRuntime:
+    def __init__(self, config: AgentConfig, brain: Brain) -> None:
+        self.config = config
+        self.brain = brain
+        self.local = LocalMemory(config.folder)
+        self.client = Client(config.url, config.name, config.token, device=config.device)
+        self.counters = Counters()
+        self._handled: OrderedDict[str, None] = self._load_handled()
+        self._learned = asyncio.Event()
+        self._sync_lock = asyncio.Lock()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set; then sync what is left and close the session."""
+        await self.local.open()
+        await self.client.connect(wait=True)
+        log.info(
+            "%s is up on %s (brain: %s)", self.config.name, self.config.device, self.brain.name
+        )
+        tasks = [
+            asyncio.create_task(self._serve(), name="serve"),
+            asyncio.create_task(self._keep_syncing(), name="sync"),
+        ]
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stopping:
+                    task.result()  # a crashed loop is an error worth raising
+        finally:
+            for task in [stopping, *tasks]:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.sync_now(), 10)
+            await self.client.close()
+            await self.local.close()
+            log.info("%s stopped", self.config.name)
+
+    async def _serve(self) -> None:
+        async for message in self.client.messages():
+            if message.id in self._handled:
+                continue  # answered before a crash, but not acked: do not answer twice
+            if message.kind == "direct" and message.reply_to is None:
+                await self.handle(message)
+            self._remember_handled(message.id)
+
+    async def handle(self, message: Message) -> Answer:
+        question = message.text
+        conversation = message.conversation or message.id
+        assert self.local.store is not None
+        recalled = await self.local.store.search(
+            question, RecallFilter(ai=self.config.name), RECALL_LIMIT
+        )
+        transcript = self.counters.transcripts.setdefault(conversation, [])
+        answer = await self.brain.answer(question, [r.memory for r in recalled], transcript)
+        meta: dict[str, object] = {"model": answer.model, "memories": [m.id for m in answer.used]}
+        if answer.fallback:
+            meta["fallback"] = answer.fallback
+        await self.client.reply(message, answer.text, conversation=conversation, meta=meta)
+        self.counters.answered += 1
+        transcript.append((question, answer.text))
+        del transcript[:-TRANSCRIPT_TURNS]
+        if answer.knows:
+            await self.learn(
+                MemoryRecord(
+                    ai=self.config.name,
+                    session=self.client.session or "",
+                    device=self.config.device,
+                    conversation=conversation,
+                    kind="exchange",
+                    user_input=question,
+                    ai_response=answer.text,
+                    model_used=answer.model,
+                    provenance={"message": message.id, "from": message.sender},
+                )
+            )
+        return answer
+
+    async def learn(self, *records: MemoryRecord) -> None:
+        assert self.local.store is not None
+        added = await self.local.store.add(records)
+        self.counters.learned += len(added.stored)
+        self._learned.set()
+
+    async def sync_now(self) -> None:
+        if not self.client.connected:
+            return
+        async with self._sync_lock:
+            await sync(self.client, self.local)
+
+    async def _keep_syncing(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._learned.wait(), SYNC_EVERY)
+            self._learned.clear()
+            try:
+                await self.sync_now()
+            except Exception as exc:  # offline or the server is restarting: next round
+                log.info("memory sync postponed: %s", exc)
+
+    # --- messages already answered ---------------------------------------------------------
+
+    def _load_handled(self) -> OrderedDict[str, None]:
+        try:
+            ids = json.loads((self.config.folder / "handled.json").read_text())
+        except FileNotFoundError:
+            ids = []
+        return OrderedDict.fromkeys(ids)
+
+    def _remember_handled(self, message_id: str) -> None:
+        self._handled[message_id] = None
+        while len(self._handled) > HANDLED_KEPT:
+            self._handled.popitem(last=False)
+        path = self.config.folder / "handled.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(list(self._handled)))
+        os.replace(tmp, path)

@@ -1,0 +1,121 @@
+"""The agent runtime against a real server: answers from memory, learns, syncs, survives."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from cloudbrain.agent.brains import RecallBrain
+from cloudbrain.agent.cache import LocalMemory
+from cloudbrain.agent.client import Client
+from cloudbrain.agent.runtime import AgentConfig, AgentRuntime
+from cloudbrain.agent.sync import sync
+from cloudbrain.memory.records import MemoryRecord
+from cloudbrain.server import Server
+from tests.conftest import AgentFactory
+
+
+class Running:
+    """An agent runtime in a task, stopped like SIGTERM would."""
+
+    def __init__(self, runtime: AgentRuntime) -> None:
+        self.runtime = runtime
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(runtime.run(self.stop))
+
+    async def until_connected(self) -> None:
+        for _ in range(100):
+            if self.runtime.client.connected and self.runtime.local.store is not None:
+                return
+            await asyncio.sleep(0.05)
+        raise TimeoutError("the agent did not connect")
+
+    async def end(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 20)
+
+
+RuntimeFactory = Callable[[str], AgentRuntime]
+
+
+@pytest.fixture
+async def alice_runtime(
+    server: Server, make_agent: AgentFactory, tmp_path: Path
+) -> tuple[RuntimeFactory, str]:
+    """A way to make alice's runtime on a named device, and her token."""
+    _, token = await make_agent("alice")
+
+    def make(device: str) -> AgentRuntime:
+        config = AgentConfig("alice", token, server.url, device, tmp_path / "alice" / device)
+        return AgentRuntime(config, RecallBrain())
+
+    return make, token
+
+
+async def test_answers_from_memory_with_attribution(
+    server: Server, make_agent: AgentFactory, alice_runtime: tuple[RuntimeFactory, str]
+) -> None:
+    make, token = alice_runtime
+    _, bob_token = await make_agent("bob")
+    async with Client(server.url, "alice", token, device="laptop") as alice_cli:
+        await alice_cli.remember(
+            MemoryRecord(
+                ai="alice",
+                device="laptop",
+                session="s-earlier",
+                kind="fact",
+                content="The staging database is restored every night at 02:00",
+            )
+        )
+    running = Running(make("jetson"))
+    await running.until_connected()
+    await running.runtime.sync_now()  # a new device starts out knowing what was learned elsewhere
+    async with Client(server.url, "bob", bob_token) as bob:
+        reply = await bob.request("alice", "When is the staging database restored?", timeout=10)
+        assert "02:00" in reply.text and "laptop" in reply.text and "s-earlie" in reply.text
+        assert reply.meta["model"] == "recall" and len(reply.meta["memories"]) == 1
+        unknown = await bob.request("alice", "What is the capital of Mongolia?", timeout=10)
+        assert "don't know" in unknown.text
+    await running.end()
+    assert running.runtime.counters.answered == 2
+    assert running.runtime.counters.learned == 1  # the answered exchange; not the "don't know"
+
+
+async def test_offline_learning_syncs_both_ways_without_loss_or_duplicates(
+    server: Server, alice_runtime: tuple[RuntimeFactory, str], tmp_path: Path
+) -> None:
+    _, token = alice_runtime
+    laptop = LocalMemory(tmp_path / "laptop")
+    store = await laptop.open()
+    # Learned while offline, in three rounds with a sync (and a repeated sync) in between.
+    for round_ in range(3):
+        await store.add(
+            [
+                MemoryRecord(ai="alice", device="laptop", content=f"offline fact {round_}-{i}")
+                for i in range(30)
+            ]
+        )
+        async with Client(server.url, "alice", token, device="laptop") as client:
+            await sync(client, laptop)
+            await sync(client, laptop)
+    jetson = LocalMemory(tmp_path / "jetson")
+    jetson_store = await jetson.open()
+    await jetson_store.add(
+        [MemoryRecord(ai="alice", device="jetson", content="learned on the jetson")]
+    )
+    async with Client(server.url, "alice", token, device="jetson") as client:
+        await sync(client, jetson)
+    async with Client(server.url, "alice", token, device="laptop") as client:
+        await sync(client, laptop)
+        server_ids = [
+            m.id for page in [p async for p in client.memory_pages(ai="alice")] for m in page
+        ]
+    laptop_ids = [m.id async for m in store.export()]
+    jetson_ids = [m.id async for m in jetson_store.export()]
+    assert len(server_ids) == len(set(server_ids)) == 91
+    assert sorted(laptop_ids) == sorted(jetson_ids) == sorted(server_ids)
+    await laptop.close()
+    await jetson.close()
