@@ -143,7 +143,19 @@ def run_agent(
         help="The agent to run (its token comes from --token, CLOUDBRAIN_TOKEN or the credentials file).",
     ),
     brain: str = typer.Option(
-        "auto", "--brain", "-b", help="recall (no model; quotes memories) or auto."
+        "auto",
+        "--brain",
+        "-b",
+        help="ollama (think with a local model), recall (no model: quote memories), or auto "
+        "(ollama when it answers, else recall).",
+    ),
+    model: str = typer.Option(
+        None, "--model", "-m", help="Ollama model (env CLOUDBRAIN_MODEL; default: llama3.2)."
+    ),
+    ollama_url: str = typer.Option(
+        None,
+        "--ollama-url",
+        help="Ollama's address (env OLLAMA_HOST; default: http://127.0.0.1:11434).",
     ),
     device: str = typer.Option(
         None, "--device", help="This device's name (default: the host name)."
@@ -161,16 +173,18 @@ def run_agent(
     syncs with the server whenever it is connected. Ctrl-C (or SIGTERM) stops it cleanly.
     """
     import logging
+    import os
     import signal
     import socket
 
     from cloudbrain.agent.brains import RecallBrain
+    from cloudbrain.agent.brains.ollama import DEFAULT_MODEL, DEFAULT_URL, OllamaBrain
     from cloudbrain.agent.runtime import AgentConfig, AgentRuntime
     from cloudbrain.credentials import resolve
     from cloudbrain.settings import client_url
 
-    if brain not in ("auto", "recall"):
-        fail(CloudBrainError(f"unknown brain {brain!r}", hint="use recall or auto"))
+    if brain not in ("auto", "ollama", "recall"):
+        fail(CloudBrainError(f"unknown brain {brain!r}", hint="use ollama, recall or auto"))
     config = settings(home)
     credentials = resolve(config.home, name, token)
     logging.basicConfig(
@@ -189,8 +203,21 @@ def run_agent(
         ),
         RecallBrain(),
     )
+    thinker = OllamaBrain(
+        credentials.name,
+        url=ollama_url or os.environ.get("OLLAMA_HOST") or DEFAULT_URL,
+        model=model or os.environ.get("CLOUDBRAIN_MODEL") or DEFAULT_MODEL,
+    )
 
     async def main() -> None:
+        if brain == "ollama":
+            runtime.brain = thinker
+        elif brain == "auto":
+            reason = await thinker.available()
+            if reason is None:
+                runtime.brain = thinker
+            else:
+                logging.getLogger("cloudbrain.agent").info("thinking without a model: %s", reason)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,0 +1,121 @@
+"""The brain that thinks with a local model through Ollama, and still answers without one.
+
+The question goes to Ollama's chat API with what the agent recalled (best first, within a
+token budget) and the conversation so far. When Ollama is down, too slow, or lacks the model,
+the recall brain answers instead and the answer says why, so the asker knows what they got.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import ollama
+
+from cloudbrain.agent.brains.base import Answer, Brain
+from cloudbrain.agent.brains.recall import RecallBrain, attribution, quote
+from cloudbrain.memory.records import MemoryRecord
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URL = "http://127.0.0.1:11434"
+DEFAULT_MODEL = "llama3.2"
+CHARS_PER_TOKEN = 4  # a rough, model-independent estimate, good enough for budgeting
+SYSTEM = (
+    "You are {name}, one of a family of AI agents that share a long-term memory. Answer the "
+    "question briefly. Use the memories below when they are relevant and say when you are "
+    "unsure; do not invent facts.\n\nMemories (most relevant first):\n{memories}"
+)
+
+
+class OllamaBrain:
+    name = "ollama"
+
+    def __init__(
+        self,
+        agent: str,
+        *,
+        url: str = DEFAULT_URL,
+        model: str = DEFAULT_MODEL,
+        timeout: float = 60.0,
+        token_budget: int = 1500,
+        fallback: Brain | None = None,
+    ) -> None:
+        self.agent = agent
+        self.url = url
+        self.model = model
+        self.token_budget = token_budget
+        self.fallback = fallback or RecallBrain()
+        self._client = ollama.AsyncClient(host=url, timeout=timeout)
+        self._timeout = timeout
+
+    async def available(self) -> str | None:
+        """None when Ollama answers and has the model; otherwise why not."""
+        try:
+            await self._client.show(self.model)
+        except ollama.ResponseError as exc:
+            return _why_not(exc, self)
+        except (ConnectionError, httpx.HTTPError) as exc:
+            return _why_not(exc, self)
+        return None
+
+    async def answer(
+        self, question: str, memories: list[MemoryRecord], transcript: list[tuple[str, str]]
+    ) -> Answer:
+        used = within_budget(memories, self.token_budget)
+        messages = [{"role": "system", "content": system_prompt(self.agent, used)}]
+        for asked, answered in transcript:
+            messages += [
+                {"role": "user", "content": asked},
+                {"role": "assistant", "content": answered},
+            ]
+        messages.append({"role": "user", "content": question})
+        try:
+            response = await self._client.chat(model=self.model, messages=messages)
+        except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
+            reason = _why_not(exc, self)
+            log.warning("answering with recall instead: %s", reason)
+            fallback = await self.fallback.answer(question, memories, transcript)
+            return Answer(
+                text=f"({reason}; answering from memory only)\n{fallback.text}",
+                model=fallback.model,
+                used=fallback.used,
+                knows=fallback.knows,
+                fallback=reason,
+            )
+        text = (response.message.content or "").strip()
+        return Answer(
+            text=text,
+            model=response.model or self.model,
+            used=used,
+            knows=bool(text),
+            tokens=response.eval_count,
+            seconds=(response.eval_duration or 0) / 1e9 or None,
+        )
+
+
+def within_budget(memories: list[MemoryRecord], token_budget: int) -> list[MemoryRecord]:
+    """The best memories whose text fits in the budget, in the order given (best first)."""
+    kept, spent = [], 0
+    for memory in memories:
+        cost = len(quote(memory)) // CHARS_PER_TOKEN + 1
+        if spent + cost > token_budget:
+            break
+        kept.append(memory)
+        spent += cost
+    return kept
+
+
+def system_prompt(agent: str, memories: list[MemoryRecord]) -> str:
+    listed = "\n".join(f"- {quote(m)} ({attribution(m)})" for m in memories) or "- (none)"
+    return SYSTEM.format(name=agent, memories=listed)
+
+
+def _why_not(exc: BaseException, brain: OllamaBrain) -> str:
+    if isinstance(exc, ollama.ResponseError) and exc.status_code == 404:
+        return f"model {brain.model!r} is not in Ollama at {brain.url} (try `ollama pull {brain.model}`)"
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return f"Ollama at {brain.url} did not answer within {brain._timeout:g}s"
+    if isinstance(exc, ConnectionError | httpx.ConnectError):
+        return f"Ollama is not reachable at {brain.url}"
+    return f"Ollama failed: {exc}"
