@@ -21,7 +21,16 @@ from cloudbrain.agent.cache import LocalMemory
 from cloudbrain.agent.client import Client
 from cloudbrain.agent.message import Message
 from cloudbrain.agent.sync import sync
-from cloudbrain.memory.records import MemoryRecord
+from cloudbrain.memory.facts import (
+    Fact,
+    Repeat,
+    StoredFact,
+    Supersede,
+    decide,
+    extract_facts,
+    is_knowledge,
+)
+from cloudbrain.memory.records import Kind, MemoryRecord
 from cloudbrain.memory.store import RecallFilter
 
 log = logging.getLogger(__name__)
@@ -105,28 +114,85 @@ class AgentRuntime:
         )
         transcript = self.counters.transcripts.setdefault(conversation, [])
         answer = await self.brain.answer(question, [r.memory for r in recalled], transcript)
+        # Facts come from what the user said, and from an answer the model wrote (an answer
+        # of the recall brain only repeats stored memories; errors are never knowledge).
+        model_wrote = answer.knows and answer.model != "recall" and is_knowledge(answer.text)
+        facts = extract_facts(question, answer.text if model_wrote else "")
+        await self.learn_facts(facts, message, conversation)
+        reply = answer.text
+        if facts and not answer.knows:
+            reply = "Noted: " + " ".join(f.text for f in facts)
+        if answer.fallback:
+            reply = f"({answer.fallback}; answering from memory only)\n{reply}"
         meta: dict[str, object] = {"model": answer.model, "memories": [m.id for m in answer.used]}
         if answer.fallback:
             meta["fallback"] = answer.fallback
-        await self.client.reply(message, answer.text, conversation=conversation, meta=meta)
+        # Learn before replying: whoever has the answer can rely on it being remembered.
+        if answer.knows and is_knowledge(answer.text):
+            await self.learn(self._memory(message, conversation, "exchange", question, answer))
+        await self.client.reply(message, reply, conversation=conversation, meta=meta)
         self.counters.answered += 1
-        transcript.append((question, answer.text))
+        transcript.append((question, reply))
         del transcript[:-TRANSCRIPT_TURNS]
-        if answer.knows:
-            await self.learn(
-                MemoryRecord(
-                    ai=self.config.name,
-                    session=self.client.session or "",
-                    device=self.config.device,
-                    conversation=conversation,
-                    kind="exchange",
-                    user_input=question,
-                    ai_response=answer.text,
-                    model_used=answer.model,
-                    provenance={"message": message.id, "from": message.sender},
-                )
-            )
         return answer
+
+    async def learn_facts(self, facts: list[Fact], message: Message, conversation: str) -> None:
+        """Store each fact once: a repeat raises its count, a contradiction supersedes the
+        older fact (which stays, as history)."""
+        assert self.local.store is not None
+        for fact in facts:
+            current = await self.local.store.current_facts(self.config.name, fact.key)
+            stored = [
+                StoredFact(
+                    m.id, fact.key, str(m.provenance.get("value", "")), m.count, m.superseded_by
+                )
+                for m in current
+            ]
+            decision = decide(fact, stored)
+            if isinstance(decision, Repeat):
+                seen = next(m for m in current if m.id == decision.id)
+                await self.learn(seen.model_copy(update={"count": seen.count + 1}))
+                continue
+            record = MemoryRecord(
+                ai=self.config.name,
+                session=self.client.session or "",
+                device=self.config.device,
+                conversation=conversation,
+                kind="fact",
+                content=fact.text,
+                fact_key=fact.key,
+                importance=0.7,
+                provenance={
+                    "value": fact.value,
+                    "source": fact.source,
+                    "message": message.id,
+                    "from": message.sender,
+                },
+            )
+            replaced = []
+            if isinstance(decision, Supersede):
+                replaced = [
+                    m.model_copy(update={"superseded_by": record.id})
+                    for m in current
+                    if m.id in (decision.old_id, *decision.also)
+                ]
+            await self.learn(record, *replaced)
+
+    def _memory(
+        self, message: Message, conversation: str, kind: Kind, question: str, answer: Answer
+    ) -> MemoryRecord:
+        return MemoryRecord(
+            ai=self.config.name,
+            session=self.client.session or "",
+            device=self.config.device,
+            conversation=conversation,
+            kind=kind,
+            user_input=question,
+            ai_response=answer.text,
+            model_used=answer.model,
+            importance=0.5 if answer.model != "recall" else 0.2,
+            provenance={"message": message.id, "from": message.sender},
+        )
 
     async def learn(self, *records: MemoryRecord) -> None:
         assert self.local.store is not None

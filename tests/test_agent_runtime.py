@@ -119,3 +119,87 @@ async def test_offline_learning_syncs_both_ways_without_loss_or_duplicates(
     assert sorted(laptop_ids) == sorted(jetson_ids) == sorted(server_ids)
     await laptop.close()
     await jetson.close()
+
+
+async def test_teaching_facts_repeats_and_corrections(
+    server: Server, make_agent: AgentFactory, alice_runtime: tuple[RuntimeFactory, str]
+) -> None:
+    make, _ = alice_runtime
+    _, bob_token = await make_agent("bob")
+    running = Running(make("laptop"))
+    await running.until_connected()
+    async with Client(server.url, "bob", bob_token) as bob:
+
+        async def ask(text: str) -> str:
+            return (await bob.request("alice", text, timeout=10)).text
+
+        assert (await ask("Remember that the deploy window is Friday 10:00")).startswith("Noted")
+        assert "Friday 10:00" in await ask("When is the deploy window?")
+        await ask("REMEMBER THAT the deploy window is Monday 09:00")  # a correction, shouted
+        await ask("remember that the deploy window is monday 09:00")  # and again: a repeat
+        answer = await ask("When is the deploy window?")
+        assert "Monday 09:00" in answer and "Friday" not in answer
+    store = running.runtime.local.store
+    assert store is not None
+    history = [m async for m in store.export() if m.kind == "fact"]
+    [old] = [m for m in history if "Friday" in m.content]
+    [new] = [m for m in history if "Monday" in m.content]
+    assert old.superseded_by == new.id and new.superseded_by is None and new.count == 2
+    await running.end()
+
+
+async def test_thinking_with_ollama_and_falling_back_when_it_goes_down(
+    server: Server, make_agent: AgentFactory, tmp_path: Path
+) -> None:
+    from cloudbrain.agent.brains.ollama import OllamaBrain
+    from tests.fake_ollama import CHAT_MODEL, FakeOllama
+
+    _, token = await make_agent("alice")
+    _, bob_token = await make_agent("bob")
+    with FakeOllama() as fake:
+        brain = OllamaBrain("alice", url=fake.url, model=CHAT_MODEL, timeout=3)
+        assert await brain.available() is None
+        assert "not in Ollama" in (
+            await OllamaBrain("alice", url=fake.url, model="nope").available() or ""
+        )
+        config = AgentConfig("alice", token, server.url, "laptop", tmp_path / "alice")
+        running = Running(AgentRuntime(config, brain))
+        await running.until_connected()
+        store = running.runtime.local.store
+        assert store is not None
+        await store.add(
+            [
+                MemoryRecord(
+                    ai="alice", device="laptop", content="The VPN gateway is vpn.example.org"
+                )
+            ]
+        )
+        async with Client(server.url, "bob", bob_token) as bob:
+            first = await bob.request(
+                "alice", "What is the VPN gateway?", conversation="c1", timeout=10
+            )
+            assert first.text.startswith("You said: What is the VPN gateway?")
+            assert first.meta["model"] == CHAT_MODEL and "fallback" not in first.meta
+            [chat] = fake.bodies("/api/chat")
+            system = chat["messages"][0]
+            assert system["role"] == "system" and "vpn.example.org" in system["content"]
+
+            second = await bob.request("alice", "And the port?", conversation="c1", timeout=10)
+            history = fake.bodies("/api/chat")[-1]["messages"]
+            # The earlier turn of the conversation went along with the new question.
+            assert [m["content"] for m in history[1:]] == [
+                "What is the VPN gateway?",
+                first.text,
+                "And the port?",
+            ]
+            assert second.text.startswith("You said: And the port?")
+
+            fake.down()
+            third = await bob.request("alice", "What is the VPN gateway?", timeout=15)
+            assert "not reachable" in third.text and "vpn.example.org" in third.text
+            assert third.meta["fallback"].startswith("Ollama is not reachable")
+            fake.up()
+        learned = [m async for m in store.export() if m.kind == "exchange"]
+        assert [m.model_used for m in learned] == [CHAT_MODEL, CHAT_MODEL, "recall"]
+        assert not [m for m in learned if "reachable" in m.content]  # errors are not knowledge
+        await running.end()

@@ -77,7 +77,7 @@ class OllamaBrain:
             log.warning("answering with recall instead: %s", reason)
             fallback = await self.fallback.answer(question, memories, transcript)
             return Answer(
-                text=f"({reason}; answering from memory only)\n{fallback.text}",
+                text=fallback.text,
                 model=fallback.model,
                 used=fallback.used,
                 knows=fallback.knows,

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Select, column, func, select, table, text
+from sqlalchemy import ColumnElement, Select, column, delete, func, select, table, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudbrain.db.engine import write_transaction
@@ -66,8 +66,16 @@ class Recalled:
 
 @dataclass
 class Added:
-    stored: list[str] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)  # ids already there: union, not conflict
+    stored: list[str] = field(default_factory=list)  # new ids
+    merged: list[str] = field(default_factory=list)  # known ids whose count or successor changed
+    duplicates: list[str] = field(default_factory=list)  # known ids, nothing new
+
+
+def merge(ours: tuple[int, str | None], theirs: tuple[int, str | None]) -> tuple[int, str | None]:
+    """Combine two copies of one memory's changeable parts: how often it was seen (the larger
+    count) and the memory that replaced it (the first one known). Order does not matter and
+    repeating changes nothing, so copies synced in any order agree."""
+    return max(ours[0], theirs[0]), ours[1] or theirs[1]
 
 
 class MemoryStore:
@@ -76,28 +84,73 @@ class MemoryStore:
         self.embedder = embedder
 
     async def add(self, records: Sequence[MemoryRecord]) -> Added:
-        """Store records whose ids are new; ids already stored are reported, not changed.
-        Adding the same records again, in any order, leaves the store as it was."""
+        """Store records by union: new ids are stored; a known id is merged (see :func:`merge`).
+        Adding the same records again, in any order, on any copy, converges to one state."""
         result = Added()
         if not records:
             return result
         vectors = self._embed_missing(records)
         async with write_transaction(self.engine) as conn:
-            ids = [r.id for r in records]
-            existing = set(
-                (await conn.scalars(select(memories.c.id).where(memories.c.id.in_(ids)))).all()
-            )
-            rows = []
+            # (Not ``row.count``: on a row, that is the tuple method, not the column.)
+            known: dict[str, tuple[int, str | None]] = {
+                memory_id: (count, successor)
+                for memory_id, count, successor in await conn.execute(
+                    select(memories.c.id, memories.c.count, memories.c.superseded_by).where(
+                        memories.c.id.in_([r.id for r in records])
+                    )
+                )
+            }
+            rows, changed = [], []
             for record in records:
-                if record.id in existing:
-                    result.duplicates.append(record.id)
-                    continue
-                existing.add(record.id)
+                if record.id in known:
+                    merged = merge(known[record.id], (record.count, record.superseded_by))
+                    if merged == known[record.id]:
+                        result.duplicates.append(record.id)
+                        continue
+                    # A changed row is stored again, so it gets a new position and sync
+                    # carries the change to the other copies.
+                    changed.append(record.id)
+                    result.merged.append(record.id)
+                    record = record.model_copy(
+                        update={"count": merged[0], "superseded_by": merged[1]}
+                    )
+                else:
+                    result.stored.append(record.id)
+                known[record.id] = (record.count, record.superseded_by)
                 rows.append(_row(record, vectors.get(record.id)))
-                result.stored.append(record.id)
+            if changed:
+                await conn.execute(delete(memories).where(memories.c.id.in_(changed)))
             if rows:
                 await conn.execute(memories.insert(), rows)
         return result
+
+    async def get(self, memory_id: str) -> MemoryRecord | None:
+        async with self.engine.connect() as conn:
+            row = (
+                (await conn.execute(select(memories).where(memories.c.id == memory_id)))
+                .mappings()
+                .first()
+            )
+        return _record(row) if row else None
+
+    async def current_facts(self, ai: str, key: str) -> list[MemoryRecord]:
+        """The facts of ``ai`` about ``key`` that no newer fact has replaced."""
+        async with self.engine.connect() as conn:
+            rows = (
+                (
+                    await conn.execute(
+                        select(memories).where(
+                            memories.c.ai == ai,
+                            memories.c.kind == "fact",
+                            memories.c.fact_key == key,
+                            memories.c.superseded_by.is_(None),
+                        )
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        return [_record(row) for row in rows]
 
     def _embed_missing(self, records: Sequence[MemoryRecord]) -> dict[str, tuple[bytes, str]]:
         vectors: dict[str, tuple[bytes, str]] = {}
