@@ -73,6 +73,11 @@ class AgentRuntime:
         """Serve until ``stop`` is set; then sync what is left and close the session."""
         await self.local.open()
         await self.client.connect(wait=True)
+        # Before the first answer: bring what this AI learned on other devices here.
+        try:
+            await self.sync_now()
+        except Exception as exc:
+            log.warning("first memory sync failed (%s); answering from this device's memory", exc)
         log.info(
             "%s is up on %s (brain: %s)", self.config.name, self.config.device, self.brain.name
         )
