@@ -42,6 +42,7 @@ from cloudbrain.agent.errors import (
 )
 from cloudbrain.agent.inbox import Inbox
 from cloudbrain.agent.message import Message
+from cloudbrain.brainstate import BrainState
 from cloudbrain.errors import FATAL_CLOSE_CODES, ErrorCode, ProtocolError
 from cloudbrain.ids import new_id
 from cloudbrain.memory.records import MemoryRecord
@@ -49,6 +50,12 @@ from cloudbrain.protocol import (
     MAX_ACK_IDS,
     Ack,
     AgentInfo,
+    BrainHistory,
+    BrainLoad,
+    BrainSave,
+    BrainSaved,
+    BrainSnapshot,
+    BrainVersions,
     Broadcast,
     Deliver,
     DeliveryStatus,
@@ -82,7 +89,19 @@ from cloudbrain.ratelimit import TokenBucket
 log = logging.getLogger(__name__)
 
 Reply = TypeVar("Reply", bound=BaseModel)
-Request = Subscribe | Unsubscribe | Who | Status | Ping | Remember | Recall | Memories
+Request = (
+    Subscribe
+    | Unsubscribe
+    | Who
+    | Status
+    | Ping
+    | Remember
+    | Recall
+    | Memories
+    | BrainSave
+    | BrainLoad
+    | BrainHistory
+)
 
 # Errors after which the server may well accept the same message a moment later.
 RETRYABLE = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE})
@@ -306,6 +325,18 @@ class Client:
                 return
             after = page.next
 
+    # --- brain state ------------------------------------------------------------------------
+
+    async def save_brain(self, state: BrainState, base: int | None) -> BrainSaved:
+        """Save this agent's brain state, grown from version ``base``; merged on conflict."""
+        return await self._ask(BrainSave(id=new_id(), state=state, base=base), BrainSaved)
+
+    async def load_brain(self, ai: str | None = None, version: int | None = None) -> BrainSnapshot:
+        return await self._ask(BrainLoad(id=new_id(), ai=ai, version=version), BrainSnapshot)
+
+    async def brain_history(self, ai: str | None = None, limit: int = 20) -> BrainVersions:
+        return await self._ask(BrainHistory(id=new_id(), ai=ai, limit=limit), BrainVersions)
+
     async def _ask(self, frame: Request, answer: type[Reply]) -> Reply:
         await self._until_connected(self.timeout)
         future = self._expect(frame.id)
@@ -512,7 +543,17 @@ class Client:
                 self._unreceipted.pop(frame.re, None)
                 self._resolve(frame.re, frame)
             elif isinstance(
-                frame, Ok | Pong | Roster | DeliveryStatus | Remembered | Recollection | MemoryPage
+                frame,
+                Ok
+                | Pong
+                | Roster
+                | DeliveryStatus
+                | Remembered
+                | Recollection
+                | MemoryPage
+                | BrainSaved
+                | BrainSnapshot
+                | BrainVersions,
             ):
                 self._resolve(frame.re, frame)
 

@@ -12,15 +12,19 @@ import contextlib
 import json
 import logging
 import os
+import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cloudbrain.agent.brains.base import Answer, Brain
 from cloudbrain.agent.cache import LocalMemory
 from cloudbrain.agent.client import Client
 from cloudbrain.agent.message import Message
+from cloudbrain.agent.state import BrainStateManager
 from cloudbrain.agent.sync import sync
+from cloudbrain.brainstate import MAX_TURNS, BrainState, Conversation, Performance
 from cloudbrain.memory.facts import (
     Fact,
     Repeat,
@@ -37,7 +41,6 @@ log = logging.getLogger(__name__)
 
 SYNC_EVERY = 10.0  # seconds between syncs when nothing new was learned
 RECALL_LIMIT = 5
-TRANSCRIPT_TURNS = 20
 HANDLED_KEPT = 1000
 
 
@@ -51,20 +54,13 @@ class AgentConfig:
     skills: tuple[str, ...] = ()
 
 
-@dataclass
-class Counters:
-    answered: int = 0
-    learned: int = 0
-    transcripts: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
-
-
 class AgentRuntime:
     def __init__(self, config: AgentConfig, brain: Brain) -> None:
         self.config = config
         self.brain = brain
         self.local = LocalMemory(config.folder)
         self.client = Client(config.url, config.name, config.token, device=config.device)
-        self.counters = Counters()
+        self.brain_state = BrainStateManager(self.client, config.folder)
         self._handled: OrderedDict[str, None] = self._load_handled()
         self._learned = asyncio.Event()
         self._sync_lock = asyncio.Lock()
@@ -78,6 +74,7 @@ class AgentRuntime:
             await self.sync_now()
         except Exception as exc:
             log.warning("first memory sync failed (%s); answering from this device's memory", exc)
+        await self.brain_state.load()
         log.info(
             "%s is up on %s (brain: %s)", self.config.name, self.config.device, self.brain.name
         )
@@ -98,6 +95,8 @@ class AgentRuntime:
                     await task
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.sync_now(), 10)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.brain_state.close(), 10)
             await self.client.close()
             await self.local.close()
             log.info("%s stopped", self.config.name)
@@ -117,8 +116,12 @@ class AgentRuntime:
         recalled = await self.local.store.search(
             question, RecallFilter(ai=self.config.name), RECALL_LIMIT
         )
-        transcript = self.counters.transcripts.setdefault(conversation, [])
-        answer = await self.brain.answer(question, [r.memory for r in recalled], transcript)
+        state = self.brain_state.state
+        state.current_task = f"answering {message.sender}: {question[:80]}"
+        thread = state.conversations.setdefault(conversation, Conversation())
+        started = time.monotonic()
+        answer = await self.brain.answer(question, [r.memory for r in recalled], list(thread.turns))
+        elapsed = time.monotonic() - started
         # Facts come from what the user said, and from an answer the model wrote (an answer
         # of the recall brain only repeats stored memories; errors are never knowledge).
         model_wrote = answer.knows and answer.model != "recall" and is_knowledge(answer.text)
@@ -136,10 +139,32 @@ class AgentRuntime:
         if answer.knows and is_knowledge(answer.text):
             await self.learn(self._memory(message, conversation, "exchange", question, answer))
         await self.client.reply(message, reply, conversation=conversation, meta=meta)
-        self.counters.answered += 1
-        transcript.append((question, reply))
-        del transcript[:-TRANSCRIPT_TURNS]
+        self._note_answer(state, thread, question, reply, answer, elapsed)
         return answer
+
+    def _note_answer(
+        self,
+        state: BrainState,
+        thread: Conversation,
+        question: str,
+        reply: str,
+        answer: Answer,
+        elapsed: float,
+    ) -> None:
+        thread.turns = [*thread.turns, (question, reply)][-MAX_TURNS:]
+        thread.updated_at = datetime.now(UTC)
+        state.current_task = None
+        state.last_thought = reply[:500]
+        state.counters["answered"] = state.counters.get("answered", 0) + 1
+        lowered = question.lower()
+        for skill in self.config.skills:
+            if skill.lower() in lowered:
+                state.topics[skill] = state.topics.get(skill, 0) + 1
+        spent = state.performance.setdefault(f"{self.config.device}/{answer.model}", Performance())
+        spent.answers += 1
+        spent.tokens += answer.tokens or 0
+        spent.seconds += answer.seconds if answer.seconds is not None else elapsed
+        self.brain_state.changed()
 
     async def learn_facts(self, facts: list[Fact], message: Message, conversation: str) -> None:
         """Store each fact once: a repeat raises its count, a contradiction supersedes the
@@ -202,7 +227,10 @@ class AgentRuntime:
     async def learn(self, *records: MemoryRecord) -> None:
         assert self.local.store is not None
         added = await self.local.store.add(records)
-        self.counters.learned += len(added.stored)
+        counters = self.brain_state.state.counters
+        counters["memories"] = counters.get("memories", 0) + len(added.stored)
+        facts = sum(1 for r in records if r.kind == "fact" and r.id in added.stored)
+        counters["facts"] = counters.get("facts", 0) + facts
         self._learned.set()
 
     async def sync_now(self) -> None:

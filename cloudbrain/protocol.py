@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -23,6 +23,7 @@ from pydantic import (
     ValidationError,
 )
 
+from cloudbrain.brainstate import BrainState
 from cloudbrain.errors import ErrorCode, ProtocolError
 from cloudbrain.ids import is_uuid
 from cloudbrain.memory.records import Kind, MemoryRecord
@@ -190,6 +191,31 @@ class Memories(_MemoryQuery):
     limit: Annotated[int, Field(ge=1, le=500)] = 200
 
 
+class BrainSave(_ClientFrame):
+    """Save the sending agent's brain state, built on version ``base`` (None: on nothing)."""
+
+    type: Literal["brain_save"] = "brain_save"
+    id: FrameId
+    state: BrainState
+    base: Annotated[int, Field(ge=1)] | None = None
+
+
+class BrainLoad(_ClientFrame):
+    """Read a brain state: the newest version, or ``version``; of ``ai``, or of the sender."""
+
+    type: Literal["brain_load"] = "brain_load"
+    id: FrameId
+    ai: AgentName | None = None
+    version: Annotated[int, Field(ge=1)] | None = None
+
+
+class BrainHistory(_ClientFrame):
+    type: Literal["brain_history"] = "brain_history"
+    id: FrameId
+    ai: AgentName | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 20
+
+
 ClientFrame = Annotated[
     Hello
     | Send
@@ -203,7 +229,10 @@ ClientFrame = Annotated[
     | Ping
     | Remember
     | Recall
-    | Memories,
+    | Memories
+    | BrainSave
+    | BrainLoad
+    | BrainHistory,
     Field(discriminator="type"),
 ]
 MessageFrame = Send | Publish | Broadcast
@@ -326,6 +355,45 @@ class MemoryPage(_ServerFrame):
     next: int  # pass as ``after`` for the following page; a short page is the last
 
 
+class BrainSaved(_ServerFrame):
+    """The state as stored: ``merged`` when another save came in between and the two were
+    combined, in which case ``state`` differs from what was sent: continue from it."""
+
+    type: Literal["brain_saved"] = "brain_saved"
+    re: str
+    version: int
+    merged: bool
+    state: BrainState
+
+
+class BrainSnapshot(_ServerFrame):
+    type: Literal["brain_state"] = "brain_state"
+    re: str
+    ai: str
+    version: int | None = None  # None: nothing saved yet
+    state: BrainState
+    device: str = ""
+    session: str = ""
+    saved_at: datetime | None = None
+
+
+class BrainVersion(BaseModel):
+    version: int
+    base: int | None = None
+    merged: bool
+    device: str
+    session: str
+    saved_at: datetime
+    counters: dict[str, int]
+
+
+class BrainVersions(_ServerFrame):
+    type: Literal["brain_versions"] = "brain_versions"
+    re: str
+    ai: str
+    versions: list[BrainVersion]  # newest first
+
+
 class Ok(_ServerFrame):
     type: Literal["ok"] = "ok"
     re: str
@@ -355,43 +423,22 @@ ServerFrame = Annotated[
     | Error
     | Remembered
     | Recollection
-    | MemoryPage,
+    | MemoryPage
+    | BrainSaved
+    | BrainSnapshot
+    | BrainVersions,
     Field(discriminator="type"),
 ]
 
-CLIENT_TYPES = frozenset(
-    [
-        "hello",
-        "send",
-        "publish",
-        "broadcast",
-        "subscribe",
-        "unsubscribe",
-        "ack",
-        "who",
-        "status",
-        "ping",
-        "remember",
-        "recall",
-        "memories",
-    ]
-)
-SERVER_TYPES = frozenset(
-    [
-        "welcome",
-        "receipt",
-        "deliver",
-        "presence",
-        "roster",
-        "delivery",
-        "ok",
-        "pong",
-        "error",
-        "remembered",
-        "recollection",
-        "memory_page",
-    ]
-)
+
+def _frame_types(frames: object) -> frozenset[str]:
+    """The ``type`` values of the frame classes in an ``Annotated[A | B | ..., Field]``."""
+    union = get_args(frames)[0]
+    return frozenset(member.model_fields["type"].default for member in get_args(union))
+
+
+CLIENT_TYPES = _frame_types(ClientFrame)
+SERVER_TYPES = _frame_types(ServerFrame)
 
 _client_adapter: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
 _server_adapter: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)

@@ -37,6 +37,10 @@ class Settings:
     # Frames waiting to be written to one connection before the server gives up on a reader
     # that is too slow (it reconnects and gets the rest replayed from the database).
     outbox_limit: int = 10_000
+    # How memories are embedded for recall by meaning: hashing, hashing:DIMS, ollama:MODEL,
+    # ollama:MODEL@URL or st:MODEL (see cloudbrain.memory.embedding.make_embedder). When the
+    # configured one cannot embed at start, the server falls back to hashing and logs why.
+    embedder: str = "hashing"
     log_level: str = "INFO"
 
     @classmethod

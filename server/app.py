@@ -15,8 +15,9 @@ from websockets.asyncio.server import serve as websocket_serve
 
 from cloudbrain.db import create_engine, upgrade
 from cloudbrain.db.types import utcnow
-from cloudbrain.memory.embedding import HashingEmbedder
+from cloudbrain.memory.embedding import available_embedder
 from cloudbrain.memory.store import MemoryStore
+from cloudbrain.server.brain import BrainService, BrainStore
 from cloudbrain.server.connection import ConnectionHandler
 from cloudbrain.server.hub import Hub
 from cloudbrain.server.memory import MemoryService
@@ -58,7 +59,16 @@ class Server:
             log.info(
                 "closed %d session(s) left open by an earlier run of node %r", stale, settings.node
             )
-        self.hub = Hub(store, MemoryService(MemoryStore(self.engine, HashingEmbedder())))
+        embedder, why_not = await asyncio.to_thread(available_embedder, settings.embedder)
+        if why_not:
+            log.warning(
+                "embedder %r unavailable, using %s: %s", settings.embedder, embedder.name, why_not
+            )
+        self.hub = Hub(
+            store,
+            MemoryService(MemoryStore(self.engine, embedder)),
+            BrainService(BrainStore(self.engine)),
+        )
         self.hub.writer.start()
         self._listener = await websocket_serve(
             ConnectionHandler(self.hub, settings),

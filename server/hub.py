@@ -10,6 +10,9 @@ from cloudbrain.db.types import utcnow
 from cloudbrain.errors import CloseCode, ErrorCode
 from cloudbrain.protocol import (
     Ack,
+    BrainHistory,
+    BrainLoad,
+    BrainSave,
     Broadcast,
     ClientFrame,
     DeliveryStatus,
@@ -32,6 +35,7 @@ from cloudbrain.protocol import (
     Who,
 )
 from cloudbrain.server.batch import Stored
+from cloudbrain.server.brain import BrainService
 from cloudbrain.server.memory import MemoryService
 from cloudbrain.server.router import Envelope
 from cloudbrain.server.session import LiveSession
@@ -46,9 +50,10 @@ REVOCATION_OVERLAP = timedelta(seconds=5)
 
 
 class Hub:
-    def __init__(self, store: MessageStore, memory: MemoryService) -> None:
+    def __init__(self, store: MessageStore, memory: MemoryService, brain: BrainService) -> None:
         self.store = store
         self.memory = memory
+        self.brain = brain
         self.writer = BatchWriter(store, self._stored, self._store_failed)
         self._sessions: dict[str, set[LiveSession]] = defaultdict(set)
         self._agent_ids: dict[str, str] = {}  # name -> id, for active agents seen lately
@@ -135,6 +140,12 @@ class Hub:
                 await self.memory.recall(session, frame)
             case Memories():
                 await self.memory.page(session, frame)
+            case BrainSave():
+                await self.brain.save(session, frame)
+            case BrainLoad():
+                await self.brain.load(session, frame)
+            case BrainHistory():
+                await self.brain.history(session, frame)
             case _:  # hello never gets here: the connection protocol refuses a second one
                 raise AssertionError(f"unexpected frame {frame.type!r}")
 

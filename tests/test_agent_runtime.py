@@ -80,8 +80,9 @@ async def test_answers_from_memory_with_attribution(
         unknown = await bob.request("alice", "What is the capital of Mongolia?", timeout=10)
         assert "don't know" in unknown.text
     await running.end()
-    assert running.runtime.counters.answered == 2
-    assert running.runtime.counters.learned == 1  # the answered exchange; not the "don't know"
+    counters = running.runtime.brain_state.state.counters
+    assert counters["answered"] == 2
+    assert counters["memories"] == 1  # the answered exchange; not the "don't know"
 
 
 async def test_offline_learning_syncs_both_ways_without_loss_or_duplicates(

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from cloudbrain.errors import ErrorCode, ProtocolError
 from cloudbrain.ids import is_uuid, new_id
 from cloudbrain.protocol import (
     CLIENT_TYPES,
     Ack,
+    ClientFrame,
     Deliver,
     Send,
+    ServerFrame,
     parse_client_frame,
     parse_server_frame,
 )
@@ -126,3 +129,29 @@ def test_ids_are_uuid7_and_increase() -> None:
     # Only the canonical form: a receipt's ``re`` must match the id exactly as it was sent.
     with pytest.raises(ProtocolError):
         parse_client_frame(Send(id=ids[0], to="bob").to_json().replace(ids[0], ids[0].upper()))
+
+
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    """Every pydantic model reachable from a type annotation."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in get_args(annotation) for model in _models(arg)]
+
+
+def test_optional_fields_have_defaults_because_nulls_are_not_sent() -> None:
+    """Frames leave out null fields, so a field that may be None must not be required, or the
+    reader refuses the frame (this once broke a body of null and a first brain load)."""
+    seen: set[type[BaseModel]] = set()
+    todo = _models(ClientFrame) + _models(ServerFrame)
+    wrong = []
+    while todo:
+        model = todo.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            if field.is_required() and type(None) in get_args(field.annotation):
+                wrong.append(f"{model.__name__}.{name}")
+            todo += _models(field.annotation)
+    assert not wrong, wrong
+    assert len(seen) > 30

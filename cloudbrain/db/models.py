@@ -148,6 +148,24 @@ class Memory(Base):
     __table_args__ = (Index("ix_memories_ai_created", "ai", "created_at"),)
 
 
+class BrainSnapshot(Base):
+    """One saved version of an AI's brain state. Versions only accumulate: history stays."""
+
+    __tablename__ = "brain_states"
+
+    seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    ai: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    base: Mapped[int | None] = mapped_column(Integer)  # the version the saver had loaded
+    merged: Mapped[bool] = mapped_column(default=False)  # True when another save came between
+    device: Mapped[str] = mapped_column(String(128), default="")
+    session: Mapped[str] = mapped_column(String(64), default="")
+    state: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("ai", "version", name="uq_brain_states_ai_version"),)
+
+
 # Core handles on the tables, for bulk statements on the hot path (typed as Table: the ORM
 # declares ``__table__`` as the more general FromClause).
 agents = cast(Table, Agent.__table__)
@@ -156,6 +174,7 @@ messages = cast(Table, Message.__table__)
 deliveries = cast(Table, Delivery.__table__)
 subscriptions = cast(Table, Subscription.__table__)
 memories = cast(Table, Memory.__table__)
+brain_states = cast(Table, BrainSnapshot.__table__)
 
 # Search structures that SQLAlchemy's metadata cannot describe; the migrations make them and
 # schema comparisons leave them out: SQLite's FTS5 index and PostgreSQL's tsvector column.

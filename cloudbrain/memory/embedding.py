@@ -2,8 +2,10 @@
 
 The built-in :class:`HashingEmbedder` needs nothing installed: it hashes words, word pairs and
 character trigrams into a fixed number of dimensions (the "hashing trick"). It finds reworded
-text that shares stems and fragments, not true synonyms; Ollama's embed API and
-sentence-transformers do that, and are used when available.
+text that shares stems and fragments, not true synonyms; an embedding model served by Ollama
+(:class:`OllamaEmbedder`) or run by sentence-transformers does that. :func:`make_embedder` builds
+the one the ``CLOUDBRAIN_EMBEDDER`` setting names; :func:`available_embedder` falls back to
+hashing when that one cannot embed.
 """
 
 from __future__ import annotations
@@ -16,9 +18,13 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from cloudbrain.errors import CloudBrainError
 from cloudbrain.memory.text import words as text_words
 
 Vector = npt.NDArray[np.float32]
+
+DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
+OLLAMA_BATCH = 64  # texts per /api/embed request: few round trips, bounded request size
 
 
 class Embedder(Protocol):
@@ -54,6 +60,170 @@ class HashingEmbedder:
             # A second hash picks the sign, so unrelated features cancel out on average.
             vector[index] += 1.0 if digest[4] & 1 else -1.0
         return normalized(vector)
+
+
+class EmbedderUnavailable(CloudBrainError):
+    """The configured embedder cannot embed right now; ``hint`` says how to fix that."""
+
+
+class OllamaEmbedder:
+    """Embeddings from a model served by Ollama (``/api/embed``), in batches.
+
+    The client is synchronous because :class:`MemoryStore` calls ``embed`` synchronously; on
+    the server that call blocks the event loop for as long as Ollama takes (at most
+    ``timeout`` seconds per batch), which is why the timeout is a parameter.
+    """
+
+    def __init__(self, url: str, model: str, timeout: float = 30.0) -> None:
+        import ollama  # here, so importing the memory store does not load the HTTP client
+
+        self.url = url
+        self.model = model
+        self.timeout = timeout
+        self._client = ollama.Client(host=url, timeout=timeout)
+
+    @property
+    def name(self) -> str:
+        # Without the URL: the same model gives the same vectors wherever it runs.
+        return f"ollama:{self.model}"
+
+    def embed(self, texts: Sequence[str]) -> list[Vector]:
+        vectors: list[Vector] = []
+        for start in range(0, len(texts), OLLAMA_BATCH):
+            vectors += self._batch(texts[start : start + OLLAMA_BATCH])
+        return vectors
+
+    def _batch(self, texts: Sequence[str]) -> list[Vector]:
+        import httpx
+        import ollama
+
+        try:
+            embeddings = self._client.embed(model=self.model, input=list(texts)).embeddings
+        except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
+            raise self._unavailable(exc) from exc
+        if len(embeddings) != len(texts):
+            raise EmbedderUnavailable(
+                f"Ollama at {self.url} returned {len(embeddings)} embeddings for "
+                f"{len(texts)} texts",
+                hint=f"is {self.model!r} an embedding model? `ollama show {self.model}` says",
+            )
+        return [normalized(np.asarray(e, dtype=np.float32)) for e in embeddings]
+
+    def _unavailable(self, exc: Exception) -> EmbedderUnavailable:
+        """Why Ollama could not embed, and what to do about it."""
+        import httpx
+        import ollama
+
+        if isinstance(exc, ollama.ResponseError) and exc.status_code == 404:
+            return EmbedderUnavailable(
+                f"Ollama at {self.url} does not have the model {self.model!r}",
+                hint=f"run `ollama pull {self.model}`",
+            )
+        if isinstance(exc, ollama.ResponseError):
+            return EmbedderUnavailable(
+                f"Ollama at {self.url} failed to embed with {self.model!r}: "
+                f"{exc.error} (HTTP {exc.status_code})",
+                hint=f"is {self.model!r} an embedding model? Ollama's log says more",
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            return EmbedderUnavailable(
+                f"Ollama at {self.url} did not answer within {self.timeout:g}s",
+                hint="the first call waits for the model to load; is the machine overloaded?",
+            )
+        return EmbedderUnavailable(
+            f"Ollama is not reachable at {self.url}",
+            hint="start it with `ollama serve`, or check the URL in CLOUDBRAIN_EMBEDDER",
+        )
+
+
+class SentenceTransformerEmbedder:
+    """Embeddings from a sentence-transformers model, run in this process.
+
+    An optional extra: the package (and torch) are imported only when this is built, and their
+    absence is an :class:`EmbedderUnavailable`, not an import error at startup.
+    """
+
+    def __init__(self, model_name: str) -> None:
+        try:
+            from sentence_transformers import (  # type: ignore[import-not-found,unused-ignore]
+                SentenceTransformer,
+            )
+        except ImportError as exc:
+            raise EmbedderUnavailable(
+                "sentence-transformers is not installed",
+                hint="`pip install sentence-transformers`, or use hashing or ollama:MODEL",
+            ) from exc
+        try:
+            self._model = SentenceTransformer(model_name)
+        except OSError as exc:  # unknown model, or no network to download it
+            raise EmbedderUnavailable(
+                f"cannot load the sentence-transformers model {model_name!r}: {exc}",
+                hint="check the model name; the first use downloads it from Hugging Face",
+            ) from exc
+        self.model_name = model_name
+
+    @property
+    def name(self) -> str:
+        return f"st:{self.model_name}"
+
+    def embed(self, texts: Sequence[str]) -> list[Vector]:
+        if not texts:
+            return []
+        matrix = self._model.encode(list(texts), convert_to_numpy=True, normalize_embeddings=True)
+        return [normalized(np.asarray(row, dtype=np.float32)) for row in matrix]
+
+
+MAX_NAME = 64  # the length of memories.embedder, where each vector's space is recorded
+SPEC_FORMS = "hashing, hashing:DIMS, ollama:MODEL, ollama:MODEL@URL, st:MODEL"
+
+
+def make_embedder(spec: str) -> Embedder:
+    """The embedder a spec (the ``CLOUDBRAIN_EMBEDDER`` setting) names: ``hashing`` (the
+    default), ``hashing:DIMS``, ``ollama:MODEL``, ``ollama:MODEL@URL`` (default URL
+    http://127.0.0.1:11434) or ``st:MODEL``. It does not call Ollama (``st:MODEL`` does load
+    its model, which may download it); :func:`available_embedder` checks that one works.
+
+    A spec that is none of these is a ``ValueError``: a typo in the configuration should
+    stop the server, not quietly change how memories are found.
+    """
+    kind, _, rest = spec.strip().partition(":")
+    if len(f"{kind}:{rest.partition('@')[0]}") > MAX_NAME:
+        raise ValueError(f"embedder {spec!r}: the name must fit in {MAX_NAME} characters")
+    if kind == "hashing":
+        return HashingEmbedder(_dims(rest)) if rest else HashingEmbedder()
+    if kind == "ollama" and rest:
+        model, _, url = rest.partition("@")  # tags (nomic-embed-text:v1.5) keep their colon
+        if model:
+            return OllamaEmbedder(url or DEFAULT_OLLAMA_URL, model)
+    if kind == "st" and rest:
+        return SentenceTransformerEmbedder(rest)
+    raise ValueError(f"unknown embedder {spec!r}; use one of: {SPEC_FORMS}")
+
+
+def _dims(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise ValueError(f"hashing:DIMS needs a positive whole number of dimensions, not {text!r}")
+    return int(text)
+
+
+def available_embedder(spec: str) -> tuple[Embedder, str | None]:
+    """The embedder ``spec`` names if it embeds a tiny text now, with None; otherwise a
+    :class:`HashingEmbedder` and the reason, for the caller to log.
+
+    It tries once, so a server starts even when Ollama is down. Falling back changes the
+    vector space (the embedder's ``name``): recall then compares the question only with
+    memories embedded in the same space. Memories embedded by the other embedder are still
+    found by their words (full-text search), not by their meaning; and memories stored
+    during a fallback keep their hashing vectors after the configured embedder is back.
+    A bad spec still raises ``ValueError`` (see :func:`make_embedder`).
+    """
+    try:
+        embedder = make_embedder(spec)
+        embedder.embed(["ping"])
+    except EmbedderUnavailable as exc:
+        reason = f"{exc} ({exc.hint})" if exc.hint else str(exc)
+        return HashingEmbedder(), reason
+    return embedder, None
 
 
 def normalized(vector: Vector) -> Vector:
