@@ -106,6 +106,38 @@ async def test_taught_on_the_laptop_remembered_on_the_jetson(db_url: str, tmp_pa
             timeout=30,
             check=True,
         )
+        as_bob = cli_env(
+            home, CLOUDBRAIN_URL=server.url, CLOUDBRAIN_AGENT="bob", CLOUDBRAIN_TOKEN=tokens["bob"]
+        )
+        brain = json.loads(
+            (
+                await asyncio.to_thread(
+                    subprocess.run,
+                    [sys.executable, "-m", "cloudbrain", "brain", "show", "alice", "--json"],
+                    env=as_bob,
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                    check=True,
+                )
+            ).stdout
+        )
+        assert brain["state"]["counters"]["answered"] == 2  # one answer on each device
+        assert {key.split("/")[0] for key in brain["state"]["performance"]} == {"laptop", "jetson"}
+        history = json.loads(
+            (
+                await asyncio.to_thread(
+                    subprocess.run,
+                    [sys.executable, "-m", "cloudbrain", "brain", "history", "alice", "--json"],
+                    env=as_bob,
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                    check=True,
+                )
+            ).stdout
+        )
+        assert {v["device"] for v in history["versions"]} == {"laptop", "jetson"}
         [best, *_] = json.loads(found.stdout)
         assert "Atlas" in best["memory"]["content"]
         assert best["memory"]["device"] == "laptop" and best["memory"]["session"]

@@ -204,3 +204,42 @@ async def test_thinking_with_ollama_and_falling_back_when_it_goes_down(
         assert [m.model_used for m in learned] == [CHAT_MODEL, CHAT_MODEL, "recall"]
         assert not [m for m in learned if "reachable" in m.content]  # errors are not knowledge
         await running.end()
+
+
+async def test_a_conversation_begun_on_the_laptop_continues_on_the_jetson(
+    server: Server, make_agent: AgentFactory, tmp_path: Path
+) -> None:
+    from cloudbrain.agent.brains.ollama import OllamaBrain
+    from tests.fake_ollama import CHAT_MODEL, FakeOllama
+
+    _, token = await make_agent("alice")
+    _, bob_token = await make_agent("bob")
+    with FakeOllama() as fake:
+
+        def on(device: str) -> Running:
+            config = AgentConfig("alice", token, server.url, device, tmp_path / device)
+            return Running(
+                AgentRuntime(config, OllamaBrain("alice", url=fake.url, model=CHAT_MODEL))
+            )
+
+        async with Client(server.url, "bob", bob_token) as bob:
+            laptop = on("laptop")
+            await laptop.until_connected()
+            first = await bob.request(
+                "alice", "Let's plan the release.", conversation="plan", timeout=10
+            )
+            await laptop.end()  # brain state saved at shutdown
+
+            jetson = on("jetson")
+            await jetson.until_connected()
+            await bob.request("alice", "Where were we?", conversation="plan", timeout=10)
+            history = fake.bodies("/api/chat")[-1]["messages"]
+            assert [m["content"] for m in history[1:]] == [
+                "Let's plan the release.",
+                first.text,
+                "Where were we?",
+            ]
+            state = jetson.runtime.brain_state.state
+            assert state.counters["answered"] == 2  # the laptop's answer counted too
+            assert set(state.performance) == {f"laptop/{CHAT_MODEL}", f"jetson/{CHAT_MODEL}"}
+            await jetson.end()

@@ -317,3 +317,18 @@ async def test_recall_ignores_vectors_of_another_space(db_url: str, fake: FakeOl
         assert found.memory.embedding is not None and len(found.memory.embedding) == 512
     finally:
         await engine.dispose()
+
+
+async def test_when_ollama_goes_away_memories_are_still_stored_and_found_by_words(
+    store: MemoryStore, fake: FakeOllama
+) -> None:
+    before = note("The nightly backup runs at 03:00 on the storage box")
+    await store.add([before])
+    fake.down()
+    after = note("The backup report goes to the ops channel")
+    assert (await store.add([after])).stored == [after.id]
+    stored = await store.get(after.id)
+    assert stored is not None and stored.embedding is None  # no vector while Ollama is away
+    found = await store.search("backup")
+    assert {r.memory.id for r in found} == {before.id, after.id}
+    assert all("similarity" not in r.why for r in found)  # by words only, for now

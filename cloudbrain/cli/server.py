@@ -56,6 +56,10 @@ def run_server(
     console.print(f"[bold]CloudBrain[/] server starting on [cyan]{config.url}[/] (Ctrl-C stops it)")
     try:
         asyncio.run(serve(config))
+    except ValueError as exc:  # a setting that cannot work, e.g. an unknown embedder spec
+        from cloudbrain.errors import CloudBrainError
+
+        fail(CloudBrainError(str(exc), hint="fix the flag or CLOUDBRAIN_* variable it names"))
     except OSError as exc:
         from cloudbrain.errors import CloudBrainError
 

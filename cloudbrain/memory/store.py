@@ -9,6 +9,8 @@ apply to both, in SQL.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,11 +22,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudbrain.db.engine import write_transaction
 from cloudbrain.db.models import memories
-from cloudbrain.memory.embedding import Embedder, from_bytes, normalized, to_bytes
+from cloudbrain.memory.embedding import (
+    Embedder,
+    EmbedderUnavailable,
+    Vector,
+    from_bytes,
+    normalized,
+    to_bytes,
+)
 from cloudbrain.memory.ranking import Candidate, rank
 from cloudbrain.memory.records import Kind, MemoryRecord
 from cloudbrain.memory.text import words as text_words
 
+log = logging.getLogger(__name__)
 LEXICAL_CANDIDATES = 200
 RECENT_CANDIDATES = 1000
 _fts = table("memories_fts", column("rowid"))
@@ -89,7 +99,7 @@ class MemoryStore:
         result = Added()
         if not records:
             return result
-        vectors = self._embed_missing(records)
+        vectors = await self._embed_missing(records)
         async with write_transaction(self.engine) as conn:
             # (Not ``row.count``: on a row, that is the tuple method, not the column.)
             known: dict[str, tuple[int, str | None]] = {
@@ -152,18 +162,30 @@ class MemoryStore:
             )
         return [_record(row) for row in rows]
 
-    def _embed_missing(self, records: Sequence[MemoryRecord]) -> dict[str, tuple[bytes, str]]:
+    async def _embed_missing(self, records: Sequence[MemoryRecord]) -> dict[str, tuple[bytes, str]]:
         vectors: dict[str, tuple[bytes, str]] = {}
         missing = [r for r in records if r.embedding is None]
         for record in records:
             if record.embedding is not None and record.embedder:
                 vectors[record.id] = (to_bytes(record.embedding), record.embedder)
         if missing and self.embedder is not None:
-            for record, vector in zip(
-                missing, self.embedder.embed([r.content for r in missing]), strict=True
-            ):
+            found = await self._embed([r.content for r in missing])
+            for record, vector in zip(missing, found or [], strict=False):
                 vectors[record.id] = (to_bytes(vector), self.embedder.name)
         return vectors
+
+    async def _embed(self, texts: list[str]) -> list[Vector] | None:
+        """Vectors for ``texts``, computed off the event loop (an embedder may call a model
+        server). None when the embedder is away: memories are still stored and found by their
+        words, just not by meaning, until it is back."""
+        assert self.embedder is not None
+        try:
+            return await asyncio.to_thread(self.embedder.embed, texts)
+        except EmbedderUnavailable as exc:
+            log.warning(
+                "embedder %s unavailable, working by words only: %s", self.embedder.name, exc
+            )
+            return None
 
     async def search(
         self,
@@ -175,7 +197,7 @@ class MemoryStore:
         now = now or datetime.now(UTC)
         clauses = where.clauses()
         lexical = await self._lexical(query, clauses)
-        query_vector = self._query_vector(query)
+        query_vector = await self._query_vector(query)
         pool: dict[int, Candidate] = {}
         async with self.engine.connect() as conn:
             columns = (
@@ -217,10 +239,11 @@ class MemoryStore:
             }
         return [Recalled(_record(found[b.seq]), b.score, b.why) for b in best]
 
-    def _query_vector(self, query: str) -> Any:
+    async def _query_vector(self, query: str) -> Vector | None:
         if self.embedder is None or not query.strip():
             return None
-        return normalized(self.embedder.embed([query])[0])
+        found = await self._embed([query])
+        return normalized(found[0]) if found else None
 
     async def _lexical(self, query: str, clauses: list[ColumnElement[bool]]) -> list[int]:
         words = text_words(query)
