@@ -120,7 +120,7 @@ class AgentRuntime:
         state.current_task = f"answering {message.sender}: {question[:80]}"
         thread = state.conversations.setdefault(conversation, Conversation())
         started = time.monotonic()
-        answer = await self.brain.answer(question, [r.memory for r in recalled], list(thread.turns))
+        answer = await self.brain.answer(question, [r.memory for r in recalled], thread)
         elapsed = time.monotonic() - started
         # Facts come from what the user said, and from an answer the model wrote (an answer
         # of the recall brain only repeats stored memories; errors are never knowledge).
@@ -153,6 +153,12 @@ class AgentRuntime:
     ) -> None:
         thread.turns = [*thread.turns, (question, reply)][-MAX_TURNS:]
         thread.updated_at = datetime.now(UTC)
+        if answer.context is not None:
+            thread.model, thread.digest, thread.context = (
+                answer.model,
+                answer.digest,
+                answer.context,
+            )
         state.current_task = None
         state.last_thought = reply[:500]
         state.counters["answered"] = state.counters.get("answered", 0) + 1

@@ -243,3 +243,43 @@ async def test_a_conversation_begun_on_the_laptop_continues_on_the_jetson(
             assert state.counters["answered"] == 2  # the laptop's answer counted too
             assert set(state.performance) == {f"laptop/{CHAT_MODEL}", f"jetson/{CHAT_MODEL}"}
             await jetson.end()
+
+
+async def test_generate_context_is_reused_only_for_the_same_model_digest(
+    server: Server, make_agent: AgentFactory, tmp_path: Path
+) -> None:
+    from cloudbrain.agent.brains.ollama import OllamaBrain
+    from tests.fake_ollama import CHAT_MODEL, FakeOllama
+
+    _, token = await make_agent("alice")
+    _, bob_token = await make_agent("bob")
+    with FakeOllama() as fake:
+
+        def on(device: str) -> Running:
+            config = AgentConfig("alice", token, server.url, device, tmp_path / device)
+            brain = OllamaBrain("alice", url=fake.url, model=CHAT_MODEL, api="generate")
+            return Running(AgentRuntime(config, brain))
+
+        async with Client(server.url, "bob", bob_token) as bob:
+            laptop = on("laptop")
+            await laptop.until_connected()
+            await bob.request("alice", "Let's plan the release.", conversation="plan", timeout=10)
+            await laptop.end()
+
+            jetson = on("jetson")
+            await jetson.until_connected()
+            resumed = await bob.request("alice", "Where were we?", conversation="plan", timeout=10)
+            second = fake.bodies("/api/generate")[-1]
+            assert second["context"] and second["prompt"] == "Where were we?"
+            assert "context: 0 tokens" not in resumed.text
+
+            # The model is replaced by another build: its context tokens mean nothing now.
+            fake.remove_model(CHAT_MODEL)
+            fake.add_model(CHAT_MODEL, digest="f" * 64)
+            await bob.request("alice", "And then?", conversation="plan", timeout=10)
+            third = fake.bodies("/api/generate")[-1]
+            assert not third.get("context")
+            assert (
+                "Let's plan the release." in third["prompt"] and "Where were we?" in third["prompt"]
+            )
+            await jetson.end()

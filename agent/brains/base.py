@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from cloudbrain.brainstate import Conversation
 from cloudbrain.memory.records import MemoryRecord
 
 
@@ -18,14 +19,18 @@ class Answer:
     fallback: str | None = None
     tokens: int | None = None  # generated tokens, when a model reports them
     seconds: float | None = None  # generation time, when a model reports it
+    # Ollama's generate API: the context after this answer, and the digest of the model it
+    # belongs to (context is meaningless to any other model).
+    context: list[int] | None = None
+    digest: str | None = None
 
 
 class Brain(Protocol):
     name: str
 
     async def answer(
-        self, question: str, memories: list[MemoryRecord], transcript: list[tuple[str, str]]
+        self, question: str, memories: list[MemoryRecord], conversation: Conversation
     ) -> Answer:
-        """``memories``: recalled for this question, best first. ``transcript``: the earlier
-        turns of this conversation as (question, answer) pairs, oldest first."""
+        """``memories``: recalled for this question, best first. ``conversation``: its earlier
+        turns (question, answer), oldest first, and any model context saved with them."""
         ...

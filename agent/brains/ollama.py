@@ -8,12 +8,15 @@ the recall brain answers instead and the answer says why, so the asker knows wha
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
+from typing import Literal
 
 import httpx
 import ollama
 
 from cloudbrain.agent.brains.base import Answer, Brain
 from cloudbrain.agent.brains.recall import RecallBrain, attribution, quote
+from cloudbrain.brainstate import Conversation
 from cloudbrain.memory.records import MemoryRecord
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,7 @@ class OllamaBrain:
         timeout: float = 60.0,
         token_budget: int = 1500,
         fallback: Brain | None = None,
+        api: Literal["chat", "generate"] = "chat",
     ) -> None:
         self.agent = agent
         self.url = url
@@ -48,6 +52,7 @@ class OllamaBrain:
         self.fallback = fallback or RecallBrain()
         self._client = ollama.AsyncClient(host=url, timeout=timeout)
         self._timeout = timeout
+        self.api = api
 
     async def available(self) -> str | None:
         """None when Ollama answers and has the model; otherwise why not."""
@@ -60,29 +65,30 @@ class OllamaBrain:
         return None
 
     async def answer(
-        self, question: str, memories: list[MemoryRecord], transcript: list[tuple[str, str]]
+        self, question: str, memories: list[MemoryRecord], conversation: Conversation
     ) -> Answer:
         used = within_budget(memories, self.token_budget)
+        try:
+            if self.api == "generate":
+                return await self._generate(question, used, conversation)
+            return await self._chat(question, used, conversation)
+        except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
+            reason = _why_not(exc, self)
+            log.warning("answering with recall instead: %s", reason)
+            fallback = await self.fallback.answer(question, memories, conversation)
+            return replace(fallback, fallback=reason)
+
+    async def _chat(
+        self, question: str, used: list[MemoryRecord], conversation: Conversation
+    ) -> Answer:
         messages = [{"role": "system", "content": system_prompt(self.agent, used)}]
-        for asked, answered in transcript:
+        for asked, answered in conversation.turns:
             messages += [
                 {"role": "user", "content": asked},
                 {"role": "assistant", "content": answered},
             ]
         messages.append({"role": "user", "content": question})
-        try:
-            response = await self._client.chat(model=self.model, messages=messages)
-        except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
-            reason = _why_not(exc, self)
-            log.warning("answering with recall instead: %s", reason)
-            fallback = await self.fallback.answer(question, memories, transcript)
-            return Answer(
-                text=fallback.text,
-                model=fallback.model,
-                used=fallback.used,
-                knows=fallback.knows,
-                fallback=reason,
-            )
+        response = await self._client.chat(model=self.model, messages=messages)
         text = (response.message.content or "").strip()
         return Answer(
             text=text,
@@ -92,6 +98,47 @@ class OllamaBrain:
             tokens=response.eval_count,
             seconds=(response.eval_duration or 0) / 1e9 or None,
         )
+
+    async def _generate(
+        self, question: str, used: list[MemoryRecord], conversation: Conversation
+    ) -> Answer:
+        """Continue from the context tokens saved with the conversation when they came from
+        this very model (same name, same digest); otherwise start over from the transcript."""
+        digest = await self._digest()
+        reuse = (
+            conversation.context is not None
+            and conversation.model == self.model
+            and conversation.digest == digest
+        )
+        prompt = question
+        if not reuse and conversation.turns:
+            earlier = "\n".join(f"Q: {q}\nA: {a}" for q, a in conversation.turns)
+            prompt = f"Earlier in this conversation:\n{earlier}\n\nQ: {question}"
+        response = await self._client.generate(
+            model=self.model,
+            prompt=prompt,
+            system=system_prompt(self.agent, used),
+            context=conversation.context if reuse else None,
+        )
+        text = (response.response or "").strip()
+        return Answer(
+            text=text,
+            model=self.model,
+            used=used,
+            knows=bool(text),
+            tokens=response.eval_count,
+            seconds=(response.eval_duration or 0) / 1e9 or None,
+            context=list(response.context or []),
+            digest=digest,
+        )
+
+    async def _digest(self) -> str | None:
+        """The digest of the model now in Ollama: context tokens are valid for it alone. Asked
+        each time, so a model pulled anew while the agent runs is noticed."""
+        for model in (await self._client.list()).models:
+            if model.model in (self.model, f"{self.model}:latest"):
+                return model.digest
+        return None
 
 
 def within_budget(memories: list[MemoryRecord], token_budget: int) -> list[MemoryRecord]:

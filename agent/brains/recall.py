@@ -7,6 +7,7 @@ which session and when, so the asker can judge it; with nothing relevant, it say
 from __future__ import annotations
 
 from cloudbrain.agent.brains.base import Answer
+from cloudbrain.brainstate import Conversation
 from cloudbrain.memory.records import MemoryRecord
 
 MAX_QUOTES = 3
@@ -16,7 +17,7 @@ class RecallBrain:
     name = "recall"
 
     async def answer(
-        self, question: str, memories: list[MemoryRecord], transcript: list[tuple[str, str]]
+        self, question: str, memories: list[MemoryRecord], conversation: Conversation
     ) -> Answer:
         if not _worth_quoting(memories):
             return Answer(

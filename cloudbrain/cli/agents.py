@@ -157,6 +157,12 @@ def run_agent(
         "--ollama-url",
         help="Ollama's address (env OLLAMA_HOST; default: http://127.0.0.1:11434).",
     ),
+    ollama_api: str = typer.Option(
+        "chat",
+        "--ollama-api",
+        help="chat (send the transcript) or generate (continue from Ollama's context tokens, "
+        "kept per conversation for the same model digest).",
+    ),
     device: str = typer.Option(
         None, "--device", help="This device's name (default: the host name)."
     ),
@@ -185,6 +191,8 @@ def run_agent(
 
     if brain not in ("auto", "ollama", "recall"):
         fail(CloudBrainError(f"unknown brain {brain!r}", hint="use ollama, recall or auto"))
+    if ollama_api not in ("chat", "generate"):
+        fail(CloudBrainError(f"unknown Ollama API {ollama_api!r}", hint="use chat or generate"))
     config = settings(home)
     credentials = resolve(config.home, name, token)
     logging.basicConfig(
@@ -207,6 +215,7 @@ def run_agent(
         credentials.name,
         url=ollama_url or os.environ.get("OLLAMA_HOST") or DEFAULT_URL,
         model=model or os.environ.get("CLOUDBRAIN_MODEL") or DEFAULT_MODEL,
+        api="generate" if ollama_api == "generate" else "chat",
     )
 
     async def main() -> None:
