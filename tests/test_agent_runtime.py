@@ -15,6 +15,7 @@ from cloudbrain.agent.runtime import AgentConfig, AgentRuntime
 from cloudbrain.agent.sync import sync
 from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.server import Server
+from cloudbrain.settings import Settings
 from tests.conftest import AgentFactory
 
 
@@ -283,3 +284,26 @@ async def test_generate_context_is_reused_only_for_the_same_model_digest(
                 "Let's plan the release." in third["prompt"] and "Where were we?" in third["prompt"]
             )
             await jetson.end()
+
+
+async def test_the_agent_keeps_answering_across_a_server_restart(
+    settings: Settings, make_agent: AgentFactory, tmp_path: Path
+) -> None:
+    from tests.services import free_port
+
+    settings = settings.with_(port=free_port())
+    _, token = await make_agent("alice")
+    _, bob_token = await make_agent("bob")
+    config = AgentConfig("alice", token, settings.url, "laptop", tmp_path / "alice")
+    async with Server(settings):
+        running = Running(AgentRuntime(config, RecallBrain()))
+        await running.until_connected()
+        bob = Client(settings.url, "bob", bob_token, max_backoff=0.3)
+        await bob.connect()
+        taught = await bob.request("alice", "Remember that the canary runs in eu-west", timeout=10)
+        assert taught.text.startswith("Noted")
+    async with Server(settings):  # the same server comes back: both clients reconnect by themselves
+        answer = await bob.request("alice", "Where does the canary run?", timeout=20)
+        assert "eu-west" in answer.text
+        await bob.close()
+        await running.end()
