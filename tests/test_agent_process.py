@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -63,13 +62,14 @@ async def test_taught_on_the_laptop_remembered_on_the_jetson(db_url: str, tmp_pa
     try:
         async with Client(server.url, "bob", tokens["bob"]) as bob:
             laptop = start_agent(home, server, tokens["alice"], "laptop")
-            await until_online(bob, "alice", "laptop")
-            taught = await bob.request(
-                "alice", "Remember that the build machine is called Atlas", timeout=10
-            )
-            assert taught.text.startswith("Noted")
-            laptop.send_signal(signal.SIGTERM)
-            output = laptop.communicate(timeout=20)[0].decode()
+            try:
+                await until_online(bob, "alice", "laptop")
+                taught = await bob.request(
+                    "alice", "Remember that the build machine is called Atlas", timeout=10
+                )
+                assert taught.text.startswith("Noted")
+            finally:
+                output = stop(laptop)
             assert laptop.returncode == 0, output
             assert "alice stopped" in output
             await until_offline(bob, "alice")  # the session was closed, not left dangling
@@ -80,8 +80,7 @@ async def test_taught_on_the_laptop_remembered_on_the_jetson(db_url: str, tmp_pa
                 answer = await bob.request("alice", "What is the build machine called?", timeout=10)
                 assert "Atlas" in answer.text and "on laptop" in answer.text
             finally:
-                jetson.send_signal(signal.SIGTERM)
-                jetson.communicate(timeout=20)
+                stop(jetson)
         found = await asyncio.to_thread(
             subprocess.run,
             [
