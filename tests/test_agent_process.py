@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,17 @@ from cloudbrain.agent.client import Client
 from cloudbrain.db import create_engine
 from cloudbrain.identity import create_agent
 from tests.services import ServerProcess, cli_env
+
+
+def stop(process: subprocess.Popen[bytes]) -> str:
+    """SIGTERM, as a service manager would, then the agent's output; never leaves it running."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        return process.communicate(timeout=20)[0].decode()
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.communicate()[0].decode()
 
 
 def start_agent(
