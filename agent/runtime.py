@@ -126,6 +126,14 @@ class AgentRuntime:
         # of the recall brain only repeats stored memories; errors are never knowledge).
         model_wrote = answer.knows and answer.model != "recall" and is_knowledge(answer.text)
         facts = extract_facts(question, answer.text if model_wrote else "")
+        if model_wrote:
+            # The model may see facts the rules miss; on the same subject, the rules' win.
+            known = {f.key for f in facts}
+            facts += [
+                f
+                for f in await self.brain.extract_facts(question, answer.text)
+                if f.key not in known
+            ]
         await self.learn_facts(facts, message, conversation)
         reply = answer.text
         if facts and not answer.knows:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,13 @@ from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.server import Server
 from cloudbrain.settings import Settings
 from tests.conftest import AgentFactory
+
+
+def conversation_calls(fake: Any) -> list[dict[str, Any]]:
+    """The chat requests that answered questions (not the ones asking for facts)."""
+    from cloudbrain.agent.brains.ollama import FACTS_PROMPT
+
+    return [b for b in fake.bodies("/api/chat") if b["messages"][0]["content"] != FACTS_PROMPT]
 
 
 class Running:
@@ -182,12 +190,12 @@ async def test_thinking_with_ollama_and_falling_back_when_it_goes_down(
             )
             assert first.text.startswith("You said: What is the VPN gateway?")
             assert first.meta["model"] == CHAT_MODEL and "fallback" not in first.meta
-            [chat] = fake.bodies("/api/chat")
+            [chat] = conversation_calls(fake)
             system = chat["messages"][0]
             assert system["role"] == "system" and "vpn.example.org" in system["content"]
 
             second = await bob.request("alice", "And the port?", conversation="c1", timeout=10)
-            history = fake.bodies("/api/chat")[-1]["messages"]
+            history = conversation_calls(fake)[-1]["messages"]
             # The earlier turn of the conversation went along with the new question.
             assert [m["content"] for m in history[1:]] == [
                 "What is the VPN gateway?",
@@ -234,7 +242,7 @@ async def test_a_conversation_begun_on_the_laptop_continues_on_the_jetson(
             jetson = on("jetson")
             await jetson.until_connected()
             await bob.request("alice", "Where were we?", conversation="plan", timeout=10)
-            history = fake.bodies("/api/chat")[-1]["messages"]
+            history = conversation_calls(fake)[-1]["messages"]
             assert [m["content"] for m in history[1:]] == [
                 "Let's plan the release.",
                 first.text,
@@ -307,3 +315,57 @@ async def test_the_agent_keeps_answering_across_a_server_restart(
         assert "eu-west" in answer.text
         await bob.close()
         await running.end()
+
+
+async def test_the_model_finds_facts_the_rules_miss_and_corrections_supersede_them(
+    server: Server, make_agent: AgentFactory, tmp_path: Path
+) -> None:
+    import json as jsonlib
+
+    from cloudbrain.agent.brains.ollama import FACTS_PROMPT, OllamaBrain
+    from tests.fake_ollama import CHAT_MODEL, FakeOllama
+
+    _, token = await make_agent("alice")
+    _, bob_token = await make_agent("bob")
+    answers = {"first": "teal", "second": "amber"}
+    state = {"round": "first"}
+
+    def respond(request: dict[str, Any]) -> str:
+        if request["messages"][0]["content"] == FACTS_PROMPT:
+            colour = answers[state["round"]]
+            return jsonlib.dumps(
+                {
+                    "facts": [
+                        {
+                            "subject": "User's Favorite Color",
+                            "value": colour,
+                            "fact": f"The user's favourite colour is {colour}.",
+                        },
+                        {"subject": "", "value": "x", "fact": "malformed: no subject"},
+                    ]
+                }
+            )
+        return "Nice choice."
+
+    with FakeOllama() as fake:
+        fake.script(respond)
+        config = AgentConfig("alice", token, server.url, "laptop", tmp_path / "alice")
+        running = Running(
+            AgentRuntime(config, OllamaBrain("alice", url=fake.url, model=CHAT_MODEL))
+        )
+        await running.until_connected()
+        async with Client(server.url, "bob", bob_token) as bob:
+            await bob.request("alice", "Teal makes me happy, I wear it every day", timeout=10)
+            state["round"] = "second"
+            await bob.request("alice", "These days amber suits me better", timeout=10)
+        store = running.runtime.local.store
+        assert store is not None
+        facts = sorted(
+            [m async for m in store.export() if m.kind == "fact"], key=lambda m: m.created_at
+        )
+        await running.end()
+    assert [(f.fact_key, f.content) for f in facts] == [
+        ("user favourite colour", "The user's favourite colour is teal."),
+        ("user favourite colour", "The user's favourite colour is amber."),
+    ]
+    assert facts[0].superseded_by == facts[1].id and facts[1].superseded_by is None

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from cloudbrain.brainstate import Conversation
+from cloudbrain.memory.facts import Fact
 from cloudbrain.memory.records import MemoryRecord
 
 
@@ -33,4 +34,8 @@ class Brain(Protocol):
     ) -> Answer:
         """``memories``: recalled for this question, best first. ``conversation``: its earlier
         turns (question, answer), oldest first, and any model context saved with them."""
+        ...
+
+    async def extract_facts(self, question: str, answer: str) -> list[Fact]:
+        """Facts this brain finds in an exchange, beyond the rule-based ones ([] if none)."""
         ...

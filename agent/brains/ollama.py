@@ -7,6 +7,7 @@ the recall brain answers instead and the answer says why, so the asker knows wha
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 from typing import Literal
@@ -17,6 +18,7 @@ import ollama
 from cloudbrain.agent.brains.base import Answer, Brain
 from cloudbrain.agent.brains.recall import RecallBrain, attribution, quote
 from cloudbrain.brainstate import Conversation
+from cloudbrain.memory.facts import Fact, is_knowledge, normalize_key
 from cloudbrain.memory.records import MemoryRecord
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,16 @@ log = logging.getLogger(__name__)
 DEFAULT_URL = "http://127.0.0.1:11434"
 DEFAULT_MODEL = "llama3.2"
 CHARS_PER_TOKEN = 4  # a rough, model-independent estimate, good enough for budgeting
+MAX_MODEL_FACTS = 5
+FACTS_PROMPT = (
+    "From the exchange below, list the durable facts worth remembering: about the user, their "
+    "work, their preferences, or definitions that were established. Leave out opinions, "
+    "small talk, questions and anything uncertain. Answer with JSON only, in this shape: "
+    '{"facts": [{"subject": "user favourite editor", "value": "Helix", '
+    '"fact": "The user\'s favourite editor is Helix."}]}. The subject names the slot the fact '
+    "fills, so that a later fact with the same subject replaces it. No facts: "
+    '{"facts": []}.'
+)
 SYSTEM = (
     "You are {name}, one of a family of AI agents that share a long-term memory. Answer the "
     "question briefly. Use the memories below when they are relevant and say when you are "
@@ -77,6 +89,23 @@ class OllamaBrain:
             log.warning("answering with recall instead: %s", reason)
             fallback = await self.fallback.answer(question, memories, conversation)
             return replace(fallback, fallback=reason)
+
+    async def extract_facts(self, question: str, answer: str) -> list[Fact]:
+        """Facts worth keeping from one exchange, as the model sees them; [] on any trouble
+        (a model that fails or rambles must not put errors into memory)."""
+        try:
+            response = await self._client.chat(
+                model=self.model,
+                messages=[
+                    {"role": "system", "content": FACTS_PROMPT},
+                    {"role": "user", "content": f"User: {question}\nAssistant: {answer}"},
+                ],
+                format="json",
+            )
+            return parse_facts(response.message.content or "")
+        except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
+            log.info("no facts from the model this time: %s", _why_not(exc, self))
+            return []
 
     async def _chat(
         self, question: str, used: list[MemoryRecord], conversation: Conversation
@@ -139,6 +168,29 @@ class OllamaBrain:
             if model.model in (self.model, f"{self.model}:latest"):
                 return model.digest
         return None
+
+
+def parse_facts(text: str) -> list[Fact]:
+    """The model's JSON, read defensively: anything malformed is dropped, item by item."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return []
+    items = data.get("facts", []) if isinstance(data, dict) else data
+    facts = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        subject, value, sentence = item.get("subject"), item.get("value"), item.get("fact")
+        if not all(isinstance(x, str) and x.strip() for x in (subject, value, sentence)):
+            continue
+        assert isinstance(subject, str) and isinstance(value, str) and isinstance(sentence, str)
+        key = normalize_key(subject)
+        if key and is_knowledge(sentence):
+            facts.append(
+                Fact(key=key, text=sentence.strip()[:500], value=value.strip()[:200], source="ai")
+            )
+    return facts[:MAX_MODEL_FACTS]
 
 
 def within_budget(memories: list[MemoryRecord], token_budget: int) -> list[MemoryRecord]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from cloudbrain.agent.brains.base import Answer
 from cloudbrain.brainstate import Conversation
+from cloudbrain.memory.facts import Fact
 from cloudbrain.memory.records import MemoryRecord
 
 MAX_QUOTES = 3
@@ -27,6 +28,9 @@ class RecallBrain:
         lines = ["Here is what I remember:"]
         lines += [f"- {quote(memory)} ({attribution(memory)})" for memory in used]
         return Answer(text="\n".join(lines), model=self.name, used=used)
+
+    async def extract_facts(self, question: str, answer: str) -> list[Fact]:
+        return []  # no model to ask; the rule-based facts are all there are
 
 
 def quote(memory: MemoryRecord) -> str:

@@ -146,6 +146,7 @@ SPELLING = {
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'", "\u201c": '"'})
 _QUOTES_MORE = str.maketrans({"\u201d": '"', "\u00a0": " "})
 _KEY_WORD = re.compile(r"[\w+#]+")
+_POSSESSIVE = re.compile(r"'s\b")
 
 
 def fold(text: str) -> str:
@@ -158,7 +159,8 @@ def fold(text: str) -> str:
 def normalize_key(text: str) -> str:
     """A key's canonical form: folded, apostrophes dropped, punctuation to spaces (``+`` and
     ``#`` stay, for C++ and F#), spelling variants merged, spaces collapsed, length bounded."""
-    words = _KEY_WORD.findall(fold(text).replace("'", ""))
+    # A possessive names the same slot as its noun: "user's favourite" is "user favourite".
+    words = _KEY_WORD.findall(_POSSESSIVE.sub("", fold(text)).replace("'", ""))
     key = " ".join(SPELLING.get(w, w) for w in words)
     return key[:MAX_KEY_CHARS].rsplit(" ", 1)[0] if len(key) > MAX_KEY_CHARS else key
 
