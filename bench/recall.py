@@ -1,0 +1,883 @@
+"""How fast recall is at 10k and 100k memories, and how often it finds a reworded fact.
+
+    python -m bench.recall                  # about 3 minutes with the defaults, on 2 cores
+    python -m bench.recall --no-postgres --sizes 10000 --json-only > result.json
+
+Two measurements, each on SQLite (a temporary file) and on PostgreSQL (a fresh database made
+on the ``--postgres`` server and dropped after; ``--no-postgres`` skips it):
+
+- ``latency``: synthetic memories (``bench.recall_corpus``: 20 agents, 8 devices, notes, facts
+  and exchanges over 60 days, made from about 170 templates and word lists, from a seed) are
+  stored through ``MemoryStore.add`` in batches of ``--batch``, embedded by the built-in
+  ``HashingEmbedder`` as the server does; the time that takes is reported (``insert``). At
+  each of ``--sizes`` (the store grows from one size to the next), ``--warmup`` queries run
+  uncounted, then ``--queries`` queries are timed one at a time: ``MemoryStore.search(query,
+  filter, limit=5)``, from the call to the list of records, on one event loop with nothing
+  else running. A third of the queries have no filter (``plain``), a third are limited to one
+  agent (``agent``) and a third to the last 7 days (``since_7d``); percentiles are given for
+  each and for all (``all``). On PostgreSQL the table is ANALYZEd after loading, as
+  autovacuum would do on a live server (``--no-analyze`` measures it with no statistics).
+
+  ``breakdown_ms`` splits the mean time of a search, for each filter and for all, into its
+  SQL statements, timed around the driver's execute (rows are fetched there): ``lexical``
+  (full-text candidates), ``recent`` (the newest ``RECENT_CANDIDATES`` matching memories with
+  their embeddings), ``lexical_rows`` (the full-text candidates' embeddings), ``fetch`` (the
+  winners' full rows) and, on SQLite, ``begin``; ``embed`` is the time inside the embedder for
+  the query (the thread hop to it is not); ``python`` is the rest (decoding and comparing
+  vectors, ranking, building records, the connection pool, event-loop and thread hops).
+
+- ``quality``: the hand-written (fact, question) pairs of ``bench.recall_questions`` are stored
+  among ``--distractors`` synthetic memories (the facts at random places and dates, with random
+  importance, like the rest), then each question is asked with ``limit=5``. ``recall_at_5`` is
+  the share of questions whose fact is among the 5 results; ``recall_at_1`` and ``mrr`` (mean
+  reciprocal rank within the 5) tell how high; ``shares_word`` and ``no_shared_word`` split
+  recall@5 by whether the question shares a word (or its first four letters) with its fact;
+  ``missed`` lists the indices into ``PAIRS`` not found; ``facts_in_recent_window`` counts the
+  facts among the ``RECENT_CANDIDATES`` newest memories, the only ones search compares by
+  meaning when they share no word with the question; ``reachable`` is the share of facts
+  among search's candidates at all (the newest, or its full-text ones for the question): the
+  most recall@5 any embedder can reach with the candidates chosen as they are. Embedders are made as the server makes
+  them (``make_embedder``), each with a database of its own: ``hashing`` (the default),
+  ``st:MODEL`` (``--st-model``) when sentence-transformers is importable (this benchmark never
+  installs it), any ``--embedder SPEC`` (e.g. ``ollama:nomic-embed-text``), and
+  ``lexical-only`` (``MemoryStore`` without an embedder: full-text search, importance and
+  recency alone). ``embedder_alone`` is each embedder's own ceiling: recall@5 by cosine
+  similarity over every memory, with no candidate window, importance or recency.
+
+Reading the result: ``target.latency`` holds p95 of ``all`` at 100k memories on PostgreSQL
+against the project's 50 ms; ``target.quality`` the best recall@5 of a semantic embedder
+against 0.8. The hashing embedder is not semantic (it matches words and fragments, not
+meanings): its numbers show what the default install finds, not what the target is about.
+``machine.load_average_*`` tell whether something else was using the CPUs meanwhile.
+Progress lines and tables go to stderr, the JSON document to stdout. The run stops after
+``--max-seconds``, printing what it measured so far with ``"complete": false``, and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import itertools
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+from sqlalchemy import event, func, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bench import recall_corpus
+from bench.progress import progress, set_quiet
+from bench.recall_questions import PAIRS
+from bench.relay import local_postgres, machine, positive
+from bench.servers import fresh_postgres
+from cloudbrain.db import create_engine, upgrade
+from cloudbrain.db.models import memories
+from cloudbrain.memory.embedding import (
+    Embedder,
+    EmbedderUnavailable,
+    HashingEmbedder,
+    Vector,
+    make_embedder,
+    normalized,
+)
+from cloudbrain.memory.records import MemoryRecord
+from cloudbrain.memory.store import RECENT_CANDIDATES, MemoryStore, RecallFilter
+from cloudbrain.memory.text import words as text_words
+
+DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+LIMIT = 5
+CATEGORIES = ("plain", "agent", "since_7d")
+BREAKDOWN = ("lexical", "recent", "lexical_rows", "fetch", "begin", "other", "embed", "python")
+TARGET_SIZE = 100_000
+TARGET_P95_MS = 50.0
+TARGET_RECALL = 0.8
+NOT_SEMANTIC = frozenset({"lexical-only"})  # and every hashing-* embedder
+
+
+# --- measuring what a search spends its time on ----------------------------------------------
+
+
+class TimedEmbedder:
+    """An embedder that counts the time spent in another; same name, so the same space."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.seconds = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def embed(self, texts: Sequence[str]) -> list[Vector]:
+        start = time.perf_counter()
+        try:
+            return self.inner.embed(texts)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+class StatementTimer:
+    """Time spent in each kind of SQL statement a search runs, from the engine's events: around
+    the driver's execute, where both drivers also fetch the rows."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.active = False
+        self.seconds: dict[str, float] = {}
+        event.listen(engine.sync_engine, "before_cursor_execute", self._before)
+        event.listen(engine.sync_engine, "after_cursor_execute", self._after)
+
+    def _before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if self.active:
+            conn.info["bench_started"] = time.perf_counter()
+
+    def _after(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        started = conn.info.pop("bench_started", None)
+        if self.active and started is not None:
+            kind = kind_of(statement)
+            self.seconds[kind] = self.seconds.get(kind, 0.0) + time.perf_counter() - started
+
+
+def kind_of(statement: str) -> str:
+    """Which of the statements of ``MemoryStore.search`` this is (see the module docstring)."""
+    if "memories_fts MATCH" in statement or "to_tsquery" in statement:
+        return "lexical"
+    if "ORDER BY memories.created_at DESC" in statement:
+        return "recent"
+    if "memories.content" in statement:
+        return "fetch"
+    if "memories.seq IN" in statement:
+        return "lexical_rows"
+    if statement.strip().upper() == "BEGIN":  # SQLite: each of the search's connections
+        return "begin"
+    return "other"
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile: the smallest value with at least p% of values at or below it."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def summarize(ms: Sequence[float]) -> dict[str, Any]:
+    return {
+        "n": len(ms),
+        "p50_ms": round(percentile(ms, 50), 2),
+        "p95_ms": round(percentile(ms, 95), 2),
+        "p99_ms": round(percentile(ms, 99), 2),
+        "mean_ms": round(sum(ms) / len(ms), 2),
+        "max_ms": round(max(ms), 2),
+    }
+
+
+# --- the databases ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Params:
+    sizes: list[int]
+    queries: int
+    warmup: int
+    batch: int
+    distractors: int
+    seed: int
+    analyze: bool
+    st_model: str
+    embedders: list[str]
+
+
+@asynccontextmanager
+async def database(backend: str, postgres: str | None, workdir: Path) -> AsyncIterator[str]:
+    """A fresh, migrated database: a file under ``workdir``, or a new PostgreSQL database that
+    is dropped on the way out."""
+    if backend == "sqlite":
+        path = Path(tempfile.mkdtemp(prefix="db-", dir=workdir)) / "memories.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        await asyncio.to_thread(upgrade, url)
+        yield url
+        return
+    assert postgres is not None
+    async with fresh_postgres(postgres) as url:
+        await asyncio.to_thread(upgrade, url)
+        yield url
+
+
+async def store_all(
+    store: MemoryStore, records: Iterator[MemoryRecord], count: int, batch: int, label: str
+) -> int:
+    """Store ``count`` records from ``records`` through ``MemoryStore.add``, ``batch`` at a time,
+    with a progress line about every 10 seconds; returns how many were new."""
+    stored, started, shown = 0, time.perf_counter(), time.perf_counter()
+    while stored < count:
+        chunk = list(itertools.islice(records, min(batch, count - stored)))
+        added = await store.add(chunk)
+        if len(added.stored) != len(chunk):
+            raise RuntimeError(f"{label}: stored {len(added.stored)} of {len(chunk)} records")
+        stored += len(chunk)
+        if time.perf_counter() - shown >= 10:
+            shown = time.perf_counter()
+            rate = stored / (shown - started)
+            progress(f"{label}: {stored:,}/{count:,} stored ({rate:,.0f}/s)")
+    return stored
+
+
+# --- latency ---------------------------------------------------------------------------------
+
+
+def query_plan(count: int, seed: int, anchor: datetime) -> list[tuple[str, str, RecallFilter]]:
+    """(category, query, filter) for ``count`` searches, the categories taking turns."""
+    rng = random.Random(seed)
+    since = anchor - timedelta(days=7)
+    plan = []
+    for i, query in enumerate(recall_corpus.queries(seed, count)):
+        category = CATEGORIES[i % len(CATEGORIES)]
+        where = {
+            "plain": RecallFilter(),
+            "agent": RecallFilter(ai=rng.choice(recall_corpus.AGENTS)),
+            "since_7d": RecallFilter(since=since),
+        }[category]
+        plan.append((category, query, where))
+    return plan
+
+
+async def latency(
+    backend: str, url: str, params: Params, anchor: datetime, out: dict[str, Any]
+) -> None:
+    """Grow one store through ``params.sizes``, timing searches at each size into ``out``."""
+    engine = create_engine(url)
+    timer = StatementTimer(engine)
+    embedder = TimedEmbedder(HashingEmbedder())
+    store = MemoryStore(engine, embedder)
+    records = recall_corpus.memories(params.seed, anchor)
+    warmup = query_plan(params.warmup, params.seed + 1, anchor)
+    measured = query_plan(params.queries, params.seed + 2, anchor)
+    have = 0
+    try:
+        for size in sorted(params.sizes):
+            label = f"{backend} {size:,}"
+            added = size - have
+            progress(f"{label}: storing {added:,} more memories…")
+            embedded_before, started = embedder.seconds, time.perf_counter()
+            have += await store_all(store, records, added, params.batch, label)
+            seconds = time.perf_counter() - started
+            insert: dict[str, Any] = {
+                "added": added,
+                "seconds": round(seconds, 2),
+                "per_s": round(added / seconds),
+                "embed_seconds": round(embedder.seconds - embedded_before, 2),
+            }
+            if backend == "postgresql" and params.analyze:
+                started = time.perf_counter()
+                async with engine.begin() as conn:
+                    await conn.execute(text("ANALYZE memories"))
+                insert["analyze_seconds"] = round(time.perf_counter() - started, 2)
+            count = await store.count()
+            if count != size:
+                raise RuntimeError(f"{label}: {count:,} memories stored, expected {size:,}")
+            progress(
+                f"{label}: stored {added:,} in {seconds:.1f}s ({insert['per_s']:,}/s, "
+                f"{insert['embed_seconds']:.1f}s of it embedding); searching…"
+            )
+            result = await searches(store, timer, embedder, warmup, measured, anchor)
+            out[str(size)] = {"insert": insert, **result}
+            progress(f"{label}: {line(result['search'])}")
+    finally:
+        await engine.dispose()
+
+
+async def searches(
+    store: MemoryStore,
+    timer: StatementTimer,
+    embedder: TimedEmbedder,
+    warmup: list[tuple[str, str, RecallFilter]],
+    measured: list[tuple[str, str, RecallFilter]],
+    anchor: datetime,
+) -> dict[str, Any]:
+    for _, query, where in warmup:
+        await store.search(query, where, limit=LIMIT, now=anchor)
+    times: dict[str, list[float]] = {c: [] for c in CATEGORIES}
+    # Per category: seconds in each kind of statement, in the embedder, and in all.
+    spent: dict[str, dict[str, float]] = {c: {} for c in CATEGORIES}
+    found = 0
+    timer.active = True
+    try:
+        for category, query, where in measured:
+            timer.seconds, embedded_before = {}, embedder.seconds
+            started = time.perf_counter()
+            results = await store.search(query, where, limit=LIMIT, now=anchor)
+            elapsed = time.perf_counter() - started
+            times[category].append(elapsed * 1000)
+            found += bool(results)
+            parts = {**timer.seconds, "embed": embedder.seconds - embedded_before}
+            parts["python"] = elapsed - sum(parts.values())
+            for kind, seconds in parts.items():
+                spent[category][kind] = spent[category].get(kind, 0.0) + seconds
+    finally:
+        timer.active = False
+    everything = [t for ts in times.values() for t in ts]
+    spent["all"] = {}
+    for category in CATEGORIES:
+        for kind, seconds in spent[category].items():
+            spent["all"][kind] = spent["all"].get(kind, 0.0) + seconds
+    breakdown = {
+        category: {
+            kind: round(spent[category].get(kind, 0.0) * 1000 / n, 2)
+            for kind in BREAKDOWN
+            if kind in spent[category]
+        }
+        for category, n in [("all", len(everything)), *((c, len(times[c])) for c in CATEGORIES)]
+        if n
+    }
+    return {
+        "search": {
+            "all": summarize(everything),
+            **{c: summarize(ts) for c, ts in times.items() if ts},
+        },
+        "breakdown_ms": breakdown,
+        "answered": round(found / len(everything), 3),
+    }
+
+
+def line(search: dict[str, Any]) -> str:
+    a = search["all"]
+    return (
+        f"p50 {a['p50_ms']} ms, p95 {a['p95_ms']} ms, p99 {a['p99_ms']} ms over {a['n']} searches"
+    )
+
+
+# --- quality ---------------------------------------------------------------------------------
+
+
+def embedder_specs(params: Params) -> tuple[list[str], dict[str, str]]:
+    """The embedders to judge besides lexical-only, in ``CLOUDBRAIN_EMBEDDER``'s form, and
+    why any was left out."""
+    specs, skipped = ["hashing"], {}
+    if importlib.util.find_spec("sentence_transformers") is None:
+        skipped[f"st:{params.st_model}"] = (
+            "sentence-transformers is not installed (it needs torch; this benchmark never "
+            "installs it): `pip install sentence-transformers` to include it"
+        )
+    else:
+        specs.append(f"st:{params.st_model}")
+    return specs + [s for s in params.embedders if s not in specs], skipped
+
+
+def load_embedder(spec: str) -> Embedder:
+    """The embedder ``spec`` names, as the server makes it, once it has embedded a word."""
+    embedder = make_embedder(spec)
+    embedder.embed(["ping"])  # a model that is away fails here, not halfway through a run
+    return embedder
+
+
+def shares_word(fact: str, question: str) -> bool:
+    """Whether the question has a topic word of the fact, or one with the same first four letters
+    (a shorter word: all of it), roughly what stemming lets full-text search match."""
+
+    def key(word: str) -> str:
+        return word[:4]
+
+    fact_words = {key(w) for w in text_words(fact)}
+    return any(key(w) in fact_words for w in text_words(question))
+
+
+def facts(seed: int, anchor: datetime) -> list[MemoryRecord]:
+    """The facts of ``PAIRS`` as memories, dated and weighted like the distractors."""
+    rng = random.Random(seed)
+    return [
+        MemoryRecord(
+            ai=rng.choice(recall_corpus.AGENTS),
+            device=rng.choice(recall_corpus.DEVICES),
+            kind="fact",
+            content=fact,
+            importance=round(rng.uniform(0.1, 0.9), 2),
+            created_at=anchor
+            - timedelta(seconds=rng.uniform(0, recall_corpus.SPREAD_DAYS * 86400)),
+        )
+        for fact, _ in PAIRS
+    ]
+
+
+def quality_set(params: Params, anchor: datetime) -> tuple[list[MemoryRecord], list[MemoryRecord]]:
+    """The facts, and every memory of the quality test: the facts among the distractors."""
+    rng = random.Random(params.seed + 3)
+    known = facts(params.seed + 4, anchor)
+    mixed = list(
+        itertools.islice(recall_corpus.memories(params.seed + 5, anchor), params.distractors)
+    )
+    for record in known:
+        mixed.insert(rng.randrange(len(mixed) + 1), record)
+    return known, mixed
+
+
+async def quality(
+    url: str, embedder: Embedder | None, params: Params, anchor: datetime, label: str
+) -> dict[str, Any]:
+    """Store the facts among the distractors, ask every question, and score the answers."""
+    known, mixed = quality_set(params, anchor)
+    engine = create_engine(url)
+    store = MemoryStore(engine, embedder)
+    try:
+        started = time.perf_counter()
+        await store_all(store, iter(mixed), len(mixed), params.batch, label)
+        insert_s = time.perf_counter() - started
+        ranks: list[int | None] = []
+        started = time.perf_counter()
+        for record, (_, question) in zip(known, PAIRS, strict=True):
+            results = await store.search(question, RecallFilter(), limit=LIMIT, now=anchor)
+            ids = [r.memory.id for r in results]
+            ranks.append(ids.index(record.id) + 1 if record.id in ids else None)
+        search_s = time.perf_counter() - started
+        # Which facts search could find by meaning at all: those among its candidates, the
+        # full-text ones (its own query, so the same stemming) or the newest memories.
+        async with engine.connect() as conn:
+            seq_of = dict(
+                (
+                    await conn.execute(
+                        select(memories.c.id, memories.c.seq).where(
+                            memories.c.id.in_([r.id for r in known])
+                        )
+                    )
+                ).all()
+            )
+        newest = sorted(mixed, key=lambda r: r.created_at, reverse=True)[:RECENT_CANDIDATES]
+        in_window = {r.id for r in newest}
+        reachable = 0
+        for record, (_, question) in zip(known, PAIRS, strict=True):
+            lexical = await store._lexical(question, RecallFilter().clauses())
+            reachable += record.id in in_window or seq_of[record.id] in lexical
+        unembedded: int | None = 0
+        if embedder is not None:  # the store falls back to words when its embedder fails
+            async with engine.connect() as conn:
+                unembedded = await conn.scalar(
+                    select(func.count())
+                    .select_from(memories)
+                    .where(or_(memories.c.embedder.is_(None), memories.c.embedder != embedder.name))
+                )
+    finally:
+        await engine.dispose()
+    return {
+        "questions": len(PAIRS),
+        "memories": len(mixed),
+        **scores(ranks),
+        "facts_in_recent_window": sum(r.id in in_window for r in known),
+        "reachable": round(reachable / len(PAIRS), 3),
+        "unembedded": unembedded or 0,
+        "missed": [i for i, r in enumerate(ranks) if r is None],
+        "insert_seconds": round(insert_s, 2),
+        "search_ms_mean": round(search_s * 1000 / len(PAIRS), 2),
+    }
+
+
+def scores(ranks: list[int | None]) -> dict[str, Any]:
+    """recall@5, recall@1 and MRR of the facts' ranks (None: not in the top 5), and recall@5
+    for the questions that share a word with their fact and for those that do not."""
+    overlap = [shares_word(fact, question) for fact, question in PAIRS]
+
+    def recall(group: list[int | None]) -> float | None:
+        return round(sum(r is not None for r in group) / len(group), 3) if group else None
+
+    return {
+        "recall_at_5": recall(ranks),
+        "recall_at_1": round(sum(r == 1 for r in ranks) / len(ranks), 3),
+        "mrr": round(sum(1 / r for r in ranks if r is not None) / len(ranks), 3),
+        "shares_word": {
+            "questions": sum(overlap),
+            "recall_at_5": recall([r for r, o in zip(ranks, overlap, strict=True) if o]),
+        },
+        "no_shared_word": {
+            "questions": len(overlap) - sum(overlap),
+            "recall_at_5": recall([r for r, o in zip(ranks, overlap, strict=True) if not o]),
+        },
+    }
+
+
+def embedder_alone(embedder: Embedder, params: Params, anchor: datetime) -> dict[str, Any]:
+    """The embedder's own ceiling: each question's top 5 by cosine similarity over every memory
+    (no full-text search, candidate window, importance or recency), in memory, no database."""
+    known, mixed = quality_set(params, anchor)
+    matrix = np.stack([normalized(v) for v in embedder.embed([r.content for r in mixed])])
+    where = {r.id: i for i, r in enumerate(mixed)}
+    questions = np.stack([normalized(v) for v in embedder.embed([q for _, q in PAIRS])])
+    ranks: list[int | None] = []
+    for record, similarities in zip(known, questions @ matrix.T, strict=True):
+        top = [int(i) for i in np.argsort(-similarities, kind="stable")[:LIMIT]]
+        ranks.append(top.index(where[record.id]) + 1 if where[record.id] in top else None)
+    return {**scores(ranks), "missed": [i for i, r in enumerate(ranks) if r is None]}
+
+
+# --- the runs --------------------------------------------------------------------------------
+
+
+async def run_all(
+    params: Params, postgres: str | None, only: str | None, doc: dict[str, Any]
+) -> None:
+    """Every measurement, each result put into ``doc`` as soon as it is known (so that a run
+    stopped by its time limit still reports what it measured)."""
+    backends = ["sqlite"] + (["postgresql"] if postgres else [])
+    anchor = datetime.now(UTC).replace(microsecond=0)
+    doc["parameters"]["anchor"] = anchor.isoformat()
+    results, phases = doc["results"], doc["phases_s"]
+    workdir = Path(tempfile.mkdtemp(prefix="cloudbrain-recall-"))
+    try:
+        if only in (None, "latency"):
+            for backend in backends:
+                started = time.perf_counter()
+                out = results.setdefault("latency", {}).setdefault(backend, {})
+                async with database(backend, postgres, workdir) as url:
+                    await latency(backend, url, params, anchor, out)
+                phases[f"latency.{backend}"] = round(time.perf_counter() - started, 1)
+        if only in (None, "quality"):
+            specs, skipped = embedder_specs(params)
+            results["quality_skipped"] = skipped
+            for name, note in skipped.items():
+                progress(f"quality: {name} skipped: {note}")
+            chosen: list[str | None] = [*specs, None]  # None: no embedder, words only
+            for spec in chosen:
+                try:
+                    started = time.perf_counter()
+                    embedder = None if spec is None else load_embedder(spec)
+                    load_s = time.perf_counter() - started
+                except (EmbedderUnavailable, ValueError) as exc:  # say why, judge the rest
+                    hint = getattr(exc, "hint", None)
+                    skipped[str(spec)] = f"{exc} ({hint})" if hint else str(exc)
+                    progress(f"quality: {spec} skipped: {skipped[str(spec)]}")
+                    continue
+                label = "lexical-only" if embedder is None else embedder.name
+                if embedder is not None:
+                    alone = embedder_alone(embedder, params, anchor)
+                    results.setdefault("embedder_alone", {})[label] = alone
+                    progress(
+                        f"quality {label} alone (cosine over all memories): recall@5 "
+                        f"{alone['recall_at_5']}, recall@1 {alone['recall_at_1']}"
+                    )
+                for backend in backends:
+                    started = time.perf_counter()
+                    tag = f"quality {backend} {label}"
+                    progress(
+                        f"{tag}: storing {params.distractors:,} distractors and {len(PAIRS)} facts…"
+                    )
+                    async with database(backend, postgres, workdir) as url:
+                        result = await quality(url, embedder, params, anchor, tag)
+                    if load_s > 1:
+                        result["model_load_seconds"] = round(load_s, 1)
+                    results.setdefault("quality", {}).setdefault(backend, {})[label] = result
+                    phases[f"quality.{backend}.{label}"] = round(time.perf_counter() - started, 1)
+                    progress(
+                        f"{tag}: recall@5 {result['recall_at_5']}, "
+                        f"recall@1 {result['recall_at_1']}, MRR {result['mrr']}"
+                        + (
+                            f"; {result['unembedded']} memories NOT embedded"
+                            if result["unembedded"]
+                            else ""
+                        )
+                    )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+def targets(doc: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    at_size = doc["results"].get("latency", {}).get("postgresql", {}).get(str(TARGET_SIZE))
+    p95 = at_size["search"]["all"]["p95_ms"] if at_size else None
+    found["latency"] = {
+        "what": f"p95 of MemoryStore.search at {TARGET_SIZE:,} memories on PostgreSQL",
+        "p95_ms": p95,
+        "limit_ms": TARGET_P95_MS,
+        "met": None if p95 is None else p95 < TARGET_P95_MS,
+    }
+    semantic = {
+        f"{backend}/{label}": r["recall_at_5"]
+        for backend, by_label in doc["results"].get("quality", {}).items()
+        for label, r in by_label.items()
+        if label not in NOT_SEMANTIC and not label.startswith("hashing-")
+    }
+    best = max(semantic.values(), default=None)
+    found["quality"] = {
+        "what": "recall@5 of a semantic embedder on the paraphrased questions",
+        "recall_at_5": best,
+        "measured": semantic,
+        "limit": TARGET_RECALL,
+        "met": None if best is None else best >= TARGET_RECALL,
+    }
+    return found
+
+
+def versions() -> dict[str, Any]:
+    found = machine()
+    # Other work on the machine slows every number here: the 1, 5 and 15 minute load averages.
+    found["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
+    for package in ("sqlalchemy", "numpy", "asyncpg", "aiosqlite"):
+        found[package] = package_version(package)
+    return found
+
+
+async def postgres_version(url: str) -> str | None:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return str(await conn.scalar(text("SHOW server_version")))
+    except Exception as exc:
+        return f"unknown ({type(exc).__name__})"
+    finally:
+        await engine.dispose()
+
+
+def print_tables(doc: dict[str, Any], out: TextIO) -> None:
+    latency = doc["results"].get("latency", {})
+    if latency:
+        head = f"{'backend':<12}{'memories':>10}  {'filter':<10}{'p50 ms':>9}{'p95 ms':>9}"
+        head += f"{'p99 ms':>9}{'mean ms':>9}{'n':>5}"
+        print(
+            f"\nrecall latency (MemoryStore.search, limit={LIMIT})\n{head}\n{'-' * len(head)}",
+            file=out,
+        )
+        for backend, by_size in latency.items():
+            for size, r in by_size.items():
+                for category, s in r["search"].items():
+                    print(
+                        f"{backend:<12}{int(size):>10,}  {category:<10}{s['p50_ms']:>9.2f}"
+                        f"{s['p95_ms']:>9.2f}{s['p99_ms']:>9.2f}{s['mean_ms']:>9.2f}{s['n']:>5}",
+                        file=out,
+                    )
+        print(file=out)
+        for backend, by_size in latency.items():
+            for size, r in by_size.items():
+                i = r["insert"]
+                print(
+                    f"{backend} {int(size):,}: storing {i['added']:,} took {i['seconds']:.1f}s "
+                    f"({i['per_s']:,}/s, {i['embed_seconds']:.1f}s of it embedding); "
+                    "mean ms of a search spent in:",
+                    file=out,
+                )
+                for category, spent in r["breakdown_ms"].items():
+                    parts = ", ".join(f"{k} {v:.2f}" for k, v in spent.items())
+                    print(f"    {category:<10}{parts}", file=out)
+    quality = doc["results"].get("quality", {})
+    if quality:
+        head = f"{'backend':<12}{'embedder':<30}{'recall@5':>9}{'recall@1':>9}{'MRR':>7}"
+        head += f"{'shared':>8}{'none':>7}{'reach':>7}"
+        print(
+            f"\nrecall quality ({len(PAIRS)} paraphrased questions; recall@5 also split by "
+            f"whether the question shares a word with its fact; reach: the most any embedder "
+            f"could get, the share of facts among search's candidates)\n{head}\n{'-' * len(head)}",
+            file=out,
+        )
+        for backend, by_label in quality.items():
+            for label, r in by_label.items():
+                print(
+                    f"{backend:<12}{label:<30}{r['recall_at_5']:>9.3f}{r['recall_at_1']:>9.3f}"
+                    f"{r['mrr']:>7.3f}{_num(r['shares_word']['recall_at_5']):>8}"
+                    f"{_num(r['no_shared_word']['recall_at_5']):>7}{r['reachable']:>7.3f}",
+                    file=out,
+                )
+        for label, r in doc["results"].get("embedder_alone", {}).items():
+            print(
+                f"{label} alone (cosine over every memory, no candidate window): recall@5 "
+                f"{r['recall_at_5']:.3f}, recall@1 {r['recall_at_1']:.3f}",
+                file=out,
+            )
+        for name, note in doc["results"].get("quality_skipped", {}).items():
+            print(f"{name}: skipped, {note}", file=out)
+    print(file=out)
+    t = doc["target"]["latency"]
+    verdict = "not measured" if t["met"] is None else ("met" if t["met"] else "MISSED")
+    print(
+        f"target: {t['what']}: {_num(t['p95_ms'], 2)} ms (< {TARGET_P95_MS:g} ms: {verdict})",
+        file=out,
+    )
+    t = doc["target"]["quality"]
+    verdict = (
+        "no semantic embedder measured" if t["met"] is None else ("met" if t["met"] else "MISSED")
+    )
+    print(
+        f"target: {t['what']}: {_num(t['recall_at_5'])} (>= {TARGET_RECALL:g}: {verdict})", file=out
+    )
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def sizes(text: str) -> list[int]:
+    try:
+        found = sorted({int(part.replace("_", "")) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 10000,100000, not {text}") from None
+    if not found or found[0] <= 0:
+        raise argparse.ArgumentTypeError(f"sizes must be positive, not {text}")
+    return found
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.recall",
+        description="Benchmark CloudBrain's memory recall (MemoryStore.search): latency at "
+        "growing numbers of synthetic memories, and recall@5 of hand-written paraphrased "
+        "questions among distractors for each available embedder, on SQLite and PostgreSQL. "
+        "Progress and tables go to stderr, a JSON document to stdout.",
+        epilog=f"Targets: p95 under {TARGET_P95_MS:g} ms at {TARGET_SIZE:,} memories on "
+        f"PostgreSQL; recall@5 of at least {TARGET_RECALL:g} with a semantic embedder (the "
+        "built-in hashing embedder is not one). Exits 1 when the run did not complete.",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=sizes,
+        default=[10_000, TARGET_SIZE],
+        metavar="N,N",
+        help="numbers of stored memories to measure search latency at; the store grows from "
+        "one to the next (default: 10000,100000)",
+    )
+    parser.add_argument(
+        "--queries",
+        type=positive(int),
+        default=200,
+        help="timed searches per backend and size, a third each plain, agent-filtered and "
+        "filtered to the last 7 days (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=20,
+        help="untimed searches before the timed ones, at each size (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch",
+        type=positive(int),
+        default=1000,
+        help="memories per MemoryStore.add call while loading (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--distractors",
+        type=positive(int),
+        default=2000,
+        help=f"synthetic memories stored around the {len(PAIRS)} facts of the quality test "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=20261122,
+        help="for the memories and queries (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--postgres",
+        type=local_postgres,
+        default=DEFAULT_POSTGRES,
+        metavar="URL",
+        help="PostgreSQL server to measure on: a fresh database is created there for each "
+        "part of the run and dropped after; the URL's database is only used to connect "
+        "(default: %(default)s)",
+    )
+    parser.add_argument("--no-postgres", action="store_true", help="measure SQLite only")
+    parser.add_argument(
+        "--no-analyze",
+        action="store_true",
+        help="do not ANALYZE the PostgreSQL table after loading (measures plans made without "
+        "statistics, as right after a bulk load before autovacuum runs)",
+    )
+    parser.add_argument(
+        "--only", choices=("latency", "quality"), help="run one of the two measurements"
+    )
+    parser.add_argument(
+        "--st-model",
+        default="all-MiniLM-L6-v2",
+        help="sentence-transformers model judged in the quality test when that package is "
+        "installed, as st:MODEL (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--embedder",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="also judge this embedder in the quality test, named as CLOUDBRAIN_EMBEDDER "
+        "names it: ollama:MODEL, ollama:MODEL@URL (a local Ollama), st:MODEL, hashing:DIMS; "
+        "repeatable. One that cannot embed is skipped with the reason",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=positive(float),
+        default=900.0,
+        help="stop the run after this long and report what was measured (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--json-only",
+        action="store_true",
+        help="print only the JSON document (on stdout): no progress lines or tables on stderr",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    set_quiet(args.json_only)
+    postgres = None if args.no_postgres else args.postgres
+    params = Params(
+        sizes=args.sizes,
+        queries=args.queries,
+        warmup=args.warmup,
+        batch=args.batch,
+        distractors=args.distractors,
+        seed=args.seed,
+        analyze=not args.no_analyze,
+        st_model=args.st_model,
+        embedders=args.embedder,
+    )
+    parameters: dict[str, Any] = {
+        **asdict(params),
+        "limit": LIMIT,
+        "embedder": HashingEmbedder().name,
+        "recent_candidates": RECENT_CANDIDATES,
+        "questions": len(PAIRS),
+        "only": args.only,
+    }
+    doc: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": versions(),
+        "parameters": parameters,
+        "results": {},
+        "phases_s": {},
+    }
+    complete = True
+    started = time.perf_counter()
+    try:
+        if postgres:
+            from sqlalchemy.engine import make_url
+
+            parameters["postgresql"] = make_url(postgres).render_as_string(hide_password=True)
+            doc["machine"]["postgresql"] = asyncio.run(postgres_version(postgres))
+        asyncio.run(asyncio.wait_for(run_all(params, postgres, args.only, doc), args.max_seconds))
+    except TimeoutError:
+        complete = False
+        progress(f"stopped after --max-seconds {args.max_seconds:g}: the results are partial")
+    doc["phases_s"]["total"] = round(time.perf_counter() - started, 1)
+    doc["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    doc["target"] = targets(doc)
+    doc["complete"] = complete
+    if not args.json_only:
+        print_tables(doc, sys.stderr)
+    print(json.dumps(doc, indent=2))
+    if not complete:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
