@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -145,7 +146,16 @@ class Memory(Base):
     count: Mapped[int] = mapped_column(Integer, default=1)
     superseded_by: Mapped[str | None] = mapped_column(IdType)
 
-    __table_args__ = (Index("ix_memories_ai_created", "ai", "created_at"),)
+    __table_args__ = (
+        Index("ix_memories_ai_created", "ai", "created_at"),
+        # Recall's "most recent memories" candidates: current ones, newest first, by index.
+        Index(
+            "ix_memories_current_created",
+            "created_at",
+            postgresql_where=text("superseded_by IS NULL"),
+            sqlite_where=text("superseded_by IS NULL"),
+        ),
+    )
 
 
 class BrainSnapshot(Base):

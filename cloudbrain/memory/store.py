@@ -167,11 +167,13 @@ class MemoryStore:
         missing = [r for r in records if r.embedding is None]
         for record in records:
             if record.embedding is not None and record.embedder:
-                vectors[record.id] = (to_bytes(record.embedding), record.embedder)
+                # Stored unit-length, so that recall's dot product is the cosine.
+                unit = normalized(np.asarray(record.embedding, dtype=np.float32))
+                vectors[record.id] = (to_bytes(unit), record.embedder)
         if missing and self.embedder is not None:
             found = await self._embed([r.content for r in missing])
             for record, vector in zip(missing, found or [], strict=False):
-                vectors[record.id] = (to_bytes(vector), self.embedder.name)
+                vectors[record.id] = (to_bytes(normalized(vector)), self.embedder.name)
         return vectors
 
     async def _embed(self, texts: list[str]) -> list[Vector] | None:
@@ -219,12 +221,12 @@ class MemoryStore:
                     await conn.execute(select(*columns).where(memories.c.seq.in_(lexical)))
                 )
         lexical_rank = {seq: i for i, seq in enumerate(lexical)}
-        space = self.embedder.name if self.embedder is not None else None
-        for seq, importance, created_at, embedding, embedder in rows:
-            similarity = None
-            if query_vector is not None and embedding is not None and embedder == space:
-                similarity = float(np.dot(query_vector, normalized(from_bytes(embedding))))
-            pool[seq] = Candidate(seq, lexical_rank.get(seq), similarity, importance, created_at)
+        unique = {row[0]: row for row in rows}
+        similarity = self._similarities(query_vector, list(unique.values()))
+        for seq, importance, created_at, _, _ in unique.values():
+            pool[seq] = Candidate(
+                seq, lexical_rank.get(seq), similarity.get(seq), importance, created_at
+            )
         best = rank(list(pool.values()), now, limit)
         if not best:
             return []
@@ -239,11 +241,24 @@ class MemoryStore:
             }
         return [Recalled(_record(found[b.seq]), b.score, b.why) for b in best]
 
+    def _similarities(self, query_vector: Vector | None, rows: list[Any]) -> dict[int, float]:
+        """Cosine similarity of the query to each row's vector in the same space, as one
+        matrix product (vectors are stored unit-length, so a dot product is the cosine)."""
+        if query_vector is None or self.embedder is None:
+            return {}
+        space, size = self.embedder.name, query_vector.nbytes
+        comparable = [row for row in rows if row[4] == space and row[3] and len(row[3]) == size]
+        if not comparable:
+            return {}
+        matrix = np.frombuffer(b"".join(row[3] for row in comparable), dtype="<f4")
+        scores = matrix.reshape(len(comparable), -1) @ query_vector
+        return {row[0]: float(score) for row, score in zip(comparable, scores, strict=True)}
+
     async def _query_vector(self, query: str) -> Vector | None:
         if self.embedder is None or not query.strip():
             return None
         found = await self._embed([query])
-        return normalized(found[0]) if found else None
+        return normalized(np.asarray(found[0], dtype=np.float32)) if found else None
 
     async def _lexical(self, query: str, clauses: list[ColumnElement[bool]]) -> list[int]:
         words = text_words(query)
