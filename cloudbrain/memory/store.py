@@ -36,6 +36,7 @@ from cloudbrain.memory.text import words as text_words
 
 log = logging.getLogger(__name__)
 LEXICAL_CANDIDATES = 200
+ENOUGH_EXACT = 20  # matches of every query word before memories matching any word are sought
 RECENT_CANDIDATES = 1000
 _fts = table("memories_fts", column("rowid"))
 
@@ -261,12 +262,26 @@ class MemoryStore:
         return normalized(np.asarray(found[0], dtype=np.float32)) if found else None
 
     async def _lexical(self, query: str, clauses: list[ColumnElement[bool]]) -> list[int]:
+        """Full-text matches, best first: memories with every word of the query, then, only if
+        those are few, memories with any of them. Asking for all words first is more precise,
+        and much faster on a large store than ranking every memory that shares one word."""
         words = text_words(query)
         if not words:
             return []
+        found = await self._matching(words, clauses, every=True)
+        if len(found) < ENOUGH_EXACT and len(words) > 1:
+            seen = set(found)
+            found += [
+                seq for seq in await self._matching(words, clauses, every=False) if seq not in seen
+            ]
+        return found[:LEXICAL_CANDIDATES]
+
+    async def _matching(
+        self, words: list[str], clauses: list[ColumnElement[bool]], *, every: bool
+    ) -> list[int]:
         statement: Select[int]
         if self.engine.dialect.name == "sqlite":
-            match = " OR ".join(f'"{w}"' for w in words)
+            match = (" AND " if every else " OR ").join(f'"{w}"' for w in words)
             statement = (
                 select(memories.c.seq)
                 .select_from(memories.join(_fts, _fts.c.rowid == memories.c.seq))
@@ -275,7 +290,7 @@ class MemoryStore:
                 .params(match=match)
             )
         else:
-            tsquery = func.to_tsquery("english", " | ".join(words))
+            tsquery = func.to_tsquery("english", (" & " if every else " | ").join(words))
             statement = (
                 select(memories.c.seq)
                 .where(column("search").op("@@")(tsquery), *clauses)
