@@ -24,6 +24,7 @@ lint: $(VENV)/.dev
 
 bench: $(VENV)/.runtime
 	$(BIN)/python -m bench.relay
+	$(BIN)/python -m bench.recall
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
