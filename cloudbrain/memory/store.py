@@ -36,7 +36,7 @@ from cloudbrain.memory.text import words as text_words
 
 log = logging.getLogger(__name__)
 LEXICAL_CANDIDATES = 200
-ENOUGH_EXACT = 5  # matches of every query word (an answer's worth) before any-word matches are sought
+ENOUGH_EXACT = 5  # all-word matches (an answer's worth) before any-word ones are sought
 RECENT_CANDIDATES = 1000
 _fts = table("memories_fts", column("rowid"))
 
