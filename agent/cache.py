@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cloudbrain.db import create_engine, upgrade
+from cloudbrain.files import write_atomically
 from cloudbrain.memory.embedding import HashingEmbedder
 from cloudbrain.memory.store import MemoryStore
 
@@ -48,7 +48,4 @@ class LocalMemory:
             return SyncCursors()
 
     def save_cursors(self, cursors: SyncCursors) -> None:
-        # Write-then-rename, so a crash leaves the old cursors or the new, never half a file.
-        tmp = self._cursor_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(cursors)))
-        os.replace(tmp, self._cursor_file)
+        write_atomically(self._cursor_file, json.dumps(asdict(cursors)))

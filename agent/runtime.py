@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from cloudbrain.agent.message import Message
 from cloudbrain.agent.state import BrainStateManager
 from cloudbrain.agent.sync import sync
 from cloudbrain.brainstate import MAX_TURNS, BrainState, Conversation, Performance
+from cloudbrain.files import write_atomically
 from cloudbrain.memory.facts import (
     Fact,
     Repeat,
@@ -276,7 +276,4 @@ class AgentRuntime:
         self._handled[message_id] = None
         while len(self._handled) > HANDLED_KEPT:
             self._handled.popitem(last=False)
-        path = self.config.folder / "handled.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(list(self._handled)))
-        os.replace(tmp, path)
+        write_atomically(self.config.folder / "handled.json", json.dumps(list(self._handled)))

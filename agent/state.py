@@ -12,11 +12,11 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 from pathlib import Path
 
 from cloudbrain.agent.client import Client
 from cloudbrain.brainstate import BrainState
+from cloudbrain.files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +76,8 @@ class BrainStateManager:
             log.info("brain state save postponed: %s", exc)
 
     def _write_copy(self) -> None:
-        self._copy.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._copy.with_suffix(".tmp")
-        tmp.write_text(
-            json.dumps({"version": self.version, "state": self.state.model_dump(mode="json")})
-        )
-        os.replace(tmp, self._copy)
+        copy = {"version": self.version, "state": self.state.model_dump(mode="json")}
+        write_atomically(self._copy, json.dumps(copy))
 
     def _read_copy(self) -> None:
         with contextlib.suppress(FileNotFoundError):

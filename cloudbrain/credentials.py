@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cloudbrain.errors import CloudBrainError
+from cloudbrain.files import write_atomically
 
 
 class MissingCredentials(CloudBrainError):
@@ -51,13 +52,7 @@ def save(home: Path, name: str, token: str, *, make_default: bool = False) -> Pa
     data["agents"] = agents
     if make_default or "default" not in data:
         data["default"] = name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write the new file with owner-only permissions before any secret is in it.
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-    tmp.replace(path)
+    write_atomically(path, json.dumps(data, indent=2), private=True)
     return path
 
 

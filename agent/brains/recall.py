@@ -20,11 +20,11 @@ class RecallBrain:
     async def answer(
         self, question: str, memories: list[MemoryRecord], conversation: Conversation
     ) -> Answer:
-        if not _worth_quoting(memories):
+        used = _worth_quoting(memories)[:MAX_QUOTES]
+        if not used:
             return Answer(
                 text="I don't know anything about that yet.", model=self.name, knows=False
             )
-        used = _worth_quoting(memories)[:MAX_QUOTES]
         lines = ["Here is what I remember:"]
         lines += [f"- {quote(memory)} ({attribution(memory)})" for memory in used]
         return Answer(text="\n".join(lines), model=self.name, used=used)

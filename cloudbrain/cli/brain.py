@@ -12,8 +12,7 @@ from cloudbrain.cli.options import Home, Json, Name, Token, Url, as_agent, run
 from cloudbrain.cli.output import ago, console, emit
 
 if TYPE_CHECKING:
-    from cloudbrain.agent.client import Client
-    from cloudbrain.protocol import BrainSnapshot, BrainVersions
+    pass
 
 app = typer.Typer(help="Show an AI's brain state and its saved versions.", no_args_is_help=True)
 Agent = typer.Argument(..., help="The AI whose brain to show.")
@@ -31,10 +30,9 @@ def show(
 ) -> None:
     """What the AI is doing and thinking, its conversations, counters and speed per device."""
 
-    async def action(client: Client) -> BrainSnapshot:
-        return await client.load_brain(agent, version)
-
-    snapshot = run(as_agent(url, name, token, home, action), as_json)
+    snapshot = run(
+        as_agent(url, name, token, home, lambda client: client.load_brain(agent, version)), as_json
+    )
 
     def render() -> None:
         if snapshot.version is None:
@@ -88,10 +86,9 @@ def history(
 ) -> None:
     """Saved versions, newest first; "merged" marks saves combined with another session's."""
 
-    async def action(client: Client) -> BrainVersions:
-        return await client.brain_history(agent, limit)
-
-    versions = run(as_agent(url, name, token, home, action), as_json)
+    versions = run(
+        as_agent(url, name, token, home, lambda client: client.brain_history(agent, limit)), as_json
+    )
 
     def render() -> None:
         if not versions.versions:

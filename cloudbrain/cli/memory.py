@@ -18,7 +18,7 @@ from cloudbrain.memory.when import parse_when
 
 if TYPE_CHECKING:
     from cloudbrain.agent.client import Client
-    from cloudbrain.protocol import RecallResult, Remembered
+    from cloudbrain.protocol import Remembered
 
 app = typer.Typer(help="Add, search, export and import memories.", no_args_is_help=True)
 
@@ -119,10 +119,12 @@ def search(
     }
     filters = {k: v for k, v in filters.items() if v is not None} | _times(since, until)
 
-    async def action(client: Client) -> list[RecallResult]:
-        return await client.recall(query, limit=limit, **filters)
-
-    results = run(as_agent(url, name, token, home, action), as_json)
+    results = run(
+        as_agent(
+            url, name, token, home, lambda client: client.recall(query, limit=limit, **filters)
+        ),
+        as_json,
+    )
 
     def render() -> None:
         if not results:

@@ -15,7 +15,7 @@ from cloudbrain.cli.output import ago, console, emit, print_json
 
 if TYPE_CHECKING:
     from cloudbrain.agent.client import Client
-    from cloudbrain.protocol import AgentInfo, DeliveryStatus, Receipt
+    from cloudbrain.protocol import Receipt
 
 
 def send(
@@ -120,10 +120,7 @@ def who(
 ) -> None:
     """List every agent: online or not, on which devices, with which skills."""
 
-    async def action(client: Client) -> list[AgentInfo]:
-        return await client.who()
-
-    agents = run(as_agent(url, name, token, home, action), as_json)
+    agents = run(as_agent(url, name, token, home, lambda client: client.who()), as_json)
 
     def render() -> None:
         table = Table("", "name", "devices", "skills", "last seen", "description")
@@ -153,10 +150,9 @@ def status(
 ) -> None:
     """Show whether each recipient has received a message you sent."""
 
-    async def action(client: Client) -> DeliveryStatus:
-        return await client.status(message_id)
-
-    result = run(as_agent(url, name, token, home, action), as_json)
+    result = run(
+        as_agent(url, name, token, home, lambda client: client.status(message_id)), as_json
+    )
 
     def render() -> None:
         table = Table("recipient", "state", "delivered")
