@@ -76,7 +76,13 @@ def test_the_command_line_loads_other_parts_only_when_a_command_runs() -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["server/router.py", "server/protocol.py", "cloudbrain/ratelimit.py"]
+    "module",
+    [
+        "server/router.py",
+        "server/protocol.py",
+        "cloudbrain/ratelimit.py",
+        "cloudbrain/memory/facts/decisions.py",
+    ],
 )
 def test_decision_logic_does_no_io(module: str) -> None:
     io_modules = {"asyncio", "socket", "sqlalchemy", "websockets", "aiosqlite", "asyncpg"}
