@@ -17,7 +17,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
-    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -148,13 +147,9 @@ class Memory(Base):
 
     __table_args__ = (
         Index("ix_memories_ai_created", "ai", "created_at"),
-        # Recall's "most recent memories" candidates: current ones, newest first, by index.
-        Index(
-            "ix_memories_current_created",
-            "created_at",
-            postgresql_where=text("superseded_by IS NULL"),
-            sqlite_where=text("superseded_by IS NULL"),
-        ),
+        # A position is never given out twice, even after the newest memory is deleted (to
+        # be stored again, changed): sync relies on that. PostgreSQL sequences already work so.
+        {"sqlite_autoincrement": True},
     )
 
 
