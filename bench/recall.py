@@ -20,11 +20,16 @@ on the ``--postgres`` server and dropped after; ``--no-postgres`` skips it):
 
   ``breakdown_ms`` splits the mean time of a search, for each filter and for all, into its
   SQL statements, timed around the driver's execute (rows are fetched there): ``lexical``
-  (full-text candidates), ``recent`` (the newest ``RECENT_CANDIDATES`` matching memories with
-  their embeddings), ``lexical_rows`` (the full-text candidates' embeddings), ``fetch`` (the
-  winners' full rows) and, on SQLite, ``begin``; ``embed`` is the time inside the embedder for
-  the query (the thread hop to it is not); ``python`` is the rest (decoding and comparing
-  vectors, ranking, building records, the connection pool, event-loop and thread hops).
+  (full-text candidates), ``lexical_rows`` (importance and age of full-text candidates the
+  vector index did not bring), ``fetch`` (the winners' full rows) and, on SQLite, ``begin``;
+  ``embed`` is the time inside the embedder for the query (the thread hop to it is not);
+  ``python`` is the rest (the vector index's product over every memory, ranking, building
+  records, the connection pool, event-loop and thread hops).
+
+  Search compares meaning in an in-memory index of every memory, which a server loads from
+  the database at its first search. At each size a new ``MemoryStore`` is made, as after a
+  restart, and its first search is timed on its own as ``index_load_seconds``, before the
+  warm-up; ``index_mb`` is the size of the vectors it holds.
 
 - ``quality``: the hand-written (fact, question) pairs of ``bench.recall_questions`` are stored
   among ``--distractors`` synthetic memories (the facts at random places and dates, with random
@@ -32,17 +37,13 @@ on the ``--postgres`` server and dropped after; ``--no-postgres`` skips it):
   the share of questions whose fact is among the 5 results; ``recall_at_1`` and ``mrr`` (mean
   reciprocal rank within the 5) tell how high; ``shares_word`` and ``no_shared_word`` split
   recall@5 by whether the question shares a word (or its first four letters) with its fact;
-  ``missed`` lists the indices into ``PAIRS`` not found; ``facts_in_recent_window`` counts the
-  facts among the ``RECENT_CANDIDATES`` newest memories, the only ones search compares by
-  meaning when they share no word with the question; ``reachable`` is the share of facts
-  among search's candidates at all (the newest, or its full-text ones for the question): the
-  most recall@5 any embedder can reach with the candidates chosen as they are. Embedders are made as the server makes
+  ``missed`` lists the indices into ``PAIRS`` not found. Embedders are made as the server makes
   them (``make_embedder``), each with a database of its own: ``hashing`` (the default),
   ``st:MODEL`` (``--st-model``) when sentence-transformers is importable (this benchmark never
   installs it), any ``--embedder SPEC`` (e.g. ``ollama:nomic-embed-text``), and
   ``lexical-only`` (``MemoryStore`` without an embedder: full-text search, importance and
   recency alone). ``embedder_alone`` is each embedder's own ceiling: recall@5 by cosine
-  similarity over every memory, with no candidate window, importance or recency.
+  similarity over every memory, with no full text, importance or recency.
 
 Reading the result: ``target.latency`` holds p95 of ``all`` at 100k memories on PostgreSQL
 against the project's 50 ms; ``target.quality`` the best recall@5 of a semantic embedder
@@ -95,13 +96,13 @@ from cloudbrain.memory.embedding import (
     normalized,
 )
 from cloudbrain.memory.records import MemoryRecord
-from cloudbrain.memory.store import RECENT_CANDIDATES, MemoryStore, RecallFilter
+from cloudbrain.memory.store import VECTOR_CANDIDATES, MemoryStore, RecallFilter
 from cloudbrain.memory.text import words as text_words
 
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 LIMIT = 5
 CATEGORIES = ("plain", "agent", "since_7d")
-BREAKDOWN = ("lexical", "recent", "lexical_rows", "fetch", "begin", "other", "embed", "python")
+BREAKDOWN = ("lexical", "lexical_rows", "fetch", "begin", "other", "embed", "python")
 TARGET_SIZE = 100_000
 TARGET_P95_MS = 50.0
 TARGET_RECALL = 0.8
@@ -155,8 +156,6 @@ def kind_of(statement: str) -> str:
     """Which of the statements of ``MemoryStore.search`` this is (see the module docstring)."""
     if "memories_fts MATCH" in statement or "to_tsquery" in statement:
         return "lexical"
-    if "ORDER BY memories.created_at DESC" in statement:
-        return "recent"
     if "memories.content" in statement:
         return "fetch"
     if "memories.seq IN" in statement:
@@ -291,8 +290,17 @@ async def latency(
                 f"{label}: stored {added:,} in {seconds:.1f}s ({insert['per_s']:,}/s, "
                 f"{insert['embed_seconds']:.1f}s of it embedding); searching…"
             )
-            result = await searches(store, timer, embedder, warmup, measured, anchor)
-            out[str(size)] = {"insert": insert, **result}
+            # As after a restart: a new store, whose first search loads the vector index.
+            searcher = MemoryStore(engine, embedder)
+            started = time.perf_counter()
+            await searcher.search(warmup[0][1], warmup[0][2], limit=LIMIT, now=anchor)
+            index: dict[str, Any] = {
+                "index_load_seconds": round(time.perf_counter() - started, 2),
+                "index_mb": round(size * HashingEmbedder().dims * 4 / 2**20),
+            }
+            progress(f"{label}: vector index loaded in {index['index_load_seconds']} s")
+            result = await searches(searcher, timer, embedder, warmup, measured, anchor)
+            out[str(size)] = {"insert": insert, **index, **result}
             progress(f"{label}: {line(result['search'])}")
     finally:
         await engine.dispose()
@@ -440,24 +448,6 @@ async def quality(
             ids = [r.memory.id for r in results]
             ranks.append(ids.index(record.id) + 1 if record.id in ids else None)
         search_s = time.perf_counter() - started
-        # Which facts search could find by meaning at all: those among its candidates, the
-        # full-text ones (its own query, so the same stemming) or the newest memories.
-        async with engine.connect() as conn:
-            seq_of = dict(
-                (
-                    await conn.execute(
-                        select(memories.c.id, memories.c.seq).where(
-                            memories.c.id.in_([r.id for r in known])
-                        )
-                    )
-                ).all()
-            )
-        newest = sorted(mixed, key=lambda r: r.created_at, reverse=True)[:RECENT_CANDIDATES]
-        in_window = {r.id for r in newest}
-        reachable = 0
-        for record, (_, question) in zip(known, PAIRS, strict=True):
-            lexical = await store._lexical(question, RecallFilter().clauses())
-            reachable += record.id in in_window or seq_of[record.id] in lexical
         unembedded: int | None = 0
         if embedder is not None:  # the store falls back to words when its embedder fails
             async with engine.connect() as conn:
@@ -472,8 +462,6 @@ async def quality(
         "questions": len(PAIRS),
         "memories": len(mixed),
         **scores(ranks),
-        "facts_in_recent_window": sum(r.id in in_window for r in known),
-        "reachable": round(reachable / len(PAIRS), 3),
         "unembedded": unembedded or 0,
         "missed": [i for i, r in enumerate(ranks) if r is None],
         "insert_seconds": round(insert_s, 2),
@@ -506,7 +494,7 @@ def scores(ranks: list[int | None]) -> dict[str, Any]:
 
 def embedder_alone(embedder: Embedder, params: Params, anchor: datetime) -> dict[str, Any]:
     """The embedder's own ceiling: each question's top 5 by cosine similarity over every memory
-    (no full-text search, candidate window, importance or recency), in memory, no database."""
+    (no full-text search, importance or recency), in memory, no database."""
     known, mixed = quality_set(params, anchor)
     matrix = np.stack([normalized(v) for v in embedder.embed([r.content for r in mixed])])
     where = {r.id: i for i, r in enumerate(mixed)}
@@ -671,11 +659,10 @@ def print_tables(doc: dict[str, Any], out: TextIO) -> None:
     quality = doc["results"].get("quality", {})
     if quality:
         head = f"{'backend':<12}{'embedder':<30}{'recall@5':>9}{'recall@1':>9}{'MRR':>7}"
-        head += f"{'shared':>8}{'none':>7}{'reach':>7}"
+        head += f"{'shared':>8}{'none':>7}"
         print(
             f"\nrecall quality ({len(PAIRS)} paraphrased questions; recall@5 also split by "
-            f"whether the question shares a word with its fact; reach: the most any embedder "
-            f"could get, the share of facts among search's candidates)\n{head}\n{'-' * len(head)}",
+            f"whether the question shares a word with its fact)\n{head}\n{'-' * len(head)}",
             file=out,
         )
         for backend, by_label in quality.items():
@@ -683,12 +670,12 @@ def print_tables(doc: dict[str, Any], out: TextIO) -> None:
                 print(
                     f"{backend:<12}{label:<30}{r['recall_at_5']:>9.3f}{r['recall_at_1']:>9.3f}"
                     f"{r['mrr']:>7.3f}{_num(r['shares_word']['recall_at_5']):>8}"
-                    f"{_num(r['no_shared_word']['recall_at_5']):>7}{r['reachable']:>7.3f}",
+                    f"{_num(r['no_shared_word']['recall_at_5']):>7}",
                     file=out,
                 )
         for label, r in doc["results"].get("embedder_alone", {}).items():
             print(
-                f"{label} alone (cosine over every memory, no candidate window): recall@5 "
+                f"{label} alone (cosine over every memory, no full text, importance or recency): recall@5 "
                 f"{r['recall_at_5']:.3f}, recall@1 {r['recall_at_1']:.3f}",
                 file=out,
             )
@@ -845,7 +832,7 @@ def main(argv: list[str] | None = None) -> None:
         **asdict(params),
         "limit": LIMIT,
         "embedder": HashingEmbedder().name,
-        "recent_candidates": RECENT_CANDIDATES,
+        "vector_candidates": VECTOR_CANDIDATES,
         "questions": len(PAIRS),
         "only": args.only,
     }

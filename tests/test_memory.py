@@ -107,6 +107,54 @@ async def test_reworded_questions_find_memories_through_embeddings(store: Memory
     assert best.memory.id == target.id and best.why.get("similarity", 0) > 0
 
 
+async def test_meaning_is_compared_with_every_memory_not_only_the_newest(
+    store: MemoryStore,
+) -> None:
+    """An old memory that shares no word with the question is still found by meaning, however
+    many newer memories were stored after it (they are loaded into the index from the
+    database at the first search)."""
+    target = note(
+        "Deployment credentials are kept in the vault under ops/deploy",
+        created_at=NOW - timedelta(days=200),
+    )
+    newer = [
+        note(f"Lunch number {i} is at noon", created_at=NOW - timedelta(minutes=i))
+        for i in range(1500)
+    ]
+    await store.add([target])
+    await store.add(newer)
+    found = await store.search("where are the deploy credential stored", now=NOW)
+    assert target.id in [r.memory.id for r in found]
+
+
+async def test_the_index_follows_what_is_stored_after_it_was_loaded(store: MemoryStore) -> None:
+    editor = "alice favourite editor"
+    older = note("Alice's favourite editor is Vim", kind="fact", fact_key=editor)
+    await store.add([older])
+    assert [r.memory.id for r in await store.search("which text editor", now=NOW)] == [older.id]
+    newer = note("Alice's favourite editor is Helix", kind="fact", fact_key=editor)
+    await store.add([older.model_copy(update={"superseded_by": newer.id}), newer])
+    # "which text editor" shares only "editor" with the facts; meaning must see the change.
+    assert [r.memory.id for r in await store.search("which text editor", now=NOW)] == [newer.id]
+    history = RecallFilter(include_superseded=True)
+    assert {r.memory.id for r in await store.search("which editor", history, now=NOW)} == {
+        older.id,
+        newer.id,
+    }
+
+
+async def test_a_changed_memory_moves_past_every_sync_cursor(store: MemoryStore) -> None:
+    """Even the newest memory, changed, is stored at a position never used before, so a copy
+    that synced up to it is sent the change."""
+    older = note("Alice's editor is Vim", kind="fact", fact_key="alice editor")
+    await store.add([older])
+    _, cursor = await store.page()
+    newer = note("Alice's editor is Helix", kind="fact", fact_key="alice editor")
+    await store.add([older.model_copy(update={"superseded_by": newer.id})])
+    changed, _ = await store.page(after=cursor)
+    assert [(m.id, m.superseded_by) for m in changed] == [(older.id, newer.id)]
+
+
 async def test_superseded_facts_are_history_not_answers(store: MemoryStore) -> None:
     newer = note(
         "Alice's favourite editor is Helix", kind="fact", fact_key="alice favourite editor"

@@ -1,16 +1,21 @@
 """Storing memories and finding them again, on SQLite or PostgreSQL.
 
 Recall is hybrid. Full-text search (SQLite FTS5 with a stemmer, PostgreSQL ``tsvector``) finds
-memories that share words with the question; cosine similarity of embeddings finds reworded
-ones among the full-text candidates and the most recent memories; :mod:`ranking` fuses the two
-with importance and recency. Filters (agent, session, device, kind, conversation, time range)
-apply to both, in SQL.
+memories that share words with the question; cosine similarity of embeddings, over every stored
+memory (:class:`VectorIndex`, loaded from the database at the first search and kept up to date
+by :meth:`MemoryStore.add`), finds reworded ones; :mod:`ranking` fuses the two with importance
+and recency. Filters (agent, session, device, kind, conversation, time range) apply to both: in
+SQL and in the index.
+
+The index sees what this store adds. Another process writing to the same database (a second
+server node) is not seen until a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,11 +38,13 @@ from cloudbrain.memory.embedding import (
 from cloudbrain.memory.ranking import Candidate, rank
 from cloudbrain.memory.records import Kind, MemoryRecord
 from cloudbrain.memory.text import words as text_words
+from cloudbrain.memory.vectors import IndexedMemory, VectorFilter, VectorIndex
 
 log = logging.getLogger(__name__)
 LEXICAL_CANDIDATES = 200
 ENOUGH_EXACT = 5  # all-word matches (an answer's worth) before any-word ones are sought
-RECENT_CANDIDATES = 1000
+VECTOR_CANDIDATES = 200  # nearest memories by meaning, fused with the full-text ones
+LOAD_PAGE = 5000  # rows read per query while loading the vector index
 _fts = table("memories_fts", column("rowid"))
 
 
@@ -51,6 +58,14 @@ class RecallFilter:
     since: datetime | None = None
     until: datetime | None = None
     include_superseded: bool = False  # facts replaced by newer ones are history, not answers
+
+    def for_vectors(self) -> VectorFilter:
+        equals = {
+            name: value
+            for name in ("ai", "session", "device", "kind", "conversation")
+            if (value := getattr(self, name)) is not None
+        }
+        return VectorFilter(equals, self.since, self.until, self.include_superseded)
 
     def clauses(self) -> list[ColumnElement[bool]]:
         c = memories.c
@@ -93,6 +108,8 @@ class MemoryStore:
     def __init__(self, engine: AsyncEngine, embedder: Embedder | None = None) -> None:
         self.engine = engine
         self.embedder = embedder
+        self._index: VectorIndex | None = None
+        self._loading = asyncio.Lock()
 
     async def add(self, records: Sequence[MemoryRecord]) -> Added:
         """Store records by union: new ids are stored; a known id is merged (see :func:`merge`).
@@ -133,6 +150,15 @@ class MemoryStore:
                 await conn.execute(delete(memories).where(memories.c.id.in_(changed)))
             if rows:
                 await conn.execute(memories.insert(), rows)
+                inserted = list(
+                    await conn.execute(
+                        _INDEXED.where(memories.c.id.in_([row["id"] for row in rows]))
+                    )
+                )
+        # Looked at only now that the rows are committed: an index made earlier gets them
+        # here, one made later reads them from the database while loading.
+        if rows and self._index is not None:
+            await asyncio.to_thread(self._index.add, _indexed(inserted, self._index.space))
         return result
 
     async def get(self, memory_id: str) -> MemoryRecord | None:
@@ -198,36 +224,38 @@ class MemoryStore:
         now: datetime | None = None,
     ) -> list[Recalled]:
         now = now or datetime.now(UTC)
-        clauses = where.clauses()
-        lexical = await self._lexical(query, clauses)
+        lexical = await self._lexical(query, where.clauses())
+        lexical_rank = {seq: position for position, seq in enumerate(lexical)}
         query_vector = await self._query_vector(query)
         pool: dict[int, Candidate] = {}
-        async with self.engine.connect() as conn:
-            columns = (
-                memories.c.seq,
-                memories.c.importance,
-                memories.c.created_at,
-                memories.c.embedding,
-                memories.c.embedder,
-            )
-            recent = (
-                select(*columns)
-                .where(*clauses)
-                .order_by(memories.c.created_at.desc())
-                .limit(RECENT_CANDIDATES)
-            )
-            rows = list(await conn.execute(recent))
-            if lexical:
-                rows += list(
-                    await conn.execute(select(*columns).where(memories.c.seq.in_(lexical)))
+        similarity: dict[int, float] = {}
+        if query_vector is not None:
+            index = await self._vector_index(query_vector.size)
+            nearest, similarity = await asyncio.to_thread(
+                lambda: (
+                    index.nearest(query_vector, where.for_vectors(), VECTOR_CANDIDATES),
+                    index.similarity(query_vector, lexical),
                 )
-        lexical_rank = {seq: i for i, seq in enumerate(lexical)}
-        unique = {row[0]: row for row in rows}
-        similarity = self._similarities(query_vector, list(unique.values()))
-        for seq, importance, created_at, _, _ in unique.values():
-            pool[seq] = Candidate(
-                seq, lexical_rank.get(seq), similarity.get(seq), importance, created_at
             )
+            for near in nearest:
+                pool[near.seq] = Candidate(
+                    near.seq,
+                    lexical_rank.get(near.seq),
+                    near.similarity,
+                    near.importance,
+                    near.created_at,
+                )
+        unknown = [seq for seq in lexical if seq not in pool]
+        if unknown:
+            async with self.engine.connect() as conn:
+                for seq, importance, created_at in await conn.execute(
+                    select(memories.c.seq, memories.c.importance, memories.c.created_at).where(
+                        memories.c.seq.in_(unknown)
+                    )
+                ):
+                    pool[seq] = Candidate(
+                        seq, lexical_rank[seq], similarity.get(seq), importance, created_at
+                    )
         best = rank(list(pool.values()), now, limit)
         if not best:
             return []
@@ -242,18 +270,42 @@ class MemoryStore:
             }
         return [Recalled(_record(found[b.seq]), b.score, b.why) for b in best]
 
-    def _similarities(self, query_vector: Vector | None, rows: list[Any]) -> dict[int, float]:
-        """Cosine similarity of the query to each row's vector in the same space, as one
-        matrix product (vectors are stored unit-length, so a dot product is the cosine)."""
-        if query_vector is None or self.embedder is None:
-            return {}
-        space, size = self.embedder.name, query_vector.nbytes
-        comparable = [row for row in rows if row[4] == space and row[3] and len(row[3]) == size]
-        if not comparable:
-            return {}
-        matrix = np.frombuffer(b"".join(row[3] for row in comparable), dtype="<f4")
-        scores = matrix.reshape(len(comparable), -1) @ query_vector
-        return {row[0]: float(score) for row, score in zip(comparable, scores, strict=True)}
+    async def _vector_index(self, dims: int) -> VectorIndex:
+        """The index of this store's vector space, loaded from the database on first use.
+        The index exists (and :meth:`add` feeds it) before loading starts, so a memory stored
+        meanwhile is not missed; searches wait until loading is done."""
+        assert self.embedder is not None
+        async with self._loading:
+            if self._index is None:
+                index = self._index = VectorIndex(self.embedder.name, dims)
+                try:
+                    await self._load(index)
+                except BaseException:
+                    self._index = None  # the next search tries again
+                    raise
+            return self._index
+
+    async def _load(self, index: VectorIndex) -> None:
+        started, after = time.perf_counter(), 0
+        async with self.engine.connect() as conn:
+            while True:
+                page = list(
+                    await conn.execute(
+                        _INDEXED.where(memories.c.seq > after, memories.c.embedder == index.space)
+                        .order_by(memories.c.seq)
+                        .limit(LOAD_PAGE)
+                    )
+                )
+                await asyncio.to_thread(index.add, _indexed(page, index.space))
+                if len(page) < LOAD_PAGE:
+                    break
+                after = page[-1].seq
+        log.info(
+            "vector index %s: %d memories loaded in %.1f s",
+            index.space,
+            len(index),
+            time.perf_counter() - started,
+        )
 
     async def _query_vector(self, query: str) -> Vector | None:
         if self.embedder is None or not query.strip():
@@ -342,6 +394,43 @@ class MemoryStore:
                 )
                 or 0
             )
+
+
+_INDEXED = select(
+    memories.c.id,
+    memories.c.seq,
+    memories.c.embedding,
+    memories.c.embedder,
+    memories.c.ai,
+    memories.c.session,
+    memories.c.device,
+    memories.c.kind,
+    memories.c.conversation,
+    memories.c.created_at,
+    memories.c.importance,
+    memories.c.superseded_by,
+)
+
+
+def _indexed(rows: Any, space: str) -> list[IndexedMemory]:
+    """The rows (selected by ``_INDEXED``) that have a vector in ``space``."""
+    return [
+        IndexedMemory(
+            id=row.id,
+            seq=row.seq,
+            vector=from_bytes(row.embedding),
+            ai=row.ai,
+            session=row.session,
+            device=row.device,
+            kind=row.kind,
+            conversation=row.conversation,
+            created_at=row.created_at,
+            importance=row.importance,
+            superseded=row.superseded_by is not None,
+        )
+        for row in rows
+        if row.embedding is not None and row.embedder == space
+    ]
 
 
 def _row(record: MemoryRecord, vector: tuple[bytes, str] | None) -> dict[str, Any]:
