@@ -82,6 +82,9 @@ def test_the_command_line_loads_other_parts_only_when_a_command_runs() -> None:
         "server/protocol.py",
         "cloudbrain/ratelimit.py",
         "cloudbrain/memory/facts/decisions.py",
+        "agent/outbox.py",
+        "agent/reconnect.py",
+        "agent/pacing.py",
     ],
 )
 def test_decision_logic_does_no_io(module: str) -> None:
