@@ -38,7 +38,7 @@ from cloudbrain.memory.embedding import (
 from cloudbrain.memory.ranking import Candidate, rank
 from cloudbrain.memory.records import Kind, MemoryRecord
 from cloudbrain.memory.text import words as text_words
-from cloudbrain.memory.vectors import IndexedMemory, VectorFilter, VectorIndex
+from cloudbrain.memory.vectors import IndexedMemory, Similar, VectorFilter, VectorIndex
 
 log = logging.getLogger(__name__)
 LEXICAL_CANDIDATES = 200
@@ -224,27 +224,25 @@ class MemoryStore:
         now: datetime | None = None,
     ) -> list[Recalled]:
         now = now or datetime.now(UTC)
-        lexical = await self._lexical(query, where.clauses())
+        # Words in the database and meaning in the index at the same time: each waits on
+        # something other than this thread.
+        lexical, (query_vector, nearest) = await asyncio.gather(
+            self._lexical(query, where.clauses()), self._nearest(query, where)
+        )
         lexical_rank = {seq: position for position, seq in enumerate(lexical)}
-        query_vector = await self._query_vector(query)
-        pool: dict[int, Candidate] = {}
-        similarity: dict[int, float] = {}
-        if query_vector is not None:
-            index = await self._vector_index(query_vector.size)
-            nearest, similarity = await asyncio.to_thread(
-                lambda: (
-                    index.nearest(query_vector, where.for_vectors(), VECTOR_CANDIDATES),
-                    index.similarity(query_vector, lexical),
-                )
+        pool = {
+            near.seq: Candidate(
+                near.seq,
+                lexical_rank.get(near.seq),
+                near.similarity,
+                near.importance,
+                near.created_at,
             )
-            for near in nearest:
-                pool[near.seq] = Candidate(
-                    near.seq,
-                    lexical_rank.get(near.seq),
-                    near.similarity,
-                    near.importance,
-                    near.created_at,
-                )
+            for near in nearest
+        }
+        similarity: dict[int, float] = {}
+        if query_vector is not None and self._index is not None:
+            similarity = await asyncio.to_thread(self._index.similarity, query_vector, lexical)
         unknown = [seq for seq in lexical if seq not in pool]
         if unknown:
             async with self.engine.connect() as conn:
@@ -269,6 +267,19 @@ class MemoryStore:
                 ).mappings()
             }
         return [Recalled(_record(found[b.seq]), b.score, b.why) for b in best]
+
+    async def _nearest(
+        self, query: str, where: RecallFilter
+    ) -> tuple[Vector | None, list[Similar]]:
+        """The query's vector and the memories nearest to it in meaning."""
+        query_vector = await self._query_vector(query)
+        if query_vector is None:
+            return None, []
+        index = await self._vector_index(query_vector.size)
+        nearest = await asyncio.to_thread(
+            index.nearest, query_vector, where.for_vectors(), VECTOR_CANDIDATES
+        )
+        return query_vector, nearest
 
     async def _vector_index(self, dims: int) -> VectorIndex:
         """The index of this store's vector space, loaded from the database on first use.
