@@ -31,7 +31,15 @@ from cloudbrain.brainstate import BrainState
 from cloudbrain.ids import new_id
 from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.protocol import (
+    AgentCard,
     AgentInfo,
+    Answer,
+    Ask,
+    AskAnswered,
+    AskList,
+    AskResult,
+    Asks,
+    AskStarted,
     BrainHistory,
     BrainLoad,
     BrainSave,
@@ -39,6 +47,7 @@ from cloudbrain.protocol import (
     BrainSnapshot,
     BrainVersions,
     Broadcast,
+    Card,
     DeliveryStatus,
     Memories,
     MemoryPage,
@@ -47,6 +56,8 @@ from cloudbrain.protocol import (
     Ping,
     Pong,
     Publish,
+    Question,
+    Rate,
     Recall,
     RecallResult,
     Receipt,
@@ -62,8 +73,13 @@ from cloudbrain.protocol import (
 )
 
 Reply = TypeVar("Reply", bound=BaseModel)
+AskEvent = AskStarted | AskAnswered | AskResult
 Request = (
-    Subscribe
+    Card
+    | Answer
+    | Rate
+    | Asks
+    | Subscribe
     | Unsubscribe
     | Who
     | Status
@@ -146,9 +162,66 @@ class Client(Connection):
     async def unsubscribe(self, topic: str) -> None:
         await self._ask(Unsubscribe(id=new_id(), topic=topic), Ok)
 
-    async def who(self) -> list[AgentInfo]:
-        """Every agent, with its online state and open sessions."""
-        return (await self._ask(Who(id=new_id()), Roster)).agents
+    async def who(
+        self, *, skill: str | None = None, online: bool | None = None, text: str | None = None
+    ) -> list[AgentInfo]:
+        """The directory: every AI's profile (online state, sessions, declared and learned
+        skills, devices), or those matching every filter given."""
+        frame = Who(id=new_id(), skill=skill, online=online, text=text)
+        return (await self._ask(frame, Roster)).agents
+
+    async def card(self, agent: str) -> dict[str, Any]:
+        """The agent card of ``agent``, as JSON data."""
+        return (await self._ask(Card(id=new_id(), agent=agent), AgentCard)).card
+
+    # --- asks -------------------------------------------------------------------------------
+
+    async def ask(self, question: str, **options: Any) -> AsyncIterator[AskEvent]:
+        """Ask the family. Yields ``AskStarted`` (the specialists chosen, and why), an
+        ``AskAnswered`` per answer as it arrives, and last the ``AskResult``. ``options``:
+        skills, agents, own, since, until, timeout (seconds, default 10), max_specialists."""
+        frame = Ask(id=new_id(), question=question, **options)
+        await self._until_connected(self.timeout)
+        events = self._waiters.stream(frame.id)
+        assert self._ws is not None
+        try:
+            await self._write(self._ws, frame.to_json())
+            loop = asyncio.get_running_loop()
+            until = loop.time() + frame.timeout + self.timeout  # the server's deadline, and slack
+            while True:
+                event = await asyncio.wait_for(events.get(), max(0.0, until - loop.time()))
+                if isinstance(event, BaseException):
+                    raise event
+                assert isinstance(event, AskStarted | AskAnswered | AskResult), event
+                yield event
+                if isinstance(event, AskResult):
+                    return
+        except ConnectionClosed:
+            raise ConnectionLost("the connection dropped before the ask ended") from None
+        finally:
+            self._waiters.forget(frame.id)
+
+    async def ask_and_wait(self, question: str, **options: Any) -> AskResult:
+        """:meth:`ask`, keeping only the final result."""
+        async for event in self.ask(question, **options):
+            if isinstance(event, AskResult):
+                return event
+        raise ConnectionLost("the ask ended without a result")
+
+    async def answer(self, question: Question, text: str, **fields: Any) -> None:
+        """Answer a question put to this agent. ``fields``: knows, confidence, memories, model."""
+        await self._ask(Answer(id=new_id(), ask=question.ask, text=text, **fields), Ok)
+
+    async def rate(self, ask: str, answer: str, verdict: str) -> None:
+        """Rate an answer of an ask: up, down or accept."""
+        frame = Rate.model_validate(
+            {"id": new_id(), "ask": ask, "answer": answer, "verdict": verdict}
+        )
+        await self._ask(frame, Ok)
+
+    async def asks(self, *, mine: bool = False, limit: int = 20) -> list[AskResult]:
+        """Past asks, newest first, with their ranked answers and feedback."""
+        return (await self._ask(Asks(id=new_id(), mine=mine, limit=limit), AskList)).asks
 
     async def status(self, message_id: str) -> DeliveryStatus:
         """Where a message you sent stands, per recipient: pending, delivered or expired."""

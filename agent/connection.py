@@ -40,6 +40,11 @@ from cloudbrain.ids import new_id
 from cloudbrain.protocol import (
     MAX_ACK_IDS,
     Ack,
+    AgentCard,
+    AskAnswered,
+    AskList,
+    AskResult,
+    AskStarted,
     BrainSaved,
     BrainSnapshot,
     BrainVersions,
@@ -51,6 +56,7 @@ from cloudbrain.protocol import (
     Ok,
     Pong,
     Presence,
+    Question,
     Receipt,
     Recollection,
     Remembered,
@@ -103,6 +109,9 @@ class Connection:
         self._waiters = Waiters()
 
         self._inbox = Inbox(dedupe_window)
+        # Questions of asks put to this agent (it says "answers" in its capabilities). Not
+        # stored by the server: a question missed while disconnected is gone with its deadline.
+        self.questions: asyncio.Queue[Question] = asyncio.Queue()
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -324,6 +333,11 @@ class Connection:
                     self._on_presence(frame)
             elif isinstance(frame, Error):
                 self._on_error(frame)
+            elif isinstance(frame, Question):
+                self.questions.put_nowait(frame)
+            elif isinstance(frame, AskStarted | AskAnswered | AskResult):
+                assert frame.re is not None
+                self._waiters.feed(frame.re, frame)
             elif isinstance(frame, Receipt):
                 self._outbox.settle(frame.re)
                 self._waiters.resolve(frame.re, frame)
@@ -338,7 +352,9 @@ class Connection:
                 | MemoryPage
                 | BrainSaved
                 | BrainSnapshot
-                | BrainVersions,
+                | BrainVersions
+                | AgentCard
+                | AskList,
             ):
                 self._waiters.resolve(frame.re, frame)
 

@@ -36,8 +36,11 @@ from cloudbrain.memory.facts import (
 )
 from cloudbrain.memory.records import Kind, MemoryRecord
 from cloudbrain.memory.store import RecallFilter
+from cloudbrain.protocol import Question
 
 log = logging.getLogger(__name__)
+
+ANSWERS_CAPABILITY = "answers"  # in hello: this session takes the questions of asks
 
 SYNC_EVERY = 10.0  # seconds between syncs when nothing new was learned
 RECALL_LIMIT = 5
@@ -59,7 +62,13 @@ class AgentRuntime:
         self.config = config
         self.brain = brain
         self.local = LocalMemory(config.folder)
-        self.client = Client(config.url, config.name, config.token, device=config.device)
+        self.client = Client(
+            config.url,
+            config.name,
+            config.token,
+            device=config.device,
+            capabilities=(ANSWERS_CAPABILITY,),
+        )
         self.brain_state = BrainStateManager(self.client, config.folder)
         self._handled: OrderedDict[str, None] = self._load_handled()
         self._learned = asyncio.Event()
@@ -81,6 +90,7 @@ class AgentRuntime:
         tasks = [
             asyncio.create_task(self._serve(), name="serve"),
             asyncio.create_task(self._keep_syncing(), name="sync"),
+            asyncio.create_task(self._answer_questions(), name="questions"),
         ]
         stopping = asyncio.create_task(stop.wait())
         try:
@@ -150,6 +160,60 @@ class AgentRuntime:
         self._note_answer(state, thread, question, reply, answer, elapsed)
         return answer
 
+    async def _answer_questions(self) -> None:
+        """Answer the questions of asks put to this agent, one at a time, each within its
+        deadline. An ask's question is not stored as a memory: it carries no knowledge of the
+        asker's, and the answer is made of what this agent knows already."""
+        while True:
+            question = await self.client.questions.get()
+            left = (question.deadline - datetime.now(UTC)).total_seconds()
+            if left <= 0:
+                continue  # waited in line past its deadline: the asker has its result
+            try:
+                await asyncio.wait_for(self.answer_question(question), left)
+            except TimeoutError:
+                log.info("no answer to ask %s within its deadline", question.ask)
+            except Exception as exc:  # the server is away, or refused: the asker moves on
+                log.warning("could not answer ask %s: %s", question.ask, exc)
+
+    async def answer_question(self, question: Question) -> Answer:
+        assert self.local.store is not None
+        recalled = await self.local.store.search(
+            question.question, RecallFilter(ai=self.config.name), RECALL_LIMIT
+        )
+        state = self.brain_state.state
+        state.current_task = f"answering an ask of {question.asker}: {question.question[:80]}"
+        started = time.monotonic()
+        answer = await self.brain.answer(
+            question.question, [r.memory for r in recalled], Conversation()
+        )
+        elapsed = time.monotonic() - started
+        knows = answer.knows and is_knowledge(answer.text)
+        await self.client.answer(
+            question,
+            answer.text,
+            knows=knows,
+            confidence=confidence(answer) if knows else 0.0,
+            memories=[m.id for m in answer.used],
+            model=answer.model,
+        )
+        state.current_task = None
+        state.last_thought = answer.text[:500]
+        state.counters["asks_answered"] = state.counters.get("asks_answered", 0) + 1
+        for topic in question.topics if knows else ():
+            state.topics[topic] = state.topics.get(topic, 0) + 1
+        self._spent(answer, elapsed)
+        self.brain_state.changed()
+        return answer
+
+    def _spent(self, answer: Answer, elapsed: float) -> None:
+        spent = self.brain_state.state.performance.setdefault(
+            f"{self.config.device}/{answer.model}", Performance()
+        )
+        spent.answers += 1
+        spent.tokens += answer.tokens or 0
+        spent.seconds += answer.seconds if answer.seconds is not None else elapsed
+
     def _note_answer(
         self,
         state: BrainState,
@@ -174,10 +238,7 @@ class AgentRuntime:
         for skill in self.config.skills:
             if skill.lower() in lowered:
                 state.topics[skill] = state.topics.get(skill, 0) + 1
-        spent = state.performance.setdefault(f"{self.config.device}/{answer.model}", Performance())
-        spent.answers += 1
-        spent.tokens += answer.tokens or 0
-        spent.seconds += answer.seconds if answer.seconds is not None else elapsed
+        self._spent(answer, elapsed)
         self.brain_state.changed()
 
     async def learn_facts(self, facts: list[Fact], message: Message, conversation: str) -> None:
@@ -277,3 +338,11 @@ class AgentRuntime:
         while len(self._handled) > HANDLED_KEPT:
             self._handled.popitem(last=False)
         write_atomically(self.config.folder / "handled.json", json.dumps(list(self._handled)))
+
+
+def confidence(answer: Answer) -> float:
+    """How sure an answer is, for ranking among others: a model's answer grounded in recalled
+    memories most, a model's alone or the recall brain's (stored text, unchecked) less."""
+    if answer.model == "recall":
+        return 0.6
+    return 0.8 if answer.used else 0.6

@@ -3,7 +3,8 @@
 A frame that expects an answer (a message its receipt, a request its reply frame) is waited
 for by its id; a request sent as a message is waited for by the id of the message that will
 reply to it. Whoever reads the answer resolves the future; a dropped connection or a closed
-client fails it.
+client fails it. A request answered by several frames (an ask: its start, each answer, its
+result) is waited for on a stream, a queue that ends with the last frame or an error.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class Waiters:
     def __init__(self) -> None:
         self._answers: dict[str, asyncio.Future[Any]] = {}  # frame id -> its answer
         self._replies: dict[str, asyncio.Future[Message]] = {}  # message id -> its reply
+        self._streams: dict[str, asyncio.Queue[BaseModel | BaseException]] = {}
 
     def expect(self, frame_id: str) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -30,13 +32,27 @@ class Waiters:
     def forget(self, frame_id: str) -> None:
         """No one waits for this frame's answer any more."""
         self._answers.pop(frame_id, None)
+        self._streams.pop(frame_id, None)
 
     def resolve(self, frame_id: str, frame: BaseModel) -> None:
         waiter = self._answers.pop(frame_id, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(frame)
 
+    def stream(self, frame_id: str) -> asyncio.Queue[BaseModel | BaseException]:
+        """A queue for the frames answering ``frame_id``; :meth:`forget` it when done."""
+        queue: asyncio.Queue[BaseModel | BaseException] = asyncio.Queue()
+        self._streams[frame_id] = queue
+        return queue
+
+    def feed(self, frame_id: str, frame: BaseModel) -> None:
+        queue = self._streams.get(frame_id)
+        if queue is not None:
+            queue.put_nowait(frame)
+
     def reject(self, frame_id: str, error: BaseException) -> None:
+        if (queue := self._streams.pop(frame_id, None)) is not None:
+            queue.put_nowait(error)
         waiter = self._answers.pop(frame_id, None)
         if waiter is not None and not waiter.done():
             waiter.set_exception(error)
@@ -63,6 +79,7 @@ class Waiters:
             if frame_id not in resent and not waiter.done():
                 waiter.set_exception(error)
                 del self._answers[frame_id]
+        self._fail_streams(error)
 
     def fail_all(self, error: BaseException) -> None:
         for waiter in [*self._answers.values(), *self._replies.values()]:
@@ -70,3 +87,9 @@ class Waiters:
                 waiter.set_exception(error)
         self._answers.clear()
         self._replies.clear()
+        self._fail_streams(error)
+
+    def _fail_streams(self, error: BaseException) -> None:
+        for queue in self._streams.values():
+            queue.put_nowait(error)
+        self._streams.clear()

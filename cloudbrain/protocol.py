@@ -137,8 +137,13 @@ class Ack(_ClientFrame):
 
 
 class Who(_ClientFrame):
+    """The directory: every AI, or those matching all the filters given."""
+
     type: Literal["who"] = "who"
     id: FrameId
+    skill: ShortText | None = None  # declared or learned
+    online: bool | None = None
+    text: ShortText | None = None  # in the name, description or skills
 
 
 class Status(_ClientFrame):
@@ -216,6 +221,63 @@ class BrainHistory(_ClientFrame):
     limit: Annotated[int, Field(ge=1, le=200)] = 20
 
 
+class Card(_ClientFrame):
+    """The agent card of an AI (in the spirit of the A2A Agent Card)."""
+
+    type: Literal["card"] = "card"
+    id: FrameId
+    agent: AgentName
+
+
+class Ask(_ClientFrame):
+    """Ask the family: chosen specialists answer live, past sessions from their memories.
+    The server answers with ``ask_started``, an ``ask_answer`` per answer as it arrives, and
+    ``ask_result`` when every specialist answered or ``timeout`` seconds passed."""
+
+    type: Literal["ask"] = "ask"
+    id: FrameId
+    question: Annotated[str, Field(min_length=1, max_length=4000)]
+    skills: Annotated[list[ShortText], Field(max_length=16)] = []
+    agents: Annotated[list[AgentName], Field(max_length=50)] = []  # only these
+    own: bool = False  # only the asker's own past sessions (its memories)
+    since: datetime | None = None
+    until: datetime | None = None
+    timeout: Annotated[float, Field(gt=0, le=120)] = 10.0
+    max_specialists: Annotated[int, Field(ge=1, le=50)] = 5
+
+
+class Answer(_ClientFrame):
+    """A specialist's answer to a ``question`` frame."""
+
+    type: Literal["answer"] = "answer"
+    id: FrameId
+    ask: MessageId
+    text: Annotated[str, Field(max_length=20_000)]
+    knows: bool = True  # False: "I don't know", counted as answered, not ranked
+    confidence: Annotated[float, Field(ge=0, le=1)] = 0.5
+    memories: Annotated[list[ShortText], Field(max_length=50)] = []  # ids it drew on
+    model: ShortText | None = None
+
+
+class Rate(_ClientFrame):
+    """Feedback on one answer of an ask; a later rating by the same AI replaces its earlier."""
+
+    type: Literal["rate"] = "rate"
+    id: FrameId
+    ask: MessageId
+    answer: MessageId
+    verdict: Literal["up", "down", "accept"]
+
+
+class Asks(_ClientFrame):
+    """Past asks, newest first: the sender's own (``mine``) or everyone's."""
+
+    type: Literal["asks"] = "asks"
+    id: FrameId
+    mine: bool = False
+    limit: Annotated[int, Field(ge=1, le=200)] = 20
+
+
 ClientFrame = Annotated[
     Hello
     | Send
@@ -232,7 +294,12 @@ ClientFrame = Annotated[
     | Memories
     | BrainSave
     | BrainLoad
-    | BrainHistory,
+    | BrainHistory
+    | Card
+    | Ask
+    | Answer
+    | Rate
+    | Asks,
     Field(discriminator="type"),
 ]
 MessageFrame = Send | Publish | Broadcast
@@ -300,13 +367,41 @@ class SessionInfo(BaseModel):
     since: datetime
 
 
+class LearnedSkill(BaseModel):
+    """A topic an AI has shown it knows: answers given on it and how they were received."""
+
+    topic: str
+    answers: int = 0
+    up: int = 0
+    down: int = 0
+    accepted: int = 0
+    weight: float = 0.0
+
+
+class DeviceInfo(BaseModel):
+    """A device an AI ran on, with the models it used there and how fast they were."""
+
+    device: str
+    models: list[str] = []
+    tokens_per_second: float | None = None
+    seconds_per_answer: float | None = None
+    answers: int = 0
+
+
 class AgentInfo(BaseModel):
+    """An AI's profile in the directory."""
+
     name: str
     description: str = ""
-    skills: list[str] = []
+    skills: list[str] = []  # declared
+    learned_skills: list[LearnedSkill] = []
     online: bool
-    sessions: list[SessionInfo] = []
+    sessions: list[SessionInfo] = []  # live now
     last_seen: datetime | None = None
+    devices: list[DeviceInfo] = []
+    session_count: int = 0  # every session it ever had
+    memories: int = 0
+    reputation: float = 0.5  # neutral until the social layer rates it
 
 
 class Roster(_ServerFrame):
@@ -394,6 +489,90 @@ class BrainVersions(_ServerFrame):
     versions: list[BrainVersion]  # newest first
 
 
+class AgentCard(_ServerFrame):
+    type: Literal["agent_card"] = "agent_card"
+    re: str
+    card: dict[str, JsonValue]
+
+
+class Question(_ServerFrame):
+    """To a chosen specialist: answer with an ``answer`` frame before ``deadline``."""
+
+    type: Literal["question"] = "question"
+    ask: str
+    question: str
+    asker: str
+    topics: list[str] = []
+    deadline: datetime
+
+
+class Specialist(BaseModel):
+    """Why an AI was chosen for an ask: the parts of its score."""
+
+    agent: str
+    live: bool  # asked now; otherwise answered for from its memories only
+    score: float
+    why: dict[str, float] = {}
+
+
+class AskAnswer(BaseModel):
+    """One answer of an ask, attributed; ``score`` orders the final result."""
+
+    id: str
+    agent: str
+    source: Literal["live", "memory"]
+    text: str
+    knows: bool = True
+    confidence: float
+    relevance: float = 0.0
+    reputation: float = 0.5
+    score: float = 0.0
+    session: str = ""
+    device: str = ""
+    at: datetime
+    model: str | None = None
+    memories: list[str] = []  # ids of the memories it drew on
+    also: list[str] = []  # agents whose near-identical answers were merged into this one
+    feedback: dict[str, int] = {}  # verdict -> count
+
+
+class AskStarted(_ServerFrame):
+    type: Literal["ask_started"] = "ask_started"
+    re: str
+    ask: str
+    topics: list[str]
+    specialists: list[Specialist]
+    deadline: datetime
+
+
+class AskAnswered(_ServerFrame):
+    type: Literal["ask_answer"] = "ask_answer"
+    re: str
+    ask: str
+    answer: AskAnswer
+
+
+class AskResult(_ServerFrame):
+    type: Literal["ask_result"] = "ask_result"
+    re: str | None = None  # None in a listing of past asks
+    ask: str
+    question: str = ""
+    asker: str = ""
+    at: datetime | None = None
+    topics: list[str] = []
+    specialists: list[Specialist] = []
+    answers: list[AskAnswer]  # best first
+    summary: str = ""
+    missing: list[str] = []  # live specialists that did not answer in time
+    seconds: float = 0.0
+
+
+class AskList(_ServerFrame):
+    type: Literal["ask_list"] = "ask_list"
+    re: str
+    asks: list[AskResult]
+
+
 class Ok(_ServerFrame):
     type: Literal["ok"] = "ok"
     re: str
@@ -426,7 +605,13 @@ ServerFrame = Annotated[
     | MemoryPage
     | BrainSaved
     | BrainSnapshot
-    | BrainVersions,
+    | BrainVersions
+    | AgentCard
+    | Question
+    | AskStarted
+    | AskAnswered
+    | AskResult
+    | AskList,
     Field(discriminator="type"),
 ]
 

@@ -17,8 +17,10 @@ from cloudbrain.db import create_engine, upgrade
 from cloudbrain.db.types import utcnow
 from cloudbrain.memory.embedding import available_embedder
 from cloudbrain.memory.store import MemoryStore
+from cloudbrain.server.ask import AskService
 from cloudbrain.server.brain import BrainService, BrainStore
 from cloudbrain.server.connection import ConnectionHandler
+from cloudbrain.server.directory import DirectoryService, DirectoryStore
 from cloudbrain.server.hub import Hub
 from cloudbrain.server.memory import MemoryService
 from cloudbrain.server.store import MessageStore
@@ -64,10 +66,16 @@ class Server:
             log.warning(
                 "embedder %r unavailable, using %s: %s", settings.embedder, embedder.name, why_not
             )
-        self.hub = Hub(
+        memory = MemoryStore(self.engine, embedder)
+        directory = DirectoryStore(self.engine, store)
+        hub: Hub
+        asks = AskService(self.engine, directory, memory, lambda name: hub.answering_session(name))
+        hub = self.hub = Hub(
             store,
-            MemoryService(MemoryStore(self.engine, embedder)),
+            MemoryService(memory),
             BrainService(BrainStore(self.engine)),
+            DirectoryService(directory, lambda: self.url),
+            asks,
         )
         self.hub.writer.start()
         self._listener = await websocket_serve(
@@ -81,6 +89,8 @@ class Server:
             ping_timeout=20,
         )
         self._housekeeping = [
+            # Now rather than at the first recall, which would wait for it.
+            asyncio.create_task(memory.load_index(), name="vector index"),
             asyncio.create_task(self._watch_revocations(), name="revocations"),
             asyncio.create_task(
                 run_periodically(settings.expiry_sweep, self.hub.expire, "expiry sweep"),

@@ -10,10 +10,14 @@ from cloudbrain.db.types import utcnow
 from cloudbrain.errors import CloseCode, ErrorCode
 from cloudbrain.protocol import (
     Ack,
+    Answer,
+    Ask,
+    Asks,
     BrainHistory,
     BrainLoad,
     BrainSave,
     Broadcast,
+    Card,
     ClientFrame,
     DeliveryStatus,
     Error,
@@ -24,18 +28,20 @@ from cloudbrain.protocol import (
     Pong,
     Presence,
     Publish,
+    Rate,
     Recall,
     Receipt,
     Remember,
-    Roster,
     Send,
     Status,
     Subscribe,
     Unsubscribe,
     Who,
 )
+from cloudbrain.server.ask import ANSWERS_CAPABILITY, AskService
 from cloudbrain.server.batch import Stored
 from cloudbrain.server.brain import BrainService
+from cloudbrain.server.directory import DirectoryService
 from cloudbrain.server.memory import MemoryService
 from cloudbrain.server.router import Envelope
 from cloudbrain.server.session import LiveSession
@@ -50,10 +56,19 @@ REVOCATION_OVERLAP = timedelta(seconds=5)
 
 
 class Hub:
-    def __init__(self, store: MessageStore, memory: MemoryService, brain: BrainService) -> None:
+    def __init__(
+        self,
+        store: MessageStore,
+        memory: MemoryService,
+        brain: BrainService,
+        directory: DirectoryService,
+        asks: AskService,
+    ) -> None:
         self.store = store
         self.memory = memory
         self.brain = brain
+        self.directory = directory
+        self.asks = asks
         self.writer = BatchWriter(store, self._stored, self._store_failed)
         self._sessions: dict[str, set[LiveSession]] = defaultdict(set)
         self._agent_ids: dict[str, str] = {}  # name -> id, for active agents seen lately
@@ -70,12 +85,23 @@ class Hub:
         self._announce(session, online=True)
 
     def unregister(self, session: LiveSession) -> None:
+        self.asks.cancel_for(session)
         group = self._sessions.get(session.agent.id)
         if group is not None:
             group.discard(session)
             if not group:
                 del self._sessions[session.agent.id]
         self._announce(session, online=False)
+
+    def answering_session(self, name: str) -> LiveSession | None:
+        """The newest session of agent ``name`` that takes questions, if it has one."""
+        agent_id = self._agent_ids.get(name)
+        found = [
+            s
+            for s in self._sessions.get(agent_id or "", ())
+            if ANSWERS_CAPABILITY in s.capabilities and not s.closing
+        ]
+        return found[-1] if found else None
 
     async def replay(self, session: LiveSession) -> int:
         """Send the session every stored message its agent has not acked, oldest first."""
@@ -129,7 +155,17 @@ class Hub:
                 await self.store.unsubscribe(session.agent.id, frame.topic)
                 session.send(Ok(re=frame.id).to_json())
             case Who():
-                session.send(Roster(re=frame.id, agents=await self.store.roster()).to_json())
+                await self.directory.who(session, frame)
+            case Card():
+                await self.directory.card(session, frame)
+            case Ask():
+                self.asks.start(session, frame)
+            case Answer():
+                self.asks.answer(session, frame)
+            case Rate():
+                await self.asks.rate(session, frame)
+            case Asks():
+                await self.asks.listing(session, frame)
             case Status():
                 await self._status(session, frame)
             case Ping():

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -171,6 +172,65 @@ class BrainSnapshot(Base):
     __table_args__ = (UniqueConstraint("ai", "version", name="uq_brain_states_ai_version"),)
 
 
+class AskRecord(Base):
+    """A question put to the family, with the choice of specialists and the outcome.
+
+    AIs are named, not linked by id: names are never reused, and a listing of asks needs no
+    join to read."""
+
+    __tablename__ = "asks"
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True)
+    asker: Mapped[str] = mapped_column(String(64))
+    question: Mapped[str] = mapped_column(Text)
+    topics: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    options: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    specialists: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    missing: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+    __table_args__ = (Index("ix_asks_asker_created", "asker", "created_at"),)
+
+
+class AskAnswerRecord(Base):
+    """One answer of an ask, as ranked in its result (``rank`` 0 is the best)."""
+
+    __tablename__ = "ask_answers"
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True)
+    ask_id: Mapped[str] = mapped_column(ForeignKey("asks.id"), index=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    agent: Mapped[str] = mapped_column(String(64), index=True)
+    source: Mapped[str] = mapped_column(String(16))  # live | memory
+    text: Mapped[str] = mapped_column(Text)
+    knows: Mapped[bool] = mapped_column(Boolean)
+    confidence: Mapped[float] = mapped_column(Float)
+    relevance: Mapped[float] = mapped_column(Float)
+    reputation: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)
+    session: Mapped[str] = mapped_column(String(64), default="")
+    device: Mapped[str] = mapped_column(String(128), default="")
+    model: Mapped[str | None] = mapped_column(String(128))
+    memories: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    also: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Feedback(Base):
+    """A rating of an answer. Ratings only accumulate; a rater's latest one counts."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True, default=new_id)
+    ask_id: Mapped[str] = mapped_column(ForeignKey("asks.id"), index=True)
+    answer_id: Mapped[str] = mapped_column(ForeignKey("ask_answers.id"), index=True)
+    rater: Mapped[str] = mapped_column(String(64))
+    verdict: Mapped[str] = mapped_column(String(16))  # up | down | accept
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 # Core handles on the tables, for bulk statements on the hot path (typed as Table: the ORM
 # declares ``__table__`` as the more general FromClause).
 agents = cast(Table, Agent.__table__)
@@ -180,6 +240,9 @@ deliveries = cast(Table, Delivery.__table__)
 subscriptions = cast(Table, Subscription.__table__)
 memories = cast(Table, Memory.__table__)
 brain_states = cast(Table, BrainSnapshot.__table__)
+asks = cast(Table, AskRecord.__table__)
+ask_answers = cast(Table, AskAnswerRecord.__table__)
+feedback = cast(Table, Feedback.__table__)
 
 # Search structures that SQLAlchemy's metadata cannot describe; the migrations make them and
 # schema comparisons leave them out: SQLite's FTS5 index and PostgreSQL's tsvector column.

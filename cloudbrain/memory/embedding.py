@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cloudbrain.errors import CloudBrainError
+from cloudbrain.memory.text import stem
 from cloudbrain.memory.text import words as text_words
 
 Vector = npt.NDArray[np.float32]
@@ -49,7 +50,7 @@ class HashingEmbedder:
 
     def _one(self, text: str) -> Vector:
         vector = np.zeros(self.dims, dtype=np.float32)
-        words = [_stem(w) for w in text_words(text)]
+        words = [stem(w) for w in text_words(text)]
         features = [*words, *(f"{a} {b}" for a, b in itertools.pairwise(words))]
         for word in words:
             padded = f" {word} "
@@ -229,14 +230,6 @@ def available_embedder(spec: str) -> tuple[Embedder, str | None]:
 def normalized(vector: Vector) -> Vector:
     norm = float(np.linalg.norm(vector))
     return vector / norm if norm else vector
-
-
-def _stem(word: str) -> str:
-    """A crude suffix stripper, enough for "learned"/"learning"/"learns" to meet."""
-    for suffix in ("ingly", "edly", "ing", "ed", "es", "ly", "s"):
-        if len(word) > len(suffix) + 2 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
 
 
 def to_bytes(vector: Sequence[float] | Vector) -> bytes:

@@ -281,6 +281,12 @@ class MemoryStore:
         )
         return query_vector, nearest
 
+    async def load_index(self) -> None:
+        """Load the vector index now, rather than at the first search (which would wait)."""
+        probe = await self._query_vector("index")
+        if probe is not None:
+            await self._vector_index(probe.size)
+
     async def _vector_index(self, dims: int) -> VectorIndex:
         """The index of this store's vector space, loaded from the database on first use.
         The index exists (and :meth:`add` feeds it) before loading starts, so a memory stored

@@ -85,3 +85,11 @@ STOPWORDS = frozenset(
 def words(text: str) -> list[str]:
     """The topic-bearing words of ``text``, in order (single letters dropped too)."""
     return [w for w in _WORD.findall(text.lower()) if len(w) > 1 and w not in STOPWORDS]
+
+
+def stem(word: str) -> str:
+    """A crude suffix stripper, enough for "learned"/"learning"/"learns" to meet."""
+    for suffix in ("ingly", "edly", "ing", "ed", "es", "ly", "s"):
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word

@@ -1,0 +1,421 @@
+"""Asking the family: choose specialists, put the question to the live ones, answer for the
+others from their memories, stream answers to the asker, and end with one ranked result.
+
+An ask runs as a task of its own, so the asker's connection goes on while it waits. It ends
+when every live specialist answered or the deadline passed, whichever is first; a specialist
+that does not answer in time is named in ``missing`` and answered for from its memories. When
+the asker disconnects, its asks are cancelled and nothing more is sent or stored for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cloudbrain.db.engine import write_transaction
+from cloudbrain.db.models import ask_answers, asks, feedback
+from cloudbrain.db.types import utcnow
+from cloudbrain.directory.aggregate import aggregate, relevance, summarize
+from cloudbrain.directory.selection import select_specialists
+from cloudbrain.directory.topics import classify
+from cloudbrain.errors import ErrorCode
+from cloudbrain.ids import new_id
+from cloudbrain.memory.embedding import Embedder, EmbedderUnavailable, normalized
+from cloudbrain.memory.store import MemoryStore, Recalled, RecallFilter
+from cloudbrain.protocol import (
+    Answer,
+    Ask,
+    AskAnswer,
+    AskAnswered,
+    AskList,
+    AskResult,
+    Asks,
+    AskStarted,
+    Error,
+    Ok,
+    Question,
+    Rate,
+    Specialist,
+)
+from cloudbrain.server.directory import DirectoryStore
+from cloudbrain.server.session import LiveSession
+
+log = logging.getLogger(__name__)
+
+ANSWERS_CAPABILITY = "answers"  # sessions that say so in hello are sent questions
+RECALL_POOL = 50  # memories recalled for the question, to weigh each AI's knowledge
+MEMORIES_PER_ANSWER = 3
+MEMORY_CONFIDENCE = 0.5  # stored knowledge, not re-checked by a live mind
+
+
+@dataclass
+class OpenAsk:
+    """An ask waiting for answers from the live specialists in ``waiting``."""
+
+    id: str
+    asker: str
+    waiting: dict[str, LiveSession]  # agent name -> the session asked
+    arrived: asyncio.Queue[tuple[LiveSession, Answer]] = field(default_factory=asyncio.Queue)
+
+
+class AskService:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        directory: DirectoryStore,
+        memory: MemoryStore,
+        answering_session: Callable[[str], LiveSession | None],
+    ) -> None:
+        self.engine = engine
+        self.directory = directory
+        self.memory = memory
+        self.answering_session = answering_session  # agent name -> a session taking questions
+        self._open: dict[str, OpenAsk] = {}
+        self._tasks: dict[LiveSession, set[asyncio.Task[None]]] = defaultdict(set)
+
+    # --- requests -------------------------------------------------------------------------
+
+    def start(self, session: LiveSession, frame: Ask) -> None:
+        task = asyncio.create_task(self._run(session, frame), name=f"ask-{frame.id}")
+        self._tasks[session].add(task)
+        task.add_done_callback(lambda t: self._finished(session, frame.id, t))
+
+    def cancel_for(self, session: LiveSession) -> None:
+        """The asker left: its asks stop where they are."""
+        for task in self._tasks.pop(session, set()):
+            task.cancel()
+
+    def answer(self, session: LiveSession, frame: Answer) -> None:
+        open_ask = self._open.get(frame.ask)
+        if open_ask is None or open_ask.waiting.get(session.agent.name) is not session:
+            session.send(
+                Error(
+                    re=frame.id,
+                    code=ErrorCode.NOT_FOUND,
+                    detail="no open ask put this question to this session (answered already, "
+                    "or past its deadline)",
+                ).to_json()
+            )
+            return
+        open_ask.arrived.put_nowait((session, frame))
+        session.send(Ok(re=frame.id).to_json())
+
+    async def rate(self, session: LiveSession, frame: Rate) -> None:
+        async with self.engine.connect() as conn:
+            known = await conn.scalar(
+                select(ask_answers.c.id).where(
+                    ask_answers.c.id == frame.answer, ask_answers.c.ask_id == frame.ask
+                )
+            )
+        if known is None:
+            session.send(
+                Error(
+                    re=frame.id,
+                    code=ErrorCode.NOT_FOUND,
+                    detail="that ask has no answer with that id; `cloudbrain asks` lists them",
+                ).to_json()
+            )
+            return
+        async with write_transaction(self.engine) as conn:
+            await conn.execute(
+                feedback.insert().values(
+                    id=new_id(),
+                    ask_id=frame.ask,
+                    answer_id=frame.answer,
+                    rater=session.agent.name,
+                    verdict=frame.verdict,
+                    created_at=utcnow(),
+                )
+            )
+        session.send(Ok(re=frame.id).to_json())
+
+    async def listing(self, session: LiveSession, frame: Asks) -> None:
+        results = await self.stored(session.agent.name if frame.mine else None, frame.limit)
+        session.send(AskList(re=frame.id, asks=results).to_json())
+
+    # --- one ask ----------------------------------------------------------------------------
+
+    async def _run(self, session: LiveSession, frame: Ask) -> None:
+        started = time.monotonic()
+        ask_id, asker = new_id(), session.agent.name
+        deadline = utcnow() + timedelta(seconds=frame.timeout)
+        where = RecallFilter(since=frame.since, until=frame.until)
+        recalled = await self.memory.search(
+            frame.question, _with(where, ai=asker if frame.own else None), RECALL_POOL
+        )
+        profiles = await self.directory.profiles()
+        vocabulary = {*frame.skills}
+        for profile in profiles:
+            vocabulary.update(profile.skills)
+            vocabulary.update(s.topic for s in profile.learned_skills)
+        topics = classify(frame.question, vocabulary)
+        topics += [t for t in classify(" ".join(frame.skills), frame.skills) if t not in topics]
+        if frame.own:
+            specialists = [Specialist(agent=asker, live=False, score=1.0, why={"own": 1.0})]
+        else:
+            candidates = [
+                p
+                for p in profiles
+                if p.name != asker and (not frame.agents or p.name in frame.agents)
+            ]
+            answering = {p.name for p in candidates if self.answering_session(p.name) is not None}
+            weight: dict[str, float] = defaultdict(float)
+            for r in recalled:
+                weight[r.memory.ai] += r.score
+            specialists = select_specialists(
+                candidates,
+                topics,
+                weight,
+                answering,
+                frame.max_specialists,
+                named=bool(frame.agents),
+            )
+        session.send(
+            AskStarted(
+                re=frame.id, ask=ask_id, topics=topics, specialists=specialists, deadline=deadline
+            ).to_json()
+        )
+        answers: list[AskAnswer] = []
+
+        async def add(answer: AskAnswer) -> None:
+            cosine = await self._cosine(frame.question, answer.text)
+            scored = answer.model_copy(
+                update={"relevance": relevance(frame.question, answer.text, cosine)}
+            )
+            answers.append(scored)
+            session.send(AskAnswered(re=frame.id, ask=ask_id, answer=scored).to_json())
+
+        open_ask = OpenAsk(ask_id, asker, {})
+        for specialist in specialists:
+            live = self.answering_session(specialist.agent) if specialist.live else None
+            if live is not None:
+                open_ask.waiting[specialist.agent] = live
+        self._open[ask_id] = open_ask
+        try:
+            for live in open_ask.waiting.values():
+                live.send(
+                    Question(
+                        ask=ask_id,
+                        question=frame.question,
+                        asker=asker,
+                        topics=topics,
+                        deadline=deadline,
+                    ).to_json()
+                )
+            for specialist in specialists:
+                if specialist.agent not in open_ask.waiting:
+                    found = await self._from_memories(specialist.agent, frame, where)
+                    if found is not None:
+                        await add(found)
+            await self._collect(open_ask, frame.timeout - (time.monotonic() - started), add)
+        finally:
+            del self._open[ask_id]
+        missing = sorted(open_ask.waiting)
+        for name in missing:  # not in time: what they stored still counts
+            found = await self._from_memories(name, frame, where)
+            if found is not None:
+                await add(found)
+        ranked = aggregate(answers)
+        result = AskResult(
+            re=frame.id,
+            ask=ask_id,
+            question=frame.question,
+            asker=asker,
+            at=utcnow(),
+            topics=topics,
+            specialists=specialists,
+            answers=ranked,
+            summary=summarize(ranked),
+            missing=missing,
+            seconds=round(time.monotonic() - started, 3),
+        )
+        await self._store(result, frame)
+        session.send(result.to_json())
+
+    async def _collect(
+        self, open_ask: OpenAsk, seconds: float, add: Callable[[AskAnswer], Awaitable[None]]
+    ) -> None:
+        """Take live answers until every specialist answered or ``seconds`` passed."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + max(0.0, seconds)
+        while open_ask.waiting:
+            left = until - loop.time()
+            if left <= 0:
+                return
+            try:
+                live, frame = await asyncio.wait_for(open_ask.arrived.get(), left)
+            except TimeoutError:
+                return
+            name = live.agent.name
+            if open_ask.waiting.get(name) is not live:
+                continue
+            del open_ask.waiting[name]
+            await add(
+                AskAnswer(
+                    id=new_id(),
+                    agent=name,
+                    source="live",
+                    text=frame.text,
+                    knows=frame.knows,
+                    confidence=frame.confidence,
+                    session=live.id,
+                    device=live.device,
+                    at=utcnow(),
+                    model=frame.model,
+                    memories=list(frame.memories),
+                )
+            )
+
+    async def _from_memories(self, agent: str, frame: Ask, where: RecallFilter) -> AskAnswer | None:
+        """An answer for ``agent`` from what it stored: its best memories on the question,
+        attributed to the session and device of the best one."""
+        found = await self.memory.search(
+            frame.question, _with(where, ai=agent), MEMORIES_PER_ANSWER
+        )
+        if not found:
+            return None
+        best = found[0].memory
+        return AskAnswer(
+            id=new_id(),
+            agent=agent,
+            source="memory",
+            text="\n".join(_said(r) for r in found),
+            confidence=MEMORY_CONFIDENCE,
+            session=best.session,
+            device=best.device,
+            at=best.created_at,
+            model=best.model_used,
+            memories=[r.memory.id for r in found],
+        )
+
+    async def _cosine(self, question: str, text: str) -> float | None:
+        embedder: Embedder | None = self.memory.embedder
+        if embedder is None:
+            return None
+        try:
+            q, a = await asyncio.to_thread(embedder.embed, [question, text])
+        except EmbedderUnavailable:
+            return None
+        return float(normalized(np.asarray(q)) @ normalized(np.asarray(a)))
+
+    # --- storage ----------------------------------------------------------------------------
+
+    async def _store(self, result: AskResult, frame: Ask) -> None:
+        options = frame.model_dump(mode="json", exclude={"type", "id", "question", "v"})
+        async with write_transaction(self.engine) as conn:
+            await conn.execute(
+                asks.insert().values(
+                    id=result.ask,
+                    asker=result.asker,
+                    question=result.question,
+                    topics=result.topics,
+                    options=options,
+                    specialists=[s.model_dump(mode="json") for s in result.specialists],
+                    summary=result.summary,
+                    missing=result.missing,
+                    seconds=result.seconds,
+                    created_at=result.at,
+                )
+            )
+            if result.answers:
+                await conn.execute(
+                    ask_answers.insert(),
+                    [
+                        {
+                            **a.model_dump(exclude={"feedback"}),
+                            "ask_id": result.ask,
+                            "rank": rank,
+                        }
+                        for rank, a in enumerate(result.answers)
+                    ],
+                )
+
+    async def stored(self, asker: str | None, limit: int) -> list[AskResult]:
+        """Past asks, newest first, with their ranked answers and the feedback on each."""
+        query = select(asks).order_by(asks.c.created_at.desc()).limit(limit)
+        if asker is not None:
+            query = query.where(asks.c.asker == asker)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+            ids = [row["id"] for row in rows]
+            answer_rows = (
+                (
+                    await conn.execute(
+                        select(ask_answers)
+                        .where(ask_answers.c.ask_id.in_(ids))
+                        .order_by(ask_answers.c.rank)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            ratings = (
+                await conn.execute(
+                    select(feedback.c.answer_id, feedback.c.rater, feedback.c.verdict)
+                    .where(feedback.c.ask_id.in_(ids))
+                    .order_by(feedback.c.created_at, feedback.c.id)
+                )
+            ).all()
+        latest = {(answer, rater): verdict for answer, rater, verdict in ratings}
+        counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for (answer, _), verdict in latest.items():
+            counts[answer][verdict] += 1
+        by_ask: dict[str, list[AskAnswer]] = defaultdict(list)
+        for row in answer_rows:
+            by_ask[row["ask_id"]].append(
+                AskAnswer.model_validate({**row, "feedback": dict(counts.get(row["id"], {}))})
+            )
+        return [
+            AskResult(
+                ask=row["id"],
+                question=row["question"],
+                asker=row["asker"],
+                at=row["created_at"],
+                topics=row["topics"],
+                specialists=row["specialists"],
+                answers=by_ask.get(row["id"], []),
+                summary=row["summary"],
+                missing=row["missing"],
+                seconds=row["seconds"],
+            )
+            for row in rows
+        ]
+
+    def _finished(self, session: LiveSession, frame_id: str, task: asyncio.Task[None]) -> None:
+        tasks = self._tasks.get(session)
+        if tasks is not None:
+            tasks.discard(task)
+            if not tasks:
+                del self._tasks[session]
+        if task.cancelled():
+            return
+        if (exc := task.exception()) is not None:
+            log.error("ask failed", exc_info=exc)
+            with contextlib.suppress(Exception):
+                session.send(
+                    Error(
+                        re=frame_id, code=ErrorCode.INTERNAL, detail=f"the ask failed: {exc}"
+                    ).to_json()
+                )
+
+
+def _with(where: RecallFilter, *, ai: str | None) -> RecallFilter:
+    return RecallFilter(ai=ai, since=where.since, until=where.until)
+
+
+def _said(recalled: Recalled) -> str:
+    """What a memory says, for an answer: the answer part of an exchange, else its text."""
+    memory = recalled.memory
+    return (
+        memory.ai_response if memory.kind == "exchange" and memory.ai_response else memory.content
+    )
