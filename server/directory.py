@@ -39,20 +39,20 @@ class DirectoryStore:
         """Every active AI's profile, by name."""
         roster = await self.messages.roster()
         async with self.engine.connect() as conn:
-            session_counts: dict[str, int] = dict(
-                (
-                    await conn.execute(
-                        select(agents.c.name, func.count(sessions.c.id))
-                        .join(sessions, sessions.c.agent_id == agents.c.id)
-                        .group_by(agents.c.name)
-                    )
-                ).tuples()
-            )
-            memory_counts: dict[str, int] = dict(
-                (
-                    await conn.execute(select(memories.c.ai, func.count()).group_by(memories.c.ai))
-                ).tuples()
-            )
+            session_counts: dict[str, int] = {
+                name: count
+                for name, count in await conn.execute(
+                    select(agents.c.name, func.count(sessions.c.id))
+                    .join(sessions, sessions.c.agent_id == agents.c.id)
+                    .group_by(agents.c.name)
+                )
+            }
+            memory_counts: dict[str, int] = {
+                ai: count
+                for ai, count in await conn.execute(
+                    select(memories.c.ai, func.count()).group_by(memories.c.ai)
+                )
+            }
             newest = (
                 select(brain_states.c.ai, func.max(brain_states.c.version).label("version"))
                 .group_by(brain_states.c.ai)

@@ -16,7 +16,7 @@ T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
 def profile(name: str, *skills: str, online: bool = True, **more: object) -> AgentInfo:
-    return AgentInfo(name=name, skills=list(skills), online=online, **more)  # type: ignore[arg-type]
+    return AgentInfo(name=name, skills=list(skills), online=online, **more)
 
 
 def answer(agent: str, text: str, **more: object) -> AskAnswer:
@@ -28,7 +28,7 @@ def answer(agent: str, text: str, **more: object) -> AskAnswer:
         "at": T0,
         **more,
     }
-    return AskAnswer(agent=agent, text=text, **fields)  # type: ignore[arg-type]
+    return AskAnswer(agent=agent, text=text, **fields)
 
 
 def test_topics_match_whole_skill_names_up_to_word_endings() -> None:
