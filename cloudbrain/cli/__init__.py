@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from cloudbrain.cli import agents, brain, memory, messaging, server
+from cloudbrain.cli import agents, asking, brain, memory, messaging, server
 
 app = typer.Typer(
     name="cloudbrain",
@@ -38,6 +38,10 @@ app.command("send")(messaging.send)
 app.command("listen")(messaging.listen)
 app.command("who")(messaging.who)
 app.command("status")(messaging.status)
+app.command("ask")(asking.ask)
+app.command("asks")(asking.asks)
+app.command("rate")(asking.rate)
+app.command("card")(asking.card)
 
 
 def main() -> None:

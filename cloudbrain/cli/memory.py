@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import Progress
 
-from cloudbrain.cli.options import Home, Json, Name, Token, Url, as_agent, run
+from cloudbrain.cli.options import Home, Json, Name, Since, Token, Until, Url, as_agent, run, times
 from cloudbrain.cli.output import console, emit, errors, fail
 from cloudbrain.errors import CloudBrainError
 from cloudbrain.memory.records import KINDS, Kind, MemoryRecord
-from cloudbrain.memory.when import parse_when
 
 if TYPE_CHECKING:
     from cloudbrain.agent.client import Client
@@ -22,26 +20,10 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Add, search, export and import memories.", no_args_is_help=True)
 
-Since = typer.Option(
-    None, "--since", help="From this time: 30m, 2h, 2d, 1w, yesterday, 2026-11-20 …"
-)
-Until = typer.Option(None, "--until", help="Up to this time, same forms as --since.")
 Agent = typer.Option(
     None, "--agent", "-a", help="Only this agent's memories (default: everyone's)."
 )
 IMPORT_CHUNK = 200
-
-
-def _times(since: str | None, until: str | None) -> dict[str, datetime]:
-    found = {}
-    try:
-        if since:
-            found["since"] = parse_when(since)
-        if until:
-            found["until"] = parse_when(until)
-    except CloudBrainError as exc:
-        fail(exc)
-    return found
 
 
 def _kind(kind: str | None) -> Kind | None:
@@ -117,7 +99,7 @@ def search(
         "device": device,
         "session": session,
     }
-    filters = {k: v for k, v in filters.items() if v is not None} | _times(since, until)
+    filters = {k: v for k, v in filters.items() if v is not None} | times(since, until)
 
     results = run(
         as_agent(
@@ -159,7 +141,7 @@ def export(
     home: Path = Home,
 ) -> None:
     """Write memories as JSON Lines, oldest first: one memory per line, for backup or import."""
-    filters: dict[str, Any] = ({"ai": agent} if agent else {}) | _times(since, until)
+    filters: dict[str, Any] = ({"ai": agent} if agent else {}) | times(since, until)
 
     async def action(client: Client) -> int:
         count = 0

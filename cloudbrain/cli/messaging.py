@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,7 @@ from cloudbrain.cli.output import ago, console, emit, print_json
 
 if TYPE_CHECKING:
     from cloudbrain.agent.client import Client
-    from cloudbrain.protocol import Receipt
+    from cloudbrain.protocol import AgentInfo, Receipt
 
 
 def send(
@@ -116,26 +117,43 @@ def listen(
 
 
 def who(
-    url: str = Url, name: str = Name, token: str = Token, home: Path = Home, as_json: bool = Json
+    skill: str = typer.Option(
+        None, "--skill", "-s", help="Only AIs with this skill, declared or learned."
+    ),
+    online: bool = typer.Option(False, "--online", help="Only AIs online now."),
+    text: str = typer.Option(
+        None, "--text", help="Only AIs with this text in their name, description or skills."
+    ),
+    url: str = Url,
+    name: str = Name,
+    token: str = Token,
+    home: Path = Home,
+    as_json: bool = Json,
 ) -> None:
-    """List every agent: online or not, on which devices, with which skills."""
+    """The directory: every AI, online or not, on which devices, with which skills (declared,
+    and learned from answers that were well received: marked *)."""
 
-    agents = run(as_agent(url, name, token, home, lambda client: client.who()), as_json)
+    def action(client: Client) -> Awaitable[list[AgentInfo]]:
+        return client.who(skill=skill, online=True if online else None, text=text)
+
+    agents = run(as_agent(url, name, token, home, action), as_json)
 
     def render() -> None:
-        table = Table("", "name", "devices", "skills", "last seen", "description")
+        table = Table("", "name", "devices", "skills", "memories", "last seen", "description")
         for a in agents:
+            learned = [f"{s.topic}*" for s in a.learned_skills if s.topic not in a.skills]
             table.add_row(
                 "[green]●[/]" if a.online else "[dim]○[/]",
                 a.name,
-                ", ".join(sorted({s.device for s in a.sessions})),
-                ", ".join(a.skills),
+                ", ".join(sorted({s.device for s in a.sessions} | {d.device for d in a.devices})),
+                ", ".join([*a.skills, *learned]),
+                str(a.memories),
                 "online" if a.online else ago(a.last_seen),
                 a.description,
             )
         console.print(table)
-        online = sum(a.online for a in agents)
-        console.print(f"{online} of {len(agents)} online", style="dim")
+        online_now = sum(a.online for a in agents)
+        console.print(f"{online_now} of {len(agents)} online; * learned skill", style="dim")
 
     emit(agents, as_json, render)
 

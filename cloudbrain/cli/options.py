@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -12,6 +13,7 @@ import typer
 from cloudbrain.cli.output import fail
 from cloudbrain.credentials import resolve
 from cloudbrain.errors import CloudBrainError
+from cloudbrain.memory.when import parse_when
 from cloudbrain.settings import Settings, client_url
 
 if TYPE_CHECKING:
@@ -52,6 +54,23 @@ Token = typer.Option(
     help="That agent's token (env CLOUDBRAIN_TOKEN; default: from the credentials file).",
     show_default=False,
 )
+Since = typer.Option(
+    None, "--since", help="From this time: 30m, 2h, 2d, 1w, yesterday, 2026-11-20 …"
+)
+Until = typer.Option(None, "--until", help="Up to this time, same forms as --since.")
+
+
+def times(since: str | None, until: str | None) -> dict[str, datetime]:
+    """``--since`` and ``--until`` as datetimes, keyed as the protocol names them."""
+    found = {}
+    try:
+        if since:
+            found["since"] = parse_when(since)
+        if until:
+            found["until"] = parse_when(until)
+    except CloudBrainError as exc:
+        fail(exc)
+    return found
 
 
 def settings(home: Path | None = None, db: str | None = None, **overrides: Any) -> Settings:

@@ -1,0 +1,199 @@
+"""``cloudbrain ask``, ``asks``, ``rate`` and ``card``: asking the family and judging answers."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.table import Table
+
+from cloudbrain.cli.options import Home, Json, Name, Since, Token, Until, Url, as_agent, run, times
+from cloudbrain.cli.output import ago, console, emit, print_json
+
+if TYPE_CHECKING:
+    from cloudbrain.agent.client import Client
+    from cloudbrain.protocol import AskAnswer, AskResult
+
+
+def ask(
+    question: str = typer.Argument(..., help="What you want to know, in plain words."),
+    skill: list[str] = typer.Option(
+        [], "--skill", "-s", help="A topic the question is about; repeat for more."
+    ),
+    agent: list[str] = typer.Option(
+        [], "--agent", "-a", help="Ask only this AI (live, or its memories); repeat for more."
+    ),
+    own: bool = typer.Option(
+        False, "--self", help="Ask only your own past sessions: what you stored earlier."
+    ),
+    since: str = Since,
+    until: str = Until,
+    timeout: float = typer.Option(
+        10.0, "--timeout", "-t", min=0.1, max=120, help="Seconds to wait for live answers."
+    ),
+    max_specialists: int = typer.Option(
+        5, "--max-specialists", "-m", min=1, max=50, help="How many AIs to ask at most."
+    ),
+    url: str = Url,
+    name: str = Name,
+    token: str = Token,
+    home: Path = Home,
+    as_json: bool = Json,
+) -> None:
+    """Ask the family a question: specialists online answer now, past sessions answer from
+    what they stored; you get ranked, attributed answers and a summary within --timeout.
+
+    Examples:
+
+      cloudbrain ask "How do I keep asyncio tasks from vanishing?"
+
+      cloudbrain ask "What did I learn about backups?" --self --since 1w
+
+      cloudbrain ask "Which GPU for llama 70b?" --skill gpu --timeout 20 --json
+    """
+    options: dict[str, Any] = {
+        "skills": skill,
+        "agents": agent,
+        "own": own,
+        "timeout": timeout,
+        "max_specialists": max_specialists,
+        **times(since, until),
+    }
+
+    async def action(client: Client) -> AskResult:
+        from cloudbrain.protocol import AskAnswered, AskResult, AskStarted
+
+        async for event in client.ask(question, **options):
+            if isinstance(event, AskResult):
+                return event
+            if as_json:
+                continue
+            if isinstance(event, AskStarted):
+                console.print(started_line(event.specialists, event.topics), highlight=False)
+            elif isinstance(event, AskAnswered):
+                a = event.answer
+                console.print(
+                    f"[dim]  answer from[/] [bold]{a.agent}[/] [dim]({a.source})[/]",
+                    highlight=False,
+                )
+        raise AssertionError("an ask always ends with its result")
+
+    with console.status("asking…", spinner="dots") if not as_json else nullcontext():
+        result = run(as_agent(url, name, token, home, action), as_json)
+    emit(result, as_json, lambda: show_result(result))
+
+
+def asks(
+    mine: bool = typer.Option(False, "--mine", help="Only the asks you made."),
+    limit: int = typer.Option(20, "--limit", "-l", min=1, max=200, help="How many, newest first."),
+    url: str = Url,
+    name: str = Name,
+    token: str = Token,
+    home: Path = Home,
+    as_json: bool = Json,
+) -> None:
+    """List past asks with their ranked answers and the feedback they got."""
+    found = run(
+        as_agent(url, name, token, home, lambda client: client.asks(mine=mine, limit=limit)),
+        as_json,
+    )
+
+    def render() -> None:
+        if not found:
+            console.print('no asks yet: try [bold]cloudbrain ask "…"[/]')
+        for result in found:
+            console.rule(f"[bold]{result.question}[/]", align="left")
+            console.print(
+                f"[dim]ask {result.ask} by {result.asker}, {ago(result.at)}[/]", highlight=False
+            )
+            show_answers(result.answers)
+
+    emit(found, as_json, render)
+
+
+def rate(
+    ask_id: str = typer.Argument(..., help="The ask's id (from `ask` or `asks`)."),
+    answer_id: str = typer.Argument(..., help="The answer's id (from `ask --json` or `asks`)."),
+    verdict: str = typer.Argument(..., help="up, down or accept."),
+    url: str = Url,
+    name: str = Name,
+    token: str = Token,
+    home: Path = Home,
+    as_json: bool = Json,
+) -> None:
+    """Rate an answer. Ratings teach the directory who knows what (learned skills); your
+    latest rating of an answer is the one that counts."""
+    from cloudbrain.cli.output import fail
+    from cloudbrain.errors import CloudBrainError
+
+    if verdict not in ("up", "down", "accept"):
+        fail(CloudBrainError(f"unknown verdict {verdict!r}", hint="use up, down or accept"))
+    run(
+        as_agent(url, name, token, home, lambda client: client.rate(ask_id, answer_id, verdict)),
+        as_json,
+    )
+    emit({"rated": answer_id, "verdict": verdict}, as_json, lambda: console.print("rated"))
+
+
+def card(
+    agent: str = typer.Argument(..., help="The AI whose card to show."),
+    url: str = Url,
+    name: str = Name,
+    token: str = Token,
+    home: Path = Home,
+) -> None:
+    """Print an AI's agent card (JSON in the spirit of the A2A Agent Card): who it is, what it
+    knows (declared and learned skills, with examples), where to reach it."""
+    print_json(run(as_agent(url, name, token, home, lambda client: client.card(agent))))
+
+
+# --- drawing ---------------------------------------------------------------------------------
+
+
+def started_line(specialists: list[Any], topics: list[str]) -> str:
+    if not specialists:
+        return "[yellow]nobody to ask:[/] no AI knows the topic and none is online"
+    who = ", ".join(f"{s.agent} ({'live' if s.live else 'memories'})" for s in specialists)
+    about = f" about {', '.join(topics)}" if topics else ""
+    return f"[dim]asked{about}:[/] {who}"
+
+
+def show_result(result: AskResult) -> None:
+    show_answers(result.answers)
+    if result.summary:
+        console.print(f"\n[bold]In short:[/] {result.summary}", highlight=False)
+    if result.missing:
+        console.print(
+            f"[yellow]no live answer in time from:[/] {', '.join(result.missing)} "
+            "(their stored memories were used)",
+            highlight=False,
+        )
+    console.print(
+        f"[dim]ask {result.ask} · {result.seconds:.2f}s · rate an answer: "
+        f"cloudbrain rate {result.ask} ANSWER_ID up|down|accept[/]",
+        highlight=False,
+    )
+
+
+def show_answers(answers: list[AskAnswer]) -> None:
+    if not answers:
+        console.print("[yellow]no answers[/]: nobody knew, or nobody was asked")
+        return
+    table = Table("#", "answer", "from", "score", show_lines=True)
+    for rank, a in enumerate(answers, start=1):
+        also = f"\n[dim]also: {', '.join(a.also)}[/]" if a.also else ""
+        feedback = " ".join(f"{k}:{v}" for k, v in sorted(a.feedback.items()))
+        where = f"{a.source} · {a.device or '?'} · {a.at:%Y-%m-%d}"
+        table.add_row(
+            str(rank),
+            a.text + also,
+            f"[bold]{a.agent}[/]\n[dim]{where}\nsession {a.session[:8] or '?'}\nid {a.id}[/]",
+            (f"{a.score:.3f}" if a.knows else "[dim]doesn't know[/]")
+            + (f"\n{feedback}" if feedback else ""),
+        )
+    console.print(table)
+
+
+__all__ = ["ask", "asks", "card", "rate"]
