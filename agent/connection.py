@@ -78,6 +78,7 @@ class Connection:
         *,
         device: str | None = None,
         capabilities: tuple[str, ...] = (),
+        skills: tuple[str, ...] = (),
         client_name: str = f"cloudbrain-python/{__version__}",
         timeout: float = 10.0,
         max_backoff: float = 10.0,
@@ -91,6 +92,7 @@ class Connection:
         self.welcome: Welcome | None = None
         self._token = token
         self._capabilities = list(capabilities)
+        self._skills = list(skills)
         self._client_name = client_name
         self._max_backoff = max_backoff
         self._on_presence = on_presence
@@ -305,6 +307,7 @@ class Connection:
             device=self.device,
             client=self._client_name,
             capabilities=self._capabilities,
+            skills=self._skills,
         )
         await ws.send(hello.to_json())
         frame = parse_server_frame(await asyncio.wait_for(ws.recv(), self.timeout))

@@ -68,6 +68,7 @@ class AgentRuntime:
             config.token,
             device=config.device,
             capabilities=(ANSWERS_CAPABILITY,),
+            skills=config.skills,
         )
         self.brain_state = BrainStateManager(self.client, config.folder)
         self._handled: OrderedDict[str, None] = self._load_handled()

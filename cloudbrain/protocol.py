@@ -90,6 +90,8 @@ class Hello(_ClientFrame):
     device: ShortText = ""
     client: ShortText = ""
     capabilities: Annotated[list[ShortText], Field(max_length=32)] = []
+    # Skills this agent declares; added to those it declared before (the directory lists them).
+    skills: Annotated[list[ShortText], Field(max_length=32)] = []
 
 
 class _Message(_ClientFrame):

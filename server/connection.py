@@ -61,6 +61,7 @@ class ConnectionHandler:
             device=hello.device,
             client=hello.client,
             capabilities=hello.capabilities,
+            skills=hello.skills,
         )
         session = LiveSession(
             agent,

@@ -39,10 +39,25 @@ class MessageStore:
     # --- sessions ---------------------------------------------------------------------------
 
     async def open_session(
-        self, agent_id: str, *, node: str, device: str, client: str, capabilities: list[str]
+        self,
+        agent_id: str,
+        *,
+        node: str,
+        device: str,
+        client: str,
+        capabilities: list[str],
+        skills: Sequence[str] = (),
     ) -> str:
+        """Record a new session; ``skills`` are added to the agent's declared skills."""
         session_id = new_id()
         async with write_transaction(self.engine) as conn:
+            if skills:
+                known = await conn.scalar(select(agents.c.skills).where(agents.c.id == agent_id))
+                merged = sorted({*(known or []), *skills})
+                if merged != sorted(known or []):
+                    await conn.execute(
+                        update(agents).where(agents.c.id == agent_id).values(skills=merged)
+                    )
             await conn.execute(
                 sessions.insert().values(
                     id=session_id,

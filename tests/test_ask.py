@@ -229,3 +229,18 @@ async def test_bad_ask_requests_get_typed_errors(connect: ClientFactory) -> None
         )
     assert stray.value.code == ErrorCode.NOT_FOUND
     assert await client.ping() > 0  # and the connection goes on
+
+
+async def test_skills_declared_when_an_agent_starts_join_the_directory(
+    server: Server, make_agent: AgentFactory, connect: ClientFactory, tmp_path: Path
+) -> None:
+    _, token = await make_agent("erin", skills=["python"])
+    config = AgentConfig("erin", token, server.url, "edge", tmp_path / "erin", skills=("rust",))
+    running = Running(AgentRuntime(config, RecallBrain()))
+    await running.until_connected()
+    try:
+        asker = await connect("dora")
+        [erin] = await asker.who(skill="rust")
+        assert erin.name == "erin" and erin.skills == ["python", "rust"] and erin.online
+    finally:
+        await running.end()
