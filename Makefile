@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 .PHONY: run test lint bench clean
 
 run: $(VENV)/.runtime
-	$(BIN)/cloudbrain server
+	$(BIN)/cloudbrain demo
 
 test: $(VENV)/.dev lint
 	$(BIN)/pytest

@@ -5,6 +5,8 @@ Each AI gets a score from three kinds of evidence: its skills matching the quest
 stored memories are to the question (recall scores, relative to the best AI's), and whether it
 is online to answer now (``answering``: it has a session that takes questions). Reputation
 scales the sum. Only AIs with some evidence of knowing are chosen, unless the asker named them;
+an AI with no matching skill needs memories at least half as relevant as the best AI's, since
+a few shared words make weak evidence on their own;
 when nobody has any, the AIs that can answer now are asked, so a question on a new subject
 still reaches someone.
 """
@@ -20,6 +22,7 @@ DECLARED_MATCH = 1.0
 LEARNED_SATURATION = 5.0  # learned weight at which a learned skill counts half a declared one
 MEMORY_WEIGHT = 1.0
 ONLINE_BONUS = 0.25
+MEMORY_ONLY_SHARE = 0.5  # relative memory relevance that qualifies an AI without the skill
 
 
 def skill_match(profile: AgentInfo, topics: Sequence[str]) -> tuple[float, float]:
@@ -50,7 +53,8 @@ def select_specialists(
         memory = memory_relevance.get(profile.name, 0.0) / best_memory if best_memory else 0.0
         evidence = declared + learned + MEMORY_WEIGHT * memory
         live = profile.name in answering
-        if evidence == 0 and not named:
+        weak = declared + learned == 0 and memory < MEMORY_ONLY_SHARE
+        if weak and not named:
             continue
         online = ONLINE_BONUS if live else 0.0
         reputation = 0.5 + profile.reputation  # neutral (0.5) leaves the score as it is

@@ -48,10 +48,10 @@ def test_specialists_are_chosen_by_skills_memories_and_presence() -> None:
         profile("bob", "kubernetes"),
         profile("carol", online=False),
         profile("dave", "python", online=False),
+        profile("eve"),
     ]
-    chosen = select_specialists(
-        profiles, ["python"], {"carol": 0.1, "alice": 0.2}, {"alice", "bob"}, limit=5
-    )
+    relevance = {"carol": 0.1, "alice": 0.2, "eve": 0.09}  # eve: weak, and no skill to back it
+    chosen = select_specialists(profiles, ["python"], relevance, {"alice", "bob"}, limit=5)
     assert [(s.agent, s.live) for s in chosen] == [
         ("alice", True),  # declared + memories + online
         ("dave", False),  # declared

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from cloudbrain.cli import agents, asking, brain, memory, messaging, server
+from cloudbrain.cli import agents, asking, brain, demo, memory, messaging, server
 
 app = typer.Typer(
     name="cloudbrain",
@@ -34,6 +34,7 @@ app.add_typer(memory.app, name="memory")
 app.add_typer(brain.app, name="brain")
 app.add_typer(server.db_app, name="db")
 app.command("server")(server.run_server)
+app.command("demo")(demo.demo)
 app.command("send")(messaging.send)
 app.command("listen")(messaging.listen)
 app.command("who")(messaging.who)

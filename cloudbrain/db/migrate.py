@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -18,9 +19,15 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+# Alembic keeps the running migration's context in module globals, so two upgrades at once in
+# one process (several agents starting together, each on its own cache) would mix them up.
+_one_at_a_time = threading.Lock()
+
+
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` to ``revision``. Blocking: call it off the event loop."""
-    command.upgrade(alembic_config(url), revision)
+    with _one_at_a_time:
+        command.upgrade(alembic_config(url), revision)
 
 
 async def current(url: str) -> str | None:
