@@ -50,6 +50,7 @@ from cloudbrain.protocol import (
     BrainVersions,
     Deliver,
     DeliveryStatus,
+    DeviceProfile,
     Error,
     Hello,
     MemoryPage,
@@ -79,6 +80,7 @@ class Connection:
         device: str | None = None,
         capabilities: tuple[str, ...] = (),
         skills: tuple[str, ...] = (),
+        profile: DeviceProfile | None = None,
         client_name: str = f"cloudbrain-python/{__version__}",
         timeout: float = 10.0,
         max_backoff: float = 10.0,
@@ -93,6 +95,7 @@ class Connection:
         self._token = token
         self._capabilities = list(capabilities)
         self._skills = list(skills)
+        self._profile = profile
         self._client_name = client_name
         self._max_backoff = max_backoff
         self._on_presence = on_presence
@@ -308,6 +311,7 @@ class Connection:
             client=self._client_name,
             capabilities=self._capabilities,
             skills=self._skills,
+            profile=self._profile,
         )
         await ws.send(hello.to_json())
         frame = parse_server_frame(await asyncio.wait_for(ws.recv(), self.timeout))

@@ -36,7 +36,7 @@ from cloudbrain.memory.facts import (
 )
 from cloudbrain.memory.records import Kind, MemoryRecord
 from cloudbrain.memory.store import RecallFilter
-from cloudbrain.protocol import Question
+from cloudbrain.protocol import DeviceProfile, Question
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ class AgentConfig:
     device: str
     folder: Path  # this agent's files on this device
     skills: tuple[str, ...] = ()
+    profile: DeviceProfile | None = None  # announced, so asks can route heavy work here
 
 
 class AgentRuntime:
@@ -69,6 +70,7 @@ class AgentRuntime:
             device=config.device,
             capabilities=(ANSWERS_CAPABILITY,),
             skills=config.skills,
+            profile=config.profile,
         )
         self.brain_state = BrainStateManager(self.client, config.folder)
         self._handled: OrderedDict[str, None] = self._load_handled()

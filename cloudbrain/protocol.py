@@ -82,6 +82,17 @@ class _ServerFrame(_Frame):
 # --- frames a client sends -------------------------------------------------------------------
 
 
+class DeviceProfile(BaseModel):
+    """What a device can do, as its agent announces it: asks route heavy work by it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    gpu: ShortText | None = None  # e.g. "NVIDIA GeForce RTX 4090"
+    gpu_memory_gb: Annotated[float, Field(ge=0, le=10_000)] | None = None
+    models: Annotated[list[ShortText], Field(max_length=32)] = []
+    tokens_per_second: Annotated[float, Field(ge=0, le=1_000_000)] | None = None
+
+
 class Hello(_ClientFrame):
     type: Literal["hello"] = "hello"
     id: FrameId
@@ -92,6 +103,7 @@ class Hello(_ClientFrame):
     capabilities: Annotated[list[ShortText], Field(max_length=32)] = []
     # Skills this agent declares; added to those it declared before (the directory lists them).
     skills: Annotated[list[ShortText], Field(max_length=32)] = []
+    profile: DeviceProfile | None = None
 
 
 class _Message(_ClientFrame):
@@ -246,6 +258,8 @@ class Ask(_ClientFrame):
     until: datetime | None = None
     timeout: Annotated[float, Field(gt=0, le=120)] = 10.0
     max_specialists: Annotated[int, Field(ge=1, le=50)] = 5
+    # How heavy the work is, 0 (a lookup) to 1; None: the server estimates it.
+    complexity: Annotated[float, Field(ge=0, le=1)] | None = None
 
 
 class Answer(_ClientFrame):
@@ -538,6 +552,18 @@ class AskAnswer(BaseModel):
     feedback: dict[str, int] = {}  # verdict -> count
 
 
+class Routing(BaseModel):
+    """How an ask's live specialists were asked, and why."""
+
+    complexity: float
+    estimated: bool  # True: the server estimated it; False: the ask carried it
+    heavy: bool
+    capacity: dict[str, float] = {}  # live specialist -> device capacity
+    first: list[str] = []  # asked at once
+    fallback: list[str] = []  # held back, asked in order if no answer came in time
+    failovers: list[str] = []  # fallbacks that were asked
+
+
 class AskStarted(_ServerFrame):
     type: Literal["ask_started"] = "ask_started"
     re: str
@@ -567,6 +593,7 @@ class AskResult(_ServerFrame):
     summary: str = ""
     missing: list[str] = []  # live specialists that did not answer in time
     seconds: float = 0.0
+    routing: Routing | None = None
 
 
 class AskList(_ServerFrame):

@@ -26,6 +26,7 @@ from cloudbrain.db.engine import write_transaction
 from cloudbrain.db.models import ask_answers, asks, feedback
 from cloudbrain.db.types import utcnow
 from cloudbrain.directory.aggregate import aggregate, relevance, summarize
+from cloudbrain.directory.routing import capacity, estimate_complexity, route
 from cloudbrain.directory.selection import select_specialists
 from cloudbrain.directory.topics import classify
 from cloudbrain.errors import ErrorCode
@@ -33,6 +34,7 @@ from cloudbrain.ids import new_id
 from cloudbrain.memory.embedding import Embedder, EmbedderUnavailable, normalized
 from cloudbrain.memory.store import MemoryStore, Recalled, RecallFilter
 from cloudbrain.protocol import (
+    AgentInfo,
     Answer,
     Ask,
     AskAnswer,
@@ -45,6 +47,7 @@ from cloudbrain.protocol import (
     Ok,
     Question,
     Rate,
+    Routing,
     Specialist,
 )
 from cloudbrain.server.directory import DirectoryStore
@@ -150,36 +153,8 @@ class AskService:
         ask_id, asker = new_id(), session.agent.name
         deadline = utcnow() + timedelta(seconds=frame.timeout)
         where = RecallFilter(since=frame.since, until=frame.until)
-        recalled = await self.memory.search(
-            frame.question, _with(where, ai=asker if frame.own else None), RECALL_POOL
-        )
         profiles = await self.directory.profiles()
-        vocabulary = {*frame.skills}
-        for profile in profiles:
-            vocabulary.update(profile.skills)
-            vocabulary.update(s.topic for s in profile.learned_skills)
-        topics = classify(frame.question, vocabulary)
-        topics += [t for t in classify(" ".join(frame.skills), frame.skills) if t not in topics]
-        if frame.own:
-            specialists = [Specialist(agent=asker, live=False, score=1.0, why={"own": 1.0})]
-        else:
-            candidates = [
-                p
-                for p in profiles
-                if p.name != asker and (not frame.agents or p.name in frame.agents)
-            ]
-            answering = {p.name for p in candidates if self.answering_session(p.name) is not None}
-            weight: dict[str, float] = defaultdict(float)
-            for r in recalled:
-                weight[r.memory.ai] += r.score
-            specialists = select_specialists(
-                candidates,
-                topics,
-                weight,
-                answering,
-                frame.max_specialists,
-                named=bool(frame.agents),
-            )
+        topics, specialists = await self._choose(frame, asker, profiles, where)
         session.send(
             AskStarted(
                 re=frame.id, ask=ask_id, topics=topics, specialists=specialists, deadline=deadline
@@ -195,29 +170,34 @@ class AskService:
             answers.append(scored)
             session.send(AskAnswered(re=frame.id, ask=ask_id, answer=scored).to_json())
 
+        question = Question(
+            ask=ask_id, question=frame.question, asker=asker, topics=topics, deadline=deadline
+        )
+        live = {
+            s.agent: answering
+            for s in specialists
+            if s.live and (answering := self.answering_session(s.agent)) is not None
+        }
+        routing = self._route(frame, live, profiles)
         open_ask = OpenAsk(ask_id, asker, {})
-        for specialist in specialists:
-            live = self.answering_session(specialist.agent) if specialist.live else None
-            if live is not None:
-                open_ask.waiting[specialist.agent] = live
         self._open[ask_id] = open_ask
         try:
-            for live in open_ask.waiting.values():
-                live.send(
-                    Question(
-                        ask=ask_id,
-                        question=frame.question,
-                        asker=asker,
-                        topics=topics,
-                        deadline=deadline,
-                    ).to_json()
-                )
+            for name in routing.first:
+                open_ask.waiting[name] = live[name]
+                live[name].send(question.to_json())
             for specialist in specialists:
-                if specialist.agent not in open_ask.waiting:
+                if specialist.agent not in live:
                     found = await self._from_memories(specialist.agent, frame, where)
                     if found is not None:
                         await add(found)
-            await self._collect(open_ask, frame.timeout - (time.monotonic() - started), add)
+
+            def failover(name: str) -> None:
+                open_ask.waiting[name] = live[name]
+                live[name].send(question.to_json())
+                routing.failovers.append(name)
+
+            seconds = frame.timeout - (time.monotonic() - started)
+            await self._collect(open_ask, seconds, add, list(routing.fallback), failover)
         finally:
             del self._open[ask_id]
         missing = sorted(open_ask.waiting)
@@ -238,28 +218,94 @@ class AskService:
             summary=summarize(ranked),
             missing=missing,
             seconds=round(time.monotonic() - started, 3),
+            routing=routing,
         )
         await self._store(result, frame)
         session.send(result.to_json())
 
+    async def _choose(
+        self, frame: Ask, asker: str, profiles: list[AgentInfo], where: RecallFilter
+    ) -> tuple[list[str], list[Specialist]]:
+        """The question's topics, and the specialists to ask (see :mod:`selection`)."""
+        vocabulary = {*frame.skills}
+        for profile in profiles:
+            vocabulary.update(profile.skills)
+            vocabulary.update(s.topic for s in profile.learned_skills)
+        topics = classify(frame.question, vocabulary)
+        topics += [t for t in classify(" ".join(frame.skills), frame.skills) if t not in topics]
+        if frame.own:
+            return topics, [Specialist(agent=asker, live=False, score=1.0, why={"own": 1.0})]
+        recalled = await self.memory.search(frame.question, where, RECALL_POOL)
+        candidates = [
+            p for p in profiles if p.name != asker and (not frame.agents or p.name in frame.agents)
+        ]
+        answering = {p.name for p in candidates if self.answering_session(p.name) is not None}
+        weight: dict[str, float] = defaultdict(float)
+        for r in recalled:
+            weight[r.memory.ai] += r.score
+        chosen = select_specialists(
+            candidates, topics, weight, answering, frame.max_specialists, named=bool(frame.agents)
+        )
+        return topics, chosen
+
+    @staticmethod
+    def _route(frame: Ask, live: dict[str, LiveSession], profiles: list[AgentInfo]) -> Routing:
+        """Heavy work to the most capable device first (see :mod:`routing`)."""
+        measured = {(p.name, d.device): d.tokens_per_second for p in profiles for d in p.devices}
+        capacities = {
+            name: capacity(session.profile, measured.get((name, session.device)))
+            for name, session in live.items()
+        }
+        complexity = (
+            frame.complexity
+            if frame.complexity is not None
+            else estimate_complexity(frame.question)
+        )
+        chosen = route(complexity, list(live), capacities)
+        return Routing(
+            complexity=complexity,
+            estimated=frame.complexity is None,
+            heavy=chosen.heavy,
+            capacity=capacities,
+            first=chosen.first,
+            fallback=chosen.fallback,
+        )
+
     async def _collect(
-        self, open_ask: OpenAsk, seconds: float, add: Callable[[AskAnswer], Awaitable[None]]
+        self,
+        open_ask: OpenAsk,
+        seconds: float,
+        add: Callable[[AskAnswer], Awaitable[None]],
+        fallback: list[str],
+        failover: Callable[[str], None],
     ) -> None:
-        """Take live answers until every specialist answered or ``seconds`` passed."""
+        """Take live answers until every specialist asked has answered or ``seconds`` passed.
+        While no one asked has answered with knowledge, a fallback is asked each time a
+        share of the time passes (or at once, when those asked all said they do not know)."""
         loop = asyncio.get_running_loop()
-        until = loop.time() + max(0.0, seconds)
-        while open_ask.waiting:
-            left = until - loop.time()
-            if left <= 0:
+        now = loop.time()
+        until = now + max(0.0, seconds)
+        step = max(0.0, seconds) / (len(fallback) + 1)
+        next_failover = now + step
+        knew = False
+        while open_ask.waiting or (fallback and not knew):
+            now = loop.time()
+            if now >= until:
                 return
+            if fallback and not knew and (now >= next_failover or not open_ask.waiting):
+                failover(fallback.pop(0))
+                next_failover = now + step
+                continue
+            wake = min(until, next_failover) if fallback and not knew else until
             try:
-                live, frame = await asyncio.wait_for(open_ask.arrived.get(), left)
+                live, frame = await asyncio.wait_for(open_ask.arrived.get(), wake - now)
             except TimeoutError:
-                return
+                continue
             name = live.agent.name
             if open_ask.waiting.get(name) is not live:
                 continue
             del open_ask.waiting[name]
+            knew = knew or frame.knows
             await add(
                 AskAnswer(
                     id=new_id(),

@@ -70,6 +70,7 @@ class ConnectionHandler:
             hello.capabilities,
             websocket,
             self.settings.outbox_limit,
+            hello.profile,
         )
         protocol.authenticated()
         session.send(

@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 
 from cloudbrain.errors import CloseCode
 from cloudbrain.identity import AgentRecord
+from cloudbrain.protocol import DeviceProfile
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,10 @@ class LiveSession:
         capabilities: list[str],
         websocket: ServerConnection,
         outbox_limit: int,
+        profile: DeviceProfile | None = None,
     ) -> None:
         self.agent = agent
+        self.profile = profile  # what its device can do, as announced
         self.id = session_id
         self.device = device
         self.capabilities = frozenset(capabilities)

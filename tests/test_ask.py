@@ -15,7 +15,7 @@ from cloudbrain.agent.errors import ConnectionLost, ServerError
 from cloudbrain.agent.runtime import ANSWERS_CAPABILITY, AgentConfig, AgentRuntime
 from cloudbrain.errors import ErrorCode
 from cloudbrain.memory.records import MemoryRecord
-from cloudbrain.protocol import AskAnswered, AskResult, AskStarted, Question
+from cloudbrain.protocol import AskAnswered, AskResult, AskStarted, DeviceProfile, Question
 from cloudbrain.server import Server
 from tests.conftest import AgentFactory, ClientFactory
 from tests.test_agent_runtime import Running
@@ -244,3 +244,50 @@ async def test_skills_declared_when_an_agent_starts_join_the_directory(
         assert erin.name == "erin" and erin.skills == ["python", "rust"] and erin.online
     finally:
         await running.end()
+
+
+async def test_heavy_work_goes_to_the_capable_device_first_and_fails_over(
+    connect: ClientFactory,
+) -> None:
+    big_gpu = DeviceProfile(gpu="RTX 4090", gpu_memory_gb=24, tokens_per_second=90)
+    small_gpu = DeviceProfile(gpu="Orin", gpu_memory_gb=8, tokens_per_second=12)
+    laptop = await connect(
+        "laptop", capabilities=(ANSWERS_CAPABILITY,), skills=("python",), profile=big_gpu
+    )
+    jetson = await connect(
+        "jetson", capabilities=(ANSWERS_CAPABILITY,), skills=("python",), profile=small_gpu
+    )
+    asker = await connect("dora")
+    await answering_sessions(asker, "laptop", "jetson")
+
+    # Light work: both are asked at once; the edge device may answer it.
+    light = asyncio.create_task(
+        asker.ask_and_wait("What is a python wheel?", complexity=0.1, timeout=1)
+    )
+    for device in (laptop, jetson):
+        await device.answer(await asyncio.wait_for(device.questions.get(), 5), "A zip file.")
+    routing = (await light).routing
+    assert routing is not None and not routing.heavy and set(routing.first) == {"laptop", "jetson"}
+
+    # Heavy work: the laptop first; it stays silent, so the question fails over to the jetson.
+    heavy = asyncio.create_task(
+        asker.ask_and_wait(
+            "Design and compare a python asyncio worker pool against threads", timeout=2
+        )
+    )
+    await asyncio.wait_for(laptop.questions.get(), 5)
+    assert jetson.questions.empty()
+    question = await asyncio.wait_for(jetson.questions.get(), 5)  # after a share of the time
+    await jetson.answer(question, "Asyncio for I/O-bound work, threads for blocking calls.")
+    result = await heavy
+    routing = result.routing
+    assert routing is not None and routing.heavy and routing.estimated
+    assert routing.complexity >= 0.6
+    assert (routing.first, routing.fallback, routing.failovers) == (
+        ["laptop"],
+        ["jetson"],
+        ["jetson"],
+    )
+    assert routing.capacity["laptop"] > routing.capacity["jetson"]
+    assert result.missing == ["laptop"]
+    assert [(a.agent, a.source) for a in result.answers] == [("jetson", "live")]

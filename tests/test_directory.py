@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 from cloudbrain.directory.aggregate import aggregate, relevance, summarize
 from cloudbrain.directory.card import agent_card
+from cloudbrain.directory.routing import HEAVY, capacity, estimate_complexity, route
 from cloudbrain.directory.search import matches
 from cloudbrain.directory.selection import select_specialists
 from cloudbrain.directory.skills import AnswerEvidence, learned_skills
 from cloudbrain.directory.topics import classify
-from cloudbrain.protocol import AgentInfo, AskAnswer, LearnedSkill
+from cloudbrain.protocol import AgentInfo, AskAnswer, DeviceProfile, LearnedSkill
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -156,3 +157,24 @@ def test_answers_that_do_not_know_are_kept_last() -> None:
     late = answer("zed", "I don't know.", knows=False, at=T0 - timedelta(days=1))
     ranked = aggregate([late, answer("amy", "Yes: port 8766.")])
     assert [a.agent for a in ranked] == ["amy", "zed"]
+
+
+def test_complexity_grows_with_length_work_and_code() -> None:
+    assert estimate_complexity("What port does the hub use?") < HEAVY
+    assert estimate_complexity("Design and compare two caching strategies for the hub") >= HEAVY
+    code = "Why does this fail?\n```\ndef f(x):\n    return x[0]\n```"
+    assert estimate_complexity(code) > estimate_complexity("Why does this fail?")
+    assert estimate_complexity("word " * 500) <= 1.0
+
+
+def test_heavy_work_is_routed_by_capacity_light_work_to_everyone() -> None:
+    capacities = {
+        "jetson": capacity(DeviceProfile(gpu_memory_gb=8, tokens_per_second=12), None),
+        "laptop": capacity(DeviceProfile(gpu_memory_gb=24), 85.0),  # measured beats announced
+    }
+    assert capacities["laptop"] > capacities["jetson"]
+    heavy = route(0.8, ["jetson", "laptop"], capacities)
+    assert (heavy.heavy, heavy.first, heavy.fallback) == (True, ["laptop"], ["jetson"])
+    light = route(0.2, ["jetson", "laptop"], capacities)
+    assert (light.heavy, light.first, light.fallback) == (False, ["jetson", "laptop"], [])
+    assert route(0.9, ["jetson"], capacities).first == ["jetson"]

@@ -169,6 +169,13 @@ def run_agent(
     skill: list[str] = typer.Option(
         [], "--skill", "-s", help="A skill it declares; repeat for more."
     ),
+    gpu: str = typer.Option(
+        None,
+        "--gpu",
+        help="This device's GPU, announced so heavy asks come here first "
+        "(default: found with nvidia-smi).",
+    ),
+    gpu_memory: float = typer.Option(None, "--gpu-memory", help="Its memory in GB."),
     url: str = Url,
     token: str = Token,
     home: Path = Home,
@@ -183,8 +190,9 @@ def run_agent(
     import signal
     import socket
 
-    from cloudbrain.agent.brains import RecallBrain
+    from cloudbrain.agent.brains import Brain, RecallBrain
     from cloudbrain.agent.brains.ollama import DEFAULT_MODEL, DEFAULT_URL, OllamaBrain
+    from cloudbrain.agent.device import device_profile
     from cloudbrain.agent.runtime import AgentConfig, AgentRuntime
     from cloudbrain.credentials import resolve
     from cloudbrain.settings import client_url
@@ -200,17 +208,6 @@ def run_agent(
     )
     logging.getLogger("websockets").setLevel(logging.WARNING)
     device_name = device or socket.gethostname()
-    runtime = AgentRuntime(
-        AgentConfig(
-            name=credentials.name,
-            token=credentials.token,
-            url=client_url(url),
-            device=device_name,
-            folder=config.home / "agents" / credentials.name / device_name,
-            skills=tuple(skill),
-        ),
-        RecallBrain(),
-    )
     thinker = OllamaBrain(
         credentials.name,
         url=ollama_url or os.environ.get("OLLAMA_HOST") or DEFAULT_URL,
@@ -219,14 +216,29 @@ def run_agent(
     )
 
     async def main() -> None:
+        chosen: Brain = RecallBrain()
         if brain == "ollama":
-            runtime.brain = thinker
+            chosen = thinker
         elif brain == "auto":
             reason = await thinker.available()
             if reason is None:
-                runtime.brain = thinker
+                chosen = thinker
             else:
                 logging.getLogger("cloudbrain.agent").info("thinking without a model: %s", reason)
+        runtime = AgentRuntime(
+            AgentConfig(
+                name=credentials.name,
+                token=credentials.token,
+                url=client_url(url),
+                device=device_name,
+                folder=config.home / "agents" / credentials.name / device_name,
+                skills=tuple(skill),
+                profile=device_profile(
+                    [thinker.model if chosen is thinker else "recall"], gpu, gpu_memory
+                ),
+            ),
+            chosen,
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
