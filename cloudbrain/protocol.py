@@ -591,6 +591,7 @@ class AskResult(_ServerFrame):
     specialists: list[Specialist] = []
     answers: list[AskAnswer]  # best first
     summary: str = ""
+    summary_by: str = "extractive"  # or the model that wrote it, e.g. "ollama:llama3.2"
     missing: list[str] = []  # live specialists that did not answer in time
     seconds: float = 0.0
     routing: Routing | None = None

@@ -41,6 +41,8 @@ class Settings:
     # ollama:MODEL@URL or st:MODEL (see cloudbrain.memory.embedding.make_embedder). When the
     # configured one cannot embed at start, the server falls back to hashing and logs why.
     embedder: str = "hashing"
+    # Who writes an ask's summary: "" (extractive, no model) or ollama:MODEL[@URL].
+    summarizer: str = ""
     log_level: str = "INFO"
 
     @classmethod

@@ -24,6 +24,7 @@ from cloudbrain.server.directory import DirectoryService, DirectoryStore
 from cloudbrain.server.hub import Hub
 from cloudbrain.server.memory import MemoryService
 from cloudbrain.server.store import MessageStore
+from cloudbrain.server.summary import make_summarizer
 from cloudbrain.server.writer import run_periodically
 from cloudbrain.settings import Settings
 
@@ -69,7 +70,13 @@ class Server:
         memory = MemoryStore(self.engine, embedder)
         directory = DirectoryStore(self.engine, store)
         hub: Hub
-        asks = AskService(self.engine, directory, memory, lambda name: hub.answering_session(name))
+        asks = AskService(
+            self.engine,
+            directory,
+            memory,
+            lambda name: hub.answering_session(name),
+            make_summarizer(settings.summarizer),
+        )
         hub = self.hub = Hub(
             store,
             MemoryService(memory),

@@ -52,6 +52,7 @@ from cloudbrain.protocol import (
 )
 from cloudbrain.server.directory import DirectoryStore
 from cloudbrain.server.session import LiveSession
+from cloudbrain.server.summary import OllamaSummarizer
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +79,13 @@ class AskService:
         directory: DirectoryStore,
         memory: MemoryStore,
         answering_session: Callable[[str], LiveSession | None],
+        summarizer: OllamaSummarizer | None = None,
     ) -> None:
         self.engine = engine
         self.directory = directory
         self.memory = memory
         self.answering_session = answering_session  # agent name -> a session taking questions
+        self.summarizer = summarizer
         self._open: dict[str, OpenAsk] = {}
         self._tasks: dict[LiveSession, set[asyncio.Task[None]]] = defaultdict(set)
 
@@ -206,6 +209,11 @@ class AskService:
             if found is not None:
                 await add(found)
         ranked = aggregate(answers)
+        summary, summary_by = summarize(ranked), "extractive"
+        if self.summarizer is not None and (
+            written := await self.summarizer.summarize(frame.question, ranked)
+        ):
+            summary, summary_by = written, self.summarizer.name
         result = AskResult(
             re=frame.id,
             ask=ask_id,
@@ -215,7 +223,8 @@ class AskService:
             topics=topics,
             specialists=specialists,
             answers=ranked,
-            summary=summarize(ranked),
+            summary=summary,
+            summary_by=summary_by,
             missing=missing,
             seconds=round(time.monotonic() - started, 3),
             routing=routing,

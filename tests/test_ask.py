@@ -17,6 +17,7 @@ from cloudbrain.errors import ErrorCode
 from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.protocol import AskAnswered, AskResult, AskStarted, DeviceProfile, Question
 from cloudbrain.server import Server
+from cloudbrain.settings import Settings
 from tests.conftest import AgentFactory, ClientFactory
 from tests.test_agent_runtime import Running
 
@@ -291,3 +292,30 @@ async def test_heavy_work_goes_to_the_capable_device_first_and_fails_over(
     assert routing.capacity["laptop"] > routing.capacity["jetson"]
     assert result.missing == ["laptop"]
     assert [(a.agent, a.source) for a in result.answers] == [("jetson", "live")]
+
+
+async def test_a_model_writes_the_summary_when_the_server_has_one(
+    settings: Settings, make_agent: AgentFactory
+) -> None:
+    from tests.fake_ollama import CHAT_MODEL, FakeOllama
+
+    with FakeOllama() as fake:
+        fake.script(lambda body: "Keep a reference to each task (carol).")
+        configured = settings.with_(summarizer=f"ollama:{CHAT_MODEL}@{fake.url}")
+        async with Server(configured) as server:
+            _, carol_token = await make_agent("carol")
+            _, dora_token = await make_agent("dora")
+            async with Client(server.url, "carol", carol_token) as carol:
+                await store(carol, ASYNCIO_FACT, session="carol-earlier")
+            async with Client(server.url, "dora", dora_token) as dora:
+                written = await dora.ask_and_wait("Why do asyncio tasks get garbage collected?")
+                fake.down()  # the model is away: the ask still ends, with an extractive summary
+                fallback = await dora.ask_and_wait("Why do asyncio tasks get garbage collected?")
+        [request] = fake.bodies("/api/chat")
+    assert (written.summary, written.summary_by) == (
+        "Keep a reference to each task (carol).",
+        f"ollama:{CHAT_MODEL}",
+    )
+    shown = request["messages"][-1]["content"]
+    assert "Why do asyncio tasks" in shown and ASYNCIO_FACT in shown and "carol" in shown
+    assert fallback.summary_by == "extractive" and "(carol)" in fallback.summary
