@@ -59,3 +59,14 @@ def weight(skill: LearnedSkill) -> float:
         + ACCEPT_WEIGHT * skill.accepted
         + DOWN_WEIGHT * skill.down,
     )
+
+
+def verdict_counts(ratings: Iterable[tuple[str, str, str]]) -> dict[str, dict[str, int]]:
+    """Per answer, how many raters' latest rating is each verdict. ``ratings``: (answer,
+    rater, verdict), oldest first; a later rating by the same rater replaces the earlier."""
+    latest = {(answer, rater): verdict for answer, rater, verdict in ratings}
+    counts: dict[str, dict[str, int]] = {}
+    for (answer, _), verdict in latest.items():
+        per_answer = counts.setdefault(answer, {})
+        per_answer[verdict] = per_answer.get(verdict, 0) + 1
+    return counts

@@ -18,6 +18,7 @@ from cloudbrain.db.types import utcnow
 from cloudbrain.memory.embedding import available_embedder
 from cloudbrain.memory.store import MemoryStore
 from cloudbrain.server.ask import AskService
+from cloudbrain.server.asks_store import AskStore
 from cloudbrain.server.brain import BrainService, BrainStore
 from cloudbrain.server.connection import ConnectionHandler
 from cloudbrain.server.directory import DirectoryService, DirectoryStore
@@ -71,7 +72,7 @@ class Server:
         directory = DirectoryStore(self.engine, store)
         hub: Hub
         asks = AskService(
-            self.engine,
+            AskStore(self.engine),
             directory,
             memory,
             lambda name: hub.answering_session(name),

@@ -19,11 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import numpy as np
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cloudbrain.db.engine import write_transaction
-from cloudbrain.db.models import ask_answers, asks, feedback
 from cloudbrain.db.types import utcnow
 from cloudbrain.directory.aggregate import aggregate, relevance, summarize
 from cloudbrain.directory.routing import capacity, estimate_complexity, route
@@ -50,6 +46,7 @@ from cloudbrain.protocol import (
     Routing,
     Specialist,
 )
+from cloudbrain.server.asks_store import AskStore
 from cloudbrain.server.directory import DirectoryStore
 from cloudbrain.server.session import LiveSession
 from cloudbrain.server.summary import OllamaSummarizer
@@ -75,13 +72,13 @@ class OpenAsk:
 class AskService:
     def __init__(
         self,
-        engine: AsyncEngine,
+        store: AskStore,
         directory: DirectoryStore,
         memory: MemoryStore,
         answering_session: Callable[[str], LiveSession | None],
         summarizer: OllamaSummarizer | None = None,
     ) -> None:
-        self.engine = engine
+        self.store = store
         self.directory = directory
         self.memory = memory
         self.answering_session = answering_session  # agent name -> a session taking questions
@@ -117,13 +114,7 @@ class AskService:
         session.send(Ok(re=frame.id).to_json())
 
     async def rate(self, session: LiveSession, frame: Rate) -> None:
-        async with self.engine.connect() as conn:
-            known = await conn.scalar(
-                select(ask_answers.c.id).where(
-                    ask_answers.c.id == frame.answer, ask_answers.c.ask_id == frame.ask
-                )
-            )
-        if known is None:
+        if not await self.store.rate(frame.ask, frame.answer, session.agent.name, frame.verdict):
             session.send(
                 Error(
                     re=frame.id,
@@ -132,21 +123,10 @@ class AskService:
                 ).to_json()
             )
             return
-        async with write_transaction(self.engine) as conn:
-            await conn.execute(
-                feedback.insert().values(
-                    id=new_id(),
-                    ask_id=frame.ask,
-                    answer_id=frame.answer,
-                    rater=session.agent.name,
-                    verdict=frame.verdict,
-                    created_at=utcnow(),
-                )
-            )
         session.send(Ok(re=frame.id).to_json())
 
     async def listing(self, session: LiveSession, frame: Asks) -> None:
-        results = await self.stored(session.agent.name if frame.mine else None, frame.limit)
+        results = await self.store.listing(session.agent.name if frame.mine else None, frame.limit)
         session.send(AskList(re=frame.id, asks=results).to_json())
 
     # --- one ask ----------------------------------------------------------------------------
@@ -229,7 +209,7 @@ class AskService:
             seconds=round(time.monotonic() - started, 3),
             routing=routing,
         )
-        await self._store(result, frame)
+        await self.store.save(result, frame)
         session.send(result.to_json())
 
     async def _choose(
@@ -364,87 +344,6 @@ class AskService:
         return float(normalized(np.asarray(q)) @ normalized(np.asarray(a)))
 
     # --- storage ----------------------------------------------------------------------------
-
-    async def _store(self, result: AskResult, frame: Ask) -> None:
-        options = frame.model_dump(mode="json", exclude={"type", "id", "question", "v"})
-        async with write_transaction(self.engine) as conn:
-            await conn.execute(
-                asks.insert().values(
-                    id=result.ask,
-                    asker=result.asker,
-                    question=result.question,
-                    topics=result.topics,
-                    options=options,
-                    specialists=[s.model_dump(mode="json") for s in result.specialists],
-                    summary=result.summary,
-                    missing=result.missing,
-                    seconds=result.seconds,
-                    created_at=result.at,
-                )
-            )
-            if result.answers:
-                await conn.execute(
-                    ask_answers.insert(),
-                    [
-                        {
-                            **a.model_dump(exclude={"feedback"}),
-                            "ask_id": result.ask,
-                            "rank": rank,
-                        }
-                        for rank, a in enumerate(result.answers)
-                    ],
-                )
-
-    async def stored(self, asker: str | None, limit: int) -> list[AskResult]:
-        """Past asks, newest first, with their ranked answers and the feedback on each."""
-        query = select(asks).order_by(asks.c.created_at.desc()).limit(limit)
-        if asker is not None:
-            query = query.where(asks.c.asker == asker)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-            ids = [row["id"] for row in rows]
-            answer_rows = (
-                (
-                    await conn.execute(
-                        select(ask_answers)
-                        .where(ask_answers.c.ask_id.in_(ids))
-                        .order_by(ask_answers.c.rank)
-                    )
-                )
-                .mappings()
-                .all()
-            )
-            ratings = (
-                await conn.execute(
-                    select(feedback.c.answer_id, feedback.c.rater, feedback.c.verdict)
-                    .where(feedback.c.ask_id.in_(ids))
-                    .order_by(feedback.c.created_at, feedback.c.id)
-                )
-            ).all()
-        latest = {(answer, rater): verdict for answer, rater, verdict in ratings}
-        counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for (answer, _), verdict in latest.items():
-            counts[answer][verdict] += 1
-        by_ask: dict[str, list[AskAnswer]] = defaultdict(list)
-        for row in answer_rows:
-            by_ask[row["ask_id"]].append(
-                AskAnswer.model_validate({**row, "feedback": dict(counts.get(row["id"], {}))})
-            )
-        return [
-            AskResult(
-                ask=row["id"],
-                question=row["question"],
-                asker=row["asker"],
-                at=row["created_at"],
-                topics=row["topics"],
-                specialists=row["specialists"],
-                answers=by_ask.get(row["id"], []),
-                summary=row["summary"],
-                missing=row["missing"],
-                seconds=row["seconds"],
-            )
-            for row in rows
-        ]
 
     def _finished(self, session: LiveSession, frame_id: str, task: asyncio.Task[None]) -> None:
         tasks = self._tasks.get(session)

@@ -23,7 +23,7 @@ from cloudbrain.db.models import (
 )
 from cloudbrain.directory.card import agent_card
 from cloudbrain.directory.search import matches
-from cloudbrain.directory.skills import AnswerEvidence, learned_skills
+from cloudbrain.directory.skills import AnswerEvidence, learned_skills, verdict_counts
 from cloudbrain.errors import ErrorCode
 from cloudbrain.protocol import AgentCard, AgentInfo, Card, DeviceInfo, Error, Roster, Who
 from cloudbrain.server.session import LiveSession
@@ -99,17 +99,14 @@ class DirectoryStore:
                     )
                 )
             ).all()
-        latest = {(answer, rater): verdict for answer, rater, verdict in ratings}
-        verdicts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for (answer, _), verdict in latest.items():
-            verdicts[answer][verdict] += 1
+        verdicts = verdict_counts(ratings)
         return [
             AnswerEvidence(
                 agent=agent,
                 topics=tuple(topics),
-                up=verdicts[answer_id]["up"],
-                down=verdicts[answer_id]["down"],
-                accepted=verdicts[answer_id]["accept"],
+                up=verdicts.get(answer_id, {}).get("up", 0),
+                down=verdicts.get(answer_id, {}).get("down", 0),
+                accepted=verdicts.get(answer_id, {}).get("accept", 0),
             )
             for answer_id, agent, topics in answers
         ]

@@ -9,7 +9,7 @@ from cloudbrain.directory.card import agent_card
 from cloudbrain.directory.routing import HEAVY, capacity, estimate_complexity, route
 from cloudbrain.directory.search import matches
 from cloudbrain.directory.selection import select_specialists
-from cloudbrain.directory.skills import AnswerEvidence, learned_skills
+from cloudbrain.directory.skills import AnswerEvidence, learned_skills, verdict_counts
 from cloudbrain.directory.topics import classify
 from cloudbrain.protocol import AgentInfo, AskAnswer, DeviceProfile, LearnedSkill
 
@@ -178,3 +178,13 @@ def test_heavy_work_is_routed_by_capacity_light_work_to_everyone() -> None:
     light = route(0.2, ["jetson", "laptop"], capacities)
     assert (light.heavy, light.first, light.fallback) == (False, ["jetson", "laptop"], [])
     assert route(0.9, ["jetson"], capacities).first == ["jetson"]
+
+
+def test_a_raters_latest_verdict_is_the_one_that_counts() -> None:
+    ratings = [
+        ("a1", "dora", "up"),
+        ("a1", "eve", "up"),
+        ("a1", "dora", "down"),
+        ("a2", "eve", "accept"),
+    ]
+    assert verdict_counts(ratings) == {"a1": {"down": 1, "up": 1}, "a2": {"accept": 1}}
