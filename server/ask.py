@@ -137,7 +137,7 @@ class AskService:
         deadline = utcnow() + timedelta(seconds=frame.timeout)
         where = RecallFilter(since=frame.since, until=frame.until)
         profiles = await self.directory.profiles()
-        topics, specialists = await self._choose(frame, asker, profiles, where)
+        topics, specialists, pool = await self._choose(frame, asker, profiles, where)
         session.send(
             AskStarted(
                 re=frame.id, ask=ask_id, topics=topics, specialists=specialists, deadline=deadline
@@ -170,7 +170,7 @@ class AskService:
                 live[name].send(question.to_json())
             for specialist in specialists:
                 if specialist.agent not in live:
-                    found = await self._from_memories(specialist.agent, frame, where)
+                    found = await self._from_memories(specialist.agent, frame, where, pool)
                     if found is not None:
                         await add(found)
 
@@ -185,7 +185,7 @@ class AskService:
             del self._open[ask_id]
         missing = sorted(open_ask.waiting)
         for name in missing:  # not in time: what they stored still counts
-            found = await self._from_memories(name, frame, where)
+            found = await self._from_memories(name, frame, where, pool)
             if found is not None:
                 await add(found)
         ranked = aggregate(answers)
@@ -214,8 +214,9 @@ class AskService:
 
     async def _choose(
         self, frame: Ask, asker: str, profiles: list[AgentInfo], where: RecallFilter
-    ) -> tuple[list[str], list[Specialist]]:
-        """The question's topics, and the specialists to ask (see :mod:`selection`)."""
+    ) -> tuple[list[str], list[Specialist], list[Recalled]]:
+        """The question's topics, the specialists to ask (see :mod:`selection`), and the
+        memories that best match the question, whoever stored them."""
         vocabulary = {*frame.skills}
         for profile in profiles:
             vocabulary.update(profile.skills)
@@ -223,7 +224,7 @@ class AskService:
         topics = classify(frame.question, vocabulary)
         topics += [t for t in classify(" ".join(frame.skills), frame.skills) if t not in topics]
         if frame.own:
-            return topics, [Specialist(agent=asker, live=False, score=1.0, why={"own": 1.0})]
+            return topics, [Specialist(agent=asker, live=False, score=1.0, why={"own": 1.0})], []
         recalled = await self.memory.search(frame.question, where, RECALL_POOL)
         candidates = [
             p for p in profiles if p.name != asker and (not frame.agents or p.name in frame.agents)
@@ -235,7 +236,7 @@ class AskService:
         chosen = select_specialists(
             candidates, topics, weight, answering, frame.max_specialists, named=bool(frame.agents)
         )
-        return topics, chosen
+        return topics, chosen, recalled
 
     @staticmethod
     def _route(frame: Ask, live: dict[str, LiveSession], profiles: list[AgentInfo]) -> Routing:
@@ -311,12 +312,17 @@ class AskService:
                 )
             )
 
-    async def _from_memories(self, agent: str, frame: Ask, where: RecallFilter) -> AskAnswer | None:
+    async def _from_memories(
+        self, agent: str, frame: Ask, where: RecallFilter, pool: list[Recalled]
+    ) -> AskAnswer | None:
         """An answer for ``agent`` from what it stored: its best memories on the question,
-        attributed to the session and device of the best one."""
-        found = await self.memory.search(
-            frame.question, _with(where, ai=agent), MEMORIES_PER_ANSWER
-        )
+        attributed to the session and device of the best one. Taken from ``pool`` (the best
+        memories of everyone) when it holds enough of them, which saves a search."""
+        found = [r for r in pool if r.memory.ai == agent][:MEMORIES_PER_ANSWER]
+        if len(found) < MEMORIES_PER_ANSWER:
+            found = await self.memory.search(
+                frame.question, _with(where, ai=agent), MEMORIES_PER_ANSWER
+            )
         if not found:
             return None
         best = found[0].memory
