@@ -1,0 +1,61 @@
+"""The pieces every frame is built from: the protocol version, the limits, the field types
+shared by many frames, and the base classes of client and server frames.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, JsonValue
+
+from cloudbrain.ids import is_uuid
+
+PROTOCOL_VERSION: Literal[1] = 1
+MAX_ACK_IDS = 1000
+MAX_TTL_SECONDS = 30 * 24 * 3600
+
+
+def _check_uuid(value: str) -> str:
+    if not is_uuid(value):
+        raise ValueError(
+            "must be a UUID in canonical lower-case form (a UUIDv7, as cloudbrain.ids.new_id makes)"
+        )
+    return value
+
+
+# Agent names are what people type and read: any printable text up to 64 characters, without
+# white space, and not starting with '*' (which addresses everyone on the command line).
+AgentName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s*][^\s]*$")]
+TopicName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s]+$")]
+MessageId = Annotated[str, AfterValidator(_check_uuid)]
+ShortText = Annotated[str, Field(max_length=128)]
+FrameId = Annotated[str, Field(min_length=1, max_length=128)]
+Meta = dict[str, JsonValue]
+
+
+def _not_bool(value: object) -> object:
+    # JSON true equals 1 in Python; a version is a number.
+    if isinstance(value, bool):
+        raise ValueError("must be the protocol version number")
+    return value
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+    v: Annotated[Literal[1], BeforeValidator(_not_bool)] = PROTOCOL_VERSION
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, exclude_none=True)
+
+
+class _ClientFrame(_Frame):
+    # The server reads strictly: no type coercion ("5" is not 5), and unknown top-level fields
+    # are refused, so a misspelt field is an error rather than silently lost. ``meta`` is the
+    # place for anything a client wants to carry along.
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class _ServerFrame(_Frame):
+    # Clients read leniently: a field added by a newer server must not make an older client
+    # drop the frame (a dropped ``deliver`` would never be acked).
+    model_config = ConfigDict(extra="ignore")

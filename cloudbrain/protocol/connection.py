@@ -1,0 +1,76 @@
+"""Frames of the connection itself: ``hello`` and ``welcome``, ``ping`` and ``pong``, and the
+plain replies ``ok`` and ``error``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from cloudbrain.errors import ErrorCode
+from cloudbrain.protocol.base import (
+    PROTOCOL_VERSION,
+    AgentName,
+    FrameId,
+    ShortText,
+    _ClientFrame,
+    _ServerFrame,
+)
+from cloudbrain.protocol.directory import DeviceProfile
+
+# --- frames a client sends -------------------------------------------------------------------
+
+
+class Hello(_ClientFrame):
+    type: Literal["hello"] = "hello"
+    id: FrameId
+    name: AgentName
+    token: Annotated[str, Field(min_length=1, max_length=256)]
+    device: ShortText = ""
+    client: ShortText = ""
+    capabilities: Annotated[list[ShortText], Field(max_length=32)] = []
+    # Skills this agent declares; added to those it declared before (the directory lists them).
+    skills: Annotated[list[ShortText], Field(max_length=32)] = []
+    profile: DeviceProfile | None = None
+
+
+class Ping(_ClientFrame):
+    type: Literal["ping"] = "ping"
+    id: FrameId
+
+
+# --- frames the server sends -----------------------------------------------------------------
+
+
+class Limits(BaseModel):
+    max_frame_bytes: int
+    rate_per_second: float
+    rate_burst: int
+
+
+class Welcome(_ServerFrame):
+    type: Literal["welcome"] = "welcome"
+    re: str
+    agent: str
+    session: str
+    server: str
+    protocol: int = PROTOCOL_VERSION
+    limits: Limits
+
+
+class Ok(_ServerFrame):
+    type: Literal["ok"] = "ok"
+    re: str
+
+
+class Pong(_ServerFrame):
+    type: Literal["pong"] = "pong"
+    re: str
+
+
+class Error(_ServerFrame):
+    type: Literal["error"] = "error"
+    re: str | None = None
+    code: ErrorCode
+    detail: str

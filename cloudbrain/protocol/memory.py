@@ -1,0 +1,79 @@
+"""Frames of long-term memory: storing memories, recalling them and paging through them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from cloudbrain.memory.records import Kind, MemoryRecord
+from cloudbrain.protocol.base import AgentName, FrameId, ShortText, _ClientFrame, _ServerFrame
+
+# --- frames a client sends -------------------------------------------------------------------
+
+
+class Remember(_ClientFrame):
+    """Store memories of the sending agent. Ids are global: sending one again stores nothing."""
+
+    type: Literal["remember"] = "remember"
+    id: FrameId
+    memories: Annotated[list[MemoryRecord], Field(min_length=1, max_length=500)]
+
+
+class _MemoryQuery(_ClientFrame):
+    ai: AgentName | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class Recall(_MemoryQuery):
+    """Search memories: full text and meaning, filtered, ranked."""
+
+    type: Literal["recall"] = "recall"
+    id: FrameId
+    query: Annotated[str, Field(max_length=4000)]
+    session: ShortText | None = None
+    device: ShortText | None = None
+    kind: Kind | None = None
+    conversation: ShortText | None = None
+    include_superseded: bool = False
+    limit: Annotated[int, Field(ge=1, le=50)] = 5
+
+
+class Memories(_MemoryQuery):
+    """Page through memories in the order the server stored them (for export and sync)."""
+
+    type: Literal["memories"] = "memories"
+    id: FrameId
+    after: Annotated[int, Field(ge=0)] = 0
+    limit: Annotated[int, Field(ge=1, le=500)] = 200
+
+
+# --- frames the server sends -----------------------------------------------------------------
+
+
+class Remembered(_ServerFrame):
+    type: Literal["remembered"] = "remembered"
+    re: str
+    stored: list[str]
+    duplicates: list[str]
+
+
+class RecallResult(BaseModel):
+    memory: MemoryRecord
+    score: float
+    why: dict[str, float]
+
+
+class Recollection(_ServerFrame):
+    type: Literal["recollection"] = "recollection"
+    re: str
+    results: list[RecallResult]
+
+
+class MemoryPage(_ServerFrame):
+    type: Literal["memory_page"] = "memory_page"
+    re: str
+    memories: list[MemoryRecord]
+    next: int  # pass as ``after`` for the following page; a short page is the last
