@@ -114,7 +114,9 @@ class AskService:
         session.send(Ok(re=frame.id).to_json())
 
     async def rate(self, session: LiveSession, frame: Rate) -> None:
-        if not await self.store.rate(frame.ask, frame.answer, session.agent.name, frame.verdict):
+        rated = await self.store.rate(frame.ask, frame.answer, session.agent.name, frame.verdict)
+        self.directory.forget_learned()
+        if not rated:
             session.send(
                 Error(
                     re=frame.id,

@@ -4,6 +4,7 @@ requests."""
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from importlib.metadata import version
@@ -25,15 +26,40 @@ from cloudbrain.directory.card import agent_card
 from cloudbrain.directory.search import matches
 from cloudbrain.directory.skills import AnswerEvidence, learned_skills, verdict_counts
 from cloudbrain.errors import ErrorCode
-from cloudbrain.protocol import AgentCard, AgentInfo, Card, DeviceInfo, Error, Roster, Who
+from cloudbrain.protocol import (
+    AgentCard,
+    AgentInfo,
+    Card,
+    DeviceInfo,
+    Error,
+    LearnedSkill,
+    Roster,
+    Who,
+)
 from cloudbrain.server.session import LiveSession
 from cloudbrain.server.store import MessageStore
+
+# How long learned skills are reused; other server nodes' asks and ratings show after this.
+LEARNED_SECONDS = 10.0
 
 
 class DirectoryStore:
     def __init__(self, engine: AsyncEngine, messages: MessageStore) -> None:
         self.engine = engine
         self.messages = messages
+        self._learned: tuple[float, dict[str, list[LearnedSkill]]] | None = None
+
+    async def learned(self) -> dict[str, list[LearnedSkill]]:
+        """Learned skills per AI. Worked out from every answer and rating there is, so kept
+        for a few seconds rather than worked out for every ask; a rating on this node drops
+        them at once, so that it counts in the very next ask."""
+        now = time.monotonic()
+        if self._learned is None or now - self._learned[0] > LEARNED_SECONDS:
+            self._learned = (now, learned_skills(await self.evidence()))
+        return self._learned[1]
+
+    def forget_learned(self) -> None:
+        self._learned = None
 
     async def profiles(self) -> list[AgentInfo]:
         """Every active AI's profile, by name."""
@@ -68,7 +94,7 @@ class DirectoryStore:
                     )
                 )
             }
-        learned = learned_skills(await self.evidence())
+        learned = await self.learned()
         return [
             profile.model_copy(
                 update={
