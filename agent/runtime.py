@@ -36,11 +36,10 @@ from cloudbrain.memory.facts import (
 )
 from cloudbrain.memory.records import Kind, MemoryRecord
 from cloudbrain.memory.store import RecallFilter
-from cloudbrain.protocol import DeviceProfile, Question
+from cloudbrain.protocol import ANSWERS_CAPABILITY, DeviceProfile, Question
 
 log = logging.getLogger(__name__)
 
-ANSWERS_CAPABILITY = "answers"  # in hello: this session takes the questions of asks
 
 SYNC_EVERY = 10.0  # seconds between syncs when nothing new was learned
 RECALL_LIMIT = 5

@@ -53,7 +53,6 @@ from cloudbrain.server.summary import OllamaSummarizer
 
 log = logging.getLogger(__name__)
 
-ANSWERS_CAPABILITY = "answers"  # sessions that say so in hello are sent questions
 RECALL_POOL = 50  # memories recalled for the question, to weigh each AI's knowledge
 MEMORIES_PER_ANSWER = 3
 MEMORY_CONFIDENCE = 0.5  # stored knowledge, not re-checked by a live mind

@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from cloudbrain.db.types import utcnow
 from cloudbrain.errors import CloseCode, ErrorCode
 from cloudbrain.protocol import (
+    ANSWERS_CAPABILITY,
+    PRESENCE_CAPABILITY,
     Ack,
     Answer,
     Ask,
@@ -38,7 +40,7 @@ from cloudbrain.protocol import (
     Unsubscribe,
     Who,
 )
-from cloudbrain.server.ask import ANSWERS_CAPABILITY, AskService
+from cloudbrain.server.ask import AskService
 from cloudbrain.server.batch import Stored
 from cloudbrain.server.brain import BrainService
 from cloudbrain.server.directory import DirectoryService
@@ -50,7 +52,6 @@ from cloudbrain.server.writer import AckItem, BatchWriter, Outgoing
 
 log = logging.getLogger(__name__)
 
-PRESENCE_CAPABILITY = "presence"  # sessions that say so in hello get presence events
 REPLAY_PAGE = 500
 REVOCATION_OVERLAP = timedelta(seconds=5)
 

@@ -12,10 +12,17 @@ import pytest
 from cloudbrain.agent.brains import RecallBrain
 from cloudbrain.agent.client import Client
 from cloudbrain.agent.errors import ConnectionLost, ServerError
-from cloudbrain.agent.runtime import ANSWERS_CAPABILITY, AgentConfig, AgentRuntime
+from cloudbrain.agent.runtime import AgentConfig, AgentRuntime
 from cloudbrain.errors import ErrorCode
 from cloudbrain.memory.records import MemoryRecord
-from cloudbrain.protocol import AskAnswered, AskResult, AskStarted, DeviceProfile, Question
+from cloudbrain.protocol import (
+    ANSWERS_CAPABILITY,
+    AskAnswered,
+    AskResult,
+    AskStarted,
+    DeviceProfile,
+    Question,
+)
 from cloudbrain.server import Server
 from cloudbrain.settings import Settings
 from tests.conftest import AgentFactory, ClientFactory

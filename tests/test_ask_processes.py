@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cloudbrain.agent.client import Client
-from cloudbrain.agent.runtime import ANSWERS_CAPABILITY
 from cloudbrain.db import create_engine
 from cloudbrain.identity import create_agent
 from cloudbrain.memory.records import MemoryRecord
+from cloudbrain.protocol import ANSWERS_CAPABILITY
 from tests.services import ServerProcess, cli_env
 
 LAST_WEEK = datetime.now(UTC) - timedelta(days=7)

@@ -45,7 +45,17 @@ from cloudbrain.protocol.brain import (
     BrainVersion,
     BrainVersions,
 )
-from cloudbrain.protocol.connection import Error, Hello, Limits, Ok, Ping, Pong, Welcome
+from cloudbrain.protocol.connection import (
+    ANSWERS_CAPABILITY,
+    PRESENCE_CAPABILITY,
+    Error,
+    Hello,
+    Limits,
+    Ok,
+    Ping,
+    Pong,
+    Welcome,
+)
 from cloudbrain.protocol.directory import (
     AgentCard,
     AgentInfo,
@@ -92,9 +102,11 @@ from cloudbrain.protocol.messages import (
 )
 
 __all__ = [
+    "ANSWERS_CAPABILITY",
     "CLIENT_TYPES",
     "MAX_ACK_IDS",
     "MAX_TTL_SECONDS",
+    "PRESENCE_CAPABILITY",
     "PROTOCOL_VERSION",
     "SERVER_TYPES",
     "Ack",

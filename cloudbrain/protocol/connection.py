@@ -19,6 +19,10 @@ from cloudbrain.protocol.base import (
 )
 from cloudbrain.protocol.directory import DeviceProfile
 
+# Capabilities a session can list in hello that the server acts on.
+PRESENCE_CAPABILITY = "presence"  # the session is sent presence events
+ANSWERS_CAPABILITY = "answers"  # the session is sent the questions of asks
+
 # --- frames a client sends -------------------------------------------------------------------
 
 
