@@ -25,6 +25,7 @@ lint: $(VENV)/.dev
 bench: $(VENV)/.runtime
 	$(BIN)/python -m bench.relay
 	$(BIN)/python -m bench.recall
+	$(BIN)/python -m bench.ask
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
