@@ -27,7 +27,7 @@ from cloudbrain.directory.selection import select_specialists
 from cloudbrain.directory.topics import classify
 from cloudbrain.errors import ErrorCode
 from cloudbrain.ids import new_id
-from cloudbrain.memory.embedding import Embedder, EmbedderUnavailable, normalized
+from cloudbrain.memory.embedding import Embedder, EmbedderUnavailable, Vector, normalized
 from cloudbrain.memory.store import MemoryStore, Recalled, RecallFilter
 from cloudbrain.protocol import (
     AgentInfo,
@@ -114,7 +114,7 @@ class AskService:
 
     async def rate(self, session: LiveSession, frame: Rate) -> None:
         rated = await self.store.rate(frame.ask, frame.answer, session.agent.name, frame.verdict)
-        self.directory.forget_learned()
+        self.directory.forget_history()
         if not rated:
             session.send(
                 Error(
@@ -146,8 +146,10 @@ class AskService:
         )
         answers: list[AskAnswer] = []
 
+        question_vector = await self._vector(frame.question)  # once, for every answer
+
         async def add(answer: AskAnswer) -> None:
-            cosine = await self._cosine(frame.question, answer.text)
+            cosine = await self._cosine(question_vector, answer.text)
             scored = answer.model_copy(
                 update={"relevance": relevance(frame.question, answer.text, cosine)}
             )
@@ -340,17 +342,20 @@ class AskService:
             memories=[r.memory.id for r in found],
         )
 
-    async def _cosine(self, question: str, text: str) -> float | None:
+    async def _cosine(self, question: Vector | None, text: str) -> float | None:
+        """Cosine similarity of an answer to the question's vector (None: no embedder)."""
+        found = await self._vector(text) if question is not None else None
+        return float(question @ found) if question is not None and found is not None else None
+
+    async def _vector(self, text: str) -> Vector | None:
         embedder: Embedder | None = self.memory.embedder
         if embedder is None:
             return None
         try:
-            q, a = await asyncio.to_thread(embedder.embed, [question, text])
+            [vector] = await asyncio.to_thread(embedder.embed, [text])
         except EmbedderUnavailable:
             return None
-        return float(normalized(np.asarray(q)) @ normalized(np.asarray(a)))
-
-    # --- storage ----------------------------------------------------------------------------
+        return normalized(np.asarray(vector, dtype=np.float32))
 
     def _finished(self, session: LiveSession, frame_id: str, task: asyncio.Task[None]) -> None:
         tasks = self._tasks.get(session)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.metadata import version
 
 from sqlalchemy import func, select
@@ -39,31 +40,57 @@ from cloudbrain.protocol import (
 from cloudbrain.server.session import LiveSession
 from cloudbrain.server.store import MessageStore
 
-# How long learned skills are reused; other server nodes' asks and ratings show after this.
-LEARNED_SECONDS = 10.0
+# How long what AIs did (sessions, memories, devices, learned skills) is reused before it is
+# worked out again; new memories, answers and other nodes' ratings show after this.
+HISTORY_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class History:
+    """Per AI: sessions ever, memories, devices with their speed, learned skills."""
+
+    sessions: dict[str, int]
+    memories: dict[str, int]
+    devices: dict[str, list[DeviceInfo]]
+    learned: dict[str, list[LearnedSkill]]
 
 
 class DirectoryStore:
     def __init__(self, engine: AsyncEngine, messages: MessageStore) -> None:
         self.engine = engine
         self.messages = messages
-        self._learned: tuple[float, dict[str, list[LearnedSkill]]] | None = None
-
-    async def learned(self) -> dict[str, list[LearnedSkill]]:
-        """Learned skills per AI. Worked out from every answer and rating there is, so kept
-        for a few seconds rather than worked out for every ask; a rating on this node drops
-        them at once, so that it counts in the very next ask."""
-        now = time.monotonic()
-        if self._learned is None or now - self._learned[0] > LEARNED_SECONDS:
-            self._learned = (now, learned_skills(await self.evidence()))
-        return self._learned[1]
-
-    def forget_learned(self) -> None:
-        self._learned = None
+        self._history_at: tuple[float, History] | None = None
 
     async def profiles(self) -> list[AgentInfo]:
-        """Every active AI's profile, by name."""
+        """Every active AI's profile, by name: who is online as of now, what it did (sessions,
+        memories, devices, learned skills) as of at most :data:`HISTORY_SECONDS` ago."""
         roster = await self.messages.roster()
+        history = await self._history()
+        return [
+            profile.model_copy(
+                update={
+                    "learned_skills": history.learned.get(profile.name, []),
+                    "devices": history.devices.get(profile.name, []),
+                    "session_count": history.sessions.get(profile.name, 0),
+                    "memories": history.memories.get(profile.name, 0),
+                }
+            )
+            for profile in roster
+        ]
+
+    def forget_history(self) -> None:
+        """Work the history out again at the next request (a rating should count at once)."""
+        self._history_at = None
+
+    async def _history(self) -> History:
+        """What every AI did. Worked out from whole tables (every memory, answer and rating),
+        so kept for a few seconds rather than worked out for every ask."""
+        now = time.monotonic()
+        if self._history_at is None or now - self._history_at[0] > HISTORY_SECONDS:
+            self._history_at = (now, await self._work_out_history())
+        return self._history_at[1]
+
+    async def _work_out_history(self) -> History:
         async with self.engine.connect() as conn:
             session_counts: dict[str, int] = {
                 name: count
@@ -94,18 +121,12 @@ class DirectoryStore:
                     )
                 )
             }
-        learned = await self.learned()
-        return [
-            profile.model_copy(
-                update={
-                    "learned_skills": learned.get(profile.name, []),
-                    "devices": devices(states.get(profile.name)),
-                    "session_count": session_counts.get(profile.name, 0),
-                    "memories": memory_counts.get(profile.name, 0),
-                }
-            )
-            for profile in roster
-        ]
+        return History(
+            sessions=session_counts,
+            memories=memory_counts,
+            devices={ai: devices(state) for ai, state in states.items()},
+            learned=learned_skills(await self.evidence()),
+        )
 
     async def evidence(self) -> list[AnswerEvidence]:
         """Every answer that knew something, with the topics of its ask and, per verdict,

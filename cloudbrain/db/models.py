@@ -148,6 +148,7 @@ class Memory(Base):
 
     __table_args__ = (
         Index("ix_memories_ai_created", "ai", "created_at"),
+        Index("ix_memories_ai_seq", "ai", "seq"),  # one AI's memories in order: sync
         # A position is never given out twice, even after the newest memory is deleted (to
         # be stored again, changed): sync relies on that. PostgreSQL sequences already work so.
         {"sqlite_autoincrement": True},
