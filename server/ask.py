@@ -63,7 +63,6 @@ class OpenAsk:
     """An ask waiting for answers from the live specialists in ``waiting``."""
 
     id: str
-    asker: str
     waiting: dict[str, LiveSession]  # agent name -> the session asked
     arrived: asyncio.Queue[tuple[LiveSession, Answer]] = field(default_factory=asyncio.Queue)
 
@@ -165,7 +164,7 @@ class AskService:
             if s.live and (answering := self.answering_session(s.agent)) is not None
         }
         routing = self._route(frame, live, profiles)
-        open_ask = OpenAsk(ask_id, asker, {})
+        open_ask = OpenAsk(ask_id, {})
         self._open[ask_id] = open_ask
         try:
             for name in routing.first:
