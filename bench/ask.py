@@ -99,7 +99,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bench import ask_family, recall_corpus
 from bench.ask_agents import AgentsProcess, Member, prepare_devices, synced_up_to
 from bench.counting import process_cpu_seconds
-from bench.progress import progress, set_quiet
+from bench.progress import add_run_options, progress, set_quiet
 from bench.recall import (
     DEFAULT_POSTGRES,
     database,
@@ -770,17 +770,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="DIR",
         help="run each server under cProfile and write its stats to DIR/server-BACKEND.prof",
     )
-    parser.add_argument(
-        "--max-seconds",
-        type=positive(float),
-        default=900.0,
-        help="stop the run after this long and report what was measured (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--json-only",
-        action="store_true",
-        help="print only the JSON document (on stdout): no progress lines or table on stderr",
-    )
+    add_run_options(parser)
     return parser.parse_args(argv)
 
 

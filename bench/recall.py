@@ -81,7 +81,7 @@ from sqlalchemy import event, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench import recall_corpus
-from bench.progress import progress, set_quiet
+from bench.progress import add_run_options, progress, set_quiet
 from bench.recall_questions import PAIRS
 from bench.relay import local_postgres, machine, positive
 from bench.servers import fresh_postgres
@@ -799,17 +799,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "names it: ollama:MODEL, ollama:MODEL@URL (a local Ollama), st:MODEL, hashing:DIMS; "
         "repeatable. One that cannot embed is skipped with the reason",
     )
-    parser.add_argument(
-        "--max-seconds",
-        type=positive(float),
-        default=900.0,
-        help="stop the run after this long and report what was measured (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--json-only",
-        action="store_true",
-        help="print only the JSON document (on stdout): no progress lines or tables on stderr",
-    )
+    add_run_options(parser)
     return parser.parse_args(argv)
 
 
