@@ -78,11 +78,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -104,7 +102,7 @@ from bench.recall import (
     DEFAULT_POSTGRES,
     database,
     percentile,
-    postgres_version,
+    run_and_report,
     store_all,
     summarize,
     versions,
@@ -808,31 +806,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
         args.profile = args.profile.resolve()
-    complete = True
-    started = time.perf_counter()
-    try:
-        if postgres:
-            from sqlalchemy.engine import make_url
-
-            parameters["postgresql"] = make_url(postgres).render_as_string(hide_password=True)
-            doc["machine"]["postgresql"] = asyncio.run(postgres_version(postgres))
-        asyncio.run(
-            asyncio.wait_for(run_all(params, postgres, args.profile, doc), args.max_seconds)
-        )
-    except TimeoutError:
-        if time.perf_counter() - started < args.max_seconds:
-            raise  # something inside timed out, not the run
-        complete = False
-        progress(f"stopped after --max-seconds {args.max_seconds:g}: the results are partial")
-    doc["phases_s"]["total"] = round(time.perf_counter() - started, 1)
-    doc["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    doc["target"] = targets(doc, params)
-    doc["complete"] = complete
-    if not args.json_only:
-        print_table(doc, sys.stderr)
-    print(json.dumps(doc, indent=2))
-    if not complete:
-        sys.exit(1)
+    run_and_report(
+        doc,
+        lambda: run_all(params, postgres, args.profile, doc),
+        postgres=postgres,
+        max_seconds=args.max_seconds,
+        json_only=args.json_only,
+        targets=lambda finished: targets(finished, params),
+        tables=print_table,
+    )
 
 
 if __name__ == "__main__":

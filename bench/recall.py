@@ -68,7 +68,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -626,6 +626,44 @@ async def postgres_version(url: str) -> str | None:
         await engine.dispose()
 
 
+def run_and_report(
+    doc: dict[str, Any],
+    measure: Callable[[], Coroutine[Any, Any, None]],
+    *,
+    postgres: str | None,
+    max_seconds: float,
+    json_only: bool,
+    targets: Callable[[dict[str, Any]], Any],
+    tables: Callable[[dict[str, Any], TextIO], None],
+) -> None:
+    """Run a benchmark's measurements into ``doc`` within ``max_seconds``, then print its
+    tables (stderr) and the JSON document (stdout); exit 1 when the run was cut short."""
+    complete = True
+    started = time.perf_counter()
+    try:
+        if postgres:
+            from sqlalchemy.engine import make_url
+
+            shown = make_url(postgres).render_as_string(hide_password=True)
+            doc["parameters"]["postgresql"] = shown
+            doc["machine"]["postgresql"] = asyncio.run(postgres_version(postgres))
+        asyncio.run(asyncio.wait_for(measure(), max_seconds))
+    except TimeoutError:
+        if time.perf_counter() - started < max_seconds:
+            raise  # something inside timed out, not the run
+        complete = False
+        progress(f"stopped after --max-seconds {max_seconds:g}: the results are partial")
+    doc["phases_s"]["total"] = round(time.perf_counter() - started, 1)
+    doc["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    doc["target"] = targets(doc)
+    doc["complete"] = complete
+    if not json_only:
+        tables(doc, sys.stderr)
+    print(json.dumps(doc, indent=2))
+    if not complete:
+        sys.exit(1)
+
+
 def print_tables(doc: dict[str, Any], out: TextIO) -> None:
     latency = doc["results"].get("latency", {})
     if latency:
@@ -833,27 +871,15 @@ def main(argv: list[str] | None = None) -> None:
         "results": {},
         "phases_s": {},
     }
-    complete = True
-    started = time.perf_counter()
-    try:
-        if postgres:
-            from sqlalchemy.engine import make_url
-
-            parameters["postgresql"] = make_url(postgres).render_as_string(hide_password=True)
-            doc["machine"]["postgresql"] = asyncio.run(postgres_version(postgres))
-        asyncio.run(asyncio.wait_for(run_all(params, postgres, args.only, doc), args.max_seconds))
-    except TimeoutError:
-        complete = False
-        progress(f"stopped after --max-seconds {args.max_seconds:g}: the results are partial")
-    doc["phases_s"]["total"] = round(time.perf_counter() - started, 1)
-    doc["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    doc["target"] = targets(doc)
-    doc["complete"] = complete
-    if not args.json_only:
-        print_tables(doc, sys.stderr)
-    print(json.dumps(doc, indent=2))
-    if not complete:
-        sys.exit(1)
+    run_and_report(
+        doc,
+        lambda: run_all(params, postgres, args.only, doc),
+        postgres=postgres,
+        max_seconds=args.max_seconds,
+        json_only=args.json_only,
+        targets=targets,
+        tables=print_tables,
+    )
 
 
 if __name__ == "__main__":
