@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -48,6 +48,22 @@ class Running:
 
 
 RuntimeFactory = Callable[[str], AgentRuntime]
+
+
+def alice_thinking_with(
+    ollama_url: str, api: Literal["chat", "generate"], server: Server, token: str, folder: Path
+) -> Callable[[str], Running]:
+    """A way to start alice, thinking with Ollama's ``api``, on a named device."""
+    from cloudbrain.agent.brains.ollama import OllamaBrain
+    from tests.fake_ollama import CHAT_MODEL
+
+    def on(device: str) -> Running:
+        config = AgentConfig("alice", token, server.url, device, folder / device)
+        return Running(
+            AgentRuntime(config, OllamaBrain("alice", url=ollama_url, model=CHAT_MODEL, api=api))
+        )
+
+    return on
 
 
 @pytest.fixture
@@ -218,19 +234,12 @@ async def test_thinking_with_ollama_and_falling_back_when_it_goes_down(
 async def test_a_conversation_begun_on_the_laptop_continues_on_the_jetson(
     server: Server, make_agent: AgentFactory, tmp_path: Path
 ) -> None:
-    from cloudbrain.agent.brains.ollama import OllamaBrain
     from tests.fake_ollama import CHAT_MODEL, FakeOllama
 
     _, token = await make_agent("alice")
     _, bob_token = await make_agent("bob")
     with FakeOllama() as fake:
-
-        def on(device: str) -> Running:
-            config = AgentConfig("alice", token, server.url, device, tmp_path / device)
-            return Running(
-                AgentRuntime(config, OllamaBrain("alice", url=fake.url, model=CHAT_MODEL))
-            )
-
+        on = alice_thinking_with(fake.url, "chat", server, token, tmp_path)
         async with Client(server.url, "bob", bob_token) as bob:
             laptop = on("laptop")
             await laptop.until_connected()
@@ -257,18 +266,12 @@ async def test_a_conversation_begun_on_the_laptop_continues_on_the_jetson(
 async def test_generate_context_is_reused_only_for_the_same_model_digest(
     server: Server, make_agent: AgentFactory, tmp_path: Path
 ) -> None:
-    from cloudbrain.agent.brains.ollama import OllamaBrain
     from tests.fake_ollama import CHAT_MODEL, FakeOllama
 
     _, token = await make_agent("alice")
     _, bob_token = await make_agent("bob")
     with FakeOllama() as fake:
-
-        def on(device: str) -> Running:
-            config = AgentConfig("alice", token, server.url, device, tmp_path / device)
-            brain = OllamaBrain("alice", url=fake.url, model=CHAT_MODEL, api="generate")
-            return Running(AgentRuntime(config, brain))
-
+        on = alice_thinking_with(fake.url, "generate", server, token, tmp_path)
         async with Client(server.url, "bob", bob_token) as bob:
             laptop = on("laptop")
             await laptop.until_connected()
