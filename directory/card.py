@@ -25,11 +25,12 @@ def agent_card(
     """The card of ``profile``. ``examples``: questions it answered, per topic."""
     examples = examples or {}
     skills: list[JsonValue] = []
+    declared = [normalize_topic(s) for s in profile.skills]
     learned = {normalize_topic(s.topic): s for s in profile.learned_skills}
-    for topic in dict.fromkeys([*map(normalize_topic, profile.skills), *learned]):
+    for topic in dict.fromkeys([*declared, *learned]):
         evidence = learned.get(topic)
-        declared = topic in map(normalize_topic, profile.skills)
-        how = "declared" if declared else "learned"
+        kind = "declared" if topic in declared else "learned"
+        how = kind
         if evidence is not None:
             how += f"; {evidence.answers} answers, {evidence.up + evidence.accepted} well received"
         skills.append(
@@ -37,7 +38,7 @@ def agent_card(
                 "id": skill_id(topic),
                 "name": topic,
                 "description": f"{topic} ({how})",
-                "tags": list[JsonValue]([topic, "declared" if declared else "learned"]),
+                "tags": list[JsonValue]([topic, kind]),
                 "examples": list[JsonValue](examples.get(topic, []))[:3],
             }
         )
