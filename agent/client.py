@@ -104,16 +104,20 @@ class Client(Connection):
 
         ``options``: ``meta`` (dict), ``conversation``, ``reply_to`` (a message id), ``ttl``
         (seconds). While disconnected the message waits and is sent after reconnecting.
+        ``message_id`` (a UUID) sends again a message sent before, by this process or an
+        earlier one: the server stores it only once.
         """
-        return await self._submit(Send(id=new_id(), to=to, body=body, **options))
+        return await self._submit(Send(id=_message_id(options), to=to, body=body, **options))
 
     async def publish(self, topic: str, body: Any, **options: Any) -> Receipt:
         """Send a message to every subscriber of ``topic`` (except yourself)."""
-        return await self._submit(Publish(id=new_id(), topic=topic, body=body, **options))
+        return await self._submit(
+            Publish(id=_message_id(options), topic=topic, body=body, **options)
+        )
 
     async def broadcast(self, body: Any, **options: Any) -> Receipt:
         """Send a message to every agent (except yourself)."""
-        return await self._submit(Broadcast(id=new_id(), body=body, **options))
+        return await self._submit(Broadcast(id=_message_id(options), body=body, **options))
 
     async def request(
         self, to: str, body: Any, *, timeout: float | None = None, **options: Any
@@ -306,3 +310,9 @@ class Client(Connection):
     def ack(self, message: Message | str) -> None:
         """Tell the server a message is handled, so it is never delivered again."""
         self._inbox.ack(message if isinstance(message, str) else message.id)
+
+
+def _message_id(options: dict[str, Any]) -> str:
+    """The ``message_id`` option, taken out of ``options``, or a new id."""
+    given = options.pop("message_id", None)
+    return str(given) if given else new_id()

@@ -13,9 +13,11 @@ import json
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cloudbrain.agent.brains.base import Answer, Brain
 from cloudbrain.agent.cache import LocalMemory
@@ -76,8 +78,13 @@ class AgentRuntime:
         self._learned = asyncio.Event()
         self._sync_lock = asyncio.Lock()
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Serve until ``stop`` is set; then sync what is left and close the session."""
+    async def run(
+        self,
+        stop: asyncio.Event,
+        jobs: Sequence[Callable[[Client], Coroutine[Any, Any, None]]] = (),
+    ) -> None:
+        """Serve until ``stop`` is set; then sync what is left and close the session.
+        ``jobs`` run alongside, on the agent's connection (flushing its mail outbox, say)."""
         await self.local.open()
         await self.client.connect(wait=True)
         # Before the first answer: bring what this AI learned on other devices here.
@@ -93,6 +100,7 @@ class AgentRuntime:
             asyncio.create_task(self._serve(), name="serve"),
             asyncio.create_task(self._keep_syncing(), name="sync"),
             asyncio.create_task(self._answer_questions(), name="questions"),
+            *(asyncio.create_task(job(self.client), name="job") for job in jobs),
         ]
         stopping = asyncio.create_task(stop.wait())
         try:

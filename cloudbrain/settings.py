@@ -43,6 +43,15 @@ class Settings:
     embedder: str = "hashing"
     # Who writes an ask's summary: "" (extractive, no model) or ollama:MODEL[@URL].
     summarizer: str = ""
+    # Mail: the family's domain (NAME@DOMAIN reaches the AI called NAME), the SMTP gateway's
+    # port (0: no gateway), the largest mail it takes, and whether mail from this machine
+    # needs no AUTH (it then comes from the agent its MAIL FROM names).
+    mail_domain: str = "cloudbrain.local"
+    smtp_port: int = 8025
+    smtp_max_bytes: int = 1024 * 1024
+    smtp_trust_loopback: bool = True
+    # Keep a Maildir copy of what waits for an offline agent, under home/spool/NAME.
+    spool: bool = True
     log_level: str = "INFO"
 
     @classmethod
@@ -85,6 +94,10 @@ def _convert(name: str, type_name: Any, raw: str) -> Any:
             return int(raw)
         if kind == "float":
             return float(raw)
+        if kind == "bool" and raw.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return raw.lower() in ("1", "true", "yes", "on")
+        if kind == "bool":
+            raise ValueError(raw)
     except ValueError:
         raise ValueError(f"CLOUDBRAIN_{name.upper()}={raw!r} is not a valid {kind}") from None
     return raw

@@ -133,7 +133,9 @@ class AskService:
 
     async def _run(self, session: LiveSession, frame: Ask) -> None:
         started = time.monotonic()
-        ask_id, asker = new_id(), session.agent.name
+        ask_id, asker = frame.ask_id or new_id(), session.agent.name
+        if frame.ask_id is not None and await self._answered_before(session, frame):
+            return
         deadline = utcnow() + timedelta(seconds=frame.timeout)
         where = RecallFilter(since=frame.since, until=frame.until)
         profiles = await self.directory.profiles()
@@ -213,6 +215,26 @@ class AskService:
         )
         await self.store.save(result, frame)
         session.send(result.to_json())
+
+    async def _answered_before(self, session: LiveSession, frame: Ask) -> bool:
+        """An ask with the asker's own id that was asked before gets its stored result again
+        (or an error, when someone else's ask has that id): an asker that asks again after a
+        crash is answered once."""
+        assert frame.ask_id is not None
+        earlier = await self.store.get(frame.ask_id)
+        if earlier is None:
+            return False
+        if earlier.asker != session.agent.name:
+            session.send(
+                Error(
+                    re=frame.id,
+                    code=ErrorCode.DUPLICATE_ID,
+                    detail="another AI's ask already has this ask_id; make a new one",
+                ).to_json()
+            )
+        else:
+            session.send(earlier.model_copy(update={"re": frame.id}).to_json())
+        return True
 
     async def _choose(
         self, frame: Ask, asker: str, profiles: list[AgentInfo], where: RecallFilter

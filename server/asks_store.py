@@ -4,8 +4,9 @@ feedback on answers (append-only: a rater's latest rating is the one that counts
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudbrain.db.engine import write_transaction
@@ -56,6 +57,14 @@ class AskStore:
         query = select(asks).order_by(asks.c.created_at.desc()).limit(limit)
         if asker is not None:
             query = query.where(asks.c.asker == asker)
+        return await self._results(query)
+
+    async def get(self, ask_id: str) -> AskResult | None:
+        """One finished ask, or None when there is none with that id."""
+        found = await self._results(select(asks).where(asks.c.id == ask_id))
+        return found[0] if found else None
+
+    async def _results(self, query: Select[Any]) -> list[AskResult]:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
             ids = [row["id"] for row in rows]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from cloudbrain.cli import agents, asking, brain, demo, memory, messaging, server
+from cloudbrain.cli import agents, asking, brain, demo, mail, memory, messaging, server
 
 app = typer.Typer(
     name="cloudbrain",
@@ -32,6 +32,7 @@ app = typer.Typer(
 app.add_typer(agents.app, name="agent")
 app.add_typer(memory.app, name="memory")
 app.add_typer(brain.app, name="brain")
+app.add_typer(mail.app, name="maildir")
 app.add_typer(server.db_app, name="db")
 app.command("server")(server.run_server)
 app.command("demo")(demo.demo)

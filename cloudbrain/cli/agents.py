@@ -194,6 +194,7 @@ def run_agent(
     from cloudbrain.agent.brains.ollama import DEFAULT_MODEL, DEFAULT_URL, OllamaBrain
     from cloudbrain.agent.device import device_profile
     from cloudbrain.agent.runtime import AgentConfig, AgentRuntime
+    from cloudbrain.cli.mail import flushing_job, local_mail
     from cloudbrain.credentials import resolve
     from cloudbrain.settings import client_url
 
@@ -243,6 +244,6 @@ def run_agent(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await runtime.run(stop)
+        await runtime.run(stop, [flushing_job(local_mail(home, credentials.name))])
 
     run(main())

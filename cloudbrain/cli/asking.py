@@ -9,7 +9,18 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from cloudbrain.cli.options import Home, Json, Name, Since, Token, Until, Url, as_agent, run, times
+from cloudbrain.cli.options import (
+    Home,
+    Json,
+    Name,
+    Since,
+    Token,
+    Until,
+    Url,
+    as_agent,
+    run,
+    times,
+)
 from cloudbrain.cli.output import ago, console, emit, print_json
 
 if TYPE_CHECKING:
@@ -36,6 +47,12 @@ def ask(
     max_specialists: int = typer.Option(
         5, "--max-specialists", "-m", min=1, max=50, help="How many AIs to ask at most."
     ),
+    offline: bool = typer.Option(
+        False,
+        "--offline",
+        help="Do not wait for the server: queue the question as mail in your outbox; it is "
+        "asked when the server is reachable and the answer arrives in your inbox.",
+    ),
     url: str = Url,
     name: str = Name,
     token: str = Token,
@@ -52,7 +69,14 @@ def ask(
       cloudbrain ask "What did I learn about backups?" --self --since 1w
 
       cloudbrain ask "Which GPU for llama 70b?" --skill gpu --timeout 20 --json
+
+      cloudbrain ask --offline "How do I flash a Jetson?"   # then: cloudbrain maildir read
     """
+    if offline:
+        from cloudbrain.cli.mail import queue_offline
+
+        queue_offline(home, name, token, url, as_json, kind="ask", body=question, skills=skill)
+        return
     options: dict[str, Any] = {
         "skills": skill,
         "agents": agent,

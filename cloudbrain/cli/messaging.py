@@ -27,6 +27,12 @@ def send(
         None, "--conversation", "-c", help="Conversation id to file it under."
     ),
     ttl: float = typer.Option(None, "--ttl", help="Seconds before an undelivered copy expires."),
+    offline: bool = typer.Option(
+        False,
+        "--offline",
+        help="Do not wait for the server: queue it as mail in your outbox, sent when the "
+        "server is reachable.",
+    ),
     url: str = Url,
     name: str = Name,
     token: str = Token,
@@ -39,6 +45,22 @@ def send(
     `cloudbrain send '*' 'server maintenance at noon'`, `echo hi | cloudbrain send bob -`.
     """
     body = sys.stdin.read() if text == "-" else text
+    if offline:
+        from cloudbrain.cli.mail import queue_offline
+
+        kind = "topic" if topic else "broadcast" if to == "*" else "direct"
+        queue_offline(
+            home,
+            name,
+            token,
+            url,
+            as_json,
+            kind=kind,
+            target=to,
+            body=body,
+            conversation=conversation,
+        )
+        return
     options = {"conversation": conversation, "ttl": ttl}
 
     async def action(client: Client) -> Receipt:

@@ -38,6 +38,9 @@ class Ask(_ClientFrame):
     max_specialists: Annotated[int, Field(ge=1, le=50)] = 5
     # How heavy the work is, 0 (a lookup) to 1; None: the server estimates it.
     complexity: Annotated[float, Field(ge=0, le=1)] | None = None
+    # The ask's id, chosen by the asker so that asking again (from a Maildir outbox after a
+    # crash, say) returns the first ask's stored result instead of asking twice.
+    ask_id: MessageId | None = None
 
 
 class Answer(_ClientFrame):

@@ -1,0 +1,452 @@
+"""``cloudbrain maildir …`` and the offline half of ``ask``/``send``: the agent's own Maildir.
+
+Mail written while offline waits in ``outbox`` and is flushed by whichever process gets to it
+first: a running ``cloudbrain agent run``, or the ``maildir flush --wait`` that ``--offline``
+starts in the background. Answers come back to ``inbox`` as mail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import mailbox
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.table import Table
+
+from cloudbrain.cli.options import Home, Json, Name, Token, Url, run, settings
+from cloudbrain.cli.output import console, emit, fail
+from cloudbrain.credentials import resolve
+from cloudbrain.errors import CloudBrainError
+
+if TYPE_CHECKING:
+    from cloudbrain.agent.client import Client
+    from cloudbrain.maildir.flush import FlushReport, LocalMail
+    from cloudbrain.maildir.mapping import MailRequest
+    from cloudbrain.protocol import AskResult
+
+log = logging.getLogger(__name__)
+
+app = typer.Typer(
+    help="Your Maildir: mail queued while offline (outbox) and answers that came back (inbox).",
+    no_args_is_help=True,
+)
+
+FLUSH_EVERY = 2.0  # seconds between looks at the outbox while an agent runs
+
+
+# --- sending mail through a connected client ---------------------------------------------------
+
+
+class ClientOutlet:
+    """Sends flushed mail with a connected :class:`Client`."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    async def submit(self, request: MailRequest) -> None:
+        options: dict[str, Any] = {
+            "message_id": request.id,
+            "meta": request.meta,
+            "conversation": request.conversation,
+            "reply_to": request.reply_to,
+        }
+        with _refusals():
+            if request.kind == "topic":
+                await self.client.publish(request.target, request.body, **options)
+            elif request.kind == "broadcast":
+                await self.client.broadcast(request.body, **options)
+            else:
+                await self.client.send(request.target, request.body, **options)
+
+    async def ask(self, request: MailRequest) -> AskResult:
+        with _refusals():
+            return await self.client.ask_and_wait(
+                request.question, skills=list(request.skills), ask_id=request.id
+            )
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """Turns the server's refusals into :class:`Refused`; other errors pass as they are."""
+    from cloudbrain.agent.errors import ServerError
+    from cloudbrain.maildir.flush import Refused
+
+    try:
+        yield
+    except ServerError as error:
+        raise Refused(f"the server refused it: {error.detail} ({error.code})") from error
+
+
+def local_mail(home: Path | None, name: str) -> LocalMail:
+    from cloudbrain.maildir.flush import LocalMail
+
+    config = settings(home)
+    return LocalMail.of(config.home, name, config.mail_domain)
+
+
+def flushing_job(mail: LocalMail) -> Callable[[Client], Coroutine[Any, Any, None]]:
+    """A job for :meth:`AgentRuntime.run`: flush the outbox whenever mail is waiting."""
+    from cloudbrain.maildir.flush import flush
+    from cloudbrain.maildir.folders import waiting
+
+    async def job(client: Client) -> None:
+        outlet = ClientOutlet(client)
+        while True:
+            if client.connected and waiting(mail.outbox):
+                with mail.flushing() as mine:
+                    if mine:
+                        report = await flush(mail, outlet)
+                        log.info(
+                            "outbox: %d sent, %d answered, %d refused, %d left",
+                            report.sent,
+                            report.answered,
+                            report.refused,
+                            report.left,
+                        )
+            await asyncio.sleep(FLUSH_EVERY)
+
+    return job
+
+
+# --- queueing while offline -------------------------------------------------------------------
+
+
+def queue_offline(
+    home: Path | None,
+    name: str | None,
+    token: str | None,
+    url: str | None,
+    as_json: bool,
+    *,
+    kind: str,
+    body: str,
+    target: str = "",
+    skills: Sequence[str] = (),
+    conversation: str | None = None,
+) -> None:
+    """Put a mail in the outbox, start a background flush (unless one runs), say so."""
+    from cloudbrain.ids import new_id
+    from cloudbrain.maildir.folders import put_once
+    from cloudbrain.maildir.mapping import address_of, outgoing_mail
+
+    config = settings(home)
+    credentials = resolve(config.home, name, token)
+    local = local_mail(home, credentials.name)
+    envelope = new_id()
+    mail = outgoing_mail(
+        sender=credentials.name,
+        to=address_of(kind, target, config.mail_domain, skills),
+        body=body,
+        domain=config.mail_domain,
+        conversation=conversation,
+        envelope=envelope,
+    )
+    put_once(local.outbox, envelope, mail)
+    pid = None
+    with local.flushing() as free:
+        pass
+    if free:
+        pid = _start_flusher(local, credentials.name, credentials.token, home, url)
+    emit(
+        {"queued": envelope, "outbox": str(local.outbox), "flusher_pid": pid},
+        as_json,
+        lambda: console.print(
+            f"queued in {local.outbox} (id {envelope}); it goes out when the server is "
+            "reachable"
+            + (f" (background flush, pid {pid})" if pid else "")
+            + ".\nAnswers and bounces arrive in your inbox: [bold]cloudbrain maildir read[/]",
+            highlight=False,
+        ),
+    )
+
+
+def _start_flusher(
+    local: LocalMail, name: str, token: str, home: Path | None, url: str | None
+) -> int:
+    """Start ``cloudbrain maildir flush --wait`` in the background; returns its pid."""
+    command = [sys.executable, "-m", "cloudbrain", "maildir", "flush", "--wait", "--name", name]
+    if home:
+        command += ["--home", str(home)]
+    if url:
+        command += ["--url", url]
+    with open(local.root / "flush.log", "ab") as log_file:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # outlives this command and its terminal
+            env={**os.environ, "CLOUDBRAIN_TOKEN": token},  # not in argv, where ps shows it
+        )
+    return process.pid
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+@app.command()
+def status(name: str = Name, token: str = Token, home: Path = Home, as_json: bool = Json) -> None:
+    """What waits where: mail still to send, sent, refused; answers read and unread."""
+    from cloudbrain.maildir.folders import counts
+
+    config = settings(home)
+    credentials = resolve(config.home, name, token)
+    local = local_mail(home, credentials.name)
+    with local.flushing() as free:
+        flushing = not free
+    spool = _server_mailbox(config.home, credentials.name)
+    outbox, inbox = counts(local.outbox), counts(local.inbox)
+    found: dict[str, Any] = {
+        "agent": credentials.name,
+        "outbox": {
+            "path": str(local.outbox),
+            "waiting": outbox.new,
+            "sent": outbox.cur - outbox.flagged,
+            "refused": outbox.flagged,
+        },
+        "inbox": {"path": str(local.inbox), "unread": inbox.new, "read": inbox.cur},
+        "flushing": flushing,
+        "server": None,
+    }
+    if spool.is_dir():
+        server = counts(spool)
+        found["server"] = {"path": str(spool), "unread": server.new, "read": server.cur}
+
+    def render() -> None:
+        table = Table("folder", "state", "path", box=None, header_style="dim")
+        o, i = found["outbox"], found["inbox"]
+        table.add_row(
+            "outbox",
+            f"{o['waiting']} waiting, {o['sent']} sent, {o['refused']} refused"
+            + (" — a flush is running (or waiting for the server)" if flushing else ""),
+            o["path"],
+        )
+        table.add_row("inbox", f"{i['unread']} unread, {i['read']} read", i["path"])
+        if found["server"]:
+            s = found["server"]
+            table.add_row("server", f"{s['unread']} unread, {s['read']} read", s["path"])
+        console.print(table)
+        if o["waiting"] and not flushing:
+            console.print(
+                "[dim]nothing is flushing the outbox: run [bold]cloudbrain maildir flush[/]"
+                " (or keep [bold]cloudbrain agent run[/] running)[/]"
+            )
+
+    emit(found, as_json, render)
+
+
+@app.command()
+def read(
+    server: bool = typer.Option(
+        False,
+        "--server",
+        help="Read your mailbox on the server (answers to mail sent to ask@, and messages "
+        "spooled while you were offline) instead of your inbox.",
+    ),
+    show_all: bool = typer.Option(False, "--all", help="Also show mail read before."),
+    keep: bool = typer.Option(False, "--keep", help="Leave unread mail unread."),
+    name: str = Name,
+    token: str = Token,
+    home: Path = Home,
+    as_json: bool = Json,
+) -> None:
+    """Show the mail in your inbox, unread first, and mark it read.
+
+    Any Maildir reader opens the same folders, e.g. `mutt -f ~/.cloudbrain/agents/NAME/mail/inbox`.
+    """
+    from cloudbrain.maildir.folders import SENT, mark
+
+    config = settings(home)
+    credentials = resolve(config.home, name, token)
+    path = (
+        _server_mailbox(config.home, credentials.name)
+        if server
+        else local_mail(home, credentials.name).inbox
+    )
+    if not path.is_dir():
+        fail(
+            CloudBrainError(
+                f"there is no Maildir at {path} yet",
+                hint="nothing has arrived yet; `cloudbrain maildir status` shows what waits",
+            ),
+            as_json,
+        )
+    box = mailbox.Maildir(path, factory=None, create=False)
+    mails = []
+    for key in sorted(box.keys(), key=lambda k: (box.get_message(k).get_subdir() != "new", k)):
+        message = box.get_message(key)
+        unread = message.get_subdir() == "new"
+        if not unread and not show_all:
+            continue
+        email = _as_email(box.get_bytes(key))
+        mails.append(
+            {
+                "key": key,
+                "unread": unread,
+                "from": str(email.get("From", "")),
+                "subject": str(email.get("Subject", "")),
+                "date": str(email.get("Date", "")),
+                "message_id": str(email.get("Message-ID", "")),
+                "in_reply_to": str(email.get("In-Reply-To", "")) or None,
+                "text": _text(email),
+            }
+        )
+        if unread and not keep:
+            mark(path, key, SENT)
+
+    def render() -> None:
+        if not mails:
+            console.print(f"no {'' if show_all else 'unread '}mail in {path}")
+        for mail in mails:
+            console.rule(f"[bold]{mail['subject']}[/]", align="left")
+            console.print(f"[dim]from {mail['from']}, {mail['date']}[/]", highlight=False)
+            console.print(mail["text"], highlight=False, markup=False)
+
+    emit(mails, as_json, render)
+
+
+@app.command()
+def flush(
+    wait: bool = typer.Option(
+        False, "--wait", help="Wait for the server to be reachable instead of failing."
+    ),
+    max_wait: float = typer.Option(
+        24 * 3600, "--max-wait", help="With --wait: give up after this many seconds."
+    ),
+    url: str = Url,
+    name: str = Name,
+    token: str = Token,
+    home: Path = Home,
+    as_json: bool = Json,
+) -> None:
+    """Send the mail waiting in your outbox now; answers to asks go to your inbox."""
+    from cloudbrain.agent.client import Client
+    from cloudbrain.maildir.flush import flush as flush_outbox
+    from cloudbrain.settings import client_url
+
+    credentials = resolve(settings(home).home, name, token)
+    local = local_mail(home, credentials.name)
+
+    async def main() -> FlushReport | None:
+        from cloudbrain.maildir.flush import FlushReport
+
+        with local.flushing() as mine:  # held while waiting too: the one flusher of this outbox
+            if not mine:
+                return None
+            client = Client(client_url(url), credentials.name, credentials.token)
+            try:
+                if wait:
+                    await asyncio.wait_for(client.connect(wait=True), max_wait)
+                else:
+                    await client.connect()
+                report = FlushReport()
+                while True:  # until nothing is left (mail may be added meanwhile)
+                    done = await flush_outbox(local, ClientOutlet(client), _progress(as_json))
+                    report.sent += done.sent
+                    report.answered += done.answered
+                    report.refused += done.refused
+                    report.left = done.left
+                    if not wait or (done.done == 0 and done.left == 0):
+                        return report
+                    if done.left:  # the connection went meanwhile: the client reconnects
+                        await asyncio.sleep(FLUSH_EVERY)
+            except TimeoutError:
+                raise CloudBrainError(
+                    f"the server did not answer within {max_wait:g}s; the mail stays in the outbox",
+                    hint="start the server, then run `cloudbrain maildir flush` again",
+                ) from None
+            finally:
+                await client.close()
+
+    report = run(main(), as_json)
+    if report is None:
+        emit(
+            {"flushing_elsewhere": True},
+            as_json,
+            lambda: console.print("another process is flushing this outbox now"),
+        )
+        return
+    emit(
+        report,
+        as_json,
+        lambda: console.print(
+            f"outbox: {report.sent} sent, {report.answered} asked and answered (see "
+            f"`cloudbrain maildir read`), {report.refused} refused, {report.left} left"
+        ),
+    )
+
+
+@app.command()
+def dedupe(
+    path: Path = typer.Argument(..., help="A Maildir (the folder with cur, new and tmp)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be removed."),
+    as_json: bool = Json,
+) -> None:
+    """Remove duplicate mail from a Maildir, keeping the oldest copy of each.
+
+    Mails are duplicates when their canonical headers (Date, From, To, Subject, Message-ID, …)
+    and their bodies hash the same, as mail-deduplicate computes them.
+    """
+    from cloudbrain.maildir.dedupe import find_duplicates
+
+    try:
+        with console.status(f"hashing the mail in {path}…") if not as_json else nullcontext():
+            report = find_duplicates(path.expanduser(), remove=not dry_run)
+    except FileNotFoundError as error:
+        fail(CloudBrainError(str(error), hint="give the path of a Maildir folder"), as_json)
+    verb = "would remove" if dry_run else "removed"
+
+    def render() -> None:
+        console.print(
+            f"{report.mails} mails, {verb} {len(report.removed)} duplicates"
+            + (
+                f"; {len(report.unreadable)} have too few headers to compare and were kept"
+                if report.unreadable
+                else ""
+            )
+        )
+
+    emit({"dry_run": dry_run, **report.__dict__}, as_json, render)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _progress(as_json: bool) -> Any:
+    if as_json or not sys.stderr.isatty():
+        return None
+    return lambda report: console.print(f"[dim]  {report.done} done…[/]", end="\r")
+
+
+def _server_mailbox(home: Path, name: str) -> Path:
+    from cloudbrain.maildir.folders import safe_name
+
+    return home / "spool" / safe_name(name)
+
+
+def _as_email(data: bytes) -> EmailMessage:
+    from email.parser import BytesParser
+
+    message = BytesParser(policy=default_policy).parsebytes(data)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def _text(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    if part is None:
+        return "(no text part)"
+    try:
+        return str(part.get_content()).rstrip()
+    except (LookupError, ValueError):
+        return "(the text part cannot be decoded)"
