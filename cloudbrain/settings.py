@@ -43,10 +43,11 @@ class Settings:
     embedder: str = "hashing"
     # Who writes an ask's summary: "" (extractive, no model) or ollama:MODEL[@URL].
     summarizer: str = ""
-    # Mail: the family's domain (NAME@DOMAIN reaches the AI called NAME), the SMTP gateway's
-    # port (0: no gateway), the largest mail it takes, and whether mail from this machine
-    # needs no AUTH (it then comes from the agent its MAIL FROM names).
+    # Mail: the family's domain (NAME@DOMAIN reaches the AI called NAME), the SMTP gateway
+    # (on ``host``; port 0 picks a free one), the largest mail it takes, and whether mail from
+    # this machine needs no AUTH (it then comes from the agent its MAIL FROM names).
     mail_domain: str = "cloudbrain.local"
+    smtp: bool = True
     smtp_port: int = 8025
     smtp_max_bytes: int = 1024 * 1024
     smtp_trust_loopback: bool = True

@@ -15,6 +15,8 @@ from websockets.asyncio.server import serve as websocket_serve
 
 from cloudbrain.db import create_engine, upgrade
 from cloudbrain.db.types import utcnow
+from cloudbrain.errors import CloudBrainError
+from cloudbrain.maildir.gateway import MailGateway
 from cloudbrain.memory.embedding import available_embedder
 from cloudbrain.memory.store import MemoryStore
 from cloudbrain.server.ask import AskService
@@ -23,6 +25,7 @@ from cloudbrain.server.brain import BrainService, BrainStore
 from cloudbrain.server.connection import ConnectionHandler
 from cloudbrain.server.directory import DirectoryService, DirectoryStore
 from cloudbrain.server.hub import Hub
+from cloudbrain.server.mail import HubFamily
 from cloudbrain.server.memory import MemoryService
 from cloudbrain.server.store import MessageStore
 from cloudbrain.server.summary import make_summarizer
@@ -41,6 +44,9 @@ class Server:
         self.hub: Hub | None = None
         self._listener: WebSocketServer | None = None
         self._housekeeping: list[asyncio.Task[None]] = []
+        self._smtp: asyncio.Server | None = None
+        self.gateway: MailGateway | None = None
+        self.mail_family: HubFamily | None = None
 
     @property
     def port(self) -> int:
@@ -86,6 +92,8 @@ class Server:
             asks,
         )
         self.hub.writer.start()
+        if settings.smtp:
+            await self._start_gateway(hub)
         self._listener = await websocket_serve(
             ConnectionHandler(self.hub, settings),
             settings.host,
@@ -107,6 +115,42 @@ class Server:
         ]
         log.info("CloudBrain server listening on %s (node %r)", self.url, settings.node)
 
+    async def _start_gateway(self, hub: Hub) -> None:
+        settings = self.settings
+        assert self.engine is not None
+        self.mail_family = HubFamily(hub, self.engine, settings.node, settings.outbox_limit)
+        self.gateway = gateway = MailGateway(
+            self.mail_family,
+            settings.home / "spool",
+            settings.mail_domain,
+            trust_loopback=settings.smtp_trust_loopback,
+        )
+        try:
+            self._smtp = await asyncio.get_running_loop().create_server(
+                lambda: gateway.smtp(settings.smtp_max_bytes), settings.host, settings.smtp_port
+            )
+        except OSError as exc:
+            raise CloudBrainError(
+                f"cannot listen for mail on {settings.host}:{settings.smtp_port}: "
+                f"{exc.strerror or exc}",
+                hint="pick another --smtp-port, or run without the mail gateway (--no-smtp)",
+            ) from None
+        resumed = gateway.answer_waiting()
+        if resumed:
+            log.info("answering %d mailed ask(s) accepted before a restart", resumed)
+        log.info(
+            "mail gateway on smtp://%s:%d for @%s",
+            settings.host,
+            self.smtp_port,
+            settings.mail_domain,
+        )
+
+    @property
+    def smtp_port(self) -> int:
+        """The port the mail gateway listens on."""
+        assert self._smtp is not None, "no mail gateway"
+        return int(self._smtp.sockets[0].getsockname()[1])
+
     async def _watch_revocations(self) -> None:
         assert self.hub is not None
         since = utcnow()
@@ -127,6 +171,13 @@ class Server:
         if self._listener is not None:
             self._listener.close()
             await self._listener.wait_closed()
+        if self._smtp is not None:
+            self._smtp.close()
+            await self._smtp.wait_closed()
+        if self.gateway is not None:
+            await self.gateway.stop()
+        if self.mail_family is not None:
+            await self.mail_family.close()
         if self.hub is not None:
             await self.hub.writer.stop()
             self.hub.store.close()

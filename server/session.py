@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Protocol
 
-from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from cloudbrain.errors import CloseCode
@@ -22,6 +22,14 @@ from cloudbrain.protocol import DeviceProfile
 log = logging.getLogger(__name__)
 
 
+class Transport(Protocol):
+    """Where a session's frames go: a WebSocket connection, or a gateway inside the server."""
+
+    async def send(self, message: str) -> None: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
 class LiveSession:
     def __init__(
         self,
@@ -29,7 +37,7 @@ class LiveSession:
         session_id: str,
         device: str,
         capabilities: list[str],
-        websocket: ServerConnection,
+        websocket: Transport,
         outbox_limit: int,
         profile: DeviceProfile | None = None,
     ) -> None:

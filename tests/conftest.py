@@ -41,6 +41,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         home=tmp_path,
         database_url=db_url,
         port=0,
+        smtp_port=0,
         node="test-node",
         hello_timeout=1.0,
         revocation_poll=0.1,

@@ -44,7 +44,11 @@ def wait_for_port(
 
 def cli_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDBRAIN_")}
-    env.update({"CLOUDBRAIN_HOME": str(home), "PYTHONUNBUFFERED": "1"}, **extra)
+    # Servers started by tests take a free port for mail, never the 8025 of a real one.
+    env.update(
+        {"CLOUDBRAIN_HOME": str(home), "PYTHONUNBUFFERED": "1", "CLOUDBRAIN_SMTP_PORT": "0"},
+        **extra,
+    )
     return env
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from cloudbrain.cli.options import Db, Home, run, settings
+from cloudbrain.cli.options import Db, Home, MailDomain, Smtp, SmtpPort, run, settings
 from cloudbrain.cli.output import console, fail
 from cloudbrain.errors import CloudBrainError
 
@@ -128,6 +128,9 @@ def demo(
         help="How the specialists think: ollama, recall (quote their memories) or auto "
         "(ollama when it answers, else recall).",
     ),
+    smtp_port: int = SmtpPort,
+    mail_domain: str = MailDomain,
+    smtp: bool = Smtp,
     db: str = Db,
     home: Path = Home,
 ) -> None:
@@ -147,11 +150,11 @@ def demo(
     """
     if brain not in ("auto", "ollama", "recall"):
         fail(CloudBrainError(f"unknown brain {brain!r}", hint="use ollama, recall or auto"))
-    config = settings(home, db, port=port)
+    config = settings(home, db, port=port, smtp_port=smtp_port, mail_domain=mail_domain, smtp=smtp)
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     )
-    for noisy in ("websockets", "alembic.runtime.migration"):
+    for noisy in ("websockets", "alembic.runtime.migration", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         run(_demo(config, brain))
@@ -235,7 +238,15 @@ async def _demo(config: Settings, brain: str) -> None:
             f"{', '.join(r.config.name for r in runtimes)} online "
             f"(brain: {', '.join(sorted(thinking))}), hopper offline with stored knowledge.\n"
             f'Try, from another terminal:  [bold]cloudbrain ask "How do I keep asyncio tasks '
-            f'from disappearing?"[/]\n(Ctrl-C stops the demo.)',
+            f'from disappearing?"[/]\n'
+            + (
+                f"or mail [bold]ask@{config.mail_domain}[/] from {ASKER}@{config.mail_domain} "
+                f"via smtp://{config.host}:{server.smtp_port} and read the answer with "
+                "[bold]cloudbrain maildir read --server[/]\n"
+                if server.gateway is not None
+                else ""
+            )
+            + "(Ctrl-C stops the demo.)",
             highlight=False,
         )
         await stop.wait()

@@ -54,6 +54,25 @@ Token = typer.Option(
     help="That agent's token (env CLOUDBRAIN_TOKEN; default: from the credentials file).",
     show_default=False,
 )
+SmtpPort = typer.Option(
+    None,
+    "--smtp-port",
+    help="Port of the mail gateway (env CLOUDBRAIN_SMTP_PORT; default: 8025).",
+    show_default=False,
+)
+MailDomain = typer.Option(
+    None,
+    "--mail-domain",
+    help="Mail domain of the family: NAME@DOMAIN reaches the AI NAME, ask@DOMAIN asks "
+    "(env CLOUDBRAIN_MAIL_DOMAIN; default: cloudbrain.local).",
+    show_default=False,
+)
+Smtp = typer.Option(
+    None,
+    "--smtp/--no-smtp",
+    help="Run the SMTP mail gateway (env CLOUDBRAIN_SMTP; default: on).",
+    show_default=False,
+)
 Since = typer.Option(
     None, "--since", help="From this time: 30m, 2h, 2d, 1w, yesterday, 2026-11-20 …"
 )

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import typer
 
-from cloudbrain.cli.options import Db, Home, Json, run, settings
+from cloudbrain.cli.options import Db, Home, Json, MailDomain, Smtp, SmtpPort, run, settings
 from cloudbrain.cli.output import console, emit, fail
+from cloudbrain.errors import CloudBrainError
 
 db_app = typer.Typer(
     help="Database schema: apply migrations, show the revision.", no_args_is_help=True
@@ -37,6 +38,9 @@ def run_server(
         help="DEBUG, INFO, WARNING or ERROR (env CLOUDBRAIN_LOG_LEVEL; default: INFO).",
         show_default=False,
     ),
+    smtp_port: int = SmtpPort,
+    mail_domain: str = MailDomain,
+    smtp: bool = Smtp,
 ) -> None:
     """Run the CloudBrain server until Ctrl-C.
 
@@ -45,24 +49,32 @@ def run_server(
     """
     from cloudbrain.server import serve
 
-    config = settings(home, db, host=host, port=port, node=node, log_level=log_level)
+    config = settings(
+        home,
+        db,
+        host=host,
+        port=port,
+        node=node,
+        log_level=log_level,
+        smtp_port=smtp_port,
+        mail_domain=mail_domain,
+        smtp=smtp,
+    )
     logging.basicConfig(
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
     # Our own lines say who connected and why they left; the libraries' would repeat them.
-    for noisy in ("websockets", "alembic.runtime.migration"):
+    for noisy in ("websockets", "alembic.runtime.migration", "mail.log"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     console.print(f"[bold]CloudBrain[/] server starting on [cyan]{config.url}[/] (Ctrl-C stops it)")
     try:
         asyncio.run(serve(config))
     except ValueError as exc:  # a setting that cannot work, e.g. an unknown embedder spec
-        from cloudbrain.errors import CloudBrainError
-
         fail(CloudBrainError(str(exc), hint="fix the flag or CLOUDBRAIN_* variable it names"))
+    except CloudBrainError as exc:
+        fail(exc)
     except OSError as exc:
-        from cloudbrain.errors import CloudBrainError
-
         fail(
             CloudBrainError(
                 f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",

@@ -1,0 +1,153 @@
+"""The server's side of mail: the SMTP gateway's view of the family.
+
+Mail enters the hub the way a connected agent's frames do: each sending agent gets a session
+of the gateway (device ``smtp``), and its mail becomes ``send``, ``publish``, ``broadcast`` or
+``ask`` frames handled by the hub, so the same checks, storage and delivery apply. The hub's
+answers to those frames come back here instead of going to a socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cloudbrain.errors import ErrorCode
+from cloudbrain.identity import authenticate, get_agent
+from cloudbrain.ids import new_id
+from cloudbrain.maildir.gateway import TRY_LATER, Rejected
+from cloudbrain.maildir.mapping import MailRequest
+from cloudbrain.protocol import Ask, AskResult, Broadcast, Publish, Send
+from cloudbrain.server.hub import Hub
+from cloudbrain.server.session import LiveSession
+
+log = logging.getLogger(__name__)
+
+RECEIPT_WAIT = 30.0  # seconds for the database to store a message before saying 451
+ASK_TIMEOUT = 20.0  # seconds live specialists get to answer a mailed question
+
+# Refusals of the hub, as SMTP replies.
+_REPLIES = {
+    ErrorCode.UNKNOWN_RECIPIENT: "550 5.1.1 No such AI here",
+    ErrorCode.DUPLICATE_ID: "554 5.7.0 Another sender already used this Message-ID",
+    ErrorCode.INVALID_FRAME: "554 5.6.0 The message does not fit CloudBrain",
+}
+
+
+class _Replies:
+    """Frames the hub sends to a gateway session, handed to whoever waits for their ``re``."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+
+    def expect(self, re: str) -> asyncio.Future[dict[str, Any]]:
+        future = asyncio.get_running_loop().create_future()
+        self._waiting[re] = future
+        return future
+
+    def forget(self, re: str) -> None:
+        self._waiting.pop(re, None)
+
+    async def send(self, message: str) -> None:
+        frame = json.loads(message)
+        if frame.get("type") in ("receipt", "error", "ask_result"):
+            future = self._waiting.pop(str(frame.get("re")), None)
+            if future is not None and not future.done():
+                future.set_result(frame)
+
+    async def close(self, code: int, reason: str) -> None:
+        return None
+
+
+class HubFamily:
+    """Implements :class:`cloudbrain.maildir.gateway.Family` with the hub."""
+
+    def __init__(self, hub: Hub, engine: AsyncEngine, node: str, outbox_limit: int) -> None:
+        self.hub = hub
+        self.engine = engine
+        self.node = node
+        self.outbox_limit = outbox_limit
+        self._sessions: dict[str, tuple[LiveSession, _Replies]] = {}
+        self._opening = asyncio.Lock()
+
+    async def authenticate(self, name: str, token: str) -> bool:
+        return await authenticate(self.engine, name, token) is not None
+
+    async def exists(self, name: str) -> bool:
+        agent = await get_agent(self.engine, name)
+        return agent is not None and agent.active
+
+    async def send(self, sender: str, request: MailRequest) -> None:
+        session, replies = await self._session(sender)
+        fields: dict[str, Any] = {
+            "id": request.id,
+            "body": request.body,
+            "meta": request.meta,
+            "conversation": request.conversation,
+            "reply_to": request.reply_to,
+        }
+        try:
+            if request.kind == "topic":
+                frame: Send | Publish | Broadcast = Publish(topic=request.target, **fields)
+            elif request.kind == "broadcast":
+                frame = Broadcast(**fields)
+            else:
+                frame = Send(to=request.target, **fields)
+        except ValidationError as error:
+            raise Rejected(f"554 5.6.0 The message does not fit CloudBrain: {error}") from None
+        answer = await self._exchange(session, replies, frame, request.id, RECEIPT_WAIT)
+        if answer["type"] == "error":
+            code = answer.get("code", "")
+            raise Rejected(_REPLIES.get(code, TRY_LATER) + f" ({answer.get('detail', '')})")
+
+    async def ask(self, sender: str, request: MailRequest) -> AskResult:
+        session, replies = await self._session(sender)
+        frame = Ask(
+            id=new_id(),
+            question=request.question[:4000],
+            skills=[s[:128] for s in request.skills[:16]],
+            timeout=ASK_TIMEOUT,
+            ask_id=request.id,
+        )
+        answer = await self._exchange(session, replies, frame, frame.id, ASK_TIMEOUT + 30)
+        if answer["type"] == "error":
+            raise RuntimeError(f"the ask was refused: {answer.get('detail')}")
+        return AskResult.model_validate(answer)
+
+    async def _exchange(
+        self, session: LiveSession, replies: _Replies, frame: Any, re: str, wait: float
+    ) -> dict[str, Any]:
+        future = replies.expect(re)
+        try:
+            await self.hub.handle(session, frame)
+            return await asyncio.wait_for(future, wait)
+        finally:
+            replies.forget(re)
+
+    async def _session(self, name: str) -> tuple[LiveSession, _Replies]:
+        """The gateway's session for agent ``name``, opened on its first mail."""
+        async with self._opening:
+            if name not in self._sessions:
+                agent = await get_agent(self.engine, name)
+                if agent is None or not agent.active:
+                    raise Rejected(f"550 5.7.1 No active agent called {name!r} may send here")
+                session_id = await self.hub.store.open_session(
+                    agent.id, node=self.node, device="smtp", client="smtp-gateway", capabilities=[]
+                )
+                replies = _Replies()
+                session = LiveSession(
+                    agent, session_id, "smtp", [], replies, outbox_limit=self.outbox_limit
+                )
+                self._sessions[name] = (session, replies)
+            return self._sessions[name]
+
+    async def close(self) -> None:
+        for session, _ in self._sessions.values():
+            self.hub.asks.cancel_for(session)
+            await session.stop()
+            await self.hub.store.close_session(session.id, "gateway stopped")
+        self._sessions.clear()
