@@ -27,6 +27,7 @@ from cloudbrain.server.directory import DirectoryService, DirectoryStore
 from cloudbrain.server.hub import Hub
 from cloudbrain.server.mail import HubFamily
 from cloudbrain.server.memory import MemoryService
+from cloudbrain.server.spool import Spool
 from cloudbrain.server.store import MessageStore
 from cloudbrain.server.summary import make_summarizer
 from cloudbrain.server.writer import run_periodically
@@ -47,6 +48,7 @@ class Server:
         self._smtp: asyncio.Server | None = None
         self.gateway: MailGateway | None = None
         self.mail_family: HubFamily | None = None
+        self.spool: Spool | None = None
 
     @property
     def port(self) -> int:
@@ -84,12 +86,20 @@ class Server:
             lambda name: hub.answering_session(name),
             make_summarizer(settings.summarizer),
         )
+        self.spool = None
+        if settings.spool:
+            self.spool = Spool(settings.home / "spool", settings.mail_domain, store)
+            written, moved = await self.spool.reconcile()
+            if written or moved:
+                log.info("spool: wrote %d missing copies, filed %d delivered ones", written, moved)
+            self.spool.start()
         hub = self.hub = Hub(
             store,
             MemoryService(memory),
             BrainService(BrainStore(self.engine)),
             DirectoryService(directory, lambda: self.url),
             asks,
+            self.spool,
         )
         self.hub.writer.start()
         if settings.smtp:
@@ -181,6 +191,8 @@ class Server:
         if self.hub is not None:
             await self.hub.writer.stop()
             self.hub.store.close()
+        if self.spool is not None:
+            await self.spool.stop()
         if self.engine is not None:
             await self.engine.dispose()
         log.info("CloudBrain server stopped")

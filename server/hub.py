@@ -47,6 +47,7 @@ from cloudbrain.server.directory import DirectoryService
 from cloudbrain.server.memory import MemoryService
 from cloudbrain.server.router import Envelope
 from cloudbrain.server.session import LiveSession
+from cloudbrain.server.spool import Spool
 from cloudbrain.server.store import MessageStore, expiry
 from cloudbrain.server.writer import AckItem, BatchWriter, Outgoing
 
@@ -64,13 +65,16 @@ class Hub:
         brain: BrainService,
         directory: DirectoryService,
         asks: AskService,
+        spool: Spool | None = None,
     ) -> None:
         self.store = store
         self.memory = memory
         self.brain = brain
         self.directory = directory
         self.asks = asks
-        self.writer = BatchWriter(store, self._stored, self._store_failed)
+        self.spool = spool
+        on_acked = None if spool is None else self._acked
+        self.writer = BatchWriter(store, self._stored, self._store_failed, on_acked)
         self._sessions: dict[str, set[LiveSession]] = defaultdict(set)
         self._agent_ids: dict[str, str] = {}  # name -> id, for active agents seen lately
 
@@ -276,9 +280,20 @@ class Hub:
 
     def _dispatch(self, envelope: Envelope, recipient_ids: list[str]) -> None:
         text = envelope.deliver_frame().to_json()
+        offline = []
         for recipient_id in recipient_ids:
-            for session in self._sessions.get(recipient_id, ()):
+            sessions = self._sessions.get(recipient_id)
+            if not sessions:
+                offline.append(recipient_id)
+            for session in sessions or ():
                 session.deliver(envelope.id, text)
+        if offline and self.spool is not None:
+            self.spool.keep(envelope, offline)
+
+    def _acked(self, acks: list[AckItem]) -> None:
+        assert self.spool is not None
+        for item in acks:
+            self.spool.acked(item.recipient_id, list(item.message_ids))
 
     def _store_failed(self, outgoing: list[Outgoing]) -> None:
         for item in outgoing:

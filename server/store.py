@@ -3,7 +3,7 @@ is acknowledged to its sender only after :meth:`MessageStore.write_batch` commit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -96,6 +96,22 @@ class MessageStore:
             return await conn.scalar(
                 select(agents.c.id).where(agents.c.name == name, agents.c.revoked_at.is_(None))
             )
+
+    async def agent_names(self, agent_ids: Iterable[str]) -> dict[str, str]:
+        """id -> name of the agents with these ids."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(agents.c.id, agents.c.name).where(agents.c.id.in_(list(agent_ids)))
+            )
+            return {row.id: row.name for row in rows}
+
+    async def agents_with_pending(self) -> list[str]:
+        """Ids of the agents that have messages waiting for them."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(deliveries.c.recipient_id).where(deliveries.c.state == "pending").distinct()
+            )
+            return [row[0] for row in rows]
 
     async def revoked_since(self, since: datetime) -> list[tuple[str, datetime]]:
         """Agents revoked at or after ``since``: (id, when)."""

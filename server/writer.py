@@ -38,15 +38,22 @@ class AckItem:
 
 OnStored = Callable[[list[tuple[Outgoing, Stored]]], None]
 OnFailed = Callable[[list[Outgoing]], None]
+OnAcked = Callable[[list[AckItem]], None]
 
 
 class BatchWriter:
     def __init__(
-        self, store: MessageStore, on_stored: OnStored, on_failed: OnFailed, max_queue: int = 20_000
+        self,
+        store: MessageStore,
+        on_stored: OnStored,
+        on_failed: OnFailed,
+        on_acked: OnAcked | None = None,
+        max_queue: int = 20_000,
     ) -> None:
         self._store = store
         self._on_stored = on_stored
         self._on_failed = on_failed
+        self._on_acked = on_acked
         self._queue: asyncio.Queue[Outgoing | AckItem | None] = asyncio.Queue(max_queue)
         self._task: asyncio.Task[None] | None = None
 
@@ -105,6 +112,8 @@ class BatchWriter:
                 await asyncio.sleep(delay)
             else:
                 self._on_stored(list(zip(outgoing, stored, strict=True)))
+                if self._on_acked is not None and acks:
+                    self._on_acked([item for item in batch if isinstance(item, AckItem)])
                 return
 
 

@@ -1,0 +1,160 @@
+"""The spool: a Maildir per agent, holding a mail copy of each message waiting for it while it
+is offline, so a person (or any mail program) can see what waits without a client.
+
+The database stays the source of truth: a copy is written only after its message is committed,
+and moved to ``cur`` only after the agent's ack is committed. Both go through one queue in
+order, so a copy is always written before its ack can move it. At start the spool is brought in
+line with the database (:meth:`Spool.reconcile`): copies of messages no longer pending move to
+``cur``, and pending messages without a copy get one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cloudbrain.ids import is_uuid
+from cloudbrain.maildir.folders import SENT, mark, put_once, safe_name, waiting
+from cloudbrain.maildir.mapping import Delivered, delivered_mail
+from cloudbrain.server.router import Envelope
+from cloudbrain.server.store import MessageStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Keep:
+    recipient_id: str
+    envelope: Envelope
+
+
+@dataclass(frozen=True)
+class _Acked:
+    recipient_id: str
+    message_ids: list[str]
+
+
+class Spool:
+    def __init__(self, root: Path, domain: str, store: MessageStore) -> None:
+        self.root = root
+        self.domain = domain
+        self.store = store
+        self._queue: asyncio.Queue[_Keep | _Acked] = asyncio.Queue()
+        self._names: dict[str, str] = {}  # agent id -> name
+        self._holding: set[str] = set()  # agents with copies in new: only their acks move any
+        self._task: asyncio.Task[None] | None = None
+
+    def mailbox(self, name: str) -> Path:
+        return self.root / safe_name(name)
+
+    # --- called by the hub, after the database -----------------------------------------------
+
+    def keep(self, envelope: Envelope, recipient_ids: Iterable[str]) -> None:
+        for recipient_id in recipient_ids:
+            self._holding.add(recipient_id)
+            self._queue.put_nowait(_Keep(recipient_id, envelope))
+
+    def acked(self, recipient_id: str, message_ids: list[str]) -> None:
+        if recipient_id in self._holding:
+            self._queue.put_nowait(_Acked(recipient_id, message_ids))
+
+    # --- the worker ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="spool")
+
+    async def stop(self) -> None:
+        """Write what is queued, then end."""
+        if self._task is None:
+            return
+        await self._queue.join()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._name([op.recipient_id for op in batch])
+                await asyncio.to_thread(self._apply, batch)
+            except Exception:
+                # The database has it all; the next start's reconcile writes what is missing.
+                log.exception("could not update the spool for %d change(s)", len(batch))
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _name(self, agent_ids: list[str]) -> None:
+        unknown = {i for i in agent_ids if i not in self._names}
+        if unknown:
+            self._names.update(await self.store.agent_names(unknown))
+
+    def _apply(self, batch: list[_Keep | _Acked]) -> None:
+        for op in batch:
+            name = self._names.get(op.recipient_id)
+            if name is None:
+                continue
+            if isinstance(op, _Keep):
+                put_once(self.mailbox(name), op.envelope.id, self._mail(op.envelope, name))
+            else:
+                for message_id in op.message_ids:
+                    mark(self.mailbox(name), message_id, SENT)
+
+    def _mail(self, envelope: Envelope, recipient: str) -> bytes:
+        message = Delivered(
+            id=envelope.id,
+            kind=envelope.kind,
+            sender=envelope.sender_name,
+            to=envelope.to_name,
+            topic=envelope.topic,
+            at=envelope.created_at,
+            body=envelope.body,
+            meta=dict(envelope.meta),
+            session=envelope.session_id,
+            device=envelope.device,
+            conversation=envelope.conversation,
+            reply_to=envelope.reply_to,
+        )
+        return delivered_mail(message, recipient, self.domain).as_bytes()
+
+    # --- start --------------------------------------------------------------------------------
+
+    async def reconcile(self) -> tuple[int, int]:
+        """Make the spool say what the database says; returns (copies written, copies moved to
+        cur). Run at start, before agents connect."""
+        written = moved = 0
+        pending_ids: dict[str, set[str]] = {}  # mailbox folder -> ids of its pending messages
+        agent_ids = await self.store.agents_with_pending()
+        await self._name(agent_ids)
+        for agent_id in agent_ids:
+            self._holding.add(agent_id)
+            name = self._names[agent_id]
+            ids = pending_ids.setdefault(safe_name(name), set())
+            after = 0
+            while page := await self.store.pending(agent_id, after_seq=after):
+                for pending in page:
+                    ids.add(pending.envelope.id)
+                    mail = self._mail(pending.envelope, name)
+                    written += await asyncio.to_thread(
+                        put_once, self.mailbox(name), pending.envelope.id, mail
+                    )
+                after = page[-1].seq
+        folders = (
+            [f for f in self.root.iterdir() if not f.name.startswith(".")]
+            if self.root.is_dir()
+            else []
+        )
+        for folder in folders:
+            still = pending_ids.get(folder.name, set())
+            for key in waiting(folder):
+                # Only copies of messages: answers mailed by the gateway stay as they are.
+                if is_uuid(key) and key not in still:
+                    moved += mark(folder, key, SENT)
+        return written, moved
