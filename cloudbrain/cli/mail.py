@@ -25,7 +25,7 @@ from rich.table import Table
 
 from cloudbrain.cli.options import Home, Json, Name, Token, Url, run, settings
 from cloudbrain.cli.output import console, emit, fail
-from cloudbrain.credentials import resolve
+from cloudbrain.credentials import Credentials, resolve
 from cloudbrain.errors import CloudBrainError
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ def queue_offline(
     from cloudbrain.maildir.mapping import address_of, outgoing_mail
 
     config = settings(home)
-    credentials = resolve(config.home, name, token)
+    credentials = _credentials(config.home, name, token, as_json)
     local = local_mail(home, credentials.name)
     envelope = new_id()
     mail = outgoing_mail(
@@ -200,7 +200,7 @@ def status(name: str = Name, token: str = Token, home: Path = Home, as_json: boo
     from cloudbrain.maildir.folders import counts
 
     config = settings(home)
-    credentials = resolve(config.home, name, token)
+    credentials = _credentials(config.home, name, token, as_json)
     local = local_mail(home, credentials.name)
     with local.flushing() as free:
         flushing = not free
@@ -267,7 +267,7 @@ def read(
     from cloudbrain.maildir.folders import SENT, mark
 
     config = settings(home)
-    credentials = resolve(config.home, name, token)
+    credentials = _credentials(config.home, name, token, as_json)
     path = (
         _server_mailbox(config.home, credentials.name)
         if server
@@ -334,7 +334,7 @@ def flush(
     from cloudbrain.maildir.flush import flush as flush_outbox
     from cloudbrain.settings import client_url
 
-    credentials = resolve(settings(home).home, name, token)
+    credentials = _credentials(settings(home).home, name, token, as_json)
     local = local_mail(home, credentials.name)
 
     async def main() -> FlushReport | None:
@@ -426,6 +426,13 @@ def _progress(as_json: bool) -> Any:
     if as_json or not sys.stderr.isatty():
         return None
     return lambda report: console.print(f"[dim]  {report.done} done…[/]", end="\r")
+
+
+def _credentials(home: Path, name: str | None, token: str | None, as_json: bool) -> Credentials:
+    try:
+        return resolve(home, name, token)
+    except CloudBrainError as error:
+        fail(error, as_json)
 
 
 def _server_mailbox(home: Path, name: str) -> Path:
