@@ -171,7 +171,7 @@ class MailGateway:
             message = parse_mail(data)
             requests = []
             for rcpt in envelope.rcpt_tos:
-                request = self._request(message, data, rcpt, len(envelope.rcpt_tos))
+                request = self._request(message, data, rcpt, envelope)
                 rcpt_of[request.id] = rcpt
                 requests.append(request)
         except MailError as error:
@@ -189,9 +189,14 @@ class MailGateway:
             return TRY_LATER
         return "250 2.0.0 Accepted"
 
-    def _request(self, message: EmailMessage, data: bytes, rcpt: str, count: int) -> MailRequest:
-        request = request_from_mail(message, data, parse_address(rcpt, self.domain))
-        if count > 1:  # one mail, several recipients: each copy needs an id of its own
+    def _request(
+        self, message: EmailMessage, data: bytes, rcpt: str, envelope: Envelope
+    ) -> MailRequest:
+        address = parse_address(rcpt, self.domain)
+        request = request_from_mail(message, data, address, mail_from=envelope.mail_from or "")
+        if (
+            len(envelope.rcpt_tos) > 1
+        ):  # one mail, several recipients: each copy needs an id of its own
             copy_id = str(uuid.uuid5(uuid.UUID(request.id), rcpt.lower()))
             request = replace(request, id=copy_id)
         return request
