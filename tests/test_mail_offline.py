@@ -113,7 +113,9 @@ async def test_an_ask_queued_offline_is_answered_into_the_inbox_when_the_server_
     (answer,) = [inbox.get_message(key) for key in inbox.iterkeys()]
     assert answer["In-Reply-To"] == question["Message-ID"]
     assert answer["Subject"] == "Re: How do I roll back a kubernetes deployment?"
-    text = answer.get_payload(decode=True).decode()
+    payload = answer.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    text = payload.decode()
     assert "hopper" in text and "rollout undo" in text
     assert files(mail / "outbox" / "new") == []
     (sent,) = files(mail / "outbox" / "cur")

@@ -282,10 +282,11 @@ def read(
             as_json,
         )
     box = mailbox.Maildir(path, factory=None, create=False)
+    # Unread (in new) first, then by arrival; a key in new is the file's own name there.
+    keys = sorted(box.iterkeys(), key=lambda k: (not (path / "new" / k).exists(), k))
     mails = []
-    for key in sorted(box.keys(), key=lambda k: (box.get_message(k).get_subdir() != "new", k)):
-        message = box.get_message(key)
-        unread = message.get_subdir() == "new"
+    for key in keys:
+        unread = (path / "new" / key).exists()
         if not unread and not show_all:
             continue
         email = _as_email(box.get_bytes(key))
