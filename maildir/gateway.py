@@ -165,7 +165,8 @@ class MailGateway:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         sender = _sender(session, envelope)
-        data = envelope.original_content or b""
+        # SMTP's CRLF line ends become LF, as in a Maildir (and in the message's text).
+        data = (envelope.original_content or b"").replace(b"\r\n", b"\n")
         rcpt_of: dict[str, str] = {}
         try:
             message = parse_mail(data)
@@ -205,7 +206,7 @@ class MailGateway:
 
     def _queue_ask(self, sender: str, rcpt: str, ask_id: str, data: bytes) -> None:
         """Keep the ask on disk before saying 250, then answer it in the background."""
-        kept = f"{SENDER}: {sender}\r\n{RECIPIENT}: {rcpt}\r\n".encode() + data
+        kept = f"{SENDER}: {sender}\n{RECIPIENT}: {rcpt}\n".encode() + data
         if put_once(self.incoming, ask_id, kept, sync=True):
             self._answer_later(ask_id)
 
