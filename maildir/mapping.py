@@ -30,7 +30,7 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any, Literal
 
 from cloudbrain.ids import is_uuid
-from cloudbrain.protocol import AskResult
+from cloudbrain.protocol import AskResult, Deliver
 
 DEFAULT_DOMAIN = "cloudbrain.local"
 ASK, TOPIC, EVERYONE = "ask", "topic", "everyone"
@@ -219,25 +219,7 @@ def outgoing_mail(
     return mail
 
 
-@dataclass(frozen=True)
-class Delivered:
-    """A message as the server stored it, to be written as mail into a spool."""
-
-    id: str
-    kind: str
-    sender: str
-    to: str | None
-    topic: str | None
-    at: datetime
-    body: Any
-    meta: dict[str, Any]
-    session: str
-    device: str
-    conversation: str | None = None
-    reply_to: str | None = None
-
-
-def delivered_mail(message: Delivered, recipient: str, domain: str) -> EmailMessage:
+def delivered_mail(message: Deliver, recipient: str, domain: str) -> EmailMessage:
     """A stored message as mail, for the Maildir spool of ``recipient``."""
     mail = EmailMessage()
     mail["From"] = address_of("direct", message.sender, domain)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from cloudbrain.ids import is_uuid
 from cloudbrain.maildir.folders import SENT, mark, put_once, safe_name, waiting
-from cloudbrain.maildir.mapping import Delivered, delivered_mail
+from cloudbrain.maildir.mapping import delivered_mail
 from cloudbrain.server.router import Envelope
 from cloudbrain.server.store import MessageStore
 
@@ -108,21 +108,7 @@ class Spool:
                     mark(self.mailbox(name), message_id, SENT)
 
     def _mail(self, envelope: Envelope, recipient: str) -> bytes:
-        message = Delivered(
-            id=envelope.id,
-            kind=envelope.kind,
-            sender=envelope.sender_name,
-            to=envelope.to_name,
-            topic=envelope.topic,
-            at=envelope.created_at,
-            body=envelope.body,
-            meta=dict(envelope.meta),
-            session=envelope.session_id,
-            device=envelope.device,
-            conversation=envelope.conversation,
-            reply_to=envelope.reply_to,
-        )
-        return delivered_mail(message, recipient, self.domain).as_bytes()
+        return delivered_mail(envelope.deliver_frame(), recipient, self.domain).as_bytes()
 
     # --- start --------------------------------------------------------------------------------
 

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from cloudbrain.maildir.folders import counts, has_key, mark, put_once, safe_name, waiting
 from cloudbrain.maildir.mapping import (
     Address,
-    Delivered,
     MailError,
     answer_mail,
     delivered_mail,
@@ -28,7 +27,7 @@ from cloudbrain.maildir.mapping import (
     parse_mail,
     request_from_mail,
 )
-from cloudbrain.protocol import AskAnswer, AskResult
+from cloudbrain.protocol import AskAnswer, AskResult, Deliver
 
 DOMAIN = "cloudbrain.local"
 ASK_ID = "0b6f2f0e-7a53-4f38-9d8e-3c1f2a5b6c7d"
@@ -181,19 +180,20 @@ def test_any_subject_and_body_survive_the_trip_through_mail_bytes(subject, body)
 
 
 def test_a_delivered_message_survives_the_trip_through_mail_bytes() -> None:
-    stored = Delivered(
-        id=str(uuid.uuid4()),
-        kind="direct",
-        sender="bob",
-        to="alice",
-        topic=None,
-        at=datetime(2024, 5, 1, 12, 30, tzinfo=UTC),
-        body={"reading": [1, 2, 3], "where": "küche"},
-        meta={"subject": "Sensor"},
-        session="s-1",
-        device="d-1",
-        conversation="c-42",
-        reply_to=ASK_ID,
+    stored = Deliver.model_validate(
+        {
+            "id": str(uuid.uuid4()),
+            "kind": "direct",
+            "from": "bob",
+            "to": "alice",
+            "at": datetime(2024, 5, 1, 12, 30, tzinfo=UTC),
+            "body": {"reading": [1, 2, 3], "where": "küche"},
+            "meta": {"subject": "Sensor"},
+            "session": "s-1",
+            "device": "d-1",
+            "conversation": "c-42",
+            "reply_to": ASK_ID,
+        }
     )
     written = delivered_mail(stored, "alice", DOMAIN)
     data = written.as_bytes()
