@@ -205,10 +205,13 @@ class MailGateway:
     # --- asks --------------------------------------------------------------------------------
 
     def _queue_ask(self, sender: str, rcpt: str, ask_id: str, data: bytes) -> None:
-        """Keep the ask on disk before saying 250, then answer it in the background."""
+        """Keep the ask on disk before saying 250, then answer it in the background. The same
+        mail again is the same ask; another sender's mail with its Message-ID is refused."""
         kept = f"{SENDER}: {sender}\n{RECIPIENT}: {rcpt}\n".encode() + data
         if put_once(self.incoming, ask_id, kept, sync=True):
             self._answer_later(ask_id)
+        elif parse_mail(read(self.incoming, ask_id)).get_all(SENDER, [""])[0] != sender:
+            raise Rejected("554 5.7.0 Another sender already used this Message-ID")
 
     def answer_waiting(self) -> int:
         """Answer asks a previous run accepted but did not answer (at start)."""

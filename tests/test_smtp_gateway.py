@@ -283,6 +283,12 @@ async def test_a_mailed_ask_is_answered_into_the_askers_mailbox(
         assert f"Question: {QUESTION}" in text(answer)
         assert "carol (from memory" in text(answer) and ASYNCIO_FACT in text(answer)
     assert answers(settings, "bob") == []
+    # The same ask mailed again is the same ask; bob cannot take its Message-ID.
+    assert (await submit(server, asked[0]))[0] == 250
+    await make_agent("bob")
+    taken = await submit(server, asked[0], mail_from=at("bob"))
+    assert taken[0] == 554 and "5.7.0" in taken[1]
+    assert len(answers(settings, "alice")) == 2 and answers(settings, "bob") == []
 
 
 async def test_an_accepted_ask_is_answered_once_after_a_restart(
