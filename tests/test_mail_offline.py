@@ -21,10 +21,13 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from cloudbrain.agent.client import Client
+from cloudbrain.cli.mail import ClientOutlet
 from cloudbrain.db import create_engine
 from cloudbrain.db.models import deliveries, messages
 from cloudbrain.identity import create_agent
 from cloudbrain.ids import new_id
+from cloudbrain.maildir.flush import LocalMail, flush
+from cloudbrain.maildir.folders import put_once
 from cloudbrain.maildir.mapping import outgoing_mail
 from cloudbrain.memory.embedding import available_embedder
 from cloudbrain.memory.records import MemoryRecord
@@ -102,9 +105,16 @@ async def test_an_ask_queued_offline_is_answered_into_the_inbox_when_the_server_
     assert question["To"] == f"ask@{DOMAIN}"
     assert question["Message-ID"] == f"<{report['queued']}@{DOMAIN}>"
     assert files(mail / "inbox" / "new") == []
+    note = cloudbrain(home, "send", "--offline", "hopper", "thanks, hopper", "--json", **env)
+    assert note.returncode == 0, note.stderr
+    note_id = json.loads(note.stdout)["queued"]
 
     with ServerProcess(tmp_path / "server", db_url, port=port):
         await until(lambda: files(mail / "inbox" / "new"), 40, "the answer mail")
+        # hopper is offline: the message waits for her, and her spool shows it.
+        hopper_spool = tmp_path / "server" / "spool" / "hopper" / "new"
+        await until(lambda: files(hopper_spool), 10, "the spooled message")
+        assert [p.name for p in files(hopper_spool)] == [note_id]
     with contextlib.suppress(ProcessLookupError):  # it ends by itself; never leave it
         os.kill(report["flusher_pid"], signal.SIGKILL)
 
@@ -118,14 +128,13 @@ async def test_an_ask_queued_offline_is_answered_into_the_inbox_when_the_server_
     text = payload.decode()
     assert "hopper" in text and "rollout undo" in text
     assert files(mail / "outbox" / "new") == []
-    (sent,) = files(mail / "outbox" / "cur")
-    assert sent.name.endswith(":2,S")
+    assert [p.name.endswith(":2,S") for p in files(mail / "outbox" / "cur")] == [True, True]
 
     status = cloudbrain(home, "maildir", "status", "--json", **env)
     assert json.loads(status.stdout)["outbox"] == {
         "path": str(mail / "outbox"),
         "waiting": 0,
-        "sent": 1,
+        "sent": 2,
         "refused": 0,
     }
 
@@ -241,3 +250,26 @@ async def test_the_spool_is_brought_in_line_with_the_database_at_start(
         assert [p.name for p in files(spool / "bob" / "new")] == [for_bob]
         assert files(spool / "carol" / "new") == []
         assert [p.name for p in files(spool / "carol" / "cur")] == [f"{for_carol}:2,S"]
+
+
+async def test_mail_the_server_refuses_is_flagged_and_bounced_to_the_inbox(
+    server: Server, settings: Settings, make_agent: AgentFactory
+) -> None:
+    _, token = await make_agent("alice")
+    local = LocalMail.of(settings.home, "alice", DOMAIN)
+    unknown = outgoing_mail(sender="alice", to=f"nobody@{DOMAIN}", body="hello?", domain=DOMAIN)
+    html_only = EmailMessage()
+    html_only["To"], html_only["Message-ID"] = f"bob@{DOMAIN}", f"<{new_id()}@{DOMAIN}>"
+    html_only.set_content("<p>hi</p>", subtype="html")
+    for mail in (unknown, html_only):
+        put_once(local.outbox, new_id(), mail)
+
+    async with Client(server.url, "alice", token) as alice:
+        report = await flush(local, ClientOutlet(alice))
+
+    assert (report.sent, report.refused, report.left) == (0, 2, 0)
+    assert [p.name.rpartition(",")[2] for p in files(local.outbox / "cur")] == ["F", "F"]
+    bounces = {str(parsed(p)["In-Reply-To"]): parsed(p) for p in files(local.inbox / "new")}
+    assert set(bounces) == {str(unknown["Message-ID"]), str(html_only["Message-ID"])}
+    assert "unknown_recipient" in bounces[str(unknown["Message-ID"])].get_content()
+    assert "text/plain" in bounces[str(html_only["Message-ID"])].get_content()
