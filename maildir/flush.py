@@ -21,12 +21,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, getaddresses
 from pathlib import Path
 from typing import Protocol
 
 from cloudbrain.maildir.folders import FLAGGED, SENT, mark, put_once, read, safe_name, waiting
 from cloudbrain.maildir.mapping import (
+    Address,
     MailError,
     MailRequest,
     answer_mail,
@@ -115,8 +116,7 @@ async def flush(
             return
         try:
             message = parse_mail(data)
-            address = parse_address(str(message.get("To", "")), mail.domain)
-            request = request_from_mail(message, data, address)
+            request = request_from_mail(message, data, _recipient(message, mail.domain))
         except MailError as error:
             _refuse(mail, key, data, str(error))
             report.refused += 1
@@ -148,6 +148,18 @@ async def flush(
 
     await asyncio.gather(*(one(key) for key in keys))
     return report
+
+
+def _recipient(message: EmailMessage, domain: str) -> Address:
+    """Where an outbox mail goes: its one address in To (and Cc)."""
+    headers = [str(v) for field in ("To", "Cc") for v in message.get_all(field, [])]
+    addresses = [address for _, address in getaddresses(headers) if address]
+    if len(addresses) != 1:
+        raise MailError(
+            f"an outbox mail goes to exactly one address, not {len(addresses)}: "
+            "write one mail per recipient"
+        )
+    return parse_address(addresses[0], domain)
 
 
 def _refuse(mail: LocalMail, key: str, data: bytes, reason: str) -> None:

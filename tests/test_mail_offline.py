@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from cloudbrain.agent.client import Client
-from cloudbrain.cli.mail import ClientOutlet
+from cloudbrain.cli.outbox import ClientOutlet
 from cloudbrain.db import create_engine
 from cloudbrain.db.models import deliveries, messages
 from cloudbrain.identity import create_agent
@@ -261,15 +261,19 @@ async def test_mail_the_server_refuses_is_flagged_and_bounced_to_the_inbox(
     html_only = EmailMessage()
     html_only["To"], html_only["Message-ID"] = f"bob@{DOMAIN}", f"<{new_id()}@{DOMAIN}>"
     html_only.set_content("<p>hi</p>", subtype="html")
-    for mail in (unknown, html_only):
+    two = outgoing_mail(
+        sender="alice", to=f"bob@{DOMAIN}, carol@{DOMAIN}", body="hi", domain=DOMAIN
+    )
+    for mail in (unknown, html_only, two):
         put_once(local.outbox, new_id(), mail)
 
     async with Client(server.url, "alice", token) as alice:
         report = await flush(local, ClientOutlet(alice))
 
-    assert (report.sent, report.refused, report.left) == (0, 2, 0)
-    assert [p.name.rpartition(",")[2] for p in files(local.outbox / "cur")] == ["F", "F"]
+    assert (report.sent, report.refused, report.left) == (0, 3, 0)
+    assert [p.name.rpartition(",")[2] for p in files(local.outbox / "cur")] == ["F", "F", "F"]
     bounces = {str(parsed(p)["In-Reply-To"]): parsed(p) for p in files(local.inbox / "new")}
-    assert set(bounces) == {str(unknown["Message-ID"]), str(html_only["Message-ID"])}
+    assert set(bounces) == {str(m["Message-ID"]) for m in (unknown, html_only, two)}
+    assert "exactly one address" in bounces[str(two["Message-ID"])].get_content()
     assert "unknown_recipient" in bounces[str(unknown["Message-ID"])].get_content()
     assert "text/plain" in bounces[str(html_only["Message-ID"])].get_content()

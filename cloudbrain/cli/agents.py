@@ -194,7 +194,7 @@ def run_agent(
     from cloudbrain.agent.brains.ollama import DEFAULT_MODEL, DEFAULT_URL, OllamaBrain
     from cloudbrain.agent.device import device_profile
     from cloudbrain.agent.runtime import AgentConfig, AgentRuntime
-    from cloudbrain.cli.mail import flushing_job, local_mail
+    from cloudbrain.cli.outbox import flushing_job, local_mail
     from cloudbrain.credentials import resolve
     from cloudbrain.settings import client_url
 

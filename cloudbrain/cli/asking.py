@@ -73,7 +73,7 @@ def ask(
       cloudbrain ask --offline "How do I flash a Jetson?"   # then: cloudbrain maildir read
     """
     if offline:
-        from cloudbrain.cli.mail import queue_offline
+        from cloudbrain.cli.outbox import queue_offline
 
         queue_offline(home, name, token, url, as_json, kind="ask", body=question, skills=skill)
         return

@@ -1,20 +1,12 @@
-"""``cloudbrain maildir …`` and the offline half of ``ask``/``send``: the agent's own Maildir.
-
-Mail written while offline waits in ``outbox`` and is flushed by whichever process gets to it
-first: a running ``cloudbrain agent run``, or the ``maildir flush --wait`` that ``--offline``
-starts in the background. Answers come back to ``inbox`` as mail.
-"""
+"""``cloudbrain maildir …``: what waits in your outbox, the mail in your inbox (and your mailbox
+on the server), flushing by hand, and removing duplicates from any Maildir."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import mailbox
-import os
-import subprocess
 import sys
-from collections.abc import Callable, Coroutine, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
@@ -24,172 +16,17 @@ import typer
 from rich.table import Table
 
 from cloudbrain.cli.options import Home, Json, Name, Token, Url, run, settings
+from cloudbrain.cli.outbox import FLUSH_EVERY, ClientOutlet, credentials_or_fail, local_mail
 from cloudbrain.cli.output import console, emit, fail
-from cloudbrain.credentials import Credentials, resolve
 from cloudbrain.errors import CloudBrainError
 
 if TYPE_CHECKING:
-    from cloudbrain.agent.client import Client
-    from cloudbrain.maildir.flush import FlushReport, LocalMail
-    from cloudbrain.maildir.mapping import MailRequest
-    from cloudbrain.protocol import AskResult
-
-log = logging.getLogger(__name__)
+    from cloudbrain.maildir.flush import FlushReport
 
 app = typer.Typer(
     help="Your Maildir: mail queued while offline (outbox) and answers that came back (inbox).",
     no_args_is_help=True,
 )
-
-FLUSH_EVERY = 2.0  # seconds between looks at the outbox while an agent runs
-
-
-# --- sending mail through a connected client ---------------------------------------------------
-
-
-class ClientOutlet:
-    """Sends flushed mail with a connected :class:`Client`."""
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
-
-    async def submit(self, request: MailRequest) -> None:
-        options: dict[str, Any] = {
-            "message_id": request.id,
-            "meta": request.meta,
-            "conversation": request.conversation,
-            "reply_to": request.reply_to,
-        }
-        with _refusals():
-            if request.kind == "topic":
-                await self.client.publish(request.target, request.body, **options)
-            elif request.kind == "broadcast":
-                await self.client.broadcast(request.body, **options)
-            else:
-                await self.client.send(request.target, request.body, **options)
-
-    async def ask(self, request: MailRequest) -> AskResult:
-        with _refusals():
-            return await self.client.ask_and_wait(
-                request.question, skills=list(request.skills), ask_id=request.id
-            )
-
-
-@contextmanager
-def _refusals() -> Iterator[None]:
-    """Turns the server's refusals into :class:`Refused`; other errors pass as they are."""
-    from cloudbrain.agent.errors import ServerError
-    from cloudbrain.maildir.flush import Refused
-
-    try:
-        yield
-    except ServerError as error:
-        raise Refused(f"the server refused it: {error.detail} ({error.code})") from error
-
-
-def local_mail(home: Path | None, name: str) -> LocalMail:
-    from cloudbrain.maildir.flush import LocalMail
-
-    config = settings(home)
-    return LocalMail.of(config.home, name, config.mail_domain)
-
-
-def flushing_job(mail: LocalMail) -> Callable[[Client], Coroutine[Any, Any, None]]:
-    """A job for :meth:`AgentRuntime.run`: flush the outbox whenever mail is waiting."""
-    from cloudbrain.maildir.flush import flush
-    from cloudbrain.maildir.folders import waiting
-
-    async def job(client: Client) -> None:
-        outlet = ClientOutlet(client)
-        while True:
-            if client.connected and waiting(mail.outbox):
-                with mail.flushing() as mine:
-                    if mine:
-                        report = await flush(mail, outlet)
-                        log.info(
-                            "outbox: %d sent, %d answered, %d refused, %d left",
-                            report.sent,
-                            report.answered,
-                            report.refused,
-                            report.left,
-                        )
-            await asyncio.sleep(FLUSH_EVERY)
-
-    return job
-
-
-# --- queueing while offline -------------------------------------------------------------------
-
-
-def queue_offline(
-    home: Path | None,
-    name: str | None,
-    token: str | None,
-    url: str | None,
-    as_json: bool,
-    *,
-    kind: str,
-    body: str,
-    target: str = "",
-    skills: Sequence[str] = (),
-    conversation: str | None = None,
-) -> None:
-    """Put a mail in the outbox, start a background flush (unless one runs), say so."""
-    from cloudbrain.ids import new_id
-    from cloudbrain.maildir.folders import put_once
-    from cloudbrain.maildir.mapping import address_of, outgoing_mail
-
-    config = settings(home)
-    credentials = _credentials(config.home, name, token, as_json)
-    local = local_mail(home, credentials.name)
-    envelope = new_id()
-    mail = outgoing_mail(
-        sender=credentials.name,
-        to=address_of(kind, target, config.mail_domain, skills),
-        body=body,
-        domain=config.mail_domain,
-        conversation=conversation,
-        envelope=envelope,
-    )
-    put_once(local.outbox, envelope, mail)
-    pid = None
-    with local.flushing() as free:
-        pass
-    if free:
-        pid = _start_flusher(local, credentials.name, credentials.token, home, url)
-    emit(
-        {"queued": envelope, "outbox": str(local.outbox), "flusher_pid": pid},
-        as_json,
-        lambda: console.print(
-            f"queued in {local.outbox} (id {envelope}); it goes out when the server is "
-            "reachable"
-            + (f" (background flush, pid {pid})" if pid else "")
-            + ".\nAnswers and bounces arrive in your inbox: [bold]cloudbrain maildir read[/]",
-            highlight=False,
-        ),
-    )
-
-
-def _start_flusher(
-    local: LocalMail, name: str, token: str, home: Path | None, url: str | None
-) -> int:
-    """Start ``cloudbrain maildir flush --wait`` in the background; returns its pid."""
-    command = [sys.executable, "-m", "cloudbrain", "maildir", "flush", "--wait", "--name", name]
-    if home:
-        command += ["--home", str(home)]
-    if url:
-        command += ["--url", url]
-    with open(local.root / "flush.log", "ab") as log_file:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # outlives this command and its terminal
-            env={**os.environ, "CLOUDBRAIN_TOKEN": token},  # not in argv, where ps shows it
-        )
-    return process.pid
-
 
 # --- commands -----------------------------------------------------------------------------------
 
@@ -200,7 +37,7 @@ def status(name: str = Name, token: str = Token, home: Path = Home, as_json: boo
     from cloudbrain.maildir.folders import counts
 
     config = settings(home)
-    credentials = _credentials(config.home, name, token, as_json)
+    credentials = credentials_or_fail(config.home, name, token, as_json)
     local = local_mail(home, credentials.name)
     with local.flushing() as free:
         flushing = not free
@@ -267,7 +104,7 @@ def read(
     from cloudbrain.maildir.folders import SENT, mark
 
     config = settings(home)
-    credentials = _credentials(config.home, name, token, as_json)
+    credentials = credentials_or_fail(config.home, name, token, as_json)
     path = (
         _server_mailbox(config.home, credentials.name)
         if server
@@ -335,7 +172,7 @@ def flush(
     from cloudbrain.maildir.flush import flush as flush_outbox
     from cloudbrain.settings import client_url
 
-    credentials = _credentials(settings(home).home, name, token, as_json)
+    credentials = credentials_or_fail(settings(home).home, name, token, as_json)
     local = local_mail(home, credentials.name)
 
     async def main() -> FlushReport | None:
@@ -427,13 +264,6 @@ def _progress(as_json: bool) -> Any:
     if as_json or not sys.stderr.isatty():
         return None
     return lambda report: console.print(f"[dim]  {report.done} done…[/]", end="\r")
-
-
-def _credentials(home: Path, name: str | None, token: str | None, as_json: bool) -> Credentials:
-    try:
-        return resolve(home, name, token)
-    except CloudBrainError as error:
-        fail(error, as_json)
 
 
 def _server_mailbox(home: Path, name: str) -> Path:

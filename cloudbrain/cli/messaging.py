@@ -46,7 +46,7 @@ def send(
     """
     body = sys.stdin.read() if text == "-" else text
     if offline:
-        from cloudbrain.cli.mail import queue_offline
+        from cloudbrain.cli.outbox import queue_offline
 
         kind = "topic" if topic else "broadcast" if to == "*" else "direct"
         queue_offline(
