@@ -87,8 +87,9 @@ def read(
     server: bool = typer.Option(
         False,
         "--server",
-        help="Read your mailbox on the server (answers to mail sent to ask@, and messages "
-        "spooled while you were offline) instead of your inbox.",
+        help="Read your mailbox on the server instead of your inbox: answers to mail sent to "
+        "ask@, and messages spooled while you were offline (the server's --home, on this "
+        "machine).",
     ),
     show_all: bool = typer.Option(False, "--all", help="Also show mail read before."),
     keep: bool = typer.Option(False, "--keep", help="Leave unread mail unread."),
