@@ -26,6 +26,7 @@ bench: $(VENV)/.runtime
 	$(BIN)/python -m bench.relay
 	$(BIN)/python -m bench.recall
 	$(BIN)/python -m bench.ask
+	$(BIN)/python -m bench.maildir
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
