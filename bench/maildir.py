@@ -503,8 +503,8 @@ async def run_all(params: Params, postgres: str | None, doc: dict[str, Any]) -> 
             await bench_backend(backend, postgres, params, workdir, out)
             doc["phases_s"][backend] = round(time.perf_counter() - started, 1)
     finally:
-        doc["all_checks_passed"] = all_checks_passed(doc)
         shutil.rmtree(workdir, ignore_errors=True)
+        doc["all_checks_passed"] = all_checks_passed(doc)
 
 
 def targets(doc: dict[str, Any]) -> dict[str, Any]:
