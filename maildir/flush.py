@@ -27,6 +27,7 @@ from typing import Protocol
 
 from cloudbrain.maildir.folders import FLAGGED, SENT, mark, put_once, read, safe_name, waiting
 from cloudbrain.maildir.mapping import (
+    POLICY,
     Address,
     MailError,
     MailRequest,
@@ -165,7 +166,7 @@ def _recipient(message: EmailMessage, domain: str) -> Address:
 def _refuse(mail: LocalMail, key: str, data: bytes, reason: str) -> None:
     """Flag the mail in the outbox and tell its writer why, in the inbox."""
     log.warning("outbox mail %s refused: %s", key, reason)
-    bounce = EmailMessage()
+    bounce = EmailMessage(policy=POLICY)
     bounce["From"] = f"mailer-daemon@{mail.domain}"
     bounce["To"] = f"{mail.agent}@{mail.domain}"
     bounce["Date"] = format_datetime(datetime.now().astimezone())

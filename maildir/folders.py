@@ -38,9 +38,17 @@ def put_once(path: Path, key: str, mail: EmailMessage | bytes, *, sync: bool = F
     """Deliver ``mail`` into ``path``/new under the name ``key``, unless a mail of that name is
     already there (in new or cur): True when it was written now. ``sync`` also flushes it to
     disk before it appears, for mail that was promised to someone."""
-    key = safe_name(key)
     if has_key(path, key):
         return False
+    put(path, key, mail, sync=sync)
+    return True
+
+
+def put(path: Path, key: str, mail: EmailMessage | bytes, *, sync: bool = False) -> None:
+    """Deliver ``mail`` into ``path``/new under the name ``key`` without looking for an earlier
+    copy (which costs a look through ``cur``): for a name that cannot have been used yet. A
+    copy still in ``new`` is replaced, so it is never there twice."""
+    key = safe_name(key)
     open_folder(path)
     data = mail if isinstance(mail, bytes) else mail.as_bytes()
     tmp = path / "tmp" / f"{key}.{os.getpid()}.{socket.gethostname()}"
@@ -50,7 +58,6 @@ def put_once(path: Path, key: str, mail: EmailMessage | bytes, *, sync: bool = F
             file.flush()
             os.fsync(file.fileno())
     os.replace(tmp, path / "new" / key)
-    return True
 
 
 def has_key(path: Path, key: str) -> bool:

@@ -193,7 +193,7 @@ class Hub:
     async def _accept_message(self, session: LiveSession, frame: MessageFrame) -> None:
         to_id = to_name = topic = None
         if isinstance(frame, Send):
-            to_id = await self._resolve(frame.to)
+            to_id = await self.resolve(frame.to)
             if to_id is None:
                 log.info("%r sent to unknown agent %r", session, frame.to)
                 session.send(
@@ -227,7 +227,9 @@ class Hub:
         )
         await self.writer.submit(Outgoing(envelope, session))
 
-    async def _resolve(self, name: str) -> str | None:
+    async def resolve(self, name: str) -> str | None:
+        """The id of the active agent called ``name``, if there is one (remembered once found;
+        forgotten when the agent is revoked)."""
         agent_id = self._agent_ids.get(name)
         if agent_id is None:
             agent_id = await self.store.find_active_agent(name)

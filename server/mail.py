@@ -78,8 +78,8 @@ class HubFamily:
         return await authenticate(self.engine, name, token) is not None
 
     async def exists(self, name: str) -> bool:
-        agent = await get_agent(self.engine, name)
-        return agent is not None and agent.active
+        # Asked for the sender and every recipient of every mail: the hub remembers names.
+        return await self.hub.resolve(name) is not None
 
     async def send(self, sender: str, request: MailRequest) -> None:
         session, replies = await self._session(sender)
