@@ -232,6 +232,79 @@ class Feedback(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class SocialEvent(Base):
+    """One change to the social graph, as it happened: follow, unfollow, endorse, withdraw, or
+    the owner's trust. Events only accumulate, so history can be shown; the tables below hold
+    what they add up to now. ``actor`` is the AI that acted (empty for the owner's trust)."""
+
+    __tablename__ = "social_events"
+
+    seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(IdType, unique=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(16))  # follow|unfollow|endorse|withdraw|trust
+    actor: Mapped[str] = mapped_column(String(64), default="")
+    subject: Mapped[str] = mapped_column(String(64))
+    skill: Mapped[str] = mapped_column(String(128), default="")
+    weight: Mapped[float | None] = mapped_column(Float)  # trust only
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_social_events_subject_seq", "subject", "seq"),
+        Index("ix_social_events_actor_seq", "actor", "seq"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class Follow(Base):
+    """Who follows whom now (the sum of the follow and unfollow events)."""
+
+    __tablename__ = "follows"
+
+    follower: Mapped[str] = mapped_column(String(64), primary_key=True)
+    followee: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Endorsement(Base):
+    """Who endorses whom for which skill now (the sum of endorse and withdraw events)."""
+
+    __tablename__ = "endorsements"
+
+    endorser: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent: Mapped[str] = mapped_column(String(64), primary_key=True)
+    skill: Mapped[str] = mapped_column(String(128), primary_key=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_endorsements_agent_skill", "agent", "skill"),)
+
+
+class OwnerTrust(Base):
+    """The trust the owner of the server gives an AI: the seed of reputation."""
+
+    __tablename__ = "owner_trust"
+
+    agent: Mapped[str] = mapped_column(String(64), primary_key=True)
+    weight: Mapped[float] = mapped_column(Float)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReputationScore(Base):
+    """An AI's reputation as last computed, globally (``skill`` empty) or for one skill, with
+    the parts it is made of."""
+
+    __tablename__ = "reputation"
+
+    agent: Mapped[str] = mapped_column(String(64), primary_key=True)
+    skill: Mapped[str] = mapped_column(String(128), primary_key=True)
+    score: Mapped[float] = mapped_column(Float)
+    trust: Mapped[float] = mapped_column(Float)
+    parts: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    waiting: Mapped[int] = mapped_column(Integer, default=0)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 # Core handles on the tables, for bulk statements on the hot path (typed as Table: the ORM
 # declares ``__table__`` as the more general FromClause).
 agents = cast(Table, Agent.__table__)
@@ -244,6 +317,11 @@ brain_states = cast(Table, BrainSnapshot.__table__)
 asks = cast(Table, AskRecord.__table__)
 ask_answers = cast(Table, AskAnswerRecord.__table__)
 feedback = cast(Table, Feedback.__table__)
+social_events = cast(Table, SocialEvent.__table__)
+follows = cast(Table, Follow.__table__)
+endorsements = cast(Table, Endorsement.__table__)
+owner_trust = cast(Table, OwnerTrust.__table__)
+reputation = cast(Table, ReputationScore.__table__)
 
 # Search structures that SQLAlchemy's metadata cannot describe; the migrations make them and
 # schema comparisons leave them out: SQLite's FTS5 index and PostgreSQL's tsvector column.
