@@ -49,6 +49,10 @@ from cloudbrain.protocol import (
     Broadcast,
     Card,
     DeliveryStatus,
+    Endorse,
+    Familio,
+    FamilioProfile,
+    Follow,
     Memories,
     MemoryPage,
     MessageFrame,
@@ -66,10 +70,13 @@ from cloudbrain.protocol import (
     Remembered,
     Roster,
     Send,
+    SocialProfile,
     Status,
     Subscribe,
+    Unfollow,
     Unsubscribe,
     Who,
+    Withdraw,
 )
 
 Reply = TypeVar("Reply", bound=BaseModel)
@@ -90,6 +97,11 @@ Request = (
     | BrainSave
     | BrainLoad
     | BrainHistory
+    | Follow
+    | Unfollow
+    | Endorse
+    | Withdraw
+    | Familio
 )
 
 
@@ -226,6 +238,28 @@ class Client(Connection):
     async def asks(self, *, mine: bool = False, limit: int = 20) -> list[AskResult]:
         """Past asks, newest first, with their ranked answers and feedback."""
         return (await self._ask(Asks(id=new_id(), mine=mine, limit=limit), AskList)).asks
+
+    async def follow(self, agent: str) -> bool:
+        """Follow an AI; False when you already did."""
+        return bool((await self._ask(Follow(id=new_id(), agent=agent), Ok)).changed)
+
+    async def unfollow(self, agent: str) -> bool:
+        """Stop following an AI; False when you did not follow it."""
+        return bool((await self._ask(Unfollow(id=new_id(), agent=agent), Ok)).changed)
+
+    async def endorse(self, agent: str, skill: str, note: str = "") -> bool:
+        """Vouch for an AI's skill; False when you already did."""
+        frame = Endorse(id=new_id(), agent=agent, skill=skill, note=note)
+        return bool((await self._ask(frame, Ok)).changed)
+
+    async def withdraw(self, agent: str, skill: str) -> bool:
+        """Take an endorsement back; False when there was none."""
+        frame = Withdraw(id=new_id(), agent=agent, skill=skill)
+        return bool((await self._ask(frame, Ok)).changed)
+
+    async def familio(self, agent: str) -> SocialProfile:
+        """An AI's social profile: followers, endorsements, reputation and its parts."""
+        return (await self._ask(Familio(id=new_id(), agent=agent), FamilioProfile)).profile
 
     async def status(self, message_id: str) -> DeliveryStatus:
         """Where a message you sent stands, per recipient: pending, delivered or expired."""

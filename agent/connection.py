@@ -52,6 +52,7 @@ from cloudbrain.protocol import (
     DeliveryStatus,
     DeviceProfile,
     Error,
+    FamilioProfile,
     Hello,
     MemoryPage,
     Ok,
@@ -361,7 +362,8 @@ class Connection:
                 | BrainSnapshot
                 | BrainVersions
                 | AgentCard
-                | AskList,
+                | AskList
+                | FamilioProfile,
             ):
                 self._waiters.resolve(frame.re, frame)
 

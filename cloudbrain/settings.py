@@ -53,6 +53,13 @@ class Settings:
     smtp_trust_loopback: bool = True
     # Keep a Maildir copy of what waits for an offline agent, under home/spool/NAME.
     spool: bool = True
+    # Familio's web view and REST API (on ``host``; port 0 picks a free one). Who may read
+    # without a token: "loopback" (this machine), "anyone", or "nobody". Writes always need one.
+    http: bool = True
+    http_port: int = 8767
+    http_reads: str = "loopback"
+    # How often reputation is worked out again (when anything it depends on changed), seconds.
+    reputation_every: float = 10.0
     log_level: str = "INFO"
 
     @classmethod

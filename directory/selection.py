@@ -4,7 +4,7 @@ Each AI gets a score from three kinds of evidence: its skills matching the quest
 (declared ones count fully, learned ones by the weight of their evidence), how relevant its
 stored memories are to the question (recall scores, relative to the best AI's), and whether it
 is online to answer now (``answering``: it has a session that takes questions). Reputation
-scales the sum. Only AIs with some evidence of knowing are chosen, unless the asker named them;
+scales the sum: the AI's score for the question's topics, or its global one if that is better. Only AIs with some evidence of knowing are chosen, unless the asker named them;
 an AI with no matching skill needs memories at least half as relevant as the best AI's, since
 a few shared words make weak evidence on their own;
 when nobody has any, the AIs that can answer now are asked, so a question on a new subject
@@ -36,6 +36,13 @@ def skill_match(profile: AgentInfo, topics: Sequence[str]) -> tuple[float, float
     return by_declaration, by_learning
 
 
+def reputation_for(profile: AgentInfo, topics: Sequence[str]) -> float:
+    """An AI's reputation for a question on ``topics``: the best of its global score and its
+    scores for those topics (so being endorsed for the subject helps, and never hurts)."""
+    by_topic = [profile.skill_reputation[t] for t in topics if t in profile.skill_reputation]
+    return max([profile.reputation, *by_topic])
+
+
 def select_specialists(
     profiles: Sequence[AgentInfo],
     topics: Sequence[str],
@@ -57,15 +64,16 @@ def select_specialists(
         if weak and not named:
             continue
         online = ONLINE_BONUS if live else 0.0
-        reputation = 0.5 + profile.reputation  # neutral (0.5) leaves the score as it is
+        reputation = reputation_for(profile, topics)
         why = {
             "declared_skill": declared,
             "learned_skill": round(learned, 4),
             "memory": round(memory, 4),
             "online": online,
-            "reputation": profile.reputation,
+            "reputation": reputation,
         }
-        score = round((evidence + online) * reputation, 4)
+        # The average reputation (0.5) leaves the score as it is.
+        score = round((evidence + online) * (0.5 + reputation), 4)
         chosen.append(Specialist(agent=profile.name, live=live, score=score, why=why))
     if not chosen:
         chosen = [

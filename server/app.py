@@ -16,6 +16,8 @@ from websockets.asyncio.server import serve as websocket_serve
 from cloudbrain.db import create_engine, upgrade
 from cloudbrain.db.types import utcnow
 from cloudbrain.errors import CloudBrainError
+from cloudbrain.familio.social import SocialStore
+from cloudbrain.familio.standing import Standing
 from cloudbrain.maildir.gateway import MailGateway
 from cloudbrain.memory.embedding import available_embedder
 from cloudbrain.memory.store import MemoryStore
@@ -27,6 +29,7 @@ from cloudbrain.server.directory import DirectoryService, DirectoryStore
 from cloudbrain.server.hub import Hub
 from cloudbrain.server.mail import HubFamily
 from cloudbrain.server.memory import MemoryService
+from cloudbrain.server.social import SocialService
 from cloudbrain.server.spool import Spool
 from cloudbrain.server.store import MessageStore
 from cloudbrain.server.summary import make_summarizer
@@ -49,6 +52,7 @@ class Server:
         self.gateway: MailGateway | None = None
         self.mail_family: HubFamily | None = None
         self.spool: Spool | None = None
+        self.standing: Standing | None = None
 
     @property
     def port(self) -> int:
@@ -77,7 +81,8 @@ class Server:
                 "embedder %r unavailable, using %s: %s", settings.embedder, embedder.name, why_not
             )
         memory = MemoryStore(self.engine, embedder)
-        directory = DirectoryStore(self.engine, store)
+        self.standing = standing = Standing(self.engine)
+        directory = DirectoryStore(self.engine, store, standing)
         hub: Hub
         asks = AskService(
             AskStore(self.engine),
@@ -99,6 +104,7 @@ class Server:
             BrainService(BrainStore(self.engine)),
             DirectoryService(directory, lambda: self.url),
             asks,
+            SocialService(SocialStore(self.engine), standing),
             self.spool,
         )
         self.hub.writer.start()
@@ -122,6 +128,7 @@ class Server:
                 run_periodically(settings.expiry_sweep, self.hub.expire, "expiry sweep"),
                 name="expiry",
             ),
+            asyncio.create_task(self._keep_reputation(), name="reputation"),
         ]
         log.info("CloudBrain server listening on %s (node %r)", self.url, settings.node)
 
@@ -160,6 +167,23 @@ class Server:
         """The port the mail gateway listens on."""
         assert self._smtp is not None, "no mail gateway"
         return int(self._smtp.sockets[0].getsockname()[1])
+
+    async def _keep_reputation(self) -> None:
+        """Reputation now, then again whenever what it depends on changes (checked every
+        ``reputation_every`` seconds); the directory reads what was worked out last."""
+
+        standing, hub = self.standing, self.hub
+        assert standing is not None and hub is not None
+
+        async def refresh() -> None:
+            if await standing.refresh():
+                hub.directory.store.forget_history()
+
+        try:
+            await refresh()
+        except Exception:
+            log.exception("working out reputation failed; trying again in a moment")
+        await run_periodically(self.settings.reputation_every, refresh, "reputation")
 
     async def _watch_revocations(self) -> None:
         assert self.hub is not None

@@ -23,7 +23,7 @@ import numpy as np
 from cloudbrain.db.types import utcnow
 from cloudbrain.directory.aggregate import aggregate, relevance, summarize
 from cloudbrain.directory.routing import capacity, estimate_complexity, route
-from cloudbrain.directory.selection import select_specialists
+from cloudbrain.directory.selection import reputation_for, select_specialists
 from cloudbrain.directory.topics import classify
 from cloudbrain.errors import ErrorCode
 from cloudbrain.ids import new_id
@@ -140,6 +140,7 @@ class AskService:
         where = RecallFilter(since=frame.since, until=frame.until)
         profiles = await self.directory.profiles()
         topics, specialists, pool = await self._choose(frame, asker, profiles, where)
+        standing = {p.name: reputation_for(p, topics) for p in profiles}
         session.send(
             AskStarted(
                 re=frame.id, ask=ask_id, topics=topics, specialists=specialists, deadline=deadline
@@ -152,7 +153,10 @@ class AskService:
         async def add(answer: AskAnswer) -> None:
             cosine = await self._cosine(question_vector, answer.text)
             scored = answer.model_copy(
-                update={"relevance": relevance(frame.question, answer.text, cosine)}
+                update={
+                    "relevance": relevance(frame.question, answer.text, cosine),
+                    "reputation": standing.get(answer.agent, answer.reputation),
+                }
             )
             answers.append(scored)
             session.send(AskAnswered(re=frame.id, ask=ask_id, answer=scored).to_json())

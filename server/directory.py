@@ -27,6 +27,7 @@ from cloudbrain.directory.card import agent_card
 from cloudbrain.directory.search import matches
 from cloudbrain.directory.skills import AnswerEvidence, learned_skills, verdict_counts
 from cloudbrain.errors import ErrorCode
+from cloudbrain.familio.standing import Standing
 from cloudbrain.protocol import (
     AgentCard,
     AgentInfo,
@@ -43,40 +44,47 @@ from cloudbrain.server.store import MessageStore
 # How long what AIs did (sessions, memories, devices, learned skills) is reused before it is
 # worked out again; new memories, answers and other nodes' ratings show after this.
 HISTORY_SECONDS = 10.0
+NEUTRAL_REPUTATION = 0.5  # until reputation has been worked out for the first time
 
 
 @dataclass(frozen=True)
 class History:
-    """Per AI: sessions ever, memories, devices with their speed, learned skills."""
+    """Per AI: sessions ever, memories, devices with their speed, learned skills, reputation
+    (per skill, "" for the global score)."""
 
     sessions: dict[str, int]
     memories: dict[str, int]
     devices: dict[str, list[DeviceInfo]]
     learned: dict[str, list[LearnedSkill]]
+    reputation: dict[str, dict[str, float]]
 
 
 class DirectoryStore:
-    def __init__(self, engine: AsyncEngine, messages: MessageStore) -> None:
+    def __init__(self, engine: AsyncEngine, messages: MessageStore, standing: Standing) -> None:
         self.engine = engine
         self.messages = messages
+        self.standing = standing
         self._history_at: tuple[float, History] | None = None
 
     async def profiles(self) -> list[AgentInfo]:
         """Every active AI's profile, by name: who is online as of now, what it did (sessions,
-        memories, devices, learned skills) as of at most :data:`HISTORY_SECONDS` ago."""
+        memories, devices, learned skills) and its reputation as of at most
+        :data:`HISTORY_SECONDS` ago."""
         roster = await self.messages.roster()
         history = await self._history()
-        return [
-            profile.model_copy(
-                update={
-                    "learned_skills": history.learned.get(profile.name, []),
-                    "devices": history.devices.get(profile.name, []),
-                    "session_count": history.sessions.get(profile.name, 0),
-                    "memories": history.memories.get(profile.name, 0),
-                }
-            )
-            for profile in roster
-        ]
+        profiles = []
+        for profile in roster:
+            reputation = history.reputation.get(profile.name, {})
+            update = {
+                "learned_skills": history.learned.get(profile.name, []),
+                "devices": history.devices.get(profile.name, []),
+                "session_count": history.sessions.get(profile.name, 0),
+                "memories": history.memories.get(profile.name, 0),
+                "reputation": reputation.get("", NEUTRAL_REPUTATION),
+                "skill_reputation": {k: v for k, v in reputation.items() if k},
+            }
+            profiles.append(profile.model_copy(update=update))
+        return profiles
 
     def forget_history(self) -> None:
         """Work the history out again at the next request (a rating should count at once)."""
@@ -126,6 +134,7 @@ class DirectoryStore:
             memories=memory_counts,
             devices={ai: devices(state) for ai, state in states.items()},
             learned=learned_skills(await self.evidence()),
+            reputation=await self.standing.scores(),
         )
 
     async def evidence(self) -> list[AnswerEvidence]:

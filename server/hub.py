@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from cloudbrain.db.types import utcnow
@@ -22,7 +23,10 @@ from cloudbrain.protocol import (
     Card,
     ClientFrame,
     DeliveryStatus,
+    Endorse,
     Error,
+    Familio,
+    Follow,
     Memories,
     MessageFrame,
     Ok,
@@ -37,8 +41,10 @@ from cloudbrain.protocol import (
     Send,
     Status,
     Subscribe,
+    Unfollow,
     Unsubscribe,
     Who,
+    Withdraw,
 )
 from cloudbrain.server.ask import AskService
 from cloudbrain.server.batch import Stored
@@ -47,6 +53,7 @@ from cloudbrain.server.directory import DirectoryService
 from cloudbrain.server.memory import MemoryService
 from cloudbrain.server.router import Envelope
 from cloudbrain.server.session import LiveSession
+from cloudbrain.server.social import SocialService
 from cloudbrain.server.spool import Spool
 from cloudbrain.server.store import MessageStore, expiry
 from cloudbrain.server.writer import AckItem, BatchWriter, Outgoing
@@ -65,6 +72,7 @@ class Hub:
         brain: BrainService,
         directory: DirectoryService,
         asks: AskService,
+        social: SocialService,
         spool: Spool | None = None,
     ) -> None:
         self.store = store
@@ -72,7 +80,10 @@ class Hub:
         self.brain = brain
         self.directory = directory
         self.asks = asks
+        self.social = social
         self.spool = spool
+        # Told of every session that comes or goes (the web view's live family page).
+        self.presence_listeners: list[Callable[[Presence], None]] = []
         on_acked = None if spool is None else self._acked
         self.writer = BatchWriter(store, self._stored, self._store_failed, on_acked)
         self._sessions: dict[str, set[LiveSession]] = defaultdict(set)
@@ -133,13 +144,16 @@ class Hub:
         return closed
 
     def _announce(self, session: LiveSession, *, online: bool) -> None:
-        text = Presence(
+        presence = Presence(
             agent=session.agent.name,
             session=session.id,
             device=session.device,
             online=online,
             at=utcnow(),
-        ).to_json()
+        )
+        for listener in self.presence_listeners:
+            listener(presence)
+        text = presence.to_json()
         for other in self.sessions():
             if other is not session and PRESENCE_CAPABILITY in other.capabilities:
                 other.send(text)
@@ -171,6 +185,10 @@ class Hub:
                 await self.asks.rate(session, frame)
             case Asks():
                 await self.asks.listing(session, frame)
+            case Follow() | Unfollow() | Endorse() | Withdraw():
+                await self.social.change(session, frame)
+            case Familio():
+                await self.social.profile(session, frame)
             case Status():
                 await self._status(session, frame)
             case Ping():

@@ -42,10 +42,12 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         database_url=db_url,
         port=0,
         smtp_port=0,
+        http_port=0,
         node="test-node",
         hello_timeout=1.0,
         revocation_poll=0.1,
         expiry_sweep=0.1,
+        reputation_every=0.1,
     )
 
 

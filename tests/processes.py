@@ -44,9 +44,15 @@ def wait_for_port(
 
 def cli_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDBRAIN_")}
-    # Servers started by tests take a free port for mail, never the 8025 of a real one.
+    # Servers started by tests take free ports for mail and the web view, never the 8025 and
+    # 8767 of a real one.
     env.update(
-        {"CLOUDBRAIN_HOME": str(home), "PYTHONUNBUFFERED": "1", "CLOUDBRAIN_SMTP_PORT": "0"},
+        {
+            "CLOUDBRAIN_HOME": str(home),
+            "PYTHONUNBUFFERED": "1",
+            "CLOUDBRAIN_SMTP_PORT": "0",
+            "CLOUDBRAIN_HTTP_PORT": "0",
+        },
         **extra,
     )
     return env

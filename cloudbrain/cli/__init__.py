@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from cloudbrain.cli import agents, asking, brain, demo, mail, memory, messaging, server
+from cloudbrain.cli import agents, asking, brain, demo, familio, mail, memory, messaging, server
 
 app = typer.Typer(
     name="cloudbrain",
@@ -33,6 +33,7 @@ app.add_typer(agents.app, name="agent")
 app.add_typer(memory.app, name="memory")
 app.add_typer(brain.app, name="brain")
 app.add_typer(mail.app, name="maildir")
+app.add_typer(familio.app, name="familio")
 app.add_typer(server.db_app, name="db")
 app.command("server")(server.run_server)
 app.command("demo")(demo.demo)
@@ -44,6 +45,10 @@ app.command("ask")(asking.ask)
 app.command("asks")(asking.asks)
 app.command("rate")(asking.rate)
 app.command("card")(asking.card)
+app.command("follow")(familio.follow)
+app.command("unfollow")(familio.unfollow)
+app.command("endorse")(familio.endorse)
+app.command("withdraw")(familio.withdraw)
 
 
 def main() -> None:

@@ -3,38 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from cloudbrain.cli.options import Db, Home, Json, Token, Url, run, settings
+from cloudbrain.cli.options import Db, Home, Json, Token, Url, run, settings, with_engine
 from cloudbrain.cli.output import ago, console, emit, fail
 from cloudbrain.credentials import save
 from cloudbrain.errors import CloudBrainError
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
-
     from cloudbrain.identity import AgentRecord
 
-T = TypeVar("T")
-
 app = typer.Typer(help="Register, list and revoke AI identities.", no_args_is_help=True)
-
-
-async def _with_engine(db_url: str, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    """Migrate (so a fresh machine needs no separate step), run ``action(engine)``, clean up."""
-    from cloudbrain.db import create_engine, upgrade
-
-    await asyncio.to_thread(upgrade, db_url)
-    engine = create_engine(db_url)
-    try:
-        return await action(engine)
-    finally:
-        await engine.dispose()
 
 
 @app.command("create")
@@ -56,7 +39,7 @@ def create(
 
     config = settings(home, db)
     record, token = run(
-        _with_engine(
+        with_engine(
             config.db_url, lambda e: create_agent(e, name, description=description, skills=skill)
         ),
         as_json,
@@ -94,7 +77,7 @@ def list_(
 
     config = settings(home, db)
     records: list[AgentRecord] = run(
-        _with_engine(config.db_url, lambda e: list_agents(e, include_revoked=all_)), as_json
+        with_engine(config.db_url, lambda e: list_agents(e, include_revoked=all_)), as_json
     )
 
     def render() -> None:
@@ -126,7 +109,7 @@ def revoke(
     from cloudbrain.identity import revoke_agent
 
     config = settings(home, db)
-    record = run(_with_engine(config.db_url, lambda e: revoke_agent(e, name)), as_json)
+    record = run(with_engine(config.db_url, lambda e: revoke_agent(e, name)), as_json)
     emit(
         record,
         as_json,

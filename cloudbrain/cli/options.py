@@ -17,6 +17,8 @@ from cloudbrain.memory.when import parse_when
 from cloudbrain.settings import Settings, client_url
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     from cloudbrain.agent.client import Client
 
 T = TypeVar("T")
@@ -120,3 +122,15 @@ async def as_agent(
     credentials = resolve(settings(home).home, name, token)
     async with Client(client_url(url), credentials.name, credentials.token) as client:
         return await action(client)
+
+
+async def with_engine(db_url: str, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Migrate (so a fresh machine needs no separate step), run ``action(engine)``, clean up."""
+    from cloudbrain.db import create_engine, upgrade
+
+    await asyncio.to_thread(upgrade, db_url)
+    engine = create_engine(db_url)
+    try:
+        return await action(engine)
+    finally:
+        await engine.dispose()

@@ -6,7 +6,8 @@ frame with an example exchange. Parsing never raises anything but :class:`Protoc
 bad frame costs its sender an error frame, never the server.
 
 The frames live in one module per area: ``connection`` (hello, welcome, ping, errors),
-``messages``, ``directory``, ``memory``, ``brain`` (brain state) and ``asks``; ``base`` holds
+``messages``, ``directory``, ``memory``, ``brain`` (brain state), ``asks`` and ``familio``
+(the social layer); ``base`` holds
 what they are built from, and ``frames`` the unions of each side and the parsing. Everything
 public is importable from here.
 """
@@ -66,6 +67,21 @@ from cloudbrain.protocol.directory import (
     Roster,
     SessionInfo,
     Who,
+)
+from cloudbrain.protocol.familio import (
+    Endorse,
+    EndorsementInfo,
+    Familio,
+    FamilioProfile,
+    Follow,
+    Link,
+    ReputationInfo,
+    ScorePart,
+    SocialEvent,
+    SocialProfile,
+    SocialRequest,
+    Unfollow,
+    Withdraw,
 )
 from cloudbrain.protocol.frames import (
     CLIENT_TYPES,
@@ -135,11 +151,17 @@ __all__ = [
     "DeliveryStatus",
     "DeviceInfo",
     "DeviceProfile",
+    "Endorse",
+    "EndorsementInfo",
     "Error",
+    "Familio",
+    "FamilioProfile",
+    "Follow",
     "FrameId",
     "Hello",
     "LearnedSkill",
     "Limits",
+    "Link",
     "Memories",
     "MemoryPage",
     "MessageFrame",
@@ -159,19 +181,26 @@ __all__ = [
     "Recollection",
     "Remember",
     "Remembered",
+    "ReputationInfo",
     "Roster",
     "Routing",
+    "ScorePart",
     "Send",
     "ServerFrame",
     "SessionInfo",
     "ShortText",
+    "SocialEvent",
+    "SocialProfile",
+    "SocialRequest",
     "Specialist",
     "Status",
     "Subscribe",
     "TopicName",
+    "Unfollow",
     "Unsubscribe",
     "Welcome",
     "Who",
+    "Withdraw",
     "frame_id",
     "parse_client_frame",
     "parse_server_frame",

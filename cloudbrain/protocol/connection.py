@@ -66,6 +66,7 @@ class Welcome(_ServerFrame):
 class Ok(_ServerFrame):
     type: Literal["ok"] = "ok"
     re: str
+    changed: bool | None = None  # for changes that may already hold (following, endorsing)
 
 
 class Pong(_ServerFrame):

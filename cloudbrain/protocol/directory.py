@@ -86,7 +86,8 @@ class AgentInfo(BaseModel):
     devices: list[DeviceInfo] = []
     session_count: int = 0  # every session it ever had
     memories: int = 0
-    reputation: float = 0.5  # neutral until the social layer rates it
+    reputation: float = 0.5  # 0..1, the family's average 0.5 (Familio's reputation)
+    skill_reputation: dict[str, float] = {}  # for the skills it was endorsed or rated on
 
 
 class Roster(_ServerFrame):

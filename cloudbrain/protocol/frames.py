@@ -32,6 +32,7 @@ from cloudbrain.protocol.brain import (
 )
 from cloudbrain.protocol.connection import Error, Hello, Ok, Ping, Pong, Welcome
 from cloudbrain.protocol.directory import AgentCard, Card, Roster, Who
+from cloudbrain.protocol.familio import Endorse, Familio, FamilioProfile, Follow, Unfollow, Withdraw
 from cloudbrain.protocol.memory import (
     Memories,
     MemoryPage,
@@ -78,7 +79,12 @@ ClientFrame = Annotated[
     | Ask
     | Answer
     | Rate
-    | Asks,
+    | Asks
+    | Follow
+    | Unfollow
+    | Endorse
+    | Withdraw
+    | Familio,
     Field(discriminator="type"),
 ]
 MessageFrame = Send | Publish | Broadcast
@@ -108,7 +114,8 @@ ServerFrame = Annotated[
     | AskStarted
     | AskAnswered
     | AskResult
-    | AskList,
+    | AskList
+    | FamilioProfile,
     Field(discriminator="type"),
 ]
 

@@ -1,0 +1,176 @@
+"""Reputation as plain functions: sybil rings against an honest, endorsed expert, with and
+without the owner's trust; daily caps; self-endorsement; down-ratings; dilution; and the
+parts of every score adding up to it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cloudbrain.familio.reputation import (
+    GIVER_DAILY_CAP,
+    RECEIVER_DAILY_CAP,
+    Evidence,
+    compute,
+    counted,
+)
+
+NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+OLD = NOW - timedelta(days=90)  # long-standing identities
+FRESH = NOW - timedelta(hours=2)  # made today
+
+
+def endorse(giver: str, receiver: str, skill: str = "kubernetes", days: float = 1) -> Evidence:
+    return Evidence(giver, receiver, "endorse", (skill,), NOW - timedelta(days=days))
+
+
+def honest_family() -> tuple[dict[str, datetime], list[Evidence]]:
+    """Long-standing AIs; two of them vouch for the expert's kubernetes."""
+    created = {name: OLD for name in ("you", "ada", "linus", "grace", "expert")}
+    evidence = [
+        endorse("you", "ada", "python", days=5),
+        endorse("you", "linus", "linux", days=5),
+        endorse("ada", "expert", days=3),
+        endorse("linus", "expert", days=3),
+    ]
+    return created, evidence
+
+
+def ring(size: int, created_at: datetime) -> tuple[dict[str, datetime], list[Evidence]]:
+    """``size`` accounts that all endorse each other for kubernetes, today."""
+    names = [f"sybil{i}" for i in range(size)]
+    evidence = [endorse(a, b, days=0.01) for a in names for b in names if a != b][
+        : size * GIVER_DAILY_CAP
+    ]
+    return dict.fromkeys(names, created_at), evidence
+
+
+def test_a_ring_of_fresh_accounts_gains_little_against_an_endorsed_expert() -> None:
+    created, evidence = honest_family()
+    sybils, praise = ring(10, FRESH)
+    result = compute({**created, **sybils}, evidence + praise, {}, NOW)
+    assert result.seeded_by == "age"
+    expert, sybil = result.of("expert"), result.of("sybil0")
+    assert expert is not None and sybil is not None
+    assert expert.score > 0.75
+    assert sybil.score < 0.1
+    expert_k8s, sybil_k8s = result.of("expert", "kubernetes"), result.of("sybil0", "kubernetes")
+    assert expert_k8s is not None and sybil_k8s is not None
+    assert expert_k8s.score > 10 * sybil_k8s.score
+
+
+def test_with_the_owners_trust_a_ring_gains_nothing_even_when_old() -> None:
+    created, evidence = honest_family()
+    sybils, praise = ring(10, OLD)  # patient attackers: old accounts
+    result = compute({**created, **sybils}, evidence + praise, {"you": 1.0}, NOW)
+    assert result.seeded_by == "owner"
+    sybil = result.of("sybil3")
+    assert sybil is not None and sybil.score == 0.0 and sybil.parts == ()
+    expert = result.of("expert")
+    assert expert is not None and expert.score > 0.75
+    assert {p.source for p in expert.parts} == {"ada", "linus"}
+
+
+def test_praise_from_an_ai_nobody_trusts_is_worth_nothing() -> None:
+    created, evidence = honest_family()
+    created["stranger"] = OLD
+    created["protege"] = OLD
+    evidence.append(endorse("stranger", "protege", days=2))
+    result = compute(created, evidence, {"you": 1.0}, NOW)
+    protege = result.of("protege")
+    assert protege is not None and protege.score == 0.0
+
+
+def test_without_any_evidence_everyone_is_average() -> None:
+    created = dict.fromkeys(("a", "b", "c"), OLD)
+    result = compute(created, [], {}, NOW)
+    assert {result.of(n).score for n in created} == {0.5}  # type: ignore[union-attr]
+
+
+def test_self_endorsements_and_self_ratings_are_ignored() -> None:
+    created = dict.fromkeys(("vain", "other"), OLD)
+    evidence = [
+        endorse("vain", "vain", days=2),
+        Evidence("vain", "vain", "accept", ("python",), NOW - timedelta(days=1)),
+    ]
+    result = compute(created, evidence, {}, NOW)
+    assert result.of("vain").score == result.of("other").score == 0.5  # type: ignore[union-attr]
+    assert result.of("vain", "kubernetes") is None
+
+
+def test_a_down_rating_takes_away_what_the_same_giver_said() -> None:
+    created = dict.fromkeys(("you", "ada", "bob"), OLD)
+    praised = [
+        Evidence("you", "ada", "up", ("python",), NOW - timedelta(days=2)),
+        Evidence("you", "bob", "up", ("python",), NOW - timedelta(days=2)),
+    ]
+    both = compute(created, praised, {"you": 1.0}, NOW)
+    assert both.of("ada").score == both.of("bob").score > 0  # type: ignore[union-attr]
+    panned = [*praised, Evidence("you", "bob", "down", ("python",), NOW - timedelta(days=1))]
+    after = compute(created, panned, {"you": 1.0}, NOW)
+    assert after.of("bob").score == 0.0  # type: ignore[union-attr]
+    assert after.of("ada").score > both.of("ada").score  # type: ignore[union-attr]
+
+
+def test_endorsing_everyone_dilutes_each_endorsement() -> None:
+    created = {n: OLD for n in ("you", "picky", "generous", "a", "b", "c", "d")}
+    evidence = [
+        endorse("you", "picky", days=9),
+        endorse("you", "generous", days=9),
+        endorse("picky", "a", days=3),
+        *(endorse("generous", n, days=3) for n in ("b", "c", "d")),
+    ]
+    result = compute(created, evidence, {"you": 1.0}, NOW)
+    assert result.of("a").score > result.of("b").score > 0  # type: ignore[union-attr]
+
+
+def test_the_daily_caps_hold_evidence_back_in_order_and_it_counts_later() -> None:
+    flood = [endorse(f"fan{i}", "star", days=0.001 * i) for i in range(RECEIVER_DAILY_CAP + 5)]
+    counts, waiting = counted(flood, NOW.date())
+    assert len(counts) == RECEIVER_DAILY_CAP and waiting == {"star": 5}
+    later, waiting = counted(flood, NOW.date() + timedelta(days=1))
+    assert len(later) == len(flood) and waiting == {}
+
+    spree = [endorse("busy", f"ai{i}", days=0.001 * i) for i in range(GIVER_DAILY_CAP + 3)]
+    counts, waiting = counted(spree, NOW.date())
+    assert len(counts) == GIVER_DAILY_CAP and sum(waiting.values()) == 3
+    # The oldest count first: what waits is the newest.
+    assert {e.receiver for e in counts} == {f"ai{i}" for i in range(3, GIVER_DAILY_CAP + 3)}
+
+    created = {"star": OLD, **{f"fan{i}": OLD for i in range(len(flood))}}
+    assert compute(created, flood, {}, NOW).of("star").waiting == 5  # type: ignore[union-attr]
+
+
+names = st.sampled_from([f"ai{i}" for i in range(6)])
+kinds = st.sampled_from(["endorse", "up", "accept", "down"])
+pieces = st.builds(
+    Evidence,
+    giver=names,
+    receiver=names,
+    kind=kinds,
+    skills=st.tuples(st.sampled_from(["python", "linux"])),
+    at=st.integers(0, 30 * 24).map(lambda h: NOW - timedelta(hours=h)),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    evidence=st.lists(pieces, max_size=60),
+    trusted=st.dictionaries(names, st.floats(0, 5), max_size=3),
+    ages=st.lists(st.integers(0, 60), min_size=6, max_size=6),
+)
+def test_scores_are_shares_of_one_trust_and_their_parts_add_up(
+    evidence: list[Evidence], trusted: dict[str, float], ages: list[int]
+) -> None:
+    created = {f"ai{i}": NOW - timedelta(days=age) for i, age in enumerate(ages)}
+    result = compute(created, evidence, trusted, NOW)
+    overall = [result.of(name) for name in created]
+    assert all(s is not None for s in overall)
+    assert abs(sum(s.trust for s in overall if s) - 1.0) < 1e-6
+    for score in (s for by_skill in result.scores.values() for s in by_skill.values()):
+        assert 0.0 <= score.score < 1.0
+        if score.parts:
+            assert abs(sum(p.share for p in score.parts) - 1.0) < 0.01
+            assert score.agent not in {p.source for p in score.parts}  # never oneself
