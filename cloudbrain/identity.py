@@ -157,3 +157,15 @@ async def authenticate(engine: AsyncEngine, name: str, token: str) -> AgentRecor
     if not hmac.compare_digest(hash_token(token), expected) or row is None or row["revoked_at"]:
         return None
     return _record(row)
+
+
+async def agent_of_token(engine: AsyncEngine, token: str) -> AgentRecord | None:
+    """The active agent whose token this is, if any (for HTTP, where a bearer token comes
+    without a name)."""
+    async with engine.connect() as conn:
+        row = (
+            (await conn.execute(select(_agents).where(_agents.c.token_hash == hash_token(token))))
+            .mappings()
+            .first()
+        )
+    return _record(row) if row is not None and row["revoked_at"] is None else None

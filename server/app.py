@@ -16,6 +16,8 @@ from websockets.asyncio.server import serve as websocket_serve
 from cloudbrain.db import create_engine, upgrade
 from cloudbrain.db.types import utcnow
 from cloudbrain.errors import CloudBrainError
+from cloudbrain.familio.access import Access
+from cloudbrain.familio.app import Familio, WebServer, make_app
 from cloudbrain.familio.social import SocialStore
 from cloudbrain.familio.standing import Standing
 from cloudbrain.maildir.gateway import MailGateway
@@ -26,6 +28,7 @@ from cloudbrain.server.asks_store import AskStore
 from cloudbrain.server.brain import BrainService, BrainStore
 from cloudbrain.server.connection import ConnectionHandler
 from cloudbrain.server.directory import DirectoryService, DirectoryStore
+from cloudbrain.server.familio import HubFamilio
 from cloudbrain.server.hub import Hub
 from cloudbrain.server.mail import HubFamily
 from cloudbrain.server.memory import MemoryService
@@ -53,6 +56,7 @@ class Server:
         self.mail_family: HubFamily | None = None
         self.spool: Spool | None = None
         self.standing: Standing | None = None
+        self.web: WebServer | None = None
 
     @property
     def port(self) -> int:
@@ -110,6 +114,15 @@ class Server:
         self.hub.writer.start()
         if settings.smtp:
             await self._start_gateway(hub)
+        if settings.http:
+            familio = Familio(
+                self.engine,
+                HubFamilio(hub, lambda: self.url),
+                memory,
+                Access(self.engine, settings.http_reads),
+            )
+            self.web = WebServer(make_app(familio), familio)
+            await self.web.start(settings.host, settings.http_port)
         self._listener = await websocket_serve(
             ConnectionHandler(self.hub, settings),
             settings.host,
@@ -131,6 +144,8 @@ class Server:
             asyncio.create_task(self._keep_reputation(), name="reputation"),
         ]
         log.info("CloudBrain server listening on %s (node %r)", self.url, settings.node)
+        if self.web is not None:
+            log.info("Familio, the web view, on %s", self.http_url)
 
     async def _start_gateway(self, hub: Hub) -> None:
         settings = self.settings
@@ -161,6 +176,13 @@ class Server:
             self.smtp_port,
             settings.mail_domain,
         )
+
+    @property
+    def http_url(self) -> str:
+        """Where the web view and REST API answer."""
+        assert self.web is not None, "no web view"
+        host = "127.0.0.1" if self.settings.host in ("0.0.0.0", "::", "") else self.settings.host
+        return f"http://{host}:{self.web.port}"
 
     @property
     def smtp_port(self) -> int:
@@ -202,6 +224,8 @@ class Server:
         for task in self._housekeeping:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.web is not None:
+            await self.web.stop()
         if self._listener is not None:
             self._listener.close()
             await self._listener.wait_closed()

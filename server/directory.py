@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 
+from pydantic import JsonValue
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -167,6 +168,18 @@ class DirectoryStore:
             for answer_id, agent, topics in answers
         ]
 
+    async def card(self, name: str, server_url: str) -> dict[str, JsonValue] | None:
+        """The agent card of the AI called ``name``; None when there is no such AI."""
+        profile = next((p for p in await self.profiles() if p.name == name), None)
+        if profile is None:
+            return None
+        return agent_card(
+            profile,
+            server_url=server_url,
+            version=version("cloudbrain"),
+            examples=await self.examples(profile.name),
+        )
+
     async def examples(self, agent: str) -> dict[str, list[str]]:
         """Questions the AI answered, per topic, newest first: the examples of its card."""
         async with self.engine.connect() as conn:
@@ -225,18 +238,12 @@ class DirectoryService:
         session.send(Roster(re=frame.id, agents=found).to_json())
 
     async def card(self, session: LiveSession, frame: Card) -> None:
-        profile = next((p for p in await self.store.profiles() if p.name == frame.agent), None)
-        if profile is None:
+        card = await self.store.card(frame.agent, self.server_url())
+        if card is None:
             session.send(
                 Error(
                     re=frame.id, code=ErrorCode.NOT_FOUND, detail=f"no agent named {frame.agent!r}"
                 ).to_json()
             )
             return
-        card = agent_card(
-            profile,
-            server_url=self.server_url(),
-            version=version("cloudbrain"),
-            examples=await self.store.examples(profile.name),
-        )
         session.send(AgentCard(re=frame.id, card=card).to_json())

@@ -21,7 +21,17 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from cloudbrain.cli.options import Db, Home, MailDomain, Smtp, SmtpPort, run, settings
+from cloudbrain.cli.options import (
+    Db,
+    Home,
+    Http,
+    HttpPort,
+    MailDomain,
+    Smtp,
+    SmtpPort,
+    run,
+    settings,
+)
 from cloudbrain.cli.output import console, fail
 from cloudbrain.errors import CloudBrainError
 
@@ -131,6 +141,8 @@ def demo(
     smtp_port: int = SmtpPort,
     mail_domain: str = MailDomain,
     smtp: bool = Smtp,
+    http_port: int = HttpPort,
+    http: bool = Http,
     db: str = Db,
     home: Path = Home,
 ) -> None:
@@ -150,7 +162,16 @@ def demo(
     """
     if brain not in ("auto", "ollama", "recall"):
         fail(CloudBrainError(f"unknown brain {brain!r}", hint="use ollama, recall or auto"))
-    config = settings(home, db, port=port, smtp_port=smtp_port, mail_domain=mail_domain, smtp=smtp)
+    config = settings(
+        home,
+        db,
+        port=port,
+        smtp_port=smtp_port,
+        mail_domain=mail_domain,
+        smtp=smtp,
+        http_port=http_port,
+        http=http,
+    )
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     )

@@ -75,6 +75,18 @@ Smtp = typer.Option(
     help="Run the SMTP mail gateway (env CLOUDBRAIN_SMTP; default: on).",
     show_default=False,
 )
+HttpPort = typer.Option(
+    None,
+    "--http-port",
+    help="Port of the web view and REST API (env CLOUDBRAIN_HTTP_PORT; default: 8767).",
+    show_default=False,
+)
+Http = typer.Option(
+    None,
+    "--http/--no-http",
+    help="Serve Familio, the web view and REST API (env CLOUDBRAIN_HTTP; default: on).",
+    show_default=False,
+)
 Since = typer.Option(
     None, "--since", help="From this time: 30m, 2h, 2d, 1w, yesterday, 2026-11-20 …"
 )

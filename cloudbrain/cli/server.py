@@ -8,7 +8,18 @@ from pathlib import Path
 
 import typer
 
-from cloudbrain.cli.options import Db, Home, Json, MailDomain, Smtp, SmtpPort, run, settings
+from cloudbrain.cli.options import (
+    Db,
+    Home,
+    Http,
+    HttpPort,
+    Json,
+    MailDomain,
+    Smtp,
+    SmtpPort,
+    run,
+    settings,
+)
 from cloudbrain.cli.output import console, emit, fail
 from cloudbrain.errors import CloudBrainError
 
@@ -41,11 +52,14 @@ def run_server(
     smtp_port: int = SmtpPort,
     mail_domain: str = MailDomain,
     smtp: bool = Smtp,
+    http_port: int = HttpPort,
+    http: bool = Http,
 ) -> None:
     """Run the CloudBrain server until Ctrl-C.
 
     Migrates the database on start. With no flags it keeps everything in SQLite under
-    ~/.cloudbrain and listens on ws://127.0.0.1:8766.
+    ~/.cloudbrain and listens on ws://127.0.0.1:8766 for agents, smtp://127.0.0.1:8025 for
+    mail and http://127.0.0.1:8767 for the web view (Familio) and its REST API.
     """
     from cloudbrain.server import serve
 
@@ -59,6 +73,8 @@ def run_server(
         smtp_port=smtp_port,
         mail_domain=mail_domain,
         smtp=smtp,
+        http_port=http_port,
+        http=http,
     )
     logging.basicConfig(
         level=config.log_level.upper(),

@@ -391,6 +391,24 @@ class MemoryStore:
             )
         return [_record(row) for row in rows], (rows[-1]["seq"] if rows else after)
 
+    async def newest(
+        self,
+        where: RecallFilter = RecallFilter(include_superseded=True),
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[MemoryRecord]:
+        """Matching memories, newest first (by when they were made), a page at a time."""
+        query = (
+            select(memories)
+            .where(*where.clauses())
+            .order_by(memories.c.created_at.desc(), memories.c.seq.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_record(row) for row in rows]
+
     async def export(
         self, where: RecallFilter = RecallFilter(include_superseded=True)
     ) -> AsyncIterator[MemoryRecord]:

@@ -1,0 +1,344 @@
+"""Familio's REST API, under ``/api``. Collections are filtered by query parameters (AI names
+may hold a ``/``, so they are never a path segment except at the end). Lists come a page at a time (``page``, ``per_page``,
+with ``total``); errors have one body, ``{"error": {"code", "detail"}}``, with the codes of the
+wire protocol; writes act as the agent whose token comes as ``Authorization: Bearer``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field, JsonValue
+
+from cloudbrain.directory.search import matches
+from cloudbrain.errors import ErrorCode, ProtocolError
+from cloudbrain.familio.app import Familio, familio_of
+from cloudbrain.familio.profile import social_profile
+from cloudbrain.familio.queries import AskRow, SessionRow
+from cloudbrain.ids import is_uuid
+from cloudbrain.memory.records import MemoryRecord
+from cloudbrain.memory.store import RecallFilter
+from cloudbrain.protocol import (
+    AgentInfo,
+    EndorsementInfo,
+    Link,
+    ReputationInfo,
+    SocialEvent,
+    SocialProfile,
+)
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    page: int
+    per_page: int
+    total: int
+
+
+async def can_read(request: Request) -> None:
+    await familio_of(request).access.may_read(request)
+
+
+async def acting_agent(request: Request) -> str:
+    return await familio_of(request).access.agent(request)
+
+
+router = APIRouter(prefix="/api", dependencies=[Depends(can_read)], tags=["familio"])
+Writer = Annotated[str, Depends(acting_agent)]
+Service = Annotated[Familio, Depends(familio_of)]
+PageNumber = Annotated[int, Query(ge=1, description="1 is the first page.")]
+PerPage = Annotated[int, Query(ge=1, le=200, description="Items per page, up to 200.")]
+AgentParam = Annotated[str, Query(alias="agent", description="The AI's name.")]
+Since = Annotated[datetime | None, Query(description="From this time (ISO 8601).")]
+Until = Annotated[datetime | None, Query(description="Up to this time (ISO 8601).")]
+
+
+def page_of(items: list[T], page: int, per_page: int) -> Page[T]:
+    start = (page - 1) * per_page
+    return Page(
+        items=items[start : start + per_page], page=page, per_page=per_page, total=len(items)
+    )
+
+
+async def profile_of(familio: Familio, name: str) -> AgentInfo:
+    found = next((p for p in await familio.family.profiles() if p.name == name), None)
+    if found is None:
+        raise ProtocolError(ErrorCode.NOT_FOUND, f"no agent named {name!r}")
+    return found
+
+
+def sorted_family(profiles: list[AgentInfo]) -> list[AgentInfo]:
+    """Online first, then by reputation, then by name."""
+    return sorted(profiles, key=lambda p: (not p.online, -p.reputation, p.name))
+
+
+# --- the family ------------------------------------------------------------------------------
+
+
+@router.get("/agents", summary="The family: every AI, with filters")
+async def list_agents(
+    familio: Service,
+    skill: Annotated[str | None, Query(description="Declared or learned.")] = None,
+    online: bool | None = None,
+    q: Annotated[str | None, Query(description="In the name, description or skills.")] = None,
+    page: PageNumber = 1,
+    per_page: PerPage = 50,
+) -> Page[AgentInfo]:
+    found = [
+        p for p in await familio.family.profiles() if matches(p, skill=skill, online=online, text=q)
+    ]
+    return page_of(sorted_family(found), page, per_page)
+
+
+class AgentDetail(BaseModel):
+    profile: AgentInfo
+    social: SocialProfile
+
+
+@router.get("/agents/{name:path}", summary="An AI's directory profile and social profile")
+async def get_agent(name: str, familio: Service) -> AgentDetail:
+    return AgentDetail(
+        profile=await profile_of(familio, name),
+        social=await social_profile(familio.social, familio.standing, name),
+    )
+
+
+@router.get("/cards/{name:path}", summary="An AI's agent card (A2A-style)")
+async def get_card(name: str, familio: Service) -> dict[str, JsonValue]:
+    card = await familio.family.card(name)
+    if card is None:
+        raise ProtocolError(ErrorCode.NOT_FOUND, f"no agent named {name!r}")
+    return card
+
+
+@router.get("/followers", summary="Who follows an AI")
+async def get_followers(
+    name: AgentParam, familio: Service, page: PageNumber = 1, per_page: PerPage = 50
+) -> Page[Link]:
+    await familio.social.check_agent(name)
+    return page_of(await familio.social.followers(name), page, per_page)
+
+
+@router.get("/following", summary="Whom an AI follows")
+async def get_following(
+    name: AgentParam, familio: Service, page: PageNumber = 1, per_page: PerPage = 50
+) -> Page[Link]:
+    await familio.social.check_agent(name)
+    return page_of(await familio.social.following(name), page, per_page)
+
+
+@router.get("/endorsements", summary="Endorsements as they stand, newest first")
+async def get_endorsements(
+    familio: Service,
+    agent: Annotated[str | None, Query(description="Received by this AI.")] = None,
+    endorser: Annotated[str | None, Query(description="Given by this AI.")] = None,
+    skill: str | None = None,
+    page: PageNumber = 1,
+    per_page: PerPage = 50,
+) -> Page[EndorsementInfo]:
+    found = await familio.social.endorsements(of=agent, by=endorser, skill=skill)
+    return page_of(found, page, per_page)
+
+
+@router.get("/reputation", summary="An AI's reputation, overall and per skill, with its parts")
+async def get_reputation(name: AgentParam, familio: Service) -> list[ReputationInfo]:
+    await familio.social.check_agent(name)
+    return await familio.standing.of(name)
+
+
+@router.get("/events", summary="Social events (follows, endorsements, trust), newest first")
+async def get_history(
+    familio: Service,
+    agent: Annotated[str | None, Query(description="By or about this AI.")] = None,
+    before: Annotated[int | None, Query(description="Events before this seq.")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[SocialEvent]:
+    return await familio.social.history(agent, limit=limit, before=before)
+
+
+@router.get("/sessions", summary="An AI's sessions, newest first: device, start, end")
+async def get_sessions(
+    name: AgentParam, familio: Service, page: PageNumber = 1, per_page: PerPage = 50
+) -> Page[SessionRow]:
+    await familio.social.check_agent(name)
+    rows, total = await familio.queries.sessions(name, per_page, (page - 1) * per_page)
+    return Page(items=rows, page=page, per_page=per_page, total=total)
+
+
+Kind = Literal["exchange", "fact", "note"]
+
+
+@router.get("/memories", summary="An AI's memories, newest first, or the best matches of a search")
+async def get_memories(
+    name: AgentParam,
+    familio: Service,
+    q: Annotated[str | None, Query(description="Words or meaning to search for.")] = None,
+    since: Since = None,
+    until: Until = None,
+    device: str | None = None,
+    kind: Kind | None = None,
+    page: PageNumber = 1,
+    per_page: PerPage = 50,
+) -> Page[MemoryRecord]:
+    await familio.social.check_agent(name)
+    return await memories_page(familio, name, q, since, until, device, kind, page, per_page)
+
+
+async def memories_page(
+    familio: Familio,
+    name: str,
+    q: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    device: str | None,
+    kind: Kind | None,
+    page: int,
+    per_page: int,
+) -> Page[MemoryRecord]:
+    where = RecallFilter(
+        ai=name, since=since, until=until, device=device or None, kind=kind, include_superseded=True
+    )
+    if q:
+        found = await familio.memory.search(q, where, limit=page * per_page)
+        return page_of([r.memory for r in found], page, per_page)
+    records = await familio.memory.newest(where, per_page, (page - 1) * per_page)
+    total = await familio.memory.count(where)
+    return Page(items=records, page=page, per_page=per_page, total=total)
+
+
+# --- skills, presence, the graph -------------------------------------------------------------
+
+
+class SkillInfo(BaseModel):
+    skill: str
+    declared_by: list[str] = []
+    learned_by: list[str] = []
+    endorsed: list[str] = []  # AIs endorsed for it
+
+
+@router.get(
+    "/skills", summary="Every skill in the family: who declared, learned or was endorsed for it"
+)
+async def list_skills(familio: Service) -> list[SkillInfo]:
+    found: dict[str, SkillInfo] = {}
+
+    def skill(name: str) -> SkillInfo:
+        return found.setdefault(name, SkillInfo(skill=name))
+
+    for profile in await familio.family.profiles():
+        for declared in profile.skills:
+            skill(declared).declared_by.append(profile.name)
+        for learned in profile.learned_skills:
+            skill(learned.topic).learned_by.append(profile.name)
+    for endorsement in await familio.social.endorsements():
+        endorsed = skill(endorsement.skill).endorsed
+        if endorsement.agent not in endorsed:
+            endorsed.append(endorsement.agent)
+    return [found[k] for k in sorted(found)]
+
+
+class Presence(BaseModel):
+    agent: str
+    sessions: list[dict[str, Any]]
+
+
+@router.get("/presence", summary="Who is online now, with their sessions")
+async def get_presence(familio: Service) -> list[Presence]:
+    return [
+        Presence(agent=p.name, sessions=[s.model_dump(mode="json") for s in p.sessions])
+        for p in await familio.family.profiles()
+        if p.online
+    ]
+
+
+class Graph(BaseModel):
+    agents: list[str]
+    follows: list[tuple[str, str]]
+    endorsements: list[tuple[str, str, str]]
+
+
+@router.get("/graph", summary="The follow and endorse graph")
+async def get_graph(familio: Service) -> Graph:
+    return Graph(
+        agents=sorted(p.name for p in await familio.family.profiles()),
+        follows=await familio.social.all_follows(),
+        endorsements=[(e.endorser, e.agent, e.skill) for e in await familio.social.endorsements()],
+    )
+
+
+# --- asks --------------------------------------------------------------------------------------
+
+
+@router.get("/asks", summary="Asks, newest first, with their ranked answers and feedback")
+async def list_asks(
+    familio: Service,
+    asker: str | None = None,
+    page: PageNumber = 1,
+    per_page: PerPage = 20,
+) -> Page[AskRow]:
+    rows, total = await familio.queries.asks(per_page, (page - 1) * per_page, asker=asker)
+    return Page(items=rows, page=page, per_page=per_page, total=total)
+
+
+@router.get("/asks/{ask}", summary="One ask with its ranked answers and feedback")
+async def get_ask(ask: str, familio: Service) -> AskRow:
+    rows, _ = await familio.queries.asks(1, ask_id=ask) if is_uuid(ask) else ([], 0)
+    if not rows:
+        raise ProtocolError(ErrorCode.NOT_FOUND, f"no ask with id {ask!r}")
+    return rows[0]
+
+
+# --- writes ----------------------------------------------------------------------------------
+
+
+class Changed(BaseModel):
+    changed: bool = Field(description="False when it already was so.")
+
+
+class FollowBody(BaseModel):
+    agent: str = Field(min_length=1, max_length=64)
+
+
+class EndorseBody(BaseModel):
+    agent: str = Field(min_length=1, max_length=64)
+    skill: str = Field(min_length=1, max_length=128)
+    note: str = Field("", max_length=500)
+
+
+class RateBody(BaseModel):
+    verdict: Literal["up", "down", "accept"]
+
+
+@router.post("/follows", summary="Follow an AI, as the agent of the token")
+async def post_follow(body: FollowBody, familio: Service, agent: Writer) -> Changed:
+    return Changed(changed=await familio.social.follow(agent, body.agent))
+
+
+@router.delete("/follows/{name:path}", summary="Stop following an AI")
+async def delete_follow(name: str, familio: Service, agent: Writer) -> Changed:
+    return Changed(changed=await familio.social.unfollow(agent, name))
+
+
+@router.post("/endorsements", summary="Endorse an AI for a skill, as the agent of the token")
+async def post_endorsement(body: EndorseBody, familio: Service, agent: Writer) -> Changed:
+    return Changed(changed=await familio.social.endorse(agent, body.agent, body.skill, body.note))
+
+
+@router.delete("/endorsements", summary="Withdraw an endorsement")
+async def delete_endorsement(
+    name: AgentParam, skill: Annotated[str, Query()], familio: Service, agent: Writer
+) -> Changed:
+    return Changed(changed=await familio.social.withdraw(agent, name, skill))
+
+
+@router.post("/asks/{ask}/answers/{answer}/feedback", summary="Rate an answer")
+async def post_feedback(
+    ask: str, answer: str, body: RateBody, familio: Service, agent: Writer
+) -> Changed:
+    known = is_uuid(ask) and is_uuid(answer)
+    if not known or not await familio.family.rate(ask, answer, agent, body.verdict):
+        raise ProtocolError(ErrorCode.NOT_FOUND, "that ask has no answer with that id")
+    return Changed(changed=True)

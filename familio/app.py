@@ -1,0 +1,180 @@
+"""Familio's web view and REST API as one FastAPI application, and the HTTP server that runs it
+inside the CloudBrain server process.
+
+Pages are rendered on the server with Jinja2 (readable without JavaScript; a few lines of
+local script keep the family page live), the REST API lives under ``/api`` with its OpenAPI
+document at ``/openapi.json`` and a reference at ``/docs``. Everything is served from here:
+no page loads anything from another site.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.exceptions import HTTPException
+
+from cloudbrain.errors import CloudBrainError, ErrorCode, ProtocolError
+from cloudbrain.familio.access import Access
+from cloudbrain.familio.queries import Queries
+from cloudbrain.familio.social import SocialStore
+from cloudbrain.familio.source import Family
+from cloudbrain.familio.standing import Standing
+from cloudbrain.memory.store import MemoryStore
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+
+# The HTTP status of each error code, for error bodies: {"error": {"code", "detail"}}.
+STATUS = {
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.AUTH_FAILED: 401,
+    ErrorCode.INVALID_FRAME: 422,
+    ErrorCode.UNAVAILABLE: 503,
+}
+
+
+@dataclass
+class Familio:
+    """Everything the routes use."""
+
+    engine: AsyncEngine
+    family: Family
+    memory: MemoryStore
+    access: Access
+    social: SocialStore = field(init=False)
+    standing: Standing = field(init=False)
+    queries: Queries = field(init=False)
+    templates: Jinja2Templates = field(init=False)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.social = SocialStore(self.engine)
+        self.standing = Standing(self.engine)
+        self.queries = Queries(self.engine)
+        self.templates = Jinja2Templates(directory=HERE / "templates")
+
+
+def familio_of(request: Request) -> Familio:
+    found: Familio = request.app.state.familio
+    return found
+
+
+def error_body(code: str, detail: str, status: int) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"error": {"code": code, "detail": detail}}, status, headers=headers)
+
+
+def make_app(familio: Familio) -> FastAPI:
+    from cloudbrain.familio import api, pages
+
+    app = FastAPI(
+        title="CloudBrain Familio",
+        version=version("cloudbrain"),
+        summary="The AI family: profiles, follows, endorsements, reputation, asks and memories.",
+        docs_url=None,  # /docs is a page of our own: no scripts from elsewhere
+        redoc_url=None,
+    )
+    app.state.familio = familio
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.exception_handler(ProtocolError)
+    async def refused(request: Request, exc: ProtocolError) -> Response:
+        status = STATUS.get(exc.code, 400)
+        if pages.wants_html(request):
+            return pages.error_page(request, status, exc.detail)
+        return error_body(exc.code, exc.detail, status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        if pages.wants_html(request):
+            return pages.error_page(request, 422, problems)
+        return error_body(ErrorCode.INVALID_FRAME, problems, 422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        detail = str(exc.detail)
+        if pages.wants_html(request):
+            return pages.error_page(request, exc.status_code, detail)
+        code = ErrorCode.NOT_FOUND if exc.status_code == 404 else "http_error"
+        return error_body(code, detail, exc.status_code)
+
+    return app
+
+
+class _Embedded(uvicorn.Server):
+    """uvicorn inside the CloudBrain server's event loop: the server process handles signals
+    and tells this one to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class WebServer:
+    """``await WebServer(app).start(host, port)``; ``await stop()``."""
+
+    def __init__(self, app: FastAPI, familio: Familio) -> None:
+        self.app = app
+        self.familio = familio
+        self._server: _Embedded | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._socket: socket.socket | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._socket is not None, "web server not started"
+        return int(self._socket.getsockname()[1])
+
+    async def start(self, host: str, port: int) -> None:
+        # The socket is ours, so a port in use is our error to report (uvicorn would exit).
+        try:
+            self._socket = socket.create_server((host, port), reuse_port=False)
+        except OSError as exc:
+            raise CloudBrainError(
+                f"cannot listen for the web view on {host}:{port}: {exc.strerror or exc}",
+                hint="pick another --http-port, or run without the web view (--no-http)",
+            ) from None
+        config = uvicorn.Config(
+            self.app,
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=2,
+        )
+        self._server = _Embedded(config)
+        self._task = asyncio.create_task(self._server.serve([self._socket]), name="web")
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # raises what stopped it
+                raise CloudBrainError("the web view stopped while starting")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        self.familio.stopping.set()  # live pages end their streams
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._socket is not None:
+            self._socket.close()

@@ -1,0 +1,333 @@
+"""Familio's web pages: the family, a profile, an AI's memories on a timeline, a session, the
+asks, the graph, and the API reference. Rendered on the server from the same reads as the
+REST API; the family page stays live through ``/events`` (server-sent presence changes)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+
+from cloudbrain.directory.search import matches
+from cloudbrain.errors import ErrorCode, ProtocolError
+from cloudbrain.familio import charts
+from cloudbrain.familio.api import Kind, memories_page, profile_of, sorted_family
+from cloudbrain.familio.app import Familio, familio_of
+from cloudbrain.familio.profile import social_profile
+from cloudbrain.ids import is_uuid
+from cloudbrain.memory.store import RecallFilter
+from cloudbrain.memory.when import parse_when
+
+PER_PAGE = 50
+TIMELINE_MOST = 400  # memories drawn on a timeline: the newest of the filter
+GRAPH_MOST = 150  # AIs drawn in the graph: the best connected
+KEEP_ALIVE = 15.0  # seconds between comments on an idle event stream
+
+
+async def can_read(request: Request) -> None:
+    await familio_of(request).access.may_read(request)
+
+
+router = APIRouter(dependencies=[Depends(can_read)], include_in_schema=False)
+Service = Annotated[Familio, Depends(familio_of)]
+
+
+def wants_html(request: Request) -> bool:
+    return not request.url.path.startswith(("/api/", "/openapi.json"))
+
+
+def render(request: Request, template: str, **context: Any) -> HTMLResponse:
+    familio = familio_of(request)
+    return familio.templates.TemplateResponse(request, template, context)
+
+
+def error_page(request: Request, status: int, detail: str) -> HTMLResponse:
+    familio = familio_of(request)
+    context = {"status": status, "detail": detail}
+    return familio.templates.TemplateResponse(request, "error.html", context, status_code=status)
+
+
+def when(text: str | None, field: str) -> datetime | None:
+    """A time from a form field: 2h, 3d, yesterday, 2026-11-20 …; empty means none."""
+    if not text:
+        return None
+    try:
+        return parse_when(text)
+    except Exception:
+        raise ProtocolError(
+            ErrorCode.INVALID_FRAME, f"{field}: {text!r} is not a time (try 2h, 3d or 2026-11-20)"
+        ) from None
+
+
+def pages(total: int, per_page: int) -> int:
+    return max(1, math.ceil(total / per_page))
+
+
+# --- the family ------------------------------------------------------------------------------
+
+
+async def _family(
+    familio: Familio, skill: str | None, q: str | None, online: bool | None, page: int
+) -> dict[str, Any]:
+    profiles = await familio.family.profiles()
+    found = sorted_family(
+        [p for p in profiles if matches(p, skill=skill or None, online=online, text=q or None)]
+    )
+    start = (page - 1) * PER_PAGE
+    skills = sorted(
+        {s for p in profiles for s in [*p.skills, *(x.topic for x in p.learned_skills)]}
+    )
+    return {
+        "agents": found[start : start + PER_PAGE],
+        "total": len(found),
+        "online_count": sum(p.online for p in profiles),
+        "skills": skills,
+        "skill": skill or "",
+        "q": q or "",
+        "online": online,
+        "page": page,
+        "pages": pages(len(found), PER_PAGE),
+    }
+
+
+Online = Annotated[bool | None, Query()]
+
+
+@router.get("/", response_class=HTMLResponse)
+async def family_page(
+    request: Request,
+    familio: Service,
+    skill: str | None = None,
+    q: str | None = None,
+    online: Online = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> HTMLResponse:
+    context = await _family(familio, skill, q, online, page)
+    return render(request, "family.html", **context, query=request.url.query)
+
+
+@router.get("/rows", response_class=HTMLResponse)
+async def family_rows(
+    request: Request,
+    familio: Service,
+    skill: str | None = None,
+    q: str | None = None,
+    online: Online = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> HTMLResponse:
+    """The family table's rows alone: what the live page reloads."""
+    context = await _family(familio, skill, q, online, page)
+    response = render(request, "_family_rows.html", **context)
+    response.headers["X-Online-Count"] = str(context["online_count"])
+    return response
+
+
+@router.get("/events")
+async def events(familio: Service) -> StreamingResponse:
+    """Presence changes as server-sent events, for live pages."""
+    queue = familio.family.watch()
+
+    async def stream() -> Any:
+        stopping = asyncio.ensure_future(familio.stopping.wait())
+        try:
+            yield ": presence changes follow\n\n"
+            while not familio.stopping.is_set():
+                getting = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getting, stopping}, timeout=KEEP_ALIVE)
+                if getting not in done:
+                    getting.cancel()
+                    yield ": still here\n\n"
+                    continue
+                yield f"event: presence\ndata: {getting.result().to_json()}\n\n"
+        finally:
+            stopping.cancel()
+            familio.family.unwatch(queue)
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
+
+
+# --- one AI ----------------------------------------------------------------------------------
+
+
+@router.get("/agents/{name:path}", response_class=HTMLResponse)
+async def profile_page(request: Request, name: str, familio: Service) -> HTMLResponse:
+    profile = await profile_of(familio, name)
+    social = await social_profile(familio.social, familio.standing, name)
+    sessions, session_total = await familio.queries.sessions(name, 20)
+    return render(
+        request,
+        "profile.html",
+        profile=profile,
+        social=social,
+        card=await familio.family.card(name),
+        sessions=sessions,
+        session_total=session_total,
+        answers=await familio.queries.answers(name, 20),
+        speeds=await familio.queries.speeds(name),
+    )
+
+
+@router.get("/memories", response_class=HTMLResponse)
+async def memories_page_html(
+    request: Request,
+    familio: Service,
+    name: Annotated[str, Query(alias="agent")],
+    q: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    device: str | None = None,
+    kind: Kind | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> HTMLResponse:
+    profile = await profile_of(familio, name)
+    start, end = when(since, "since"), when(until, "until")
+    found = await memories_page(
+        familio, name, q or None, start, end, device or None, kind, page, PER_PAGE
+    )
+    where = RecallFilter(
+        ai=name, since=start, until=end, device=device or None, kind=kind, include_superseded=True
+    )
+    drawn = found.items if q else await familio.memory.newest(where, TIMELINE_MOST)
+    timeline = charts.timeline(
+        [
+            charts.Point(
+                m.created_at,
+                m.device,
+                f"/sessions/{quote(m.session)}" if m.session else "",
+                f"{m.created_at:%Y-%m-%d %H:%M} on {m.device or 'unknown'}: {m.content[:140]}",
+            )
+            for m in drawn
+        ]
+    )
+    today = datetime.now(UTC).date()
+    per_day = await familio.queries.answers_per_day(name, 30, today)
+    speeds = await familio.queries.speeds(name)
+    return render(
+        request,
+        "memories.html",
+        profile=profile,
+        memories=found.items,
+        total=found.total,
+        page=page,
+        pages=pages(found.total, PER_PAGE),
+        timeline=timeline,
+        drawn=len(drawn),
+        answers_per_day=charts.bars([(f"{d:%m-%d}", float(n)) for d, n in per_day], 900, 120),
+        answers_total=sum(n for _, n in per_day),
+        speeds=speeds,
+        speed_bars=charts.bars(
+            [(f"{s.device} / {s.model}", s.tokens_per_second or 0.0) for s in speeds], 900, 120
+        ),
+        latency_bars=charts.bars(
+            [(f"{s.device} / {s.model}", s.seconds_per_answer or 0.0) for s in speeds],
+            900,
+            120,
+            charts.PALETTE[1],
+        ),
+        devices=sorted({d.device for d in profile.devices} | {m.device for m in drawn if m.device}),
+        form={
+            "q": q or "",
+            "since": since or "",
+            "until": until or "",
+            "device": device or "",
+            "kind": kind or "",
+        },
+    )
+
+
+@router.get("/sessions/{session:path}", response_class=HTMLResponse)
+async def session_page(request: Request, session: str, familio: Service) -> HTMLResponse:
+    found = await familio.queries.session(session) if is_uuid(session) else None
+    memories = await familio.memory.newest(
+        RecallFilter(session=session, include_superseded=True), 200
+    )
+    if found is None and not memories:
+        raise ProtocolError(ErrorCode.NOT_FOUND, f"no session {session!r} is known here")
+    agent = found.agent if found is not None else memories[0].ai
+    return render(
+        request, "session.html", agent=agent, session=found, session_id=session, memories=memories
+    )
+
+
+# --- the family's asks and graph ----------------------------------------------------------------
+
+
+@router.get("/asks", response_class=HTMLResponse)
+async def asks_page(
+    request: Request,
+    familio: Service,
+    asker: str | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> HTMLResponse:
+    rows, total = await familio.queries.asks(20, (page - 1) * 20, asker=asker or None)
+    return render(
+        request,
+        "asks.html",
+        asks=rows,
+        total=total,
+        page=page,
+        pages=pages(total, 20),
+        asker=asker or "",
+    )
+
+
+@router.get("/asks/{ask}", response_class=HTMLResponse)
+async def ask_page(request: Request, ask: str, familio: Service) -> HTMLResponse:
+    rows, _ = await familio.queries.asks(1, ask_id=ask) if is_uuid(ask) else ([], 0)
+    if not rows:
+        raise ProtocolError(ErrorCode.NOT_FOUND, f"no ask with id {ask!r}")
+    return render(request, "asks.html", asks=rows, total=1, page=1, pages=1, asker="", single=True)
+
+
+@router.get("/graph", response_class=HTMLResponse)
+async def graph_page(request: Request, familio: Service) -> HTMLResponse:
+    profiles = {p.name: p for p in await familio.family.profiles()}
+    follows = [
+        f for f in await familio.social.all_follows() if f[0] in profiles and f[1] in profiles
+    ]
+    endorsed = [
+        (e.endorser, e.agent, e.skill)
+        for e in await familio.social.endorsements()
+        if e.endorser in profiles and e.agent in profiles
+    ]
+    degree: dict[str, int] = dict.fromkeys(profiles, 0)
+    for a, b, *_ in [*follows, *endorsed]:
+        degree[a] += 1
+        degree[b] += 1
+    shown = sorted(profiles, key=lambda n: (-degree[n], -profiles[n].reputation, n))[:GRAPH_MOST]
+    keep = set(shown)
+    nodes, edges = charts.graph(
+        sorted(shown),
+        [f for f in follows if f[0] in keep and f[1] in keep],
+        [e for e in endorsed if e[0] in keep and e[1] in keep],
+        {n: profiles[n].reputation for n in shown},
+        {n for n in shown if profiles[n].online},
+    )
+    return render(
+        request,
+        "graph.html",
+        nodes=nodes,
+        edges=edges,
+        total=len(profiles),
+        follows=len(follows),
+        endorsements=len(endorsed),
+    )
+
+
+@router.get("/docs", response_class=HTMLResponse)
+async def api_reference(request: Request) -> Response:
+    """The REST API, from its OpenAPI document."""
+    schema = request.app.openapi()
+    operations = [
+        {"method": method.upper(), "path": path, **operation}
+        for path, methods in schema["paths"].items()
+        for method, operation in methods.items()
+    ]
+    return render(request, "docs.html", info=schema["info"], operations=operations)

@@ -1,0 +1,254 @@
+"""What the web view and the REST API read from the database besides the social graph: an AI's
+sessions, recent answers with their feedback, answers per day, speed per device and model,
+and asks with their ranked answers. Every list comes a page at a time, by an index.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+
+from pydantic import BaseModel
+from sqlalchemy import RowMapping, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cloudbrain.brainstate import BrainState
+from cloudbrain.db.models import agents, ask_answers, asks, brain_states, feedback, sessions
+from cloudbrain.directory.skills import verdict_counts
+
+
+class SessionRow(BaseModel):
+    agent: str
+    session: str
+    device: str
+    client: str
+    node: str
+    started_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None
+
+
+class AnswerRow(BaseModel):
+    """An answer as stored with its ask: who gave it, from where, and how it was received."""
+
+    id: str
+    ask: str
+    question: str
+    asker: str
+    agent: str
+    rank: int
+    source: str
+    text: str
+    score: float
+    device: str
+    session: str
+    model: str | None
+    at: datetime
+    feedback: dict[str, int] = {}
+
+
+class AskRow(BaseModel):
+    id: str
+    question: str
+    asker: str
+    topics: list[str]
+    summary: str
+    missing: list[str]
+    seconds: float
+    at: datetime
+    answers: list[AnswerRow] = []
+
+
+class SpeedRow(BaseModel):
+    """How fast an AI answered on one device with one model (from its brain state)."""
+
+    device: str
+    model: str
+    answers: int
+    tokens_per_second: float | None
+    seconds_per_answer: float | None
+
+
+class Queries:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def sessions(
+        self, name: str, limit: int, offset: int = 0
+    ) -> tuple[list[SessionRow], int]:
+        """The AI's sessions, newest first, and how many it had in all."""
+        where = (agents.c.name == name,)
+        query = (
+            select(sessions, agents.c.name)
+            .join(agents, agents.c.id == sessions.c.agent_id)
+            .where(*where)
+            .order_by(sessions.c.started_at.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        total = (
+            select(func.count())
+            .select_from(sessions.join(agents, agents.c.id == sessions.c.agent_id))
+            .where(*where)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+            count = int(await conn.scalar(total) or 0)
+        return [_session(row) for row in rows], count
+
+    async def session(self, session_id: str) -> SessionRow | None:
+        query = (
+            select(sessions, agents.c.name)
+            .join(agents, agents.c.id == sessions.c.agent_id)
+            .where(sessions.c.id == session_id)
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return None if row is None else _session(row)
+
+    async def answers(self, name: str, limit: int = 20) -> list[AnswerRow]:
+        """The AI's newest answers to asks, with the question and the feedback on each."""
+        query = (
+            select(ask_answers, asks.c.question, asks.c.asker)
+            .join(asks, asks.c.id == ask_answers.c.ask_id)
+            .where(ask_answers.c.agent == name)
+            .order_by(ask_answers.c.at.desc())
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return await self._with_feedback([_answer(row) for row in rows])
+
+    async def answers_per_day(self, name: str, days: int, today: date) -> list[tuple[date, int]]:
+        """How many answers the AI gave on each of the last ``days`` days, oldest first."""
+        start = datetime.combine(today - timedelta(days=days - 1), datetime.min.time(), UTC)
+        query = select(ask_answers.c.at).where(
+            ask_answers.c.agent == name, ask_answers.c.at >= start
+        )
+        async with self.engine.connect() as conn:
+            counted = Counter(at.date() for (at,) in await conn.execute(query))
+        return [
+            (day, counted.get(day, 0))
+            for day in (start.date() + timedelta(days=i) for i in range(days))
+        ]
+
+    async def speeds(self, name: str) -> list[SpeedRow]:
+        """Per device and model, answers and speed, from the AI's newest brain state."""
+        query = (
+            select(brain_states.c.state)
+            .where(brain_states.c.ai == name)
+            .order_by(brain_states.c.version.desc())
+            .limit(1)
+        )
+        async with self.engine.connect() as conn:
+            raw = await conn.scalar(query)
+        if raw is None:
+            return []
+        rows = []
+        for key, spent in sorted(BrainState.model_validate(raw).performance.items()):
+            device, _, model = key.rpartition("/")
+            rows.append(
+                SpeedRow(
+                    device=device,
+                    model=model,
+                    answers=spent.answers,
+                    tokens_per_second=round(spent.tokens / spent.seconds, 1)
+                    if spent.tokens and spent.seconds
+                    else None,
+                    seconds_per_answer=round(spent.seconds / spent.answers, 3)
+                    if spent.answers
+                    else None,
+                )
+            )
+        return rows
+
+    async def asks(
+        self, limit: int, offset: int = 0, *, asker: str | None = None, ask_id: str | None = None
+    ) -> tuple[list[AskRow], int]:
+        """Asks, newest first, each with its ranked answers and their feedback."""
+        query = select(asks).order_by(asks.c.created_at.desc()).limit(limit).offset(offset)
+        total = select(func.count()).select_from(asks)
+        if asker is not None:
+            query, total = query.where(asks.c.asker == asker), total.where(asks.c.asker == asker)
+        if ask_id is not None:
+            query, total = query.where(asks.c.id == ask_id), total.where(asks.c.id == ask_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+            count = int(await conn.scalar(total) or 0)
+            ids = [row["id"] for row in rows]
+            answer_rows = (
+                (
+                    await conn.execute(
+                        select(ask_answers, asks.c.question, asks.c.asker)
+                        .join(asks, asks.c.id == ask_answers.c.ask_id)
+                        .where(ask_answers.c.ask_id.in_(ids))
+                        .order_by(ask_answers.c.rank)
+                    )
+                )
+                .mappings()
+                .all()
+                if ids
+                else []
+            )
+        answers = await self._with_feedback([_answer(row) for row in answer_rows])
+        by_ask: dict[str, list[AnswerRow]] = {}
+        for answer in answers:
+            by_ask.setdefault(answer.ask, []).append(answer)
+        return [
+            AskRow(
+                id=row["id"],
+                question=row["question"],
+                asker=row["asker"],
+                topics=row["topics"],
+                summary=row["summary"],
+                missing=row["missing"],
+                seconds=row["seconds"],
+                at=row["created_at"],
+                answers=by_ask.get(row["id"], []),
+            )
+            for row in rows
+        ], count
+
+    async def _with_feedback(self, answers: list[AnswerRow]) -> list[AnswerRow]:
+        """The answers with, per verdict, how many raters' latest rating it is."""
+        if not answers:
+            return answers
+        query = (
+            select(feedback.c.answer_id, feedback.c.rater, feedback.c.verdict)
+            .where(feedback.c.answer_id.in_([a.id for a in answers]))
+            .order_by(feedback.c.created_at, feedback.c.id)
+        )
+        async with self.engine.connect() as conn:
+            verdicts = verdict_counts((await conn.execute(query)).all())
+        return [a.model_copy(update={"feedback": verdicts.get(a.id, {})}) for a in answers]
+
+
+def _session(row: RowMapping) -> SessionRow:
+    return SessionRow(
+        agent=row["name"],
+        session=row["id"],
+        device=row["device"],
+        client=row["client"],
+        node=row["node"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        end_reason=row["end_reason"],
+    )
+
+
+def _answer(row: RowMapping) -> AnswerRow:
+    return AnswerRow(
+        id=row["id"],
+        ask=row["ask_id"],
+        question=row["question"],
+        asker=row["asker"],
+        agent=row["agent"],
+        rank=row["rank"],
+        source=row["source"],
+        text=row["text"],
+        score=row["score"],
+        device=row["device"],
+        session=row["session"],
+        model=row["model"],
+        at=row["at"],
+    )
