@@ -6,6 +6,7 @@ and shows without JavaScript.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -88,7 +89,7 @@ def timeline(points: Sequence[Point], width: int = 900) -> Timeline:
         return Timeline(width, height, lanes, [], [])
     start, end = min(p.at for p in points), max(p.at for p in points)
     span = max((end - start).total_seconds(), 1.0)
-    usable = width - LEFT - 20
+    usable = width - LEFT - 50  # room for the last tick's label
 
     def x_of(at: datetime) -> float:
         return round(LEFT + usable * (at - start).total_seconds() / span, 1)
@@ -135,18 +136,28 @@ class Bar:
     colour: str
 
 
+@dataclass(frozen=True)
+class BarChart:
+    width: int
+    height: int
+    bars: list[Bar]
+    label_every: int  # label every n-th bar, so labels do not overlap
+
+    @property
+    def empty(self) -> bool:
+        return not any(bar.value for bar in self.bars)
+
+
 def bars(
     values: Sequence[tuple[str, float]],
-    width: int = 900,
-    height: int = 160,
+    width: int = 450,
+    height: int = 120,
     colour: str = PALETTE[0],
-) -> list[Bar]:
+) -> BarChart:
     """A column per value, scaled to the largest; labels as given."""
-    if not values:
-        return []
-    top = max(v for _, v in values) or 1.0
-    slot = width / len(values)
-    return [
+    top = max((v for _, v in values), default=0.0) or 1.0
+    slot = width / max(1, len(values))
+    found = [
         Bar(
             round(i * slot + slot * 0.1, 1),
             round(height - height * v / top, 1),
@@ -158,6 +169,7 @@ def bars(
         )
         for i, (label, v) in enumerate(values)
     ]
+    return BarChart(width, height, found, max(1, math.ceil(len(values) / 6)))
 
 
 @dataclass(frozen=True)
@@ -173,12 +185,12 @@ class Node:
 class Edge:
     source: str
     target: str
-    x1: float
-    y1: float
-    x2: float
-    y2: float
+    path: str  # SVG path data: a gentle curve, so A->B and B->A are both seen
     kind: str  # follow | endorse
     label: str  # the skills, for endorsements
+
+
+WIDTH, HEIGHT = 1000, 640
 
 
 def graph(
@@ -187,27 +199,43 @@ def graph(
     endorsements: Sequence[tuple[str, str, str]],
     reputation: Mapping[str, float],
     online: set[str],
-    size: int = 800,
 ) -> tuple[list[Node], list[Edge]]:
     """Where to draw each AI and each follow and endorsement, by a force-directed layout."""
     links = [(a, b) for a, b in follows] + [(a, b) for a, b, _ in endorsements]
-    position = spring_layout(names, links, size)
-    nodes = [
-        Node(n, *position[n], round(6 + 14 * reputation.get(n, 0.5), 1), n in online) for n in names
-    ]
+    position = spring_layout(names, links, WIDTH, HEIGHT)
+    nodes = {
+        n: Node(n, *position[n], round(6 + 14 * reputation.get(n, 0.5), 1), n in online)
+        for n in names
+    }
     skills: dict[tuple[str, str], list[str]] = {}
     for a, b, skill in endorsements:
         skills.setdefault((a, b), []).append(skill)
-    edges = [Edge(a, b, *position[a], *position[b], "follow", "") for a, b in follows]
+    edges = [Edge(a, b, _curve(nodes[a], nodes[b], 0.12), "follow", "") for a, b in follows]
     edges += [
-        Edge(a, b, *position[a], *position[b], "endorse", ", ".join(sorted(found)))
+        Edge(a, b, _curve(nodes[a], nodes[b], 0.22), "endorse", ", ".join(sorted(found)))
         for (a, b), found in skills.items()
     ]
-    return nodes, edges
+    return list(nodes.values()), edges
+
+
+def _curve(start: Node, end: Node, bend: float) -> str:
+    """A quadratic curve from the rim of ``start`` to the rim of ``end``, bowed to its right
+    by ``bend`` of its length (follows and endorsements bow differently, so both show)."""
+    dx, dy = end.x - start.x, end.y - start.y
+    length = math.hypot(dx, dy) or 1.0
+    ux, uy = dx / length, dy / length
+    x1, y1 = start.x + ux * start.radius, start.y + uy * start.radius
+    x2, y2 = end.x - ux * (end.radius + 3), end.y - uy * (end.radius + 3)
+    cx, cy = (x1 + x2) / 2 - uy * length * bend, (y1 + y2) / 2 + ux * length * bend
+    return f"M {x1:.1f} {y1:.1f} Q {cx:.1f} {cy:.1f} {x2:.1f} {y2:.1f}"
 
 
 def spring_layout(
-    names: Sequence[str], links: Sequence[tuple[str, str]], size: int, rounds: int = 150
+    names: Sequence[str],
+    links: Sequence[tuple[str, str]],
+    width: int,
+    height: int,
+    rounds: int = 150,
 ) -> dict[str, tuple[float, float]]:
     """Fruchterman and Reingold's layout: linked AIs pull together, all push apart. Starts
     from a circle, so the same graph is always drawn the same way."""
@@ -239,7 +267,7 @@ def spring_layout(
     low, high = place.min(axis=0), place.max(axis=0)
     spread = np.where(high - low > 1e-9, high - low, 1.0)
     margin = 40
-    scaled = margin + (place - low) / spread * (size - 2 * margin)
+    scaled = margin + (place - low) / spread * (np.array([width, height]) - 2 * margin)
     return {
         n: (round(float(scaled[i, 0]), 1), round(float(scaled[i, 1]), 1)) for n, i in index.items()
     }

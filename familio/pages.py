@@ -219,17 +219,15 @@ async def memories_page_html(
         pages=pages(found.total, PER_PAGE),
         timeline=timeline,
         drawn=len(drawn),
-        answers_per_day=charts.bars([(f"{d:%m-%d}", float(n)) for d, n in per_day], 900, 120),
+        answers_per_day=charts.bars([(f"{d:%m-%d}", float(n)) for d, n in per_day]),
         answers_total=sum(n for _, n in per_day),
         speeds=speeds,
         speed_bars=charts.bars(
-            [(f"{s.device} / {s.model}", s.tokens_per_second or 0.0) for s in speeds], 900, 120
+            [(f"{s.device} / {s.model}", s.tokens_per_second or 0.0) for s in speeds]
         ),
         latency_bars=charts.bars(
             [(f"{s.device} / {s.model}", s.seconds_per_answer or 0.0) for s in speeds],
-            900,
-            120,
-            charts.PALETTE[1],
+            colour=charts.PALETTE[1],
         ),
         devices=sorted({d.device for d in profile.devices} | {m.device for m in drawn if m.device}),
         form={

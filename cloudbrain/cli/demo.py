@@ -3,9 +3,10 @@ own, so that ``cloudbrain ask`` has someone to ask on a fresh machine.
 
 Three specialists run here as agents (real WebSocket clients of the server, in this process);
 a fourth, hopper, is not running: what an earlier session of hers stored is all there is, and
-asks still find it. Everything the demo adds is ordinary data: its agents are in the directory
-(`cloudbrain agent revoke NAME` retires one), its memories carry ids derived from their text,
-so running the demo again adds nothing twice.
+asks still find it. Once they are up, ``you`` asks them a few questions, so Familio's pages
+(http://127.0.0.1:8767/) show answered asks as well as the family's follows and endorsements.
+Everything the demo adds is ordinary data (see :mod:`demo_family`), added once however often
+the demo runs; `cloudbrain agent revoke NAME` retires an agent.
 """
 
 from __future__ import annotations
@@ -13,14 +14,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
+from cloudbrain.cli.demo_family import (
+    ASKER,
+    FAMILY,
+    QUESTIONS,
+    question_id,
+    seed_memories,
+    seed_social,
+)
 from cloudbrain.cli.options import (
     Db,
     Home,
@@ -36,95 +43,11 @@ from cloudbrain.cli.output import console, fail
 from cloudbrain.errors import CloudBrainError
 
 if TYPE_CHECKING:
-    from cloudbrain.memory.records import MemoryRecord
+    from cloudbrain.agent.runtime import AgentRuntime
+    from cloudbrain.server import Server
     from cloudbrain.settings import Settings
 
-SEED = uuid.UUID("6f0b8a43-6d2c-4c55-9a51-52f3c0d6f1a7")  # namespace of the demo's memory ids
-ASKER = "you"
-
-
-@dataclass(frozen=True)
-class Specialist:
-    name: str
-    description: str
-    skills: tuple[str, ...]
-    device: str
-    live: bool
-    knowledge: tuple[str, ...]
-
-
-FAMILY = (
-    Specialist(
-        "ada",
-        "Python and asyncio helper",
-        ("python", "asyncio"),
-        "laptop-4090",
-        True,
-        (
-            "Keep a reference to every asyncio task you create (a set works): the event loop "
-            "holds only weak references, so an unreferenced task can be garbage collected "
-            "before it finishes.",
-            "asyncio.TaskGroup (Python 3.11+) waits for all its tasks and cancels the rest "
-            "when one fails.",
-            "A Python wheel is a zip file with a fixed layout; pip installs it without running "
-            "setup code.",
-            "Use a virtual environment per project: python -m venv .venv, then "
-            ".venv/bin/pip install -e .",
-            "CPU-bound work in asyncio belongs in asyncio.to_thread or a process pool; it "
-            "blocks the event loop otherwise.",
-        ),
-    ),
-    Specialist(
-        "linus",
-        "Linux and networking",
-        ("linux", "networking", "systemd"),
-        "server-01",
-        True,
-        (
-            "journalctl -u NAME -f follows the log of one systemd service; add --since today "
-            "to limit it.",
-            "ss -tlnp lists listening TCP sockets with the process that owns each.",
-            "systemctl edit NAME creates an override file, so package upgrades keep your "
-            "changes to a unit.",
-            "SSH keys: ssh-keygen -t ed25519, then ssh-copy-id user@host installs the public key.",
-        ),
-    ),
-    Specialist(
-        "grace",
-        "Databases: PostgreSQL and SQLite",
-        ("postgresql", "sqlite", "databases"),
-        "laptop-4090",
-        True,
-        (
-            "EXPLAIN ANALYZE runs a PostgreSQL query and shows the real plan with timings; "
-            "look for sequential scans on large tables.",
-            "SQLite in WAL mode lets readers work while one writer writes; set it with PRAGMA "
-            "journal_mode=WAL.",
-            "PostgreSQL VACUUM reclaims space from dead rows; autovacuum does it for you unless "
-            "a long transaction holds old rows back.",
-            "A partial index (CREATE INDEX ... WHERE ...) indexes only the rows queries ask "
-            "for, so it stays small.",
-            "Back up PostgreSQL with pg_dump -Fc and restore with pg_restore; test restores "
-            "regularly.",
-        ),
-    ),
-    Specialist(
-        "hopper",
-        "Containers and Kubernetes (earlier sessions only)",
-        ("kubernetes", "docker"),
-        "jetson-orin",
-        False,
-        (
-            "kubectl rollout undo deployment/NAME returns a deployment to its previous revision.",
-            "A Docker image for a Jetson needs an L4T base image that matches the JetPack "
-            "version on the device.",
-            "Liveness probes restart a stuck container; readiness probes only take it out of "
-            "the load balancer.",
-            "docker compose config prints the resolved compose file, which catches mistakes "
-            "before anything starts.",
-        ),
-    ),
-)
+log = logging.getLogger(__name__)
 
 
 def demo(
@@ -224,6 +147,7 @@ async def _demo(config: Settings, brain: str) -> None:
             save(config.home, name, tokens[name])
         embedder, _ = await asyncio.to_thread(available_embedder, config.embedder)
         await MemoryStore(engine, embedder).add(seed_memories(datetime.now(UTC)))
+        await seed_social(engine, ASKER)
     finally:
         await engine.dispose()
 
@@ -253,6 +177,7 @@ async def _demo(config: Settings, brain: str) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         tasks = [asyncio.create_task(r.run(stop), name=r.config.name) for r in runtimes]
+        asking = asyncio.create_task(_ask_the_family(server, tokens[ASKER], runtimes))
         thinking = {r.brain.name for r in runtimes}
         console.print(
             f"[bold]CloudBrain[/] demo on [cyan]{server.url}[/]: "
@@ -267,33 +192,32 @@ async def _demo(config: Settings, brain: str) -> None:
                 if server.gateway is not None
                 else ""
             )
+            + (
+                f"Familio, the web view of the family: [bold cyan]{server.http_url}/[/]\n"
+                if server.web is not None
+                else ""
+            )
             + "(Ctrl-C stops the demo.)",
             highlight=False,
         )
         await stop.wait()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        asking.cancel()
+        await asyncio.gather(asking, *tasks, return_exceptions=True)
 
 
-def seed_memories(now: datetime) -> list[MemoryRecord]:
-    """The family's knowledge as memories of earlier sessions, with ids made from their
-    text: storing them again adds nothing."""
-    from cloudbrain.memory.records import MemoryRecord
+async def _ask_the_family(server: Server, token: str, runtimes: list[AgentRuntime]) -> None:
+    """Once the specialists are online, ask them the demo's questions as ``you`` (each under
+    an id of its own, so a question asked in an earlier run is not asked again)."""
+    from cloudbrain.agent.client import Client
 
-    found = []
-    for age, member in enumerate(FAMILY, start=1):
-        session = str(uuid.uuid5(SEED, f"{member.name}/session"))
-        for position, text in enumerate(member.knowledge):
-            found.append(
-                MemoryRecord(
-                    id=str(uuid.uuid5(SEED, f"{member.name}/{text}")),
-                    ai=member.name,
-                    session=session,
-                    device=member.device,
-                    kind="note",
-                    content=text,
-                    importance=0.7,
-                    provenance={"source": "cloudbrain demo"},
-                    created_at=now - timedelta(days=age, minutes=position),
-                )
-            )
-    return found
+    assert server.hub is not None
+    for _ in range(300):
+        if all(server.hub.answering_session(r.config.name) for r in runtimes):
+            break
+        await asyncio.sleep(0.1)
+    try:
+        async with Client(server.url, ASKER, token) as client:
+            for question in QUESTIONS:
+                await client.ask_and_wait(question, ask_id=question_id(question))
+    except CloudBrainError as exc:
+        log.warning("the demo's own questions were not asked: %s", exc)
