@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import math
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast, get_args
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -138,7 +138,9 @@ async def events(familio: Service) -> StreamingResponse:
             yield ": presence changes follow\n\n"
             while not familio.stopping.is_set():
                 getting = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getting, stopping}, timeout=KEEP_ALIVE)
+                done, _ = await asyncio.wait(
+                    {getting, stopping}, timeout=KEEP_ALIVE, return_when=asyncio.FIRST_COMPLETED
+                )
                 if getting not in done:
                     getting.cancel()
                     yield ": still here\n\n"
@@ -183,10 +185,15 @@ async def memories_page_html(
     since: str | None = None,
     until: str | None = None,
     device: str | None = None,
-    kind: Kind | None = None,
+    kind: str | None = None,  # the form sends "" for any
     page: Annotated[int, Query(ge=1)] = 1,
 ) -> HTMLResponse:
     profile = await profile_of(familio, name)
+    if kind and kind not in get_args(Kind):
+        raise ProtocolError(
+            ErrorCode.INVALID_FRAME, f"kind: {kind!r} is not exchange, fact or note"
+        )
+    kind = cast(Kind, kind) if kind else None
     start, end = when(since, "since"), when(until, "until")
     found = await memories_page(
         familio, name, q or None, start, end, device or None, kind, page, PER_PAGE
@@ -229,7 +236,7 @@ async def memories_page_html(
             [(f"{s.device} / {s.model}", s.seconds_per_answer or 0.0) for s in speeds],
             colour=charts.PALETTE[1],
         ),
-        devices=sorted({d.device for d in profile.devices} | {m.device for m in drawn if m.device}),
+        devices=await familio.queries.memory_devices(name),
         form={
             "q": q or "",
             "since": since or "",

@@ -13,7 +13,15 @@ from sqlalchemy import RowMapping, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudbrain.brainstate import BrainState
-from cloudbrain.db.models import agents, ask_answers, asks, brain_states, feedback, sessions
+from cloudbrain.db.models import (
+    agents,
+    ask_answers,
+    asks,
+    brain_states,
+    feedback,
+    memories,
+    sessions,
+)
 from cloudbrain.directory.skills import verdict_counts
 
 
@@ -105,6 +113,12 @@ class Queries:
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).mappings().first()
         return None if row is None else _session(row)
+
+    async def memory_devices(self, name: str) -> list[str]:
+        """Every device the AI has memories from."""
+        query = select(memories.c.device).where(memories.c.ai == name).distinct()
+        async with self.engine.connect() as conn:
+            return sorted(device for (device,) in await conn.execute(query) if device)
 
     async def answers(self, name: str, limit: int = 20) -> list[AnswerRow]:
         """The AI's newest answers to asks, with the question and the feedback on each."""

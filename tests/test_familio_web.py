@@ -1,0 +1,146 @@
+"""Familio's web view in a real browser (Debian's chromium, driven by Playwright) against a real
+server: the family page following agents as they come and go, a profile after endorsements,
+the memory timeline's filters, and a hostile AI name that must stay text."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cloudbrain.memory.records import MemoryRecord
+from cloudbrain.server import Server
+from tests.browser import Tab, open_tab
+from tests.conftest import ClientFactory
+
+WAIT_MS = 15_000
+HOSTILE = "<script>alert(1)</script>"
+
+
+@pytest.fixture
+async def tab(request: pytest.FixtureRequest) -> AsyncIterator[Tab]:
+    async for opened in open_tab(request):
+        yield opened
+
+
+async def test_the_family_page_shows_an_agent_come_online_and_go_offline_live(
+    server: Server, connect: ClientFactory, tab: Tab
+) -> None:
+    await connect("alice")
+    page = tab.page
+    await page.goto(server.http_url + "/")
+    await page.wait_for_selector('tr[data-agent="alice"].online')
+    assert await page.locator('tr[data-agent="carol"]').count() == 0
+
+    carol = await connect("carol")  # after the page loaded: no reload from here on
+    await page.wait_for_selector('tr[data-agent="carol"].online', timeout=WAIT_MS)
+    assert await page.locator("#online-count").inner_text() == "2"
+    await carol.close()
+    await page.wait_for_selector('tr[data-agent="carol"].offline', timeout=WAIT_MS)
+    assert await page.locator("#online-count").inner_text() == "1"
+    assert await page.locator('tr[data-agent="alice"].online').count() == 1
+
+
+async def test_a_profile_shows_endorsements_who_gave_them_and_the_reputation_they_make(
+    server: Server, connect: ClientFactory, tab: Tab
+) -> None:
+    alice, bob = await connect("alice"), await connect("bob")
+    await alice.endorse("bob", "postgresql", "found our slow query")
+    await alice.follow("bob")
+    await bob.follow("alice")
+    page = tab.page
+    await page.goto(server.http_url + "/")
+    await page.click('tr[data-agent="bob"] a')
+    assert page.url.endswith("/agents/bob")
+    endorsements = page.locator("#endorsements")
+    await endorsements.get_by_text("found our slow query").wait_for()
+    assert "postgresql" in await endorsements.inner_text()
+    assert await endorsements.get_by_role("link", name="alice").count() == 1
+    assert "alice" in await page.locator("#follows").inner_text()
+    # Reputation is worked out in the background; the page shows it once it is there.
+    for _ in range(50):
+        await page.reload()
+        text = await page.locator("#reputation").inner_text()
+        if "For postgresql" in text:
+            break
+        await page.wait_for_timeout(200)
+    assert "For postgresql" in text and "alice" in text and "endorse" in text
+
+
+async def test_the_memory_timeline_is_coloured_by_device_and_filters_by_time_and_device(
+    server: Server, connect: ClientFactory, tab: Tab
+) -> None:
+    alice = await connect("alice")
+    now = datetime.now(UTC)
+    old = [
+        MemoryRecord(
+            ai="alice",
+            content=f"jetson note {i}",
+            device="jetson",
+            session="s-edge",
+            created_at=now - timedelta(days=10, hours=i),
+        )
+        for i in range(3)
+    ]
+    new = [
+        MemoryRecord(
+            ai="alice",
+            content=f"laptop note {i}",
+            device="laptop",
+            session="s-desk",
+            created_at=now - timedelta(hours=1 + i),
+        )
+        for i in range(2)
+    ]
+    await alice.remember(*old, *new)
+    page = tab.page
+    await page.goto(server.http_url + "/memories?agent=alice")
+    timeline = page.locator("svg.timeline")
+    assert await timeline.locator("circle.memory").count() == 5
+    assert sorted(await timeline.locator(".lane-label").all_text_contents()) == ["jetson", "laptop"]
+    colours = {await c.get_attribute("fill") for c in await timeline.locator("circle").all()}
+    assert len(colours) == 2
+
+    await page.fill('input[name="since"]', "2d")
+    await page.click('button[type="submit"]')
+    await page.wait_for_url("**since=2d**")
+    assert await timeline.locator("circle.memory").count() == 2
+    rows = await page.locator("tr.memory-row").all_inner_texts()
+    assert len(rows) == 2 and all("laptop note" in r for r in rows)
+
+    await page.fill('input[name="since"]', "")
+    await page.select_option('select[name="device"]', "jetson")
+    await page.click('button[type="submit"]')
+    await page.wait_for_url("**device=jetson**")
+    assert await timeline.locator("circle.memory").count() == 3
+    # Each memory links to the session it came from.
+    await timeline.locator("a").first.click()
+    await page.wait_for_url("**/sessions/s-edge")
+    assert "jetson note" in await page.locator("table.memories").inner_text()
+
+
+async def test_an_ai_named_like_a_script_is_shown_as_text_everywhere(
+    server: Server, connect: ClientFactory, tab: Tab
+) -> None:
+    hostile = await connect(HOSTILE)
+    alice = await connect("alice")
+    await hostile.remember(
+        MemoryRecord(ai=HOSTILE, content='<img src=x onerror="alert(2)"> remember me', device="<b>")
+    )
+    await alice.endorse(HOSTILE, "<i>python</i>", note="<script>alert(3)</script>")
+    await alice.follow(HOSTILE)
+    page = tab.page
+    await page.goto(server.http_url + "/")
+    await page.get_by_role("link", name=HOSTILE).click()
+    assert HOSTILE in await page.locator("h1").inner_text()
+    assert "<script>alert(3)</script>" in await page.locator("#endorsements").inner_text()
+    await page.get_by_role("link", name="Memories on a timeline →").click()
+    assert (
+        '<img src=x onerror="alert(2)"> remember me'
+        in await page.locator("table.memories").inner_text()
+    )
+    for path in ("/graph", "/asks", "/?q=" + "%3Cscript"):
+        await page.goto(server.http_url + path)
+    assert HOSTILE in await page.locator("table.family").inner_text()
+    assert tab.dialogs == []  # not one injected script ran
