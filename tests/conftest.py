@@ -88,12 +88,14 @@ ClientFactory = Callable[..., Awaitable[Client]]
 
 @pytest.fixture
 async def connect(server: Server, make_agent: AgentFactory) -> AsyncIterator[ClientFactory]:
-    """``client = await connect("alice")``: creates the agent if needed, connects, and closes
-    every client at the end of the test."""
+    """``client = await connect("alice")``: creates the agent if needed (or takes the token of
+    one made with ``make_agent``), connects, and closes every client at the end of the test."""
     tokens: dict[str, str] = {}
     clients: list[Client] = []
 
-    async def open_client(name: str, **kwargs: object) -> Client:
+    async def open_client(name: str, token: str | None = None, **kwargs: object) -> Client:
+        if token is not None:  # an agent made with make_agent
+            tokens[name] = token
         if name not in tokens:
             tokens[name] = (await make_agent(name))[1]
         client = Client(server.url, name, tokens[name], timeout=5.0, **kwargs)  # type: ignore[arg-type]
