@@ -45,13 +45,14 @@ def wait_for_port(
 def cli_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDBRAIN_")}
     # Servers started by tests take free ports for mail and the web view, never the 8025 and
-    # 8767 of a real one.
+    # 8767 of a real one, and work reputation out often, so tests need not wait.
     env.update(
         {
             "CLOUDBRAIN_HOME": str(home),
             "PYTHONUNBUFFERED": "1",
             "CLOUDBRAIN_SMTP_PORT": "0",
             "CLOUDBRAIN_HTTP_PORT": "0",
+            "CLOUDBRAIN_REPUTATION_EVERY": "0.2",
         },
         **extra,
     )

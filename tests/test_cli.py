@@ -217,3 +217,33 @@ def test_memory_add_search_export_import(
     assert cli.json("memory", "import", str(dump)) == {"stored": 0, "duplicates": 2}
     bad = cli("memory", "search", "x", "--since", "last tuesday-ish", ok=False)
     assert bad.returncode == 1 and "2d" in bad.stderr
+
+
+def test_follow_endorse_trust_and_show_a_social_profile(running: tuple[ServerProcess, Cli]) -> None:
+    _, cli = running
+    cli("agent", "create", "alice", "--save")
+    cli("agent", "create", "bob", "--save")
+    assert cli.json("follow", "bob", "--name", "alice") == {"changed": True}
+    assert cli.json("follow", "bob", "--name", "alice") == {"changed": False}
+    endorsed = cli.json("endorse", "bob", "python", "--note", "clear answers", "--name", "alice")
+    assert endorsed == {"changed": True}
+    refused = cli("endorse", "alice", "python", "--name", "alice", ok=False)
+    assert refused.returncode == 1 and "forbidden" in refused.stderr
+    assert cli.json("familio", "trust", "alice") == {"changed": True}
+    assert cli.json("familio", "trusted") == {"alice": 1.0}
+
+    deadline = time.monotonic() + 20
+    while True:  # reputation is worked out by the server in the background
+        shown = cli.json("familio", "show", "bob", "--name", "alice")
+        if any(r["skill"] == "python" for r in shown["reputation"]):
+            break
+        assert time.monotonic() < deadline, shown
+        time.sleep(0.2)
+    assert [f["agent"] for f in shown["followers"]] == ["alice"]
+    assert [(e["endorser"], e["skill"]) for e in shown["endorsements"]] == [("alice", "python")]
+    python = next(r for r in shown["reputation"] if r["skill"] == "python")
+    assert python["parts"] == [{"source": "alice", "kinds": ["endorse"], "share": 1.0}]
+    text = cli("familio", "show", "bob", "--name", "alice").stdout
+    assert "followers: alice" in text and "reputation for python" in text
+    assert cli.json("withdraw", "bob", "python", "--name", "alice") == {"changed": True}
+    assert cli.json("unfollow", "bob", "--name", "alice") == {"changed": True}
