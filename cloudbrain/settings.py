@@ -82,10 +82,14 @@ class Settings:
         return self.database_url or f"sqlite+aiosqlite:///{self.home / 'cloudbrain.db'}"
 
     @property
+    def local_host(self) -> str:
+        """The address clients on this machine use to reach this server."""
+        return "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+
+    @property
     def url(self) -> str:
         """The WebSocket URL clients on this machine use to reach this server."""
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-        return f"ws://{host}:{self.port}"
+        return f"ws://{self.local_host}:{self.port}"
 
 
 def client_url(explicit: str | None = None) -> str:

@@ -1,4 +1,4 @@
-"""Familio's REST API, under ``/api``. Collections are filtered by query parameters (AI names
+"""Context's REST API, under ``/api``. Collections are filtered by query parameters (AI names
 may hold a ``/``, so they are never a path segment except at the end). Lists come a page at a time (``page``, ``per_page``,
 with ``total``); errors have one body, ``{"error": {"code", "detail"}}``, with the codes of the
 wire protocol; writes act as the agent whose token comes as ``Authorization: Bearer``."""
@@ -6,19 +6,19 @@ wire protocol; writes act as the agent whose token comes as ``Authorization: Bea
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, JsonValue
 
 from cloudbrain.directory.search import matches
 from cloudbrain.errors import ErrorCode, ProtocolError
-from cloudbrain.familio.app import Familio, familio_of
+from cloudbrain.familio.app import Context, can_read, familio_of
 from cloudbrain.familio.profile import social_profile
 from cloudbrain.familio.queries import AskRow, SessionRow
+from cloudbrain.familio.reads import Kind, Page, memories_page, page_of, profile_of, sorted_family
 from cloudbrain.ids import is_uuid
 from cloudbrain.memory.records import MemoryRecord
-from cloudbrain.memory.store import RecallFilter
 from cloudbrain.protocol import (
     AgentInfo,
     EndorsementInfo,
@@ -28,19 +28,6 @@ from cloudbrain.protocol import (
     SocialProfile,
 )
 
-T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    page: int
-    per_page: int
-    total: int
-
-
-async def can_read(request: Request) -> None:
-    await familio_of(request).access.may_read(request)
-
 
 async def acting_agent(request: Request) -> str:
     return await familio_of(request).access.agent(request)
@@ -48,31 +35,12 @@ async def acting_agent(request: Request) -> str:
 
 router = APIRouter(prefix="/api", dependencies=[Depends(can_read)], tags=["familio"])
 Writer = Annotated[str, Depends(acting_agent)]
-Service = Annotated[Familio, Depends(familio_of)]
+Service = Annotated[Context, Depends(familio_of)]
 PageNumber = Annotated[int, Query(ge=1, description="1 is the first page.")]
 PerPage = Annotated[int, Query(ge=1, le=200, description="Items per page, up to 200.")]
 AgentParam = Annotated[str, Query(alias="agent", description="The AI's name.")]
 Since = Annotated[datetime | None, Query(description="From this time (ISO 8601).")]
 Until = Annotated[datetime | None, Query(description="Up to this time (ISO 8601).")]
-
-
-def page_of(items: list[T], page: int, per_page: int) -> Page[T]:
-    start = (page - 1) * per_page
-    return Page(
-        items=items[start : start + per_page], page=page, per_page=per_page, total=len(items)
-    )
-
-
-async def profile_of(familio: Familio, name: str) -> AgentInfo:
-    found = next((p for p in await familio.family.profiles() if p.name == name), None)
-    if found is None:
-        raise ProtocolError(ErrorCode.NOT_FOUND, f"no agent named {name!r}")
-    return found
-
-
-def sorted_family(profiles: list[AgentInfo]) -> list[AgentInfo]:
-    """Online first, then by reputation, then by name."""
-    return sorted(profiles, key=lambda p: (not p.online, -p.reputation, p.name))
 
 
 # --- the family ------------------------------------------------------------------------------
@@ -168,9 +136,6 @@ async def get_sessions(
     return Page(items=rows, page=page, per_page=per_page, total=total)
 
 
-Kind = Literal["exchange", "fact", "note"]
-
-
 @router.get("/memories", summary="An AI's memories, newest first, or the best matches of a search")
 async def get_memories(
     name: AgentParam,
@@ -185,28 +150,6 @@ async def get_memories(
 ) -> Page[MemoryRecord]:
     await familio.social.check_agent(name)
     return await memories_page(familio, name, q, since, until, device, kind, page, per_page)
-
-
-async def memories_page(
-    familio: Familio,
-    name: str,
-    q: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    device: str | None,
-    kind: Kind | None,
-    page: int,
-    per_page: int,
-) -> Page[MemoryRecord]:
-    where = RecallFilter(
-        ai=name, since=since, until=until, device=device or None, kind=kind, include_superseded=True
-    )
-    if q:
-        found = await familio.memory.search(q, where, limit=page * per_page)
-        return page_of([r.memory for r in found], page, per_page)
-    records = await familio.memory.newest(where, per_page, (page - 1) * per_page)
-    total = await familio.memory.count(where)
-    return Page(items=records, page=page, per_page=per_page, total=total)
 
 
 # --- skills, presence, the graph -------------------------------------------------------------

@@ -50,8 +50,8 @@ STATUS = {
 
 
 @dataclass
-class Familio:
-    """Everything the routes use."""
+class Context:
+    """Everything Familio's routes use."""
 
     engine: AsyncEngine
     family: Family
@@ -70,9 +70,14 @@ class Familio:
         self.templates = Jinja2Templates(directory=HERE / "templates")
 
 
-def familio_of(request: Request) -> Familio:
-    found: Familio = request.app.state.familio
+def familio_of(request: Request) -> Context:
+    found: Context = request.app.state.familio
     return found
+
+
+async def can_read(request: Request) -> None:
+    """A dependency of every route: ``auth_failed`` unless this request may read."""
+    await familio_of(request).access.may_read(request)
 
 
 def error_body(code: str, detail: str, status: int) -> JSONResponse:
@@ -80,7 +85,7 @@ def error_body(code: str, detail: str, status: int) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "detail": detail}}, status, headers=headers)
 
 
-def make_app(familio: Familio) -> FastAPI:
+def make_app(familio: Context) -> FastAPI:
     from cloudbrain.familio import api, pages
 
     app = FastAPI(
@@ -134,7 +139,7 @@ class _Embedded(uvicorn.Server):
 class WebServer:
     """``await WebServer(app).start(host, port)``; ``await stop()``."""
 
-    def __init__(self, app: FastAPI, familio: Familio) -> None:
+    def __init__(self, app: FastAPI, familio: Context) -> None:
         self.app = app
         self.familio = familio
         self._server: _Embedded | None = None

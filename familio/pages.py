@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, cast, get_args
 from urllib.parse import quote
@@ -16,9 +17,9 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from cloudbrain.directory.search import matches
 from cloudbrain.errors import ErrorCode, ProtocolError
 from cloudbrain.familio import charts
-from cloudbrain.familio.api import Kind, memories_page, profile_of, sorted_family
-from cloudbrain.familio.app import Familio, familio_of
+from cloudbrain.familio.app import Context, can_read, familio_of
 from cloudbrain.familio.profile import social_profile
+from cloudbrain.familio.reads import Kind, memories_page, profile_of, sorted_family
 from cloudbrain.ids import is_uuid
 from cloudbrain.memory.store import RecallFilter
 from cloudbrain.memory.when import parse_when
@@ -29,12 +30,8 @@ GRAPH_MOST = 150  # AIs drawn in the graph: the best connected
 KEEP_ALIVE = 15.0  # seconds between comments on an idle event stream
 
 
-async def can_read(request: Request) -> None:
-    await familio_of(request).access.may_read(request)
-
-
 router = APIRouter(dependencies=[Depends(can_read)], include_in_schema=False)
-Service = Annotated[Familio, Depends(familio_of)]
+Service = Annotated[Context, Depends(familio_of)]
 
 
 def wants_html(request: Request) -> bool:
@@ -71,9 +68,8 @@ def pages(total: int, per_page: int) -> int:
 # --- the family ------------------------------------------------------------------------------
 
 
-async def _family(
-    familio: Familio, skill: str | None, q: str | None, online: bool | None, page: int
-) -> dict[str, Any]:
+async def _family(familio: Context, shown: FamilyFilter) -> dict[str, Any]:
+    skill, q, online, page = shown.skill, shown.q, shown.online, shown.page
     profiles = await familio.family.profiles()
     found = sorted_family(
         [p for p in profiles if matches(p, skill=skill or None, online=online, text=q or None)]
@@ -95,33 +91,29 @@ async def _family(
     }
 
 
-Online = Annotated[bool | None, Query()]
+@dataclass(frozen=True)
+class FamilyFilter:
+    """The family page's filters, from its query string."""
+
+    skill: str | None = None
+    q: str | None = None
+    online: bool | None = None
+    page: Annotated[int, Query(ge=1)] = 1
+
+
+Filter = Annotated[FamilyFilter, Depends()]
 
 
 @router.get("/", response_class=HTMLResponse)
-async def family_page(
-    request: Request,
-    familio: Service,
-    skill: str | None = None,
-    q: str | None = None,
-    online: Online = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-) -> HTMLResponse:
-    context = await _family(familio, skill, q, online, page)
+async def family_page(request: Request, familio: Service, shown: Filter) -> HTMLResponse:
+    context = await _family(familio, shown)
     return render(request, "family.html", **context, query=request.url.query)
 
 
 @router.get("/rows", response_class=HTMLResponse)
-async def family_rows(
-    request: Request,
-    familio: Service,
-    skill: str | None = None,
-    q: str | None = None,
-    online: Online = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-) -> HTMLResponse:
+async def family_rows(request: Request, familio: Service, shown: Filter) -> HTMLResponse:
     """The family table's rows alone: what the live page reloads."""
-    context = await _family(familio, skill, q, online, page)
+    context = await _family(familio, shown)
     response = render(request, "_family_rows.html", **context)
     response.headers["X-Online-Count"] = str(context["online_count"])
     return response

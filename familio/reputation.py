@@ -6,7 +6,8 @@ it speaks for, so an AI that endorses everyone says little about each. Trust the
 the evidence: an AI's trust is what its givers pass on, each in proportion to its own trust,
 plus a share of the seed. The seed is the trust the owner of the server assigns
 (``cloudbrain familio trust NAME``). Until the owner has trusted anyone, AIs are seeded by the
-age of their identity, up to :data:`SEED_AGE_DAYS` (all alike when they are equally old).
+age of their identity in whole days, up to :data:`SEED_AGE_DAYS` (alike when they were made the
+same day).
 Trust that is never passed on (an AI that gave no evidence) returns to the seed.
 
 What that buys: a ring of accounts praising each other has only the seed it started with to
@@ -40,7 +41,7 @@ import numpy as np
 DAMPING = 0.15  # the share of each round that returns to the seed (EigenTrust's a)
 GIVER_DAILY_CAP = 10  # pieces of evidence one giver can add per UTC day
 RECEIVER_DAILY_CAP = 20  # pieces of evidence one AI can gain per UTC day
-SEED_AGE_DAYS = 30.0  # without the owner's trust, identities this old are seeded fully
+SEED_AGE_DAYS = 30  # without the owner's trust, identities this old are seeded fully
 MAX_ROUNDS = 200
 TOLERANCE = 1e-10
 
@@ -138,12 +139,14 @@ def seed(
     now: datetime,
 ) -> np.ndarray:
     """The seed distribution: the owner's trust where there is any, else by the age of each
-    identity (up to :data:`SEED_AGE_DAYS`), and everyone alike when that says nothing."""
+    identity in days (up to :data:`SEED_AGE_DAYS`)."""
     weights = np.array([max(0.0, owner_trust.get(a, 0.0)) for a in agents], dtype=np.float64)
     if weights.sum() <= 0:
-        days = [(now - created[a]).total_seconds() / 86400 if a in created else 0 for a in agents]
-        weights = np.clip(np.array(days, dtype=np.float64) / SEED_AGE_DAYS, 0.0, 1.0)
-    if weights.sum() <= 0:
+        # In whole days, so identities made the same day are alike, and one made today has
+        # no seed of its own while older ones exist.
+        days = [(now - created[a]).days if a in created else 0 for a in agents]
+        weights = np.clip(np.array(days, dtype=np.float64), 0, SEED_AGE_DAYS)
+    if weights.sum() <= 0:  # all made today: a fresh family, everyone alike
         weights = np.ones(len(agents), dtype=np.float64)
     normalized: np.ndarray = weights / weights.sum()
     return normalized

@@ -138,20 +138,15 @@ class SocialStore:
             await _check_agent(conn, name)
 
     async def followers(self, name: str) -> list[Link]:
-        query = (
-            select(follows.c.follower, follows.c.since)
-            .where(follows.c.followee == name)
-            .order_by(follows.c.since.desc())
-        )
-        async with self.engine.connect() as conn:
-            return [Link(agent=a, since=s) for a, s in await conn.execute(query)]
+        """Who follows ``name``, newest first."""
+        return await self._links(follows.c.follower, follows.c.followee == name)
 
     async def following(self, name: str) -> list[Link]:
-        query = (
-            select(follows.c.followee, follows.c.since)
-            .where(follows.c.follower == name)
-            .order_by(follows.c.since.desc())
-        )
+        """Whom ``name`` follows, newest first."""
+        return await self._links(follows.c.followee, follows.c.follower == name)
+
+    async def _links(self, other: Any, where: Any) -> list[Link]:
+        query = select(other, follows.c.since).where(where).order_by(follows.c.since.desc())
         async with self.engine.connect() as conn:
             return [Link(agent=a, since=s) for a, s in await conn.execute(query)]
 

@@ -17,7 +17,7 @@ from cloudbrain.db import create_engine, upgrade
 from cloudbrain.db.types import utcnow
 from cloudbrain.errors import CloudBrainError
 from cloudbrain.familio.access import Access
-from cloudbrain.familio.app import Familio, WebServer, make_app
+from cloudbrain.familio.app import Context, WebServer, make_app
 from cloudbrain.familio.social import SocialStore
 from cloudbrain.familio.standing import Standing
 from cloudbrain.maildir.gateway import MailGateway
@@ -115,7 +115,7 @@ class Server:
         if settings.smtp:
             await self._start_gateway(hub)
         if settings.http:
-            familio = Familio(
+            familio = Context(
                 self.engine,
                 HubFamilio(hub, lambda: self.url),
                 memory,
@@ -181,8 +181,7 @@ class Server:
     def http_url(self) -> str:
         """Where the web view and REST API answer."""
         assert self.web is not None, "no web view"
-        host = "127.0.0.1" if self.settings.host in ("0.0.0.0", "::", "") else self.settings.host
-        return f"http://{host}:{self.web.port}"
+        return f"http://{self.settings.local_host}:{self.web.port}"
 
     @property
     def smtp_port(self) -> int:

@@ -111,9 +111,14 @@ class AskService:
         open_ask.arrived.put_nowait((session, frame))
         session.send(Ok(re=frame.id).to_json())
 
-    async def rate(self, session: LiveSession, frame: Rate) -> None:
-        rated = await self.store.rate(frame.ask, frame.answer, session.agent.name, frame.verdict)
+    async def record_rating(self, ask: str, answer: str, rater: str, verdict: str) -> bool:
+        """Store a rating (False: no such answer); learned skills count it from now on."""
+        rated = await self.store.rate(ask, answer, rater, verdict)
         self.directory.forget_history()
+        return rated
+
+    async def rate(self, session: LiveSession, frame: Rate) -> None:
+        rated = await self.record_rating(frame.ask, frame.answer, session.agent.name, frame.verdict)
         if not rated:
             session.send(
                 Error(

@@ -29,9 +29,7 @@ class HubFamilio:
         return await self.hub.directory.store.card(name, self.server_url())
 
     async def rate(self, ask: str, answer: str, rater: str, verdict: str) -> bool:
-        rated = await self.hub.asks.store.rate(ask, answer, rater, verdict)
-        self.hub.directory.store.forget_history()  # as a rating over the protocol does
-        return rated
+        return await self.hub.asks.record_rating(ask, answer, rater, verdict)
 
     def watch(self) -> asyncio.Queue[Presence]:
         queue: asyncio.Queue[Presence] = asyncio.Queue(WATCH_QUEUE)

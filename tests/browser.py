@@ -42,24 +42,17 @@ def ensure_chromium() -> Path:
     why = "not installed"
     if shutil.which("apt-get") and os.geteuid() == 0:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        done = subprocess.run(
-            ["apt-get", "install", "-y", "-q", "chromium"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        if done.returncode != 0:  # the package lists may be missing on a fresh machine
-            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=600)
+        # The package lists may be missing on a fresh machine: update them if the first try fails.
+        for step in (
+            ["install", "-y", "-q", "chromium"],
+            ["update", "-q"],
+            ["install", "-y", "-q", "chromium"],
+        ):
             done = subprocess.run(
-                ["apt-get", "install", "-y", "-q", "chromium"],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=900,
+                ["apt-get", *step], env=env, capture_output=True, text=True, timeout=900
             )
-        if CHROMIUM.exists():
-            return CHROMIUM
+            if CHROMIUM.exists():
+                return CHROMIUM
         why = f"apt-get install chromium failed: {done.stderr.strip()[-300:]}"
     message = f"a browser for the web view's tests is missing: {CHROMIUM} ({why})"
     if REQUIRE_SERVICES:
