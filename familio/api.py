@@ -16,9 +16,9 @@ from cloudbrain.errors import ErrorCode, ProtocolError
 from cloudbrain.familio.app import Context, can_read, familio_of
 from cloudbrain.familio.profile import social_profile
 from cloudbrain.familio.queries import AskRow, SessionRow
-from cloudbrain.familio.reads import Kind, Page, memories_page, page_of, profile_of, sorted_family
+from cloudbrain.familio.reads import Page, memories_page, page_of, profile_of, sorted_family
 from cloudbrain.ids import is_uuid
-from cloudbrain.memory.records import MemoryRecord
+from cloudbrain.memory.records import Kind, MemoryRecord
 from cloudbrain.protocol import (
     AgentInfo,
     EndorsementInfo,

@@ -19,8 +19,9 @@ from cloudbrain.errors import ErrorCode, ProtocolError
 from cloudbrain.familio import charts
 from cloudbrain.familio.app import Context, can_read, familio_of
 from cloudbrain.familio.profile import social_profile
-from cloudbrain.familio.reads import Kind, memories_page, profile_of, sorted_family
+from cloudbrain.familio.reads import memories_page, profile_of, sorted_family
 from cloudbrain.ids import is_uuid
+from cloudbrain.memory.records import Kind
 from cloudbrain.memory.store import RecallFilter
 from cloudbrain.memory.when import parse_when
 

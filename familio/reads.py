@@ -4,13 +4,13 @@ in its order, and an AI's memories by the filters both offer."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Generic, Literal, TypeVar
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel
 
 from cloudbrain.errors import ErrorCode, ProtocolError
 from cloudbrain.familio.app import Context
-from cloudbrain.memory.records import MemoryRecord
+from cloudbrain.memory.records import Kind, MemoryRecord
 from cloudbrain.memory.store import RecallFilter
 from cloudbrain.protocol import AgentInfo
 
@@ -41,9 +41,6 @@ async def profile_of(familio: Context, name: str) -> AgentInfo:
 def sorted_family(profiles: list[AgentInfo]) -> list[AgentInfo]:
     """Online first, then by reputation, then by name."""
     return sorted(profiles, key=lambda p: (not p.online, -p.reputation, p.name))
-
-
-Kind = Literal["exchange", "fact", "note"]
 
 
 async def memories_page(
