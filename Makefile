@@ -27,6 +27,7 @@ bench: $(VENV)/.runtime
 	$(BIN)/python -m bench.recall
 	$(BIN)/python -m bench.ask
 	$(BIN)/python -m bench.maildir
+	$(BIN)/python -m bench.familio
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

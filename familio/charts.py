@@ -6,6 +6,7 @@ and shows without JavaScript.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -202,7 +203,7 @@ def graph(
 ) -> tuple[list[Node], list[Edge]]:
     """Where to draw each AI and each follow and endorsement, by a force-directed layout."""
     links = [(a, b) for a, b in follows] + [(a, b) for a, b, _ in endorsements]
-    position = spring_layout(names, links, WIDTH, HEIGHT)
+    position = spring_layout(tuple(names), tuple(links), WIDTH, HEIGHT)
     nodes = {
         n: Node(n, *position[n], round(6 + 14 * reputation.get(n, 0.5), 1), n in online)
         for n in names
@@ -230,15 +231,17 @@ def _curve(start: Node, end: Node, bend: float) -> str:
     return f"M {x1:.1f} {y1:.1f} Q {cx:.1f} {cy:.1f} {x2:.1f} {y2:.1f}"
 
 
+@functools.lru_cache(maxsize=16)
 def spring_layout(
-    names: Sequence[str],
-    links: Sequence[tuple[str, str]],
+    names: tuple[str, ...],
+    links: tuple[tuple[str, str], ...],
     width: int,
     height: int,
     rounds: int = 150,
 ) -> dict[str, tuple[float, float]]:
     """Fruchterman and Reingold's layout: linked AIs pull together, all push apart. Starts
-    from a circle, so the same graph is always drawn the same way."""
+    from a circle, so the same graph is always drawn the same way, and the last few graphs'
+    layouts are kept (the graph changes far less often than its page is shown)."""
     count = len(names)
     if count == 0:
         return {}

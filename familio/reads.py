@@ -32,7 +32,7 @@ def page_of(items: list[T], page: int, per_page: int) -> Page[T]:
 
 
 async def profile_of(familio: Context, name: str) -> AgentInfo:
-    found = next((p for p in await familio.family.profiles() if p.name == name), None)
+    found = await familio.family.profile(name)
     if found is None:
         raise ProtocolError(ErrorCode.NOT_FOUND, f"no agent named {name!r}")
     return found

@@ -18,6 +18,9 @@ class Family(Protocol):
     async def profiles(self) -> list[AgentInfo]:
         """Every active AI's directory profile."""
 
+    async def profile(self, name: str) -> AgentInfo | None:
+        """One AI's directory profile; None when there is no such AI."""
+
     async def card(self, name: str) -> dict[str, JsonValue] | None:
         """The AI's agent card; None when there is no such AI."""
 

@@ -1,5 +1,5 @@
 """The hub: connections, auth, sessions, presence, routing, durable delivery and acks."""
 
-from cloudbrain.server.app import Server, serve
+from cloudbrain.server.app import Server, serve, settle
 
-__all__ = ["Server", "serve"]
+__all__ = ["Server", "serve", "settle"]

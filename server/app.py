@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from types import TracebackType
@@ -264,8 +265,17 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with Server(settings):
+        settle()
         await stop.wait()
         log.info("shutting down")
+
+
+def settle() -> None:
+    """Once started: what exists now lives as long as the process, so the garbage collector
+    stops looking at it. Its full collections otherwise scanned every module, model and
+    table (about 100 ms each, a pause in whichever request was running)."""
+    gc.collect()
+    gc.freeze()
 
 
 def _redact(url: str) -> str:

@@ -67,11 +67,11 @@ class DirectoryStore:
         self.standing = standing
         self._history_at: tuple[float, History] | None = None
 
-    async def profiles(self) -> list[AgentInfo]:
-        """Every active AI's profile, by name: who is online as of now, what it did (sessions,
-        memories, devices, learned skills) and its reputation as of at most
-        :data:`HISTORY_SECONDS` ago."""
-        roster = await self.messages.roster()
+    async def profiles(self, name: str | None = None) -> list[AgentInfo]:
+        """Every active AI's profile (or the one of the AI called ``name``), by name: who is
+        online as of now, what it did (sessions, memories, devices, learned skills) and its
+        reputation as of at most :data:`HISTORY_SECONDS` ago."""
+        roster = await self.messages.roster(name)
         history = await self._history()
         profiles = []
         for profile in roster:
@@ -170,9 +170,10 @@ class DirectoryStore:
 
     async def card(self, name: str, server_url: str) -> dict[str, JsonValue] | None:
         """The agent card of the AI called ``name``; None when there is no such AI."""
-        profile = next((p for p in await self.profiles() if p.name == name), None)
-        if profile is None:
+        found = await self.profiles(name)
+        if not found:
             return None
+        profile = found[0]
         return agent_card(
             profile,
             server_url=server_url,

@@ -25,6 +25,10 @@ class HubFamilio:
     async def profiles(self) -> list[AgentInfo]:
         return await self.hub.directory.store.profiles()
 
+    async def profile(self, name: str) -> AgentInfo | None:
+        found = await self.hub.directory.store.profiles(name)
+        return found[0] if found else None
+
     async def card(self, name: str) -> dict[str, JsonValue] | None:
         return await self.hub.directory.store.card(name, self.server_url())
 

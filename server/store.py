@@ -121,28 +121,31 @@ class MessageStore:
             )
             return [(row.id, row.revoked_at) for row in rows]
 
-    async def roster(self) -> list[AgentInfo]:
-        """Every active agent with its open sessions and when it was last seen."""
+    async def roster(self, name: str | None = None) -> list[AgentInfo]:
+        """Every active agent (or the one called ``name``) with its open sessions and when it
+        was last seen."""
+        mine = (agents.c.revoked_at.is_(None),) + ((agents.c.name == name,) if name else ())
+        theirs = sessions.join(agents, agents.c.id == sessions.c.agent_id)
         async with self.engine.connect() as conn:
             agent_rows = (
-                await conn.execute(
-                    select(agents).where(agents.c.revoked_at.is_(None)).order_by(agents.c.name)
-                )
+                await conn.execute(select(agents).where(*mine).order_by(agents.c.name))
             ).all()
             open_rows = (
                 await conn.execute(
                     select(
                         sessions.c.agent_id, sessions.c.id, sessions.c.device, sessions.c.started_at
                     )
-                    .where(sessions.c.ended_at.is_(None))
+                    .select_from(theirs)
+                    .where(sessions.c.ended_at.is_(None), *mine)
                     .order_by(sessions.c.started_at)
                 )
             ).all()
             last_rows = (
                 await conn.execute(
-                    select(sessions.c.agent_id, func.max(sessions.c.ended_at)).group_by(
-                        sessions.c.agent_id
-                    )
+                    select(sessions.c.agent_id, func.max(sessions.c.ended_at))
+                    .select_from(theirs)
+                    .where(*mine)
+                    .group_by(sessions.c.agent_id)
                 )
             ).all()
         open_by_agent: dict[str, list[SessionInfo]] = {}

@@ -120,7 +120,7 @@ async def _demo(config: Settings, brain: str) -> None:
     from cloudbrain.identity import create_agent, get_agent
     from cloudbrain.memory.embedding import available_embedder
     from cloudbrain.memory.store import MemoryStore
-    from cloudbrain.server import Server
+    from cloudbrain.server import Server, settle
 
     await asyncio.to_thread(upgrade, config.db_url)
     engine = create_engine(config.db_url)
@@ -177,6 +177,7 @@ async def _demo(config: Settings, brain: str) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         tasks = [asyncio.create_task(r.run(stop), name=r.config.name) for r in runtimes]
+        settle()
         asking = asyncio.create_task(_ask_the_family(server, tokens[ASKER], runtimes))
         thinking = {r.brain.name for r in runtimes}
         console.print(
