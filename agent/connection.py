@@ -14,7 +14,7 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -74,7 +74,7 @@ log = logging.getLogger(__name__)
 class Connection:
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         name: str,
         token: str,
         *,
@@ -88,7 +88,9 @@ class Connection:
         dedupe_window: int = 100_000,
         on_presence: Callable[[Presence], None] | None = None,
     ) -> None:
-        self.url = url
+        # Several servers (nodes of one cluster): the next is tried when one cannot be reached.
+        self.urls = server_urls(url)
+        self._at = 0
         self.name = name
         self.device = device or socket.gethostname()
         self.timeout = timeout
@@ -118,6 +120,11 @@ class Connection:
         # Questions of asks put to this agent (it says "answers" in its capabilities). Not
         # stored by the server: a question missed while disconnected is gone with its deadline.
         self.questions: asyncio.Queue[Question] = asyncio.Queue()
+
+    @property
+    def url(self) -> str:
+        """The server this client talks to (or tries next)."""
+        return self.urls[self._at]
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -247,9 +254,14 @@ class Connection:
                     ping_timeout=20,
                 )
             except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+                failed = self.url
+                self._at = (self._at + 1) % len(self.urls)
+                if self._at != 0:  # another server to try before waiting
+                    log.info("cannot reach %s (%s); trying %s", failed, exc, self.url)
+                    continue
                 if not ever_connected and not retry_first:
                     self._failure = CannotConnect(
-                        f"cannot reach a CloudBrain server at {self.url} ({exc})",
+                        f"cannot reach a CloudBrain server at {', '.join(self.urls)} ({exc})",
                         hint="start one with `cloudbrain server` (or `make run`), or point "
                         "--url / CLOUDBRAIN_URL at the right one",
                     )
@@ -403,3 +415,12 @@ class Connection:
 
     async def _backoff(self, attempt: int) -> None:
         await asyncio.sleep(backoff_delay(attempt, self._max_backoff))
+
+
+def server_urls(url: str | Sequence[str]) -> list[str]:
+    """The servers to try, in order: one URL, several separated by commas, or a list."""
+    given = [url] if isinstance(url, str) else list(url)
+    found = [part.strip() for item in given for part in item.split(",") if part.strip()]
+    if not found:
+        raise ValueError("a client needs the URL of at least one server")
+    return found

@@ -58,6 +58,8 @@ class Settings:
     http: bool = True
     http_port: int = 8767
     http_reads: str = "loopback"
+    # Cluster mode: the Redis that several server nodes on one database share ("": one node).
+    redis_url: str = ""
     # How often reputation is worked out again (when anything it depends on changed), seconds.
     reputation_every: float = 10.0
     log_level: str = "INFO"

@@ -24,12 +24,15 @@ from cloudbrain.familio.standing import Standing
 from cloudbrain.maildir.gateway import MailGateway
 from cloudbrain.memory.embedding import available_embedder
 from cloudbrain.memory.store import MemoryStore
+from cloudbrain.protocol import Answer, parse_client_frame
 from cloudbrain.server.ask import AskService
 from cloudbrain.server.asks_store import AskStore
 from cloudbrain.server.brain import BrainService, BrainStore
+from cloudbrain.server.cluster import Cluster, RemoteSession
 from cloudbrain.server.connection import ConnectionHandler
 from cloudbrain.server.directory import DirectoryService, DirectoryStore
 from cloudbrain.server.familio import HubFamilio
+from cloudbrain.server.feed import DeliveryFeed
 from cloudbrain.server.hub import Hub
 from cloudbrain.server.mail import HubFamily
 from cloudbrain.server.memory import MemoryService
@@ -58,6 +61,8 @@ class Server:
         self.spool: Spool | None = None
         self.standing: Standing | None = None
         self.web: WebServer | None = None
+        self.cluster: Cluster | None = None
+        self.feed: DeliveryFeed | None = None
 
     @property
     def port(self) -> int:
@@ -113,6 +118,8 @@ class Server:
             self.spool,
         )
         self.hub.writer.start()
+        if settings.redis_url:
+            await self._join_cluster(hub, store)
         if settings.smtp:
             await self._start_gateway(hub)
         if settings.http:
@@ -147,6 +154,39 @@ class Server:
         log.info("CloudBrain server listening on %s (node %r)", self.url, settings.node)
         if self.web is not None:
             log.info("Familio, the web view, on %s", self.http_url)
+
+    async def _join_cluster(self, hub: Hub, store: MessageStore) -> None:
+        """Become one node of several, through Redis (see :mod:`cloudbrain.server.cluster`)."""
+        settings = self.settings
+
+        def remote_answer(proxy: RemoteSession, text: str) -> None:
+            frame = parse_client_frame(text)
+            if isinstance(frame, Answer):
+                hub.asks.answer(proxy, frame)
+
+        cluster = Cluster(
+            settings.redis_url,
+            settings.node,
+            local_session=hub.session,
+            on_remote_presence=hub.tell_presence,
+            on_remote_answer=remote_answer,
+            end_node_sessions=lambda node: store.close_node_sessions(node, "node gone"),
+            open_session_nodes=store.nodes_with_open_sessions,
+        )
+        if await cluster.node_alive():
+            await cluster.redis.aclose()
+            raise CloudBrainError(
+                f"another server node called {settings.node!r} is running on this Redis",
+                hint="give each node a name of its own: --node NAME (or CLOUDBRAIN_NODE)",
+            )
+        self.feed = DeliveryFeed(store, hub.sessions_of, cluster.poll_seconds)
+        cluster.feed_ring = self.feed.ring
+        hub.asks.forward = lambda session, frame: cluster.forward_answer(
+            session, frame.ask, frame.to_json()
+        )
+        hub.cluster = self.cluster = cluster
+        self.feed.start(after=await store.last_delivery())
+        await cluster.start()
 
     async def _start_gateway(self, hub: Hub) -> None:
         settings = self.settings
@@ -232,6 +272,10 @@ class Server:
         if self._smtp is not None:
             self._smtp.close()
             await self._smtp.wait_closed()
+        if self.feed is not None:
+            await self.feed.stop()
+        if self.cluster is not None:
+            await self.cluster.stop()
         if self.gateway is not None:
             await self.gateway.stop()
         if self.mail_family is not None:

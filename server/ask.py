@@ -48,7 +48,7 @@ from cloudbrain.protocol import (
 )
 from cloudbrain.server.asks_store import AskStore
 from cloudbrain.server.directory import DirectoryStore
-from cloudbrain.server.session import LiveSession
+from cloudbrain.server.session import LiveSession, Peer
 from cloudbrain.server.summary import OllamaSummarizer
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,8 @@ class OpenAsk:
     """An ask waiting for answers from the live specialists in ``waiting``."""
 
     id: str
-    waiting: dict[str, LiveSession]  # agent name -> the session asked
-    arrived: asyncio.Queue[tuple[LiveSession, Answer]] = field(default_factory=asyncio.Queue)
+    waiting: dict[str, Peer]  # agent name -> the session asked
+    arrived: asyncio.Queue[tuple[Peer, Answer]] = field(default_factory=asyncio.Queue)
 
 
 class AskService:
@@ -73,7 +73,7 @@ class AskService:
         store: AskStore,
         directory: DirectoryStore,
         memory: MemoryStore,
-        answering_session: Callable[[str], LiveSession | None],
+        answering_session: Callable[[str], Peer | None],
         summarizer: OllamaSummarizer | None = None,
     ) -> None:
         self.store = store
@@ -83,6 +83,8 @@ class AskService:
         self.summarizer = summarizer
         self._open: dict[str, OpenAsk] = {}
         self._tasks: dict[LiveSession, set[asyncio.Task[None]]] = defaultdict(set)
+        # Set in a cluster: sends an answer for an ask of another node there (True if so).
+        self.forward: Callable[[LiveSession, Answer], bool] | None = None
 
     # --- requests -------------------------------------------------------------------------
 
@@ -96,8 +98,15 @@ class AskService:
         for task in self._tasks.pop(session, set()):
             task.cancel()
 
-    def answer(self, session: LiveSession, frame: Answer) -> None:
+    def answer(self, session: Peer, frame: Answer) -> None:
         open_ask = self._open.get(frame.ask)
+        if (
+            open_ask is None
+            and isinstance(session, LiveSession)
+            and self.forward is not None
+            and self.forward(session, frame)
+        ):
+            return  # the node that asked answers the session
         if open_ask is None or open_ask.waiting.get(session.agent.name) is not session:
             session.send(
                 Error(
@@ -272,7 +281,7 @@ class AskService:
         return topics, chosen, recalled
 
     @staticmethod
-    def _route(frame: Ask, live: dict[str, LiveSession], profiles: list[AgentInfo]) -> Routing:
+    def _route(frame: Ask, live: dict[str, Peer], profiles: list[AgentInfo]) -> Routing:
         """Heavy work to the most capable device first (see :mod:`routing`)."""
         measured = {(p.name, d.device): d.tokens_per_second for p in profiles for d in p.devices}
         capacities = {

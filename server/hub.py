@@ -49,10 +49,11 @@ from cloudbrain.protocol import (
 from cloudbrain.server.ask import AskService
 from cloudbrain.server.batch import Stored
 from cloudbrain.server.brain import BrainService
+from cloudbrain.server.cluster import Cluster
 from cloudbrain.server.directory import DirectoryService
 from cloudbrain.server.memory import MemoryService
 from cloudbrain.server.router import Envelope
-from cloudbrain.server.session import LiveSession
+from cloudbrain.server.session import LiveSession, Peer
 from cloudbrain.server.social import SocialService
 from cloudbrain.server.spool import Spool
 from cloudbrain.server.store import MessageStore, expiry
@@ -84,6 +85,8 @@ class Hub:
         self.spool = spool
         # Told of every session that comes or goes (the web view's live family page).
         self.presence_listeners: list[Callable[[Presence], None]] = []
+        self._by_id: dict[str, LiveSession] = {}
+        self.cluster: Cluster | None = None  # set when this node is one of several
         on_acked = None if spool is None else self._acked
         self.writer = BatchWriter(store, self._stored, self._store_failed, on_acked)
         self._sessions: dict[str, set[LiveSession]] = defaultdict(set)
@@ -94,9 +97,17 @@ class Hub:
     def sessions(self) -> list[LiveSession]:
         return [s for group in self._sessions.values() for s in group]
 
+    def sessions_of(self, agent_id: str) -> set[LiveSession]:
+        """The agent's sessions on this node."""
+        return self._sessions.get(agent_id, set())
+
+    def session(self, session_id: str) -> LiveSession | None:
+        return self._by_id.get(session_id)
+
     def register(self, session: LiveSession) -> None:
         """Make the session reachable. It starts in replay mode: see :meth:`replay`."""
         self._sessions[session.agent.id].add(session)
+        self._by_id[session.id] = session
         self._agent_ids[session.agent.name] = session.agent.id
         self._announce(session, online=True)
 
@@ -107,17 +118,21 @@ class Hub:
             group.discard(session)
             if not group:
                 del self._sessions[session.agent.id]
+        self._by_id.pop(session.id, None)
         self._announce(session, online=False)
 
-    def answering_session(self, name: str) -> LiveSession | None:
-        """The newest session of agent ``name`` that takes questions, if it has one."""
+    def answering_session(self, name: str) -> Peer | None:
+        """The newest session of agent ``name`` that takes questions, if it has one: on this
+        node, or else on another node of the cluster."""
         agent_id = self._agent_ids.get(name)
         found = [
             s
             for s in self._sessions.get(agent_id or "", ())
             if ANSWERS_CAPABILITY in s.capabilities and not s.closing
         ]
-        return found[-1] if found else None
+        if found:
+            return found[-1]
+        return self.cluster.answering(name) if self.cluster is not None else None
 
     async def replay(self, session: LiveSession) -> int:
         """Send the session every stored message its agent has not acked, oldest first."""
@@ -151,11 +166,18 @@ class Hub:
             online=online,
             at=utcnow(),
         )
+        if self.cluster is not None:
+            self.cluster.announce(session, presence)
+        self.tell_presence(presence, besides=session)
+
+    def tell_presence(self, presence: Presence, besides: LiveSession | None = None) -> None:
+        """Tell the listeners and the sessions that watch presence (a session of this node or
+        of another came or went)."""
         for listener in self.presence_listeners:
             listener(presence)
         text = presence.to_json()
         for other in self.sessions():
-            if other is not session and PRESENCE_CAPABILITY in other.capabilities:
+            if other is not besides and PRESENCE_CAPABILITY in other.capabilities:
                 other.send(text)
 
     # --- frames -----------------------------------------------------------------------------
@@ -297,6 +319,8 @@ class Hub:
             )
             if stored.recipient_ids:
                 self._dispatch(envelope, stored.recipient_ids)
+        if self.cluster is not None and results:
+            self.cluster.stored()  # other nodes may have sessions of the recipients
 
     def _dispatch(self, envelope: Envelope, recipient_ids: list[str]) -> None:
         text = envelope.deliver_frame().to_json()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from typing import Protocol
 
 from websockets.exceptions import ConnectionClosed
@@ -21,6 +22,8 @@ from cloudbrain.protocol import DeviceProfile
 
 log = logging.getLogger(__name__)
 
+SENT_REMEMBERED = 1000  # message ids a session remembers having been sent
+
 
 class Transport(Protocol):
     """Where a session's frames go: a WebSocket connection, or a gateway inside the server."""
@@ -28,6 +31,27 @@ class Transport(Protocol):
     async def send(self, message: str) -> None: ...
 
     async def close(self, code: int, reason: str) -> None: ...
+
+
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class Peer(Protocol):
+    """A session the hub can put frames to: one of this node's (:class:`LiveSession`), or one
+    on another node of the cluster (``cloudbrain.server.cluster.RemoteSession``)."""
+
+    @property
+    def agent(self) -> Named: ...
+
+    id: str
+    device: str
+    capabilities: frozenset[str]
+    profile: DeviceProfile | None
+    closing: bool
+
+    def send(self, text: str) -> None: ...
 
 
 class LiveSession:
@@ -53,6 +77,9 @@ class LiveSession:
         self._held: list[tuple[str, str]] = []
         self._held_overflowed = False
         self._replayed: set[str] = set()
+        # Ids of the messages sent to this session lately, so a message that reaches it twice
+        # (stored here and seen again in the database by the cluster's feed) is sent once.
+        self._sent: OrderedDict[str, None] = OrderedDict()
         self._writer = asyncio.create_task(self._drain(), name=f"outbox-{session_id}")
         self.closing = False
         self._closer: asyncio.Task[None] | None = None
@@ -73,8 +100,20 @@ class LiveSession:
             log.warning("%r reads too slowly (outbox full); disconnecting it", self)
             self.close(CloseCode.TRY_AGAIN_LATER, "reading too slowly; reconnect to resume")
 
+    def first_time(self, message_id: str) -> bool:
+        """True the first time a message is handed to this session (of the last
+        :data:`SENT_REMEMBERED`), so it goes out once however it arrived."""
+        if message_id in self._sent:
+            return False
+        self._sent[message_id] = None
+        if len(self._sent) > SENT_REMEMBERED:
+            self._sent.popitem(last=False)
+        return True
+
     def deliver(self, message_id: str, text: str) -> None:
         """A live message for this session: sent now, or held back until the replay is over."""
+        if not self.first_time(message_id):
+            return
         if not self._replaying:
             self.send(text)
         elif len(self._held) < self._hold_limit:
@@ -85,6 +124,7 @@ class LiveSession:
 
     async def send_replayed(self, message_id: str, text: str) -> None:
         """A message read back from the database; waits for room, unlike live traffic."""
+        self.first_time(message_id)
         self._replayed.add(message_id)
         await self._outbox.put(text)
 

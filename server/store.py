@@ -25,6 +25,7 @@ class Pending:
     """A message waiting for its recipient, in replay order."""
 
     seq: int
+    recipient_id: str
     envelope: Envelope
 
 
@@ -104,6 +105,19 @@ class MessageStore:
                 select(agents.c.id, agents.c.name).where(agents.c.id.in_(list(agent_ids)))
             )
             return {row.id: row.name for row in rows}
+
+    async def last_delivery(self) -> int:
+        """The position of the newest delivery stored (0 when there is none)."""
+        async with self.engine.connect() as conn:
+            return int(await conn.scalar(select(func.max(deliveries.c.seq))) or 0)
+
+    async def nodes_with_open_sessions(self) -> list[str]:
+        """The nodes that have sessions open in the database."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(sessions.c.node).where(sessions.c.ended_at.is_(None)).distinct()
+            )
+            return [row[0] for row in rows]
 
     async def agents_with_pending(self) -> list[str]:
         """Ids of the agents that have messages waiting for them."""
@@ -202,15 +216,17 @@ class MessageStore:
     # --- replay -----------------------------------------------------------------------------
 
     async def pending(
-        self, agent_id: str, *, after_seq: int = 0, limit: int = 500
+        self, agent_id: str | None, *, after_seq: int = 0, limit: int = 500
     ) -> list[Pending]:
-        """Undelivered, unexpired messages for an agent, oldest first, after ``after_seq``."""
+        """Undelivered, unexpired messages for an agent (for anyone: None), oldest first,
+        after ``after_seq``."""
         sender = agents.alias("sender")
         recipient = agents.alias("recipient")
         now = utcnow()
         query = (
             select(
                 deliveries.c.seq,
+                deliveries.c.recipient_id,
                 messages,
                 sender.c.name.label("sender_name"),
                 recipient.c.name.label("recipient_name"),
@@ -221,7 +237,7 @@ class MessageStore:
             .join(recipient, recipient.c.id == deliveries.c.recipient_id)
             .join(sessions, sessions.c.id == messages.c.session_id)
             .where(
-                deliveries.c.recipient_id == agent_id,
+                *((deliveries.c.recipient_id == agent_id,) if agent_id is not None else ()),
                 deliveries.c.state == "pending",
                 deliveries.c.seq > after_seq,
                 (messages.c.expires_at.is_(None)) | (messages.c.expires_at > now),
@@ -234,6 +250,7 @@ class MessageStore:
         return [
             Pending(
                 seq=row["seq"],
+                recipient_id=row["recipient_id"],
                 envelope=Envelope(
                     id=row["id"],
                     kind=row["kind"],
@@ -244,7 +261,7 @@ class MessageStore:
                     body=row["body"],
                     meta=row["meta"],
                     created_at=row["created_at"],
-                    to_id=agent_id if row["kind"] == "direct" else None,
+                    to_id=row["recipient_id"] if row["kind"] == "direct" else None,
                     to_name=row["recipient_name"] if row["kind"] == "direct" else None,
                     topic=row["topic"],
                     conversation=row["conversation"],

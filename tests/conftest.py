@@ -45,6 +45,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database, for what needs PostgreSQL (several nodes)."""
+    name = _postgres.create()
+    yield _postgres.url(name)
+    _postgres.drop(name)
+
+
+@pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
     # Short timers so tests that wait on them stay quick.
     return Settings(

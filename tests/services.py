@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import uuid
+from pathlib import Path
 
 import pytest
 
 from tests.postgres_admin import admin_execute
-from tests.processes import ServerProcess, cli_env, free_port, wait_for_port
+from tests.processes import ListeningProcess, ServerProcess, cli_env, free_port, wait_for_port
 
 __all__ = [
+    "REDIS_URL",
     "PostgresDatabases",
+    "RedisProcess",
     "ServerProcess",
     "cli_env",
+    "empty_redis",
     "free_port",
     "service_missing",
     "wait_for_port",
@@ -32,11 +37,55 @@ REQUIRE_SERVICES = os.environ.get("CLOUDBRAIN_REQUIRE_SERVICES") == "1"
 TEMPLATE_DB = f"cloudbrain_template_{os.getpid()}"
 
 
-def service_missing(what: str, why: str) -> None:
+def service_missing(
+    what: str, why: str, how: str = "set CLOUDBRAIN_TEST_POSTGRES to use another server"
+) -> None:
     message = f"{what} is not reachable ({why})"
     if REQUIRE_SERVICES:
         pytest.fail(f"{message}, and CLOUDBRAIN_REQUIRE_SERVICES=1 requires it")
-    pytest.skip(f"{message}; set CLOUDBRAIN_TEST_POSTGRES to use another server")
+    pytest.skip(f"{message}; {how}")
+
+
+REDIS_URL = os.environ.get("CLOUDBRAIN_TEST_REDIS", "redis://127.0.0.1:6379/9")
+
+
+def empty_redis() -> str:
+    """The test Redis (a database of its own on the machine's server), emptied; skips (or
+    fails, when services are required) without one."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=3)
+    try:
+        client.flushdb()
+    except (redis.RedisError, OSError) as exc:
+        service_missing(
+            f"Redis at {REDIS_URL}", str(exc), "set CLOUDBRAIN_TEST_REDIS to use another server"
+        )
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+class RedisProcess(ListeningProcess):
+    """A Redis server of the test's own (so the test can stop and restart it), keeping
+    nothing on disk."""
+
+    def __init__(self, folder: Path, port: int | None = None) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            service_missing(
+                "redis-server", "not installed", "install Redis (apt-get install redis)"
+            )
+        assert binary is not None
+        argv = [binary, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        folder.mkdir(parents=True, exist_ok=True)
+        super().__init__(
+            argv, {"PATH": os.environ.get("PATH", "")}, folder / "redis.log", port, folder
+        )
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
 
 
 def _asyncpg_url(dsn: str, database: str) -> str:

@@ -54,6 +54,14 @@ def run_server(
     smtp: bool = Smtp,
     http_port: int = HttpPort,
     http: bool = Http,
+    redis: str = typer.Option(
+        None,
+        "--redis",
+        help="Redis URL, e.g. redis://127.0.0.1:6379/0: run as one node of several that share "
+        "this Redis and one PostgreSQL database; give each its own --node "
+        "(env CLOUDBRAIN_REDIS_URL; default: a single node).",
+        show_default=False,
+    ),
 ) -> None:
     """Run the CloudBrain server until Ctrl-C.
 
@@ -75,6 +83,7 @@ def run_server(
         smtp=smtp,
         http_port=http_port,
         http=http,
+        redis_url=redis,
     )
     logging.basicConfig(
         level=config.log_level.upper(),

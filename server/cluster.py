@@ -1,0 +1,370 @@
+"""Several server nodes as one family, through Redis; the database stays the source of truth.
+
+What crosses between nodes, and how:
+
+- **Messages.** A node that stored messages rings the doorbell (a Redis channel); every node's
+  :class:`~cloudbrain.server.feed.DeliveryFeed` then reads the new deliveries from the
+  database and hands them to its own sessions. Acks go to the database as always.
+- **Presence.** Each node keeps a hash of its sessions in Redis, with a TTL its heartbeat
+  renews, and announces sessions coming and going on a channel; nodes tell their own
+  presence-watching sessions and pages. ``who`` reads the database, where sessions are recorded;
+  when a node's heartbeat stops (it died), another node ends its sessions there.
+- **Asks.** A specialist on another node is asked through a :class:`RemoteSession`: frames for
+  it go to its node's channel, and its answers come back to the node that asked.
+
+When Redis is away, each node goes on serving its own agents; messages between nodes still
+arrive, read from the database every :data:`POLL_WITHOUT_REDIS` seconds, and the log says so.
+When Redis is back, the node registers its sessions again and everything is fast again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from cloudbrain.protocol import ANSWERS_CAPABILITY, DeviceProfile, Presence
+from cloudbrain.server.session import LiveSession
+
+log = logging.getLogger(__name__)
+
+PREFIX = "cloudbrain"
+DOORBELL = f"{PREFIX}:doorbell"
+PRESENCE = f"{PREFIX}:presence"
+HEARTBEAT_SECONDS = 3.0
+NODE_TTL_SECONDS = 10  # a node not heard of for this long is gone
+POLL_WITH_REDIS = 2.0  # the feed looks this often even without a doorbell
+POLL_WITHOUT_REDIS = 0.5
+RETRY_SECONDS = 1.0
+ASKS_REMEMBERED = 10_000
+
+
+def node_channel(node: str) -> str:
+    return f"{PREFIX}:node:{node}"
+
+
+def alive_key(node: str) -> str:
+    return f"{PREFIX}:alive:{node}"
+
+
+def sessions_key(node: str) -> str:
+    return f"{PREFIX}:sessions:{node}"
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A session on another node, as its node announced it."""
+
+    node: str
+    session: str
+    agent: str
+    device: str
+    capabilities: tuple[str, ...]
+    profile: DeviceProfile | None
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "node": self.node,
+                "session": self.session,
+                "agent": self.agent,
+                "device": self.device,
+                "capabilities": list(self.capabilities),
+                "profile": self.profile.model_dump() if self.profile else None,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Remote:
+        data = json.loads(text)
+        profile = data.get("profile")
+        return cls(
+            node=data["node"],
+            session=data["session"],
+            agent=data["agent"],
+            device=data.get("device", ""),
+            capabilities=tuple(data.get("capabilities", ())),
+            profile=DeviceProfile.model_validate(profile) if profile else None,
+        )
+
+
+@dataclass(frozen=True)
+class RemoteAgent:
+    name: str
+
+
+class RemoteSession:
+    """Stands in, on this node, for a session on another one: what is sent to it goes to its
+    node. Enough of :class:`LiveSession` for an ask to put a question to it."""
+
+    def __init__(self, remote: Remote, cluster: Cluster) -> None:
+        self.remote = remote
+        self.agent = RemoteAgent(remote.agent)
+        self.id = remote.session
+        self.device = remote.device
+        self.capabilities = frozenset(remote.capabilities)
+        self.profile = remote.profile
+        self.closing = False
+        self._cluster = cluster
+
+    def __repr__(self) -> str:
+        return f"<session {self.id} of {self.agent.name!r} on node {self.remote.node!r}>"
+
+    def send(self, text: str) -> None:
+        message = {"to": self.id, "frame": text, "origin": self._cluster.node}
+        self._cluster.publish(node_channel(self.remote.node), message)
+
+
+class Cluster:
+    """This node's link to the others. The hub calls :meth:`stored`, :meth:`announce` and
+    :meth:`answering`; the rest runs in the background."""
+
+    def __init__(
+        self,
+        url: str,
+        node: str,
+        local_session: Callable[[str], LiveSession | None],
+        on_remote_presence: Callable[[Presence], None],
+        on_remote_answer: Callable[[RemoteSession, str], None],
+        end_node_sessions: Callable[[str], Any],
+        open_session_nodes: Callable[[], Any],
+    ) -> None:
+        self.url = url
+        self.node = node
+        self.redis: aioredis.Redis = aioredis.Redis.from_url(url, socket_timeout=5)
+        self.healthy = False
+        self.feed_ring: Callable[[], None] = lambda: None
+        self._local_session = local_session
+        self._on_remote_presence = on_remote_presence
+        self._on_remote_answer = on_remote_answer
+        self._end_node_sessions = end_node_sessions
+        self._open_session_nodes = open_session_nodes
+        self._mine: dict[str, Remote] = {}  # this node's sessions, as announced
+        self._others: dict[str, Remote] = {}  # other nodes' sessions, by session id
+        self._proxies: dict[str, RemoteSession] = {}
+        self._asked_by: dict[str, str] = {}  # ask id -> the node that asked, for answers
+        self._outgoing: asyncio.Queue[tuple[str, str]] = asyncio.Queue(100_000)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def node_alive(self) -> bool:
+        """Whether a node of this name is running already (False when Redis is away)."""
+        try:
+            return bool(await self.redis.exists(alive_key(self.node)))
+        except (RedisError, OSError):
+            return False
+
+    async def start(self) -> None:
+        try:
+            await self._join()
+        except (RedisError, OSError) as exc:
+            self._degraded(exc)
+        self._tasks = [
+            asyncio.create_task(self._listen(), name="cluster listen"),
+            asyncio.create_task(self._publish_loop(), name="cluster publish"),
+            asyncio.create_task(self._heartbeat(), name="cluster heartbeat"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(RedisError, OSError):
+            await self.redis.delete(alive_key(self.node), sessions_key(self.node))
+        await self.redis.aclose()
+
+    def poll_seconds(self) -> float:
+        """How often the feed reads the database without a doorbell."""
+        return POLL_WITH_REDIS if self.healthy else POLL_WITHOUT_REDIS
+
+    # --- called by the hub --------------------------------------------------------------------
+
+    def stored(self) -> None:
+        """Messages were stored here: every node looks for its recipients."""
+        self.publish(DOORBELL, {"from": self.node})
+
+    def announce(self, session: LiveSession, presence: Presence) -> None:
+        """A session of this node came or went."""
+        remote = Remote(
+            self.node,
+            session.id,
+            session.agent.name,
+            session.device,
+            tuple(sorted(session.capabilities)),
+            session.profile,
+        )
+        if presence.online:
+            self._mine[session.id] = remote
+        else:
+            self._mine.pop(session.id, None)
+        self.publish(PRESENCE, {"presence": presence.to_json(), "session": remote.to_json()})
+
+    def answering(self, name: str) -> RemoteSession | None:
+        """A session of agent ``name`` on another node that takes questions, if there is one
+        (the newest)."""
+        found = [
+            r
+            for r in self._others.values()
+            if r.agent == name and ANSWERS_CAPABILITY in r.capabilities
+        ]
+        if not found:
+            return None
+        remote = found[-1]
+        proxy = self._proxies.get(remote.session)
+        if proxy is None:
+            proxy = self._proxies[remote.session] = RemoteSession(remote, self)
+        return proxy
+
+    def forward_answer(self, session: LiveSession, ask: str, frame: str) -> bool:
+        """An answer from a session here to an ask another node put: send it there."""
+        origin = self._asked_by.get(ask)
+        if origin is None:
+            return False
+        self.publish(node_channel(origin), {"answer": frame, "session": session.id})
+        return True
+
+    def publish(self, channel: str, message: dict[str, Any]) -> None:
+        try:
+            self._outgoing.put_nowait((channel, json.dumps(message)))
+        except asyncio.QueueFull:
+            log.warning("cluster: too much waiting for Redis; a message to %s is dropped", channel)
+
+    # --- background ---------------------------------------------------------------------------
+
+    async def _join(self) -> None:
+        """Say this node is alive, register its sessions, and learn the others'."""
+        await self.redis.set(alive_key(self.node), "1", ex=NODE_TTL_SECONDS)
+        if self._mine:
+            await self.redis.hset(
+                sessions_key(self.node), mapping={k: v.to_json() for k, v in self._mine.items()}
+            )
+            await self.redis.expire(sessions_key(self.node), NODE_TTL_SECONDS)
+        others: dict[str, Remote] = {}
+        async for key in self.redis.scan_iter(match=sessions_key("*")):
+            node = key.decode().rsplit(":", 1)[-1]
+            if node == self.node or not await self.redis.exists(alive_key(node)):
+                continue
+            for raw in (await self.redis.hgetall(key)).values():
+                remote = Remote.from_json(raw)
+                others[remote.session] = remote
+        self._others = others
+        if not self.healthy:
+            log.info("cluster: joined through Redis at %s as node %r", self.url, self.node)
+        self.healthy = True
+        self.feed_ring()  # catch up with what was stored while Redis was away
+
+    def _degraded(self, exc: BaseException) -> None:
+        if self.healthy or not self._tasks:
+            log.warning(
+                "cluster: Redis unavailable (%s); serving this node's agents, and reading "
+                "other nodes' messages from the database every %.1fs until it is back",
+                exc,
+                POLL_WITHOUT_REDIS,
+            )
+        self.healthy = False
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                if not self.healthy:
+                    await self._join()
+                    continue
+                await self.redis.set(alive_key(self.node), "1", ex=NODE_TTL_SECONDS)
+                if self._mine:
+                    await self.redis.hset(
+                        sessions_key(self.node),
+                        mapping={k: v.to_json() for k, v in self._mine.items()},
+                    )
+                await self.redis.expire(sessions_key(self.node), NODE_TTL_SECONDS)
+                await self._reap()
+            except (RedisError, OSError) as exc:
+                self._degraded(exc)
+            except Exception:
+                log.exception("cluster heartbeat failed; trying again")
+
+    async def _reap(self) -> None:
+        """End the sessions of nodes that stopped beating (killed, say), in the database and
+        in what this node knows of the others."""
+        for node in await self._open_session_nodes():
+            if node != self.node and not await self.redis.exists(alive_key(node)):
+                ended = await self._end_node_sessions(node)
+                if ended:
+                    log.info("cluster: node %r is gone; ended its %d session(s)", node, ended)
+        gone = {r.node for r in self._others.values()}
+        for node in gone:
+            if not await self.redis.exists(alive_key(node)):
+                self._others = {k: v for k, v in self._others.items() if v.node != node}
+
+    async def _publish_loop(self) -> None:
+        while True:
+            channel, message = await self._outgoing.get()
+            while True:
+                try:
+                    await self.redis.publish(channel, message)
+                    break
+                except (RedisError, OSError) as exc:
+                    self._degraded(exc)
+                    if channel == DOORBELL:  # the feed's own polling covers it
+                        break
+                    await asyncio.sleep(RETRY_SECONDS)
+
+    async def _listen(self) -> None:
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.subscribe(DOORBELL, PRESENCE, node_channel(self.node))
+                async for item in pubsub.listen():
+                    if item.get("type") == "message":
+                        self._receive(item["channel"].decode(), item["data"])
+            except (RedisError, OSError) as exc:
+                self._degraded(exc)
+                await asyncio.sleep(RETRY_SECONDS)
+            except Exception:
+                log.exception("cluster: reading from Redis failed; listening again")
+                await asyncio.sleep(RETRY_SECONDS)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _receive(self, channel: str, data: bytes) -> None:
+        message = json.loads(data)
+        if channel == DOORBELL:
+            if message.get("from") != self.node:
+                self.feed_ring()
+        elif channel == PRESENCE:
+            remote = Remote.from_json(message["session"])
+            if remote.node == self.node:
+                return
+            presence = Presence.model_validate_json(message["presence"])
+            if presence.online:
+                self._others[remote.session] = remote
+            else:
+                self._others.pop(remote.session, None)
+                self._proxies.pop(remote.session, None)
+            self._on_remote_presence(presence)
+        elif "to" in message:  # a frame for a session here
+            session = self._local_session(message["to"])
+            if session is not None:
+                frame = message["frame"]
+                if '"type":"question"' in frame:
+                    self._remember_asker(json.loads(frame)["ask"], message["origin"])
+                session.send(frame)
+        elif "answer" in message:  # an answer to an ask of this node
+            proxy = self._proxies.get(message["session"])
+            if proxy is not None:
+                self._on_remote_answer(proxy, message["answer"])
+
+    def _remember_asker(self, ask: str, origin: str) -> None:
+        """Where the answers to ``ask`` go (the newest few thousand asks are remembered)."""
+        self._asked_by[ask] = origin
+        while len(self._asked_by) > ASKS_REMEMBERED:
+            self._asked_by.pop(next(iter(self._asked_by)))

@@ -1,0 +1,91 @@
+"""The feed: messages stored by other server nodes, for the sessions connected to this one.
+
+In a cluster every node writes to the same database, which stays the source of truth. A node
+that stores a message rings a doorbell (through Redis); every node then reads the deliveries
+stored since it last looked and hands each to its own sessions of the recipient, once (a
+session remembers what it was sent). The doorbell only makes this fast: the feed also looks
+every few seconds on its own, so a lost doorbell, or Redis being away, delays messages but
+never loses them. Reading in storage order keeps each sender's messages in order.
+
+PostgreSQL hands out positions (``seq``) before the transactions that take them commit, so a
+position can appear after a higher one was already read. The feed therefore reads again, each
+time, everything still pending from a few seconds back (:data:`LATE_COMMIT_SECONDS`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from cloudbrain.server.session import LiveSession
+from cloudbrain.server.store import MessageStore
+
+log = logging.getLogger(__name__)
+
+LATE_COMMIT_SECONDS = 5.0
+PAGE = 1000
+
+
+class DeliveryFeed:
+    def __init__(
+        self,
+        store: MessageStore,
+        sessions_of: Callable[[str], Iterable[LiveSession]],
+        poll_seconds: Callable[[], float],
+    ) -> None:
+        self.store = store
+        self.sessions_of = sessions_of  # agent id -> its sessions on this node
+        self.poll_seconds = poll_seconds  # how long to wait for a doorbell before looking
+        self._rung = asyncio.Event()
+        self._seen: deque[tuple[float, int]] = deque()  # (when, highest position read then)
+        self._safe = 0  # positions up to here were read at least LATE_COMMIT_SECONDS ago
+        self._task: asyncio.Task[None] | None = None
+
+    def ring(self) -> None:
+        """Something new may be in the database: look soon."""
+        self._rung.set()
+
+    def start(self, after: int) -> None:
+        """Feed messages stored after position ``after`` (what is older, replay sends)."""
+        self._safe = after
+        self._task = asyncio.create_task(self._run(), name="delivery feed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._rung.wait(), self.poll_seconds())
+            self._rung.clear()
+            try:
+                await self.pull()
+            except Exception:
+                log.exception("reading messages from other nodes failed; trying again")
+
+    async def pull(self) -> int:
+        """Hand this node's sessions what other nodes stored for them; returns how many."""
+        now = time.monotonic()
+        while self._seen and self._seen[0][0] <= now - LATE_COMMIT_SECONDS:
+            self._safe = max(self._safe, self._seen.popleft()[1])
+        after, handed, highest = self._safe, 0, self._safe
+        while True:
+            page = await self.store.pending(None, after_seq=after, limit=PAGE)
+            for pending in page:
+                text: str | None = None
+                for session in self.sessions_of(pending.recipient_id):
+                    text = text or pending.envelope.deliver_frame().to_json()
+                    session.deliver(pending.envelope.id, text)
+                    handed += 1
+            if page:
+                after = highest = max(highest, page[-1].seq)
+            if len(page) < PAGE:
+                break
+        self._seen.append((now, highest))
+        return handed
