@@ -45,6 +45,8 @@ from cloudbrain.settings import Settings
 
 log = logging.getLogger(__name__)
 
+CATCH_UP_SECONDS = 5.0  # how soon a node's recall sees memories other nodes stored
+
 
 class Server:
     """A running CloudBrain server. ``async with Server(settings) as server: ...``"""
@@ -119,7 +121,7 @@ class Server:
         )
         self.hub.writer.start()
         if settings.redis_url:
-            await self._join_cluster(hub, store)
+            await self._join_cluster(hub, store, memory)
         if settings.smtp:
             await self._start_gateway(hub)
         if settings.http:
@@ -141,7 +143,7 @@ class Server:
             ping_interval=20,
             ping_timeout=20,
         )
-        self._housekeeping = [
+        self._housekeeping += [
             # Now rather than at the first recall, which would wait for it.
             asyncio.create_task(memory.load_index(), name="vector index"),
             asyncio.create_task(self._watch_revocations(), name="revocations"),
@@ -155,7 +157,7 @@ class Server:
         if self.web is not None:
             log.info("Familio, the web view, on %s", self.http_url)
 
-    async def _join_cluster(self, hub: Hub, store: MessageStore) -> None:
+    async def _join_cluster(self, hub: Hub, store: MessageStore, memory: MemoryStore) -> None:
         """Become one node of several, through Redis (see :mod:`cloudbrain.server.cluster`)."""
         settings = self.settings
 
@@ -187,6 +189,12 @@ class Server:
         hub.cluster = self.cluster = cluster
         self.feed.start(after=await store.last_delivery())
         await cluster.start()
+        self._housekeeping.append(
+            asyncio.create_task(
+                run_periodically(CATCH_UP_SECONDS, memory.catch_up, "vector catch-up"),
+                name="vector catch-up",
+            )
+        )
 
     async def _start_gateway(self, hub: Hub) -> None:
         settings = self.settings

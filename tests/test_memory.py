@@ -212,3 +212,27 @@ def test_parse_when_says_what_it_accepts() -> None:
     with pytest.raises(BadTime) as caught:
         parse_when("last tuesday-ish", NOW)
     assert "2d" in caught.value.hint
+
+
+async def test_another_nodes_memories_reach_this_nodes_index_when_it_catches_up(
+    db_url: str, store: MemoryStore
+) -> None:
+    # Two stores on one database, as two server nodes: one stores, the other recalls.
+    await store.load_index()
+    engine = create_engine(db_url)
+    other = MemoryStore(engine, HashingEmbedder())
+    try:
+        target = note("the staging cluster lives in frankfurt")
+        await other.add([target])
+
+        def by_meaning(found: list[Any]) -> float:
+            return max(
+                (r.why.get("similarity", 0.0) for r in found if r.memory.id == target.id),
+                default=0.0,
+            )
+
+        assert by_meaning(await store.search("staging cluster frankfurt", now=NOW)) == 0.0
+        await store.catch_up()
+        assert by_meaning(await store.search("staging cluster frankfurt", now=NOW)) > 0.5
+    finally:
+        await engine.dispose()

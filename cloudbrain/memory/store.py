@@ -45,6 +45,7 @@ LEXICAL_CANDIDATES = 200
 ENOUGH_EXACT = 5  # all-word matches (an answer's worth) before any-word ones are sought
 VECTOR_CANDIDATES = 200  # nearest memories by meaning, fused with the full-text ones
 LOAD_PAGE = 5000  # rows read per query while loading the vector index
+CATCH_UP_OVERLAP = 1000  # positions read again by each catch-up
 _fts = table("memories_fts", column("rowid"))
 
 
@@ -109,6 +110,7 @@ class MemoryStore:
         self.engine = engine
         self.embedder = embedder
         self._index: VectorIndex | None = None
+        self._loaded_upto = 0  # the highest position the index was loaded up to
         self._loading = asyncio.Lock()
 
     async def add(self, records: Sequence[MemoryRecord]) -> Added:
@@ -302,8 +304,16 @@ class MemoryStore:
                     raise
             return self._index
 
-    async def _load(self, index: VectorIndex) -> None:
-        started, after = time.perf_counter(), 0
+    async def catch_up(self) -> None:
+        """Index what other server nodes stored since the index was loaded (in a cluster,
+        their ``add`` does not reach this node's index). The newest :data:`CATCH_UP_OVERLAP`
+        positions are read again each time: PostgreSQL can commit a position after a
+        higher one was read."""
+        if self._index is not None:
+            await self._load(self._index, max(0, self._loaded_upto - CATCH_UP_OVERLAP))
+
+    async def _load(self, index: VectorIndex, after: int = 0) -> None:
+        started, first = time.perf_counter(), after == 0
         async with self.engine.connect() as conn:
             while True:
                 page = list(
@@ -314,9 +324,13 @@ class MemoryStore:
                     )
                 )
                 await asyncio.to_thread(index.add, _indexed(page, index.space))
+                if page:
+                    self._loaded_upto = max(self._loaded_upto, page[-1].seq)
                 if len(page) < LOAD_PAGE:
                     break
                 after = page[-1].seq
+        if not first:
+            return
         log.info(
             "vector index %s: %d memories loaded in %.1f s",
             index.space,
