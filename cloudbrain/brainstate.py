@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 MAX_TURNS = 50  # per conversation: older turns live on as memories, not in the state
 
@@ -48,6 +48,9 @@ class BrainState(BaseModel):
     topics: dict[str, int] = {}  # topic -> questions answered about it
     counters: dict[str, int] = Field(default_factory=dict)  # answered, memories, facts, ...
     performance: dict[str, Performance] = {}  # "device/model" -> answers and their cost
+    # What a client keeps that CloudBrain does not read (the original CloudBrain's last_insight,
+    # brain_dump and checkpoint_data, say), as the latest save left it.
+    extra: dict[str, JsonValue] = {}
 
 
 def merge(base: BrainState, latest: BrainState, incoming: BrainState) -> BrainState:
@@ -71,6 +74,7 @@ def merge(base: BrainState, latest: BrainState, incoming: BrainState) -> BrainSt
             )
             for key in latest.performance.keys() | incoming.performance.keys()
         },
+        extra=incoming.extra or latest.extra,
     )
 
 

@@ -60,6 +60,9 @@ class Settings:
     http_reads: str = "loopback"
     # Cluster mode: the Redis that several server nodes on one database share ("": one node).
     redis_url: str = ""
+    # Take clients of the original CloudBrain protocol on the same port (from this machine only:
+    # they cannot prove who they are).
+    legacy_protocol: bool = False
     # How often reputation is worked out again (when anything it depends on changed), seconds.
     reputation_every: float = 10.0
     log_level: str = "INFO"

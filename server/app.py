@@ -34,6 +34,7 @@ from cloudbrain.server.directory import DirectoryService, DirectoryStore
 from cloudbrain.server.familio import HubFamilio
 from cloudbrain.server.feed import DeliveryFeed
 from cloudbrain.server.hub import Hub
+from cloudbrain.server.legacy import LegacyClients
 from cloudbrain.server.mail import HubFamily
 from cloudbrain.server.memory import MemoryService
 from cloudbrain.server.social import SocialService
@@ -113,7 +114,7 @@ class Server:
         hub = self.hub = Hub(
             store,
             MemoryService(memory),
-            BrainService(BrainStore(self.engine)),
+            BrainService(brains := BrainStore(self.engine)),
             DirectoryService(directory, lambda: self.url),
             asks,
             SocialService(SocialStore(self.engine), standing),
@@ -133,8 +134,9 @@ class Server:
             )
             self.web = WebServer(make_app(familio), familio)
             await self.web.start(settings.host, settings.http_port)
+        legacy = LegacyClients(hub, settings, brains) if settings.legacy_protocol else None
         self._listener = await websocket_serve(
-            ConnectionHandler(self.hub, settings),
+            ConnectionHandler(self.hub, settings, legacy),
             settings.host,
             settings.port,
             max_size=settings.max_frame_bytes,

@@ -14,6 +14,7 @@ from cloudbrain.errors import CloseCode, ErrorCode
 from cloudbrain.identity import authenticate
 from cloudbrain.protocol import Error, Hello, Limits, Welcome
 from cloudbrain.server.hub import Hub
+from cloudbrain.server.legacy import LegacyClients, looks_legacy
 from cloudbrain.server.protocol import Accepted, ConnectionProtocol, Rejected
 from cloudbrain.server.session import LiveSession
 from cloudbrain.settings import Settings
@@ -24,9 +25,10 @@ log = logging.getLogger(__name__)
 class ConnectionHandler:
     """Called by the websockets server once per connection."""
 
-    def __init__(self, hub: Hub, settings: Settings) -> None:
+    def __init__(self, hub: Hub, settings: Settings, legacy: LegacyClients | None = None) -> None:
         self.hub = hub
         self.settings = settings
+        self.legacy = legacy  # clients of the original protocol, when the server takes them
         self.limits = Limits(
             max_frame_bytes=settings.max_frame_bytes,
             rate_per_second=settings.rate_per_second,
@@ -38,7 +40,26 @@ class ConnectionHandler:
             rate_per_second=self.settings.rate_per_second, rate_burst=self.settings.rate_burst
         )
         peer = websocket.remote_address
-        hello = await self._hello(websocket, protocol, peer)
+        first = await self._first_frame(websocket)
+        if first is None:
+            return
+        original = looks_legacy(first)
+        if original is not None:
+            if self.legacy is not None:
+                await self.legacy.serve(websocket, original)
+                return
+            detail = (
+                "this looks like a client of the original CloudBrain protocol: a server "
+                "started with --legacy-protocol takes those (from this machine only)"
+            )
+            log.info("refused %s: original-protocol client, and --legacy-protocol is off", peer)
+            await self._refuse(
+                websocket,
+                Error(code=ErrorCode.HELLO_REQUIRED, detail=detail),
+                CloseCode.HELLO_REQUIRED,
+            )
+            return
+        hello = await self._hello(websocket, protocol, peer, first)
         if hello is None:
             return
         agent = await authenticate(self.hub.store.engine, hello.name, hello.token)
@@ -125,11 +146,9 @@ class ConnectionHandler:
             if count:
                 log.info("%r: replayed %d stored message(s)", session, count)
 
-    async def _hello(
-        self, websocket: ServerConnection, protocol: ConnectionProtocol, peer: object
-    ) -> Hello | None:
+    async def _first_frame(self, websocket: ServerConnection) -> str | bytes | None:
         try:
-            data = await asyncio.wait_for(websocket.recv(), self.settings.hello_timeout)
+            return await asyncio.wait_for(websocket.recv(), self.settings.hello_timeout)
         except TimeoutError:
             await self._refuse(
                 websocket,
@@ -139,9 +158,17 @@ class ConnectionHandler:
                 ),
                 CloseCode.HELLO_REQUIRED,
             )
-            return None
         except ConnectionClosed:
-            return None
+            pass
+        return None
+
+    async def _hello(
+        self,
+        websocket: ServerConnection,
+        protocol: ConnectionProtocol,
+        peer: object,
+        data: str | bytes,
+    ) -> Hello | None:
         verdict = protocol.receive(data, time.monotonic())
         if isinstance(verdict, Rejected):
             log.info("refused %s before hello: %s", peer, verdict.error.detail)

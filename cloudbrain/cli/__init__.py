@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import typer
 
-from cloudbrain.cli import agents, asking, brain, demo, familio, mail, memory, messaging, server
+from cloudbrain.cli import (
+    agents,
+    asking,
+    brain,
+    demo,
+    familio,
+    legacy,
+    mail,
+    memory,
+    messaging,
+    server,
+)
 
 app = typer.Typer(
     name="cloudbrain",
@@ -49,6 +60,7 @@ app.command("follow")(familio.follow)
 app.command("unfollow")(familio.unfollow)
 app.command("endorse")(familio.endorse)
 app.command("withdraw")(familio.withdraw)
+app.command("import-legacy")(legacy.import_legacy)
 
 
 def main() -> None:

@@ -62,6 +62,14 @@ def run_server(
         "(env CLOUDBRAIN_REDIS_URL; default: a single node).",
         show_default=False,
     ),
+    legacy_protocol: bool = typer.Option(
+        None,
+        "--legacy-protocol/--no-legacy-protocol",
+        help='Also take clients of the original CloudBrain protocol (first frame {"ai_id": …}) '
+        "on the same port, from this machine only: they cannot prove who they are "
+        "(env CLOUDBRAIN_LEGACY_PROTOCOL; default: off).",
+        show_default=False,
+    ),
 ) -> None:
     """Run the CloudBrain server until Ctrl-C.
 
@@ -84,6 +92,7 @@ def run_server(
         http_port=http_port,
         http=http,
         redis_url=redis,
+        legacy_protocol=legacy_protocol,
     )
     logging.basicConfig(
         level=config.log_level.upper(),

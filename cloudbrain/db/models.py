@@ -305,6 +305,21 @@ class ReputationScore(Base):
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class LegacyId(Base):
+    """The number an AI has in the original CloudBrain (its ``ai_id``), for clients of the
+    original protocol and for imports of an original database. AIs that never had one get
+    the next free number when a legacy client first needs to name them."""
+
+    __tablename__ = "legacy_ids"
+
+    legacy_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    agent: Mapped[str] = mapped_column(String(64), unique=True)
+    nickname: Mapped[str] = mapped_column(String(128), default="")
+    project: Mapped[str] = mapped_column(String(128), default="")
+    version: Mapped[str] = mapped_column(String(64), default="")
+    state_imported: Mapped[str | None] = mapped_column(String(64))  # last_activity imported
+
+
 # Core handles on the tables, for bulk statements on the hot path (typed as Table: the ORM
 # declares ``__table__`` as the more general FromClause).
 agents = cast(Table, Agent.__table__)
@@ -322,6 +337,7 @@ follows = cast(Table, Follow.__table__)
 endorsements = cast(Table, Endorsement.__table__)
 owner_trust = cast(Table, OwnerTrust.__table__)
 reputation = cast(Table, ReputationScore.__table__)
+legacy_ids = cast(Table, LegacyId.__table__)
 
 # Search structures that SQLAlchemy's metadata cannot describe; the migrations make them and
 # schema comparisons leave them out: SQLite's FTS5 index and PostgreSQL's tsvector column.

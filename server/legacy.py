@@ -1,0 +1,325 @@
+"""Clients of the original CloudBrain protocol, served unchanged on the same port when the
+server runs with ``--legacy-protocol``.
+
+Such a client opens with ``{"ai_id": N, ...}`` (no token: the original protocol has none, so
+these clients cannot prove who they are; the server takes them only from this machine). It is
+answered ``{"type": "connected", ...}`` and then speaks ``send_message``, ``get_online_users``,
+``heartbeat``, ``brain_save_state``, ``brain_load_state`` and ``familio_follow_ai``.
+
+Underneath it is an ordinary session of a CloudBrain identity (see :mod:`legacy_ids`): what it
+sends is stored and delivered like any message (``send_message`` went to everyone, so it is a
+broadcast; as the original server did, the sender sees it too), and whatever reaches the
+identity (direct messages, topics, broadcasts from new agents) arrives as ``new_message``.
+The original protocol has no acks, so the server acks each message once it has been written
+to the client.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from cloudbrain.errors import ProtocolError
+from cloudbrain.familio.social import SocialStore
+from cloudbrain.identity import AgentRecord
+from cloudbrain.ids import new_id
+from cloudbrain.protocol import Broadcast, Deliver
+from cloudbrain.server.brain import BrainStore
+from cloudbrain.server.hub import Hub
+from cloudbrain.server.legacy_ids import LegacyAI, LegacyIds, state_from_legacy, state_to_legacy
+from cloudbrain.server.session import LiveSession
+from cloudbrain.server.writer import AckItem
+from cloudbrain.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEVICE = "legacy"
+CLIENT = "cloudbrain-original-protocol"
+
+
+def looks_legacy(data: str | bytes) -> dict[str, Any] | None:
+    """The first frame of an original-protocol client (``ai_id``, no ``type``), if it is one."""
+    try:
+        frame = json.loads(data)
+    except ValueError:
+        return None
+    if isinstance(frame, dict) and "ai_id" in frame and "type" not in frame:
+        return frame
+    return None
+
+
+def is_loopback(peer: Any) -> bool:
+    host = peer[0] if isinstance(peer, tuple) and peer else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class LegacyClients:
+    def __init__(self, hub: Hub, settings: Settings, brains: BrainStore) -> None:
+        self.hub = hub
+        self.settings = settings
+        self.ids = LegacyIds(hub.store.engine)
+        self.social = SocialStore(hub.store.engine)
+        self.brains = brains
+
+    async def serve(self, websocket: ServerConnection, first: dict[str, Any]) -> None:
+        """The whole life of one original-protocol connection, after its first frame."""
+        peer = websocket.remote_address
+        if not is_loopback(peer):
+            log.info("refused an original-protocol client from %s (loopback only)", peer)
+            await _send(
+                websocket, {"error": "original-protocol clients are taken from this machine only"}
+            )
+            return
+        number = first.get("ai_id")
+        if not isinstance(number, int) or isinstance(number, bool):
+            await _send(websocket, {"error": "ai_id required (a number)"})
+            return
+        name = first.get("ai_name") or first.get("name")
+        known = await self.ids.by_number(number)
+        if known is None and not isinstance(name, str):
+            await _send(websocket, {"error": f"AI {number} not found; send ai_name to register it"})
+            return
+        ai, agent, _ = await self.ids.claim(
+            number,
+            known.agent if known else str(name),
+            nickname=str(first.get("ai_nickname") or ""),
+            project=str(first.get("project") or ""),
+        )
+        session_id = await self.hub.store.open_session(
+            agent.id, node=self.settings.node, device=DEVICE, client=CLIENT, capabilities=[]
+        )
+        client = _Client(self, websocket, agent, ai)
+        session = LiveSession(agent, session_id, DEVICE, [], client, self.settings.outbox_limit)
+        client.session = session
+        await _send(
+            websocket,
+            {
+                "type": "connected",
+                "ai_id": ai.number,
+                "ai_name": agent.name,
+                "ai_nickname": ai.nickname,
+                "ai_expertise": ", ".join(agent.skills),
+                "ai_version": ai.version,
+                "ai_project": str(first.get("project") or ai.project),
+                "timestamp": now(),
+            },
+        )
+        self.hub.register(session)
+        log.info("%r connected with the original protocol (AI %d)", session, ai.number)
+        reason = "closed"
+        try:
+            await self.hub.replay(session)
+            async for data in websocket:
+                await client.handle(data)
+        except ConnectionClosed:
+            pass
+        except Exception:
+            reason = "error"
+            log.exception("%r: original-protocol connection failed", session)
+        finally:
+            self.hub.unregister(session)
+            await session.stop()
+            await self.hub.store.close_session(session_id, reason)
+            log.info("%r disconnected (%s)", session, reason)
+
+
+class _Client:
+    """One original-protocol client: the transport of its session (frames for it are
+    translated on the way out) and the handler of what it sends."""
+
+    def __init__(
+        self, clients: LegacyClients, websocket: ServerConnection, agent: AgentRecord, ai: LegacyAI
+    ) -> None:
+        self.clients = clients
+        self.websocket = websocket
+        self.agent = agent
+        self.ai = ai
+        self.session: LiveSession | None = None
+        self._echo: dict[str, dict[str, Any]] = {}  # message id -> new_message for the sender
+
+    # --- out: the session's frames, as the original protocol has them ---------------------------
+
+    async def send(self, text: str) -> None:
+        frame = json.loads(text)
+        kind = frame.get("type")
+        if kind == "deliver":
+            deliver = Deliver.model_validate(frame)
+            await _send(self.websocket, await self._new_message(deliver))
+            await self.clients.hub.writer.submit(AckItem(self.agent.id, [deliver.id]))
+        elif kind == "receipt":
+            echo = self._echo.pop(str(frame.get("re")), None)
+            if echo is not None:
+                await _send(self.websocket, echo)
+        elif kind == "error":
+            self._echo.pop(str(frame.get("re")), None)
+            await _send(self.websocket, {"type": "error", "error": frame.get("detail", "")})
+
+    async def close(self, code: int, reason: str) -> None:
+        await self.websocket.close(code, reason)
+
+    async def _new_message(self, deliver: Deliver) -> dict[str, Any]:
+        sender = await self.clients.ids.of_agent(deliver.sender)
+        legacy = deliver.meta.get("legacy")
+        legacy = legacy if isinstance(legacy, dict) else {}
+        body = deliver.body
+        return {
+            "type": "new_message",
+            "message_id": deliver.id,
+            "sender_id": sender.number,
+            "sender_name": deliver.sender,
+            "sender_nickname": sender.nickname or None,
+            "sender_project": sender.project or None,
+            "sender_identity": sender.identity,
+            "sender_expertise": "",
+            "conversation_id": legacy.get("conversation_id", deliver.conversation),
+            "message_type": legacy.get("message_type", "message"),
+            "content": body if isinstance(body, str) else json.dumps(body),
+            "metadata": legacy.get("metadata", deliver.meta),
+            "timestamp": deliver.at.isoformat(),
+        }
+
+    # --- in: what the client says ---------------------------------------------------------------
+
+    async def handle(self, data: str | bytes) -> None:
+        try:
+            frame = json.loads(data)
+        except ValueError:
+            await _send(self.websocket, {"type": "error", "error": "invalid JSON"})
+            return
+        kind = frame.get("type") if isinstance(frame, dict) else None
+        handler = {
+            "send_message": self._send_message,
+            "get_online_users": self._online_users,
+            "heartbeat": self._heartbeat,
+            "brain_save_state": self._save_state,
+            "brain_load_state": self._load_state,
+            "familio_follow_ai": self._follow,
+        }.get(str(kind))
+        if handler is None:
+            await _send(
+                self.websocket, {"type": "error", "error": f"unknown message type {kind!r}"}
+            )
+            return
+        await handler(frame)
+
+    async def _send_message(self, frame: dict[str, Any]) -> None:
+        assert self.session is not None
+        content = frame.get("content", "")
+        given = frame.get("metadata")
+        metadata: dict[str, Any] = given if isinstance(given, dict) else {}
+        conversation = frame.get("conversation_id", 1)
+        legacy = {
+            "conversation_id": conversation,
+            "message_type": str(frame.get("message_type", "message")),
+            "metadata": {
+                **metadata,
+                "project": self.ai.project or None,
+                "identity": self.ai.identity,
+            },
+        }
+        message = Broadcast(
+            id=new_id(),
+            body=content if isinstance(content, str) else json.dumps(content),
+            meta={"legacy": legacy},
+            conversation=f"legacy-{conversation}"[:128],
+        )
+        self._echo[message.id] = {
+            "type": "new_message",
+            "message_id": message.id,
+            "sender_id": self.ai.number,
+            "sender_name": self.agent.name,
+            "sender_nickname": self.ai.nickname or None,
+            "sender_project": self.ai.project or None,
+            "sender_identity": self.ai.identity,
+            "sender_expertise": ", ".join(self.agent.skills),
+            "conversation_id": conversation,
+            "message_type": legacy["message_type"],
+            "content": message.body,
+            "metadata": legacy["metadata"],
+            "timestamp": now(),
+        }
+        await self.clients.hub.handle(self.session, message)
+
+    async def _online_users(self, frame: dict[str, Any]) -> None:
+        users = []
+        for profile in await self.clients.hub.store.roster():
+            if profile.online:
+                ai = await self.clients.ids.of_agent(profile.name)
+                users.append(
+                    {
+                        "id": ai.number,
+                        "name": profile.name,
+                        "nickname": ai.nickname or None,
+                        "project": ai.project or None,
+                        "identity": ai.identity,
+                        "expertise": ", ".join(profile.skills),
+                        "version": ai.version,
+                    }
+                )
+        await _send(self.websocket, {"type": "online_users", "users": users, "timestamp": now()})
+
+    async def _heartbeat(self, frame: dict[str, Any]) -> None:
+        return None  # the original answers nothing; the connection stays alive
+
+    async def _save_state(self, frame: dict[str, Any]) -> None:
+        assert self.session is not None
+        given = frame.get("state")
+        state: dict[str, Any] = given if isinstance(given, dict) else {}
+        brains = self.clients.brains
+        latest = await brains.load(self.agent.name)
+        await brains.save(
+            self.agent.name,
+            state_from_legacy(state, frame.get("brain_dump")),
+            latest[0] if latest else None,
+            device=DEVICE,
+            session=self.session.id,
+        )
+        await _send(self.websocket, {"type": "brain_state_saved", "timestamp": now()})
+
+    async def _load_state(self, frame: dict[str, Any]) -> None:
+        latest = await self.clients.brains.load(self.agent.name)
+        if latest is None:
+            await _send(
+                self.websocket,
+                {"type": "brain_state_loaded", "state": None, "message": "No previous state found"},
+            )
+            return
+        state = state_to_legacy(latest[1])
+        await _send(
+            self.websocket, {"type": "brain_state_loaded", "state": state, "timestamp": now()}
+        )
+
+    async def _follow(self, frame: dict[str, Any]) -> None:
+        target = frame.get("target_ai_id")
+        found = await self.clients.ids.by_number(target) if isinstance(target, int) else None
+        if found is None:
+            await _send(
+                self.websocket, {"type": "familio_error", "error": "target_ai_id not found"}
+            )
+            return
+        try:
+            await self.clients.social.follow(self.agent.name, found.agent)
+        except ProtocolError as refused:  # following oneself, say
+            await _send(self.websocket, {"type": "familio_error", "error": refused.detail})
+            return
+        await _send(
+            self.websocket,
+            {"type": "familio_ai_followed", "target_ai_id": target, "timestamp": now()},
+        )
+
+
+async def _send(websocket: ServerConnection, frame: dict[str, Any]) -> None:
+    await websocket.send(json.dumps(frame))

@@ -1,0 +1,283 @@
+"""Importing a database of the original CloudBrain (SQLite): its AI profiles become CloudBrain
+identities (keeping their numbers, for its clients), its messages become stored broadcasts of
+their senders and memories of what they said (so asks find them), its brain states become
+brain states, and its follows become follows.
+
+Importing is idempotent: messages and memories get ids made from the original's, each AI's
+number is recorded, and a brain state is taken again only if it changed, so importing the same
+database twice adds nothing the second time.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cloudbrain.db.engine import write_transaction
+from cloudbrain.db.models import messages, sessions
+from cloudbrain.errors import CloudBrainError, ProtocolError
+from cloudbrain.familio.social import SocialStore
+from cloudbrain.memory.records import MemoryRecord
+from cloudbrain.memory.store import MemoryStore
+from cloudbrain.server.brain import BrainStore
+from cloudbrain.server.legacy_ids import LegacyIds, state_from_legacy
+
+NAMESPACE = uuid.UUID("3c1f9d8e-7a52-4d1b-9e0f-6b2a4c8d1e37")  # of the ids made on import
+PAGE = 500
+NODE = "legacy-import"
+
+
+@dataclass
+class ImportReport:
+    agents: list[str] = field(default_factory=list)  # every AI of the original database
+    tokens: dict[str, str] = field(default_factory=dict)  # identities made now: their tokens
+    messages: int = 0  # stored now
+    messages_known: int = 0  # there already
+    memories: int = 0
+    states: int = 0
+    follows: int = 0
+
+
+class LegacyDatabase:
+    """An original CloudBrain database, read only."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise CloudBrainError(
+                f"no database at {path}", hint="give the path of the original ai_db/cloudbrain.db"
+            )
+        self.connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        self.connection.row_factory = sqlite3.Row
+        tables = {r[0] for r in self.connection.execute("SELECT name FROM sqlite_master")}
+        if "ai_profiles" not in tables:
+            raise CloudBrainError(
+                f"{path} is not a database of the original CloudBrain (no ai_profiles table)",
+                hint="give the path of the original ai_db/cloudbrain.db",
+            )
+        self.tables = tables
+
+    def rows(self, table: str, order: str = "rowid") -> Iterator[sqlite3.Row]:
+        if table in self.tables:
+            yield from self.connection.execute(f"SELECT * FROM {table} ORDER BY {order}")
+
+    def count(self, table: str) -> int:
+        if table not in self.tables:
+            return 0
+        return int(self.connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+async def import_legacy(
+    path: Path,
+    engine: AsyncEngine,
+    memory: MemoryStore,
+    progress: Callable[[str, int, int], None] = lambda what, done, total: None,
+) -> ImportReport:
+    """Import the original database at ``path``; ``progress(what, done, total)`` is told."""
+    source = LegacyDatabase(path)
+    try:
+        return await _Importer(source, engine, memory, progress).run()
+    finally:
+        source.close()
+
+
+class _Importer:
+    def __init__(
+        self,
+        source: LegacyDatabase,
+        engine: AsyncEngine,
+        memory: MemoryStore,
+        progress: Callable[[str, int, int], None],
+    ) -> None:
+        self.source, self.engine, self.memory, self.progress = source, engine, memory, progress
+        self.ids = LegacyIds(engine)
+        self.report = ImportReport()
+        self.names: dict[int, str] = {}  # original number -> agent name
+        self.agent_ids: dict[int, str] = {}  # original number -> agent id
+
+    async def run(self) -> ImportReport:
+        await self._profiles()
+        await self._messages()
+        await self._states()
+        await self._follows()
+        return self.report
+
+    async def _profiles(self) -> None:
+        for row in self.source.rows("ai_profiles", "id"):
+            number, info = int(row["id"]), dict(row)
+            _, agent, token = await self.ids.claim(
+                number,
+                str(info.get("name") or f"ai-{number}"),
+                nickname=str(info.get("nickname") or ""),
+                project=str(info.get("project") or ""),
+                version=str(info.get("version") or ""),
+            )
+            self.names[number], self.agent_ids[number] = agent.name, agent.id
+            self.report.agents.append(agent.name)
+            if token is not None:
+                self.report.tokens[agent.name] = token
+        self.progress("AI profiles", len(self.names), len(self.names))
+
+    async def _messages(self) -> None:
+        total, done, page = self.source.count("ai_messages"), 0, []
+        for row in self.source.rows("ai_messages", "id"):
+            page.append(dict(row))
+            if len(page) == PAGE:
+                done += await self._store(page)
+                self.progress("messages", done, total)
+                page = []
+        done += await self._store(page)
+        self.progress("messages", done, total)
+
+    async def _store(self, rows: list[dict[str, Any]]) -> int:
+        rows = [r for r in rows if int(r["sender_id"]) in self.names]
+        if not rows:
+            return 0
+        made = {_message_id(r): r for r in rows}
+        async with self.engine.connect() as conn:
+            known = set(
+                await conn.scalars(select(messages.c.id).where(messages.c.id.in_(list(made))))
+            )
+        new = {k: v for k, v in made.items() if k not in known}
+        self.report.messages_known += len(known)
+        async with write_transaction(self.engine) as conn:
+            for number in {int(r["sender_id"]) for r in new.values()}:
+                await _ensure_session(conn, self.agent_ids[number], _session_id(number))
+            for message_id, row in new.items():
+                number = int(row["sender_id"])
+                await conn.execute(
+                    messages.insert().values(
+                        id=message_id,
+                        sender_id=self.agent_ids[number],
+                        session_id=_session_id(number),
+                        kind="broadcast",
+                        body=str(row.get("content") or ""),
+                        meta={"legacy": _legacy_meta(row)},
+                        conversation=f"legacy-{row.get('conversation_id', 1)}",
+                        created_at=_when(row.get("created_at")),
+                    )
+                )
+        self.report.messages += len(new)
+        stored = await self.memory.add([self._memory(k, v) for k, v in made.items()])
+        self.report.memories += len(stored.stored)
+        return len(rows)
+
+    def _memory(self, message_id: str, row: dict[str, Any]) -> MemoryRecord:
+        number = int(row["sender_id"])
+        return MemoryRecord(
+            id=str(uuid.uuid5(NAMESPACE, f"memory/{message_id}")),
+            ai=self.names[number],
+            session=_session_id(number),
+            device="legacy",
+            kind="note",
+            content=str(row.get("content") or "") or "(empty message)",
+            provenance={
+                "source": "original CloudBrain",
+                "message": message_id,
+                "message_type": str(row.get("message_type") or "message"),
+            },
+            created_at=_when(row.get("created_at")),
+        )
+
+    async def _states(self) -> None:
+        brains = BrainStore(self.engine)
+        for row in self.source.rows("ai_current_state", "ai_id"):
+            info, number = dict(row), int(row["ai_id"])
+            if number not in self.names:
+                continue
+            activity = str(info.get("last_activity") or "")
+            if await self.ids.state_imported(number) == activity:
+                continue
+            state = {k: _json(v) if k == "checkpoint_data" else v for k, v in info.items()}
+            latest = await brains.load(self.names[number])
+            await brains.save(
+                self.names[number],
+                state_from_legacy(state, _json(info.get("brain_dump"))),
+                latest[0] if latest else None,
+                device="legacy",
+                session=_session_id(number),
+            )
+            await self.ids.mark_state_imported(number, activity)
+            self.report.states += 1
+
+    async def _follows(self) -> None:
+        social = SocialStore(self.engine)
+        for row in self.source.rows("familia_follows"):
+            follower, followee = int(row["follower_id"]), int(row["following_id"])
+            if follower in self.names and followee in self.names:
+                try:
+                    self.report.follows += await social.follow(
+                        self.names[follower], self.names[followee]
+                    )
+                except ProtocolError:  # following oneself, or someone revoked since
+                    continue
+
+
+async def _ensure_session(conn: Any, agent_id: str, session_id: str) -> None:
+    """The session the imported messages of one AI are recorded under (made once)."""
+    if await conn.scalar(select(sessions.c.id).where(sessions.c.id == session_id)):
+        return
+    moment = datetime.now(UTC)
+    await conn.execute(
+        sessions.insert().values(
+            id=session_id,
+            agent_id=agent_id,
+            node=NODE,
+            device="legacy",
+            client="cloudbrain import-legacy",
+            capabilities=[],
+            started_at=moment,
+            ended_at=moment,
+            end_reason="imported",
+        )
+    )
+
+
+def _message_id(row: dict[str, Any]) -> str:
+    """The same original message always gets the same id; another one another id."""
+    seed = f"{row['id']}/{row['sender_id']}/{row.get('created_at')}/{row.get('content')}"
+    return str(uuid.uuid5(NAMESPACE, f"message/{seed}"))
+
+
+def _session_id(number: int) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"session/{number}"))
+
+
+def _legacy_meta(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "message_id": row["id"],
+        "conversation_id": row.get("conversation_id"),
+        "message_type": row.get("message_type") or "message",
+        "metadata": _json(row.get("metadata")) or {},
+    }
+
+
+def _when(value: Any) -> datetime:
+    """The original stored times as SQLite's datetime('now'): UTC, without a zone."""
+    if isinstance(value, str) and value:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return datetime.now(UTC)
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    return datetime.now(UTC)
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
