@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudbrain.db.engine import write_transaction
@@ -48,7 +49,11 @@ class Standing:
             return False
         created, evidence, trust = await self.inputs()
         result = await asyncio.to_thread(compute, created, evidence, trust, now)
-        await self.save(result, now)
+        try:
+            await self.save(result, now)
+        except IntegrityError:
+            # Another server node of the cluster saved the same scores at the same moment.
+            log.debug("reputation was saved by another node meanwhile")
         self._seen = seen
         log.info(
             "reputation of %d AIs worked out from %d pieces of evidence (%d rounds, seeded by %s)",
