@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 
 from cloudbrain.cli.options import Db, Home, Json, run, settings, with_engine
 from cloudbrain.cli.output import console, emit
@@ -46,7 +46,7 @@ def import_legacy(
     async def work(engine: AsyncEngine) -> ImportReport:
         embedder, _ = await asyncio.to_thread(available_embedder, config.embedder)
         with Progress(console=console, transient=True, disable=as_json) as bar:
-            tasks: dict[str, int] = {}
+            tasks: dict[str, TaskID] = {}
 
             def progress(what: str, done: int, total: int) -> None:
                 if what not in tasks:
