@@ -172,6 +172,7 @@ class Server:
             settings.redis_url,
             settings.node,
             local_session=hub.session,
+            hosts=lambda agent_id: bool(hub.sessions_of(agent_id)),
             on_remote_presence=hub.tell_presence,
             on_remote_answer=remote_answer,
             end_node_sessions=lambda node: store.close_node_sessions(node, "node gone"),
@@ -183,7 +184,7 @@ class Server:
                 f"another server node called {settings.node!r} is running on this Redis",
                 hint="give each node a name of its own: --node NAME (or CLOUDBRAIN_NODE)",
             )
-        self.feed = DeliveryFeed(store, hub.sessions_of, cluster.poll_seconds)
+        self.feed = DeliveryFeed(store, hub.sessions_of, hub.local_agents, cluster.poll_seconds)
         cluster.feed_ring = self.feed.ring
         hub.asks.forward = lambda session, frame: cluster.forward_answer(
             session, frame.ask, frame.to_json()
@@ -276,9 +277,13 @@ class Server:
                 await task
         if self.web is not None:
             await self.web.stop()
+        if self.hub is not None:
+            self.hub.stopping = True
         if self._listener is not None:
             self._listener.close()
             await self._listener.wait_closed()
+        if self.hub is not None:
+            await self.hub.store.close_node_sessions(self.settings.node, "shutdown")
         if self._smtp is not None:
             self._smtp.close()
             await self._smtp.wait_closed()

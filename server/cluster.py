@@ -44,6 +44,7 @@ POLL_WITH_REDIS = 2.0  # the feed looks this often even without a doorbell
 POLL_WITHOUT_REDIS = 0.5
 RETRY_SECONDS = 1.0
 ASKS_REMEMBERED = 10_000
+DOORBELL_NAMES = 1000  # recipients a doorbell names; more, and every node looks
 
 
 def node_channel(node: str) -> str:
@@ -131,6 +132,7 @@ class Cluster:
         url: str,
         node: str,
         local_session: Callable[[str], LiveSession | None],
+        hosts: Callable[[str], bool],
         on_remote_presence: Callable[[Presence], None],
         on_remote_answer: Callable[[RemoteSession, str], None],
         end_node_sessions: Callable[[str], Any],
@@ -142,6 +144,7 @@ class Cluster:
         self.healthy = False
         self.feed_ring: Callable[[], None] = lambda: None
         self._local_session = local_session
+        self._hosts = hosts  # agent id -> whether it has a session on this node
         self._on_remote_presence = on_remote_presence
         self._on_remote_answer = on_remote_answer
         self._end_node_sessions = end_node_sessions
@@ -187,9 +190,12 @@ class Cluster:
 
     # --- called by the hub --------------------------------------------------------------------
 
-    def stored(self) -> None:
-        """Messages were stored here: every node looks for its recipients."""
-        self.publish(DOORBELL, {"from": self.node})
+    def stored(self, recipient_ids: set[str]) -> None:
+        """Messages for these agents were stored here: nodes with sessions of theirs look."""
+        message: dict[str, Any] = {"from": self.node}
+        if len(recipient_ids) <= DOORBELL_NAMES:
+            message["to"] = sorted(recipient_ids)
+        self.publish(DOORBELL, message)
 
     def announce(self, session: LiveSession, presence: Presence) -> None:
         """A session of this node came or went."""
@@ -338,7 +344,10 @@ class Cluster:
     def _receive(self, channel: str, data: bytes) -> None:
         message = json.loads(data)
         if channel == DOORBELL:
-            if message.get("from") != self.node:
+            named = message.get("to")
+            if message.get("from") != self.node and (
+                named is None or any(self._hosts(agent_id) for agent_id in named)
+            ):
                 self.feed_ring()
         elif channel == PRESENCE:
             remote = Remote.from_json(message["session"])

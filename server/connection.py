@@ -131,7 +131,8 @@ class ConnectionHandler:
                 )
             elif session.closing:
                 reason = websocket.close_reason or "closed by server"
-            await self.hub.store.close_session(session_id, reason)
+            if not self.hub.stopping:  # else the server ends all its sessions in one go
+                await self.hub.store.close_session(session_id, reason)
             log.info("%r disconnected (%s)", session, reason)
 
     async def _replay(self, session: LiveSession) -> None:

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from cloudbrain.server.session import LiveSession
 from cloudbrain.server.store import MessageStore
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 LATE_COMMIT_SECONDS = 5.0
 PAGE = 1000
+NAMED_AGENTS = 500
 
 
 class DeliveryFeed:
@@ -35,10 +36,12 @@ class DeliveryFeed:
         self,
         store: MessageStore,
         sessions_of: Callable[[str], Iterable[LiveSession]],
+        local_agents: Callable[[], Collection[str]],
         poll_seconds: Callable[[], float],
     ) -> None:
         self.store = store
         self.sessions_of = sessions_of  # agent id -> its sessions on this node
+        self.local_agents = local_agents  # ids of the agents with sessions on this node
         self.poll_seconds = poll_seconds  # how long to wait for a doorbell before looking
         self._rung = asyncio.Event()
         self._seen: deque[tuple[float, int]] = deque()  # (when, highest position read then)
@@ -75,8 +78,13 @@ class DeliveryFeed:
         while self._seen and self._seen[0][0] <= now - LATE_COMMIT_SECONDS:
             self._safe = max(self._safe, self._seen.popleft()[1])
         after, handed, highest = self._safe, 0, self._safe
+        local = self.local_agents()
+        # Only this node's agents' deliveries, while they are few enough to name.
+        among = list(local) if len(local) <= NAMED_AGENTS else None
+        if among is not None and not among:
+            return 0  # nobody here: a session that comes gets its messages by replay
         while True:
-            page = await self.store.pending(None, after_seq=after, limit=PAGE)
+            page = await self.store.pending(None, after_seq=after, limit=PAGE, among=among)
             for pending in page:
                 text: str | None = None
                 for session in self.sessions_of(pending.recipient_id):

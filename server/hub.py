@@ -86,6 +86,8 @@ class Hub:
         # Told of every session that comes or goes (the web view's live family page).
         self.presence_listeners: list[Callable[[Presence], None]] = []
         self._by_id: dict[str, LiveSession] = {}
+        self._watching: set[LiveSession] = set()  # sessions that asked for presence events
+        self.stopping = False  # the server is shutting down: it ends every session at once
         self.cluster: Cluster | None = None  # set when this node is one of several
         on_acked = None if spool is None else self._acked
         self.writer = BatchWriter(store, self._stored, self._store_failed, on_acked)
@@ -101,6 +103,10 @@ class Hub:
         """The agent's sessions on this node."""
         return self._sessions.get(agent_id, set())
 
+    def local_agents(self) -> set[str]:
+        """Ids of the agents with a session on this node."""
+        return set(self._sessions)
+
     def session(self, session_id: str) -> LiveSession | None:
         return self._by_id.get(session_id)
 
@@ -108,6 +114,8 @@ class Hub:
         """Make the session reachable. It starts in replay mode: see :meth:`replay`."""
         self._sessions[session.agent.id].add(session)
         self._by_id[session.id] = session
+        if PRESENCE_CAPABILITY in session.capabilities:
+            self._watching.add(session)
         self._agent_ids[session.agent.name] = session.agent.id
         self._announce(session, online=True)
 
@@ -119,6 +127,7 @@ class Hub:
             if not group:
                 del self._sessions[session.agent.id]
         self._by_id.pop(session.id, None)
+        self._watching.discard(session)
         self._announce(session, online=False)
 
     def answering_session(self, name: str) -> Peer | None:
@@ -175,9 +184,11 @@ class Hub:
         of another came or went)."""
         for listener in self.presence_listeners:
             listener(presence)
+        if not self._watching:
+            return
         text = presence.to_json()
-        for other in self.sessions():
-            if other is not besides and PRESENCE_CAPABILITY in other.capabilities:
+        for other in self._watching:
+            if other is not besides:
                 other.send(text)
 
     # --- frames -----------------------------------------------------------------------------
@@ -319,8 +330,10 @@ class Hub:
             )
             if stored.recipient_ids:
                 self._dispatch(envelope, stored.recipient_ids)
-        if self.cluster is not None and results:
-            self.cluster.stored()  # other nodes may have sessions of the recipients
+        if self.cluster is not None:  # other nodes may have sessions of the recipients
+            recipients = {r for _, stored in results for r in stored.recipient_ids}
+            if recipients:
+                self.cluster.stored(recipients)
 
     def _dispatch(self, envelope: Envelope, recipient_ids: list[str]) -> None:
         text = envelope.deliver_frame().to_json()

@@ -216,10 +216,15 @@ class MessageStore:
     # --- replay -----------------------------------------------------------------------------
 
     async def pending(
-        self, agent_id: str | None, *, after_seq: int = 0, limit: int = 500
+        self,
+        agent_id: str | None,
+        *,
+        after_seq: int = 0,
+        limit: int = 500,
+        among: Sequence[str] | None = None,
     ) -> list[Pending]:
-        """Undelivered, unexpired messages for an agent (for anyone: None), oldest first,
-        after ``after_seq``."""
+        """Undelivered, unexpired messages for an agent (for anyone: None; or for the agents
+        ``among``), oldest first, after ``after_seq``."""
         sender = agents.alias("sender")
         recipient = agents.alias("recipient")
         now = utcnow()
@@ -238,6 +243,7 @@ class MessageStore:
             .join(sessions, sessions.c.id == messages.c.session_id)
             .where(
                 *((deliveries.c.recipient_id == agent_id,) if agent_id is not None else ()),
+                *((deliveries.c.recipient_id.in_(among),) if among is not None else ()),
                 deliveries.c.state == "pending",
                 deliveries.c.seq > after_seq,
                 (messages.c.expires_at.is_(None)) | (messages.c.expires_at > now),
