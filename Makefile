@@ -28,6 +28,7 @@ bench: $(VENV)/.runtime
 	$(BIN)/python -m bench.ask
 	$(BIN)/python -m bench.maildir
 	$(BIN)/python -m bench.familio
+	$(BIN)/python -m bench.cluster
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
