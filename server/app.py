@@ -185,7 +185,7 @@ class Server:
                 hint="give each node a name of its own: --node NAME (or CLOUDBRAIN_NODE)",
             )
         self.feed = DeliveryFeed(store, hub.sessions_of, hub.local_agents, cluster.poll_seconds)
-        cluster.feed_ring = self.feed.ring
+        cluster.feed_ring, cluster.feed_offer = self.feed.ring, self.feed.offer
         hub.asks.forward = lambda session, frame: cluster.forward_answer(
             session, frame.ask, frame.to_json()
         )

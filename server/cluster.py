@@ -45,6 +45,7 @@ POLL_WITHOUT_REDIS = 0.5
 RETRY_SECONDS = 1.0
 ASKS_REMEMBERED = 10_000
 DOORBELL_NAMES = 1000  # recipients a doorbell names; more, and every node looks
+DOORBELL_BYTES = 64 * 1024  # messages a doorbell carries; more, and nodes read the database
 
 
 def node_channel(node: str) -> str:
@@ -143,6 +144,7 @@ class Cluster:
         self.redis: aioredis.Redis = aioredis.Redis.from_url(url, socket_timeout=5)
         self.healthy = False
         self.feed_ring: Callable[[], None] = lambda: None
+        self.feed_offer: Callable[[list[tuple[str, str, list[str]]]], None] = lambda _: None
         self._local_session = local_session
         self._hosts = hosts  # agent id -> whether it has a session on this node
         self._on_remote_presence = on_remote_presence
@@ -190,11 +192,16 @@ class Cluster:
 
     # --- called by the hub --------------------------------------------------------------------
 
-    def stored(self, recipient_ids: set[str]) -> None:
-        """Messages for these agents were stored here: nodes with sessions of theirs look."""
+    def stored(self, deliveries: list[tuple[str, str, list[str]]]) -> None:
+        """Messages were stored here, each (id, deliver frame, recipient ids): nodes with
+        sessions of the recipients hand them over. Small batches travel with the doorbell,
+        which saves those nodes reading them back from the database."""
+        recipients = {r for _, _, ids in deliveries for r in ids}
         message: dict[str, Any] = {"from": self.node}
-        if len(recipient_ids) <= DOORBELL_NAMES:
-            message["to"] = sorted(recipient_ids)
+        if len(recipients) <= DOORBELL_NAMES:
+            message["to"] = sorted(recipients)
+            if sum(len(text) for _, text, _ in deliveries) <= DOORBELL_BYTES:
+                message["frames"] = deliveries
         self.publish(DOORBELL, message)
 
     def announce(self, session: LiveSession, presence: Presence) -> None:
@@ -345,9 +352,14 @@ class Cluster:
         message = json.loads(data)
         if channel == DOORBELL:
             named = message.get("to")
-            if message.get("from") != self.node and (
-                named is None or any(self._hosts(agent_id) for agent_id in named)
+            if message.get("from") == self.node or (
+                named is not None and not any(self._hosts(agent_id) for agent_id in named)
             ):
+                return
+            frames = message.get("frames")
+            if frames is not None and self.healthy:
+                self.feed_offer([(m, t, ids) for m, t, ids in frames])
+            else:
                 self.feed_ring()
         elif channel == PRESENCE:
             remote = Remote.from_json(message["session"])

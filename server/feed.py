@@ -3,7 +3,8 @@
 In a cluster every node writes to the same database, which stays the source of truth. A node
 that stores a message rings a doorbell (through Redis); every node then reads the deliveries
 stored since it last looked and hands each to its own sessions of the recipient, once (a
-session remembers what it was sent). The doorbell only makes this fast: the feed also looks
+session remembers what it was sent). The doorbell only makes this fast (a small batch comes
+with the doorbell itself, and is handed over without reading it back): the feed also looks
 every few seconds on its own, so a lost doorbell, or Redis being away, delays messages but
 never loses them. Reading in storage order keeps each sender's messages in order.
 
@@ -47,10 +48,24 @@ class DeliveryFeed:
         self._seen: deque[tuple[float, int]] = deque()  # (when, highest position read then)
         self._safe = 0  # positions up to here were read at least LATE_COMMIT_SECONDS ago
         self._task: asyncio.Task[None] | None = None
+        self._pulling = False
 
     def ring(self) -> None:
         """Something new may be in the database: look soon."""
         self._rung.set()
+
+    def offer(self, deliveries: list[tuple[str, str, list[str]]]) -> None:
+        """Messages another node stored, with their frames, each (id, frame, recipient ids).
+        Handed over at once when the feed is idle; while it is reading the database (or about
+        to), a message handed over now could overtake an earlier one, so the feed reads it
+        from there instead."""
+        if self._pulling or self._rung.is_set():
+            self.ring()
+            return
+        for message_id, text, recipient_ids in deliveries:
+            for recipient_id in recipient_ids:
+                for session in self.sessions_of(recipient_id):
+                    session.deliver(message_id, text)
 
     def start(self, after: int) -> None:
         """Feed messages stored after position ``after`` (what is older, replay sends)."""
@@ -74,6 +89,13 @@ class DeliveryFeed:
 
     async def pull(self) -> int:
         """Hand this node's sessions what other nodes stored for them; returns how many."""
+        self._pulling = True
+        try:
+            return await self._pull()
+        finally:
+            self._pulling = False
+
+    async def _pull(self) -> int:
         now = time.monotonic()
         while self._seen and self._seen[0][0] <= now - LATE_COMMIT_SECONDS:
             self._safe = max(self._safe, self._seen.popleft()[1])

@@ -308,6 +308,7 @@ class Hub:
 
     def _stored(self, results: list[tuple[Outgoing, Stored]]) -> None:
         """Called once a batch is committed: receipts to senders, then deliveries."""
+        crossing: list[tuple[str, str, list[str]]] = []  # for other nodes' sessions
         for outgoing, stored in results:
             sender: LiveSession = outgoing.origin
             envelope = stored.envelope
@@ -329,13 +330,14 @@ class Hub:
                 ).to_json()
             )
             if stored.recipient_ids:
-                self._dispatch(envelope, stored.recipient_ids)
-        if self.cluster is not None:  # other nodes may have sessions of the recipients
-            recipients = {r for _, stored in results for r in stored.recipient_ids}
-            if recipients:
-                self.cluster.stored(recipients)
+                text = self._dispatch(envelope, stored.recipient_ids)
+                crossing.append((envelope.id, text, stored.recipient_ids))
+        if self.cluster is not None and crossing:  # other nodes may have sessions of theirs
+            self.cluster.stored(crossing)
 
-    def _dispatch(self, envelope: Envelope, recipient_ids: list[str]) -> None:
+    def _dispatch(self, envelope: Envelope, recipient_ids: list[str]) -> str:
+        """Hand a stored message to this node's sessions of its recipients; returns the
+        ``deliver`` frame."""
         text = envelope.deliver_frame().to_json()
         offline = []
         for recipient_id in recipient_ids:
@@ -346,6 +348,7 @@ class Hub:
                 session.deliver(envelope.id, text)
         if offline and self.spool is not None:
             self.spool.keep(envelope, offline)
+        return text
 
     def _acked(self, acks: list[AckItem]) -> None:
         assert self.spool is not None
