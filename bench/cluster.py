@@ -70,9 +70,9 @@ from typing import Any, TextIO
 
 from bench.cluster_idle import IdleParams, bench_idle
 from bench.cluster_nodes import ClusterCpu, cluster, log_lines
-from bench.counting import Tally, percentile_ms
+from bench.counting import Tally
 from bench.links import CLIENT_TIMEOUT, HubLink, Link
-from bench.load import DRAIN_SECONDS, Params, Result, drive
+from bench.load import DRAIN_SECONDS, Params, Result, drive, result_of
 from bench.progress import add_run_options, progress, set_quiet
 from bench.recall import DEFAULT_POSTGRES, run_and_report, versions
 from bench.relay import local_postgres, positive
@@ -137,22 +137,7 @@ async def measure(
         server_cpu, loadgen_cpu = cpu.read()
     finally:
         await asyncio.gather(*(link.close() for link in links), return_exceptions=True)
-    latencies = sorted(tally.latencies_ns)
-    result = Result(
-        server="",
-        mode=mode,
-        msgs_per_s=round(tally.delivered / tally.seconds, 1),
-        p50_ms=percentile_ms(latencies, 0.50),
-        p99_ms=percentile_ms(latencies, 0.99),
-        max_ms=percentile_ms(latencies, 1.0),
-        delivered=tally.delivered,
-        sent=tally.sent,
-        undelivered=tally.sent_total - tally.delivered_total,
-        errors=sum(link.errors for link in links),
-        target_msgs_per_s=params.rate if mode == "paced" else None,
-        server_cpu=server_cpu,
-        loadgen_cpu=loadgen_cpu,
-    )
+    result = result_of(tally, links, "", mode, params, server_cpu, loadgen_cpu)
     return result, exactly_once(links), cpu.machine()
 
 

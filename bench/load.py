@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bench.counting import CpuMeter, percentile_ms
+from bench.counting import CpuMeter, Tally, percentile_ms
 from bench.links import Link
 from bench.progress import progress
 
@@ -117,10 +118,23 @@ async def measure(
         server_cpu, loadgen_cpu = cpu.read()
     finally:
         await asyncio.gather(*(link.close() for link in links), return_exceptions=True)
-    latencies = sorted(tally.latencies_ns)
     errors = [link.first_error for link in links if link.first_error]
     if errors:
         progress(f"{server} {mode}: {sum(link.errors for link in links)} errors, e.g. {errors[0]}")
+    return result_of(tally, links, server, mode, params, server_cpu, loadgen_cpu)
+
+
+def result_of(
+    tally: Tally,
+    links: Sequence[Link],
+    server: str,
+    mode: str,
+    params: Params,
+    server_cpu: float | None,
+    loadgen_cpu: float | None,
+) -> Result:
+    """One run's figures, from what the links counted."""
+    latencies = sorted(tally.latencies_ns)
     return Result(
         server=server,
         mode=mode,
