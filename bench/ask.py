@@ -97,9 +97,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bench import ask_family, recall_corpus
 from bench.ask_agents import AgentsProcess, Member, prepare_devices, synced_up_to
 from bench.counting import process_cpu_seconds
-from bench.progress import add_run_options, progress, set_quiet
+from bench.progress import (
+    add_postgres_options,
+    add_run_options,
+    number,
+    positive,
+    progress,
+    set_quiet,
+)
 from bench.recall import (
-    DEFAULT_POSTGRES,
     database,
     percentile,
     run_and_report,
@@ -107,7 +113,6 @@ from bench.recall import (
     summarize,
     versions,
 )
-from bench.relay import local_postgres, positive
 from bench.servers import ROOT, hub
 from cloudbrain.agent.client import Client
 from cloudbrain.db import create_engine
@@ -614,8 +619,8 @@ def print_table(doc: dict[str, Any], out: TextIO) -> None:
                 f"{a['p99_ms']:>8.1f}{a['mean_ms']:>8.1f}{rc['p50_ms']:>11.1f}{rc['p99_ms']:>7.1f}"
                 f"{x['p50']:>7.1f}{x['p99']:>7.1f}{per['chosen']:>8.2f}{per['answers_live']:>6.2f}"
                 f"{per['answers_memory']:>7.2f}{a['missing']:>6}"
-                f"{_num(s['cpu']['server']):>8}{_num(s['cpu']['specialists']):>7}"
-                f"{_num(s['cpu']['rest']):>6}",
+                f"{number(s['cpu']['server']):>8}{number(s['cpu']['specialists']):>7}"
+                f"{number(s['cpu']['rest']):>6}",
                 file=out,
             )
     print(file=out)
@@ -631,9 +636,9 @@ def print_table(doc: dict[str, Any], out: TextIO) -> None:
             print(
                 f"    {count} connected: mean ask = choose {p['choose']:.1f} + answers "
                 f"{p['answers']:.1f} + finish {p['finish']:.1f} ms; an agent's answer p50 "
-                f"{_num(answer and answer['p50_ms'])} ms ({ag['answers']} answers); p50 first/"
-                f"second half {_num(s['ask']['drift']['p50_first_half_ms'])}/"
-                f"{_num(s['ask']['drift']['p50_second_half_ms'])} ms",
+                f"{number(answer and answer['p50_ms'])} ms ({ag['answers']} answers); p50 first/"
+                f"second half {number(s['ask']['drift']['p50_first_half_ms'])}/"
+                f"{number(s['ask']['drift']['p50_second_half_ms'])} ms",
                 file=out,
             )
     t = doc["target"]
@@ -643,13 +648,9 @@ def print_table(doc: dict[str, Any], out: TextIO) -> None:
         if met is not None and not t["applies"]:
             verdict += f" (but the target is for {TARGET_MEMORIES:,} memories)"
         print(
-            f"target: {t['what']}, {backend}: {_num(p99)} ms (< {TARGET_P99_MS:g} ms: {verdict})",
+            f"target: {t['what']}, {backend}: {number(p99)} ms (< {TARGET_P99_MS:g} ms: {verdict})",
             file=out,
         )
-
-
-def _num(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 # --- the command line ------------------------------------------------------------------------
@@ -748,15 +749,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=20261122,
         help="for the family, the memories and the questions (default: %(default)s)",
     )
-    parser.add_argument(
-        "--postgres",
-        type=local_postgres,
-        default=DEFAULT_POSTGRES,
-        metavar="URL",
-        help="PostgreSQL server to measure on: a fresh database is created there and dropped "
-        "after; the URL's database is only used to connect (default: %(default)s)",
-    )
-    parser.add_argument("--no-postgres", action="store_true", help="measure SQLite only")
+    add_postgres_options(parser)
     parser.add_argument(
         "--no-analyze",
         action="store_true",

@@ -5,47 +5,22 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from bench.counting import CpuMeter, process_cpu_seconds
-from bench.servers import HUB_RATE_LIMIT, ROOT
-from tests.processes import HOST, ListeningProcess, ServerProcess
-
-
-class RedisServer(ListeningProcess):
-    """``redis-server`` on a free port, keeping nothing on disk."""
-
-    def __init__(self, folder: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
-        folder.mkdir(parents=True, exist_ok=True)
-        argv = [binary, "--bind", HOST, "--save", "", "--appendonly", "no"]
-        super().__init__(argv, {"PATH": os.environ.get("PATH", "")}, folder / "redis.log")
-
-    @property
-    def redis_url(self) -> str:
-        return f"redis://{HOST}:{self.port}/0"
+from bench.servers import hub
+from tests.processes import RedisProcess, ServerProcess
 
 
 def node(home: Path, db_url: str, name: str, redis_url: str | None) -> ServerProcess:
     """``cloudbrain server --node NAME`` (not started yet): rate limits out of the way, only
     warnings logged, no SMTP gateway or web view; cluster mode when given a Redis."""
-    env = {
-        "CLOUDBRAIN_RATE_PER_SECOND": HUB_RATE_LIMIT,
-        "CLOUDBRAIN_RATE_BURST": HUB_RATE_LIMIT,
-        "CLOUDBRAIN_LOG_LEVEL": "WARNING",
-        "CLOUDBRAIN_SMTP": "0",
-        "CLOUDBRAIN_HTTP": "0",
-    }
+    env = {"CLOUDBRAIN_SMTP": "0", "CLOUDBRAIN_HTTP": "0"}
     if redis_url:
         env["CLOUDBRAIN_REDIS_URL"] = redis_url
-    return ServerProcess(
-        home / name, db_url, log=home / f"{name}.log", node=name, extra_env=env, cwd=ROOT
-    )
+    return hub(home / name, db_url, node=name, log=home / f"{name}.log", extra_env=env)
 
 
 @contextlib.contextmanager
@@ -55,7 +30,7 @@ def cluster(home: Path, db_url: str, count: int, redis: bool) -> Iterator[list[S
     meanwhile, on purpose (see bench.relay). The database must be migrated already: nodes
     starting together on an empty one would race to migrate it."""
     with contextlib.ExitStack() as stack:
-        url = stack.enter_context(RedisServer(home / "redis")).redis_url if redis else None
+        url = stack.enter_context(RedisProcess(home / "redis")).redis_url if redis else None
         yield [stack.enter_context(node(home, db_url, f"n{i + 1}", url)) for i in range(count)]
 
 

@@ -81,9 +81,15 @@ from sqlalchemy import event, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench import recall_corpus
-from bench.progress import add_run_options, progress, set_quiet
+from bench.progress import (
+    add_postgres_options,
+    add_run_options,
+    positive,
+    progress,
+    set_quiet,
+)
 from bench.recall_questions import PAIRS
-from bench.relay import local_postgres, machine, positive
+from bench.relay import machine
 from bench.servers import fresh_postgres
 from cloudbrain.db import create_engine, upgrade
 from cloudbrain.db.models import memories
@@ -99,7 +105,6 @@ from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.memory.store import VECTOR_CANDIDATES, MemoryStore, RecallFilter
 from cloudbrain.memory.text import words as text_words
 
-DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 LIMIT = 5
 CATEGORIES = ("plain", "agent", "since_7d")
 BREAKDOWN = ("lexical", "lexical_rows", "fetch", "begin", "other", "embed", "python")
@@ -637,7 +642,8 @@ def run_and_report(
     tables: Callable[[dict[str, Any], TextIO], None],
 ) -> None:
     """Run a benchmark's measurements into ``doc`` within ``max_seconds``, then print its
-    tables (stderr) and the JSON document (stdout); exit 1 when the run was cut short."""
+    tables (stderr) and the JSON document (stdout); exit 1 when the run was cut short or a
+    check failed (``all_checks_passed`` false)."""
     complete = True
     started = time.perf_counter()
     try:
@@ -661,6 +667,9 @@ def run_and_report(
         tables(doc, sys.stderr)
     print(json.dumps(doc, indent=2))
     if not complete:
+        sys.exit(1)
+    if doc.get("all_checks_passed") is False:
+        progress("a check failed: see checks in the JSON")
         sys.exit(1)
 
 
@@ -803,16 +812,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=20261122,
         help="for the memories and queries (default: %(default)s)",
     )
-    parser.add_argument(
-        "--postgres",
-        type=local_postgres,
-        default=DEFAULT_POSTGRES,
-        metavar="URL",
-        help="PostgreSQL server to measure on: a fresh database is created there for each "
-        "part of the run and dropped after; the URL's database is only used to connect "
-        "(default: %(default)s)",
-    )
-    parser.add_argument("--no-postgres", action="store_true", help="measure SQLite only")
+    add_postgres_options(parser)
     parser.add_argument(
         "--no-analyze",
         action="store_true",

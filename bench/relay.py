@@ -47,7 +47,6 @@ import shutil
 import sqlite3
 import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
@@ -57,7 +56,7 @@ from typing import Any, TextIO
 from bench.counting import Tally
 from bench.links import HubLink, Link, RawLink
 from bench.load import DRAIN_SECONDS, WARMUP_SECONDS, Params, Result, measure
-from bench.progress import progress, set_quiet
+from bench.progress import local_postgres, number, positive, progress, set_quiet
 from bench.servers import hub, hub_database, make_agents, raw_relay
 from cloudbrain import __version__
 from tests.processes import START_SECONDS, ListeningProcess
@@ -212,18 +211,18 @@ def print_table(doc: dict[str, Any], results: list[Result], out: TextIO) -> None
     print(f"\n{head}\n{'-' * len(head)}", file=out)
     for r in results:
         print(
-            f"{r.server:<15}{r.mode:<11}{r.msgs_per_s:>10,.0f}{_num(r.p50_ms):>9}"
-            f"{_num(r.p99_ms):>9}{_num(r.max_ms):>9}{r.sent:>9,}{r.delivered:>11,}"
-            f"{_num(r.server_cpu):>9}{_num(r.loadgen_cpu):>9}",
+            f"{r.server:<15}{r.mode:<11}{r.msgs_per_s:>10,.0f}{number(r.p50_ms):>9}"
+            f"{number(r.p99_ms):>9}{number(r.max_ms):>9}{r.sent:>9,}{r.delivered:>11,}"
+            f"{number(r.server_cpu):>9}{number(r.loadgen_cpu):>9}",
             file=out,
         )
     print(file=out)
     for name, ratio in doc["ratios"].items():
         label = name.split("/")[0]
         print(
-            f"{name}: throughput x{_num(ratio['throughput'], 3)}; p99 under throughput "
-            f"{_num(ratio['throughput_p99_ms']['raw'])} vs {_num(ratio['throughput_p99_ms'][label])} ms, "
-            f"paced {_num(ratio['paced_p99_ms']['raw'])} vs {_num(ratio['paced_p99_ms'][label])} ms",
+            f"{name}: throughput x{number(ratio['throughput'], 3)}; p99 under throughput "
+            f"{number(ratio['throughput_p99_ms']['raw'])} vs {number(ratio['throughput_p99_ms'][label])} ms, "
+            f"paced {number(ratio['paced_p99_ms']['raw'])} vs {number(ratio['paced_p99_ms'][label])} ms",
             file=out,
         )
     for label, target in doc["target"].items():
@@ -231,43 +230,13 @@ def print_table(doc: dict[str, Any], results: list[Result], out: TextIO) -> None
         if not target["applies"]:
             verdict += f" (but the target is for {TARGET_RATE:,.0f} msgs/s)"
         print(
-            f"{label} paced p99 at {target['rate']:,.0f} msgs/s: {_num(target['p99_ms'])} ms "
+            f"{label} paced p99 at {target['rate']:,.0f} msgs/s: {number(target['p99_ms'])} ms "
             f"(target < {TARGET_P99_MS:g} ms: {verdict})",
             file=out,
         )
 
 
-def _num(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
 # --- the command line ------------------------------------------------------------------------
-
-
-def positive(kind: Callable[[str], float]) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, not {text}")
-        return value
-
-    return parse
-
-
-def local_postgres(text: str) -> str:
-    """Check a --db URL: PostgreSQL, on this machine (the benchmark talks to nothing else)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        url = make_url(text)
-    except ArgumentError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if url.get_backend_name() != "postgresql":
-        raise argparse.ArgumentTypeError("expected a postgresql+asyncpg://... URL")
-    if url.host not in (None, "", "127.0.0.1", "localhost", "::1"):
-        raise argparse.ArgumentTypeError("the database must be on this machine (127.0.0.1)")
-    return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

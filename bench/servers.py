@@ -7,7 +7,7 @@ import contextlib
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 from cloudbrain.db import create_engine
@@ -29,17 +29,26 @@ def raw_relay(log: Path) -> ListeningProcess:
     )
 
 
-def hub(home: Path, db_url: str) -> ServerProcess:
-    """``cloudbrain server`` as a process (not started yet), with rate limits out of the way."""
+def hub(
+    home: Path,
+    db_url: str,
+    *,
+    node: str = "bench",
+    log: Path | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> ServerProcess:
+    """``cloudbrain server`` as a process (not started yet), with rate limits out of the way
+    and only warnings logged; ``extra_env`` adds to or overrides its environment."""
     return ServerProcess(
         home,
         db_url,
-        log=home / "log",
-        node="bench",
+        log=log or home / "log",
+        node=node,
         extra_env={
             "CLOUDBRAIN_RATE_PER_SECOND": HUB_RATE_LIMIT,
             "CLOUDBRAIN_RATE_BURST": HUB_RATE_LIMIT,
             "CLOUDBRAIN_LOG_LEVEL": "WARNING",
+            **(extra_env or {}),
         },
         cwd=ROOT,
     )

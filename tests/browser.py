@@ -1,16 +1,13 @@
 """A real browser for the web view's tests: Debian's chromium, driven by Playwright.
 
-Chromium is installed with apt-get when it is missing (CI has root and Debian's packages). A
+Chromium is installed with apt-get when it is missing (``tests.services.debian_package``: a
 machine that cannot install it skips these tests, saying why, unless
-CLOUDBRAIN_REQUIRE_SERVICES=1, where that is a failure. A failing test leaves a screenshot of
+CLOUDBRAIN_REQUIRE_SERVICES=1, where that is a failure). A failing test leaves a screenshot of
 its page in ``tests/artifacts/``.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Dialog, Page, async_playwright
 
-from tests.services import REQUIRE_SERVICES
+from tests.services import debian_package
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -37,27 +34,11 @@ ARGS = [
 
 def ensure_chromium() -> Path:
     """Debian's chromium, installed now if it is missing."""
-    if CHROMIUM.exists():
-        return CHROMIUM
-    why = "not installed"
-    if shutil.which("apt-get") and os.geteuid() == 0:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        # The package lists may be missing on a fresh machine: update them if the first try fails.
-        for step in (
-            ["install", "-y", "-q", "chromium"],
-            ["update", "-q"],
-            ["install", "-y", "-q", "chromium"],
-        ):
-            done = subprocess.run(
-                ["apt-get", *step], env=env, capture_output=True, text=True, timeout=900
-            )
-            if CHROMIUM.exists():
-                return CHROMIUM
-        why = f"apt-get install chromium failed: {done.stderr.strip()[-300:]}"
-    message = f"a browser for the web view's tests is missing: {CHROMIUM} ({why})"
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{message}, and CLOUDBRAIN_REQUIRE_SERVICES=1 requires it")
-    pytest.skip(f"{message}; `sudo apt-get install chromium` provides it")
+    return debian_package(
+        "chromium",
+        lambda: CHROMIUM if CHROMIUM.exists() else None,
+        f"a browser for the web view's tests, {CHROMIUM},",
+    )
 
 
 @dataclass

@@ -8,6 +8,7 @@ dependencies alone (no pytest).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -167,3 +168,21 @@ class ServerProcess(ListeningProcess):
     def start(self) -> Self:
         self.home.mkdir(parents=True, exist_ok=True)
         return super().start()
+
+
+class RedisProcess(ListeningProcess):
+    """``redis-server`` of one's own on a free port (to stop and restart at will, and to leave
+    the machine's shared Redis alone), keeping nothing on disk."""
+
+    def __init__(self, folder: Path, port: int | None = None) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise FileNotFoundError("redis-server is not installed (apt-get install redis-server)")
+        argv = [binary, "--bind", HOST, "--save", "", "--appendonly", "no"]
+        folder.mkdir(parents=True, exist_ok=True)
+        env = {"PATH": os.environ.get("PATH", "")}
+        super().__init__(argv, env, folder / "redis.log", port, folder)
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://{HOST}:{self.port}/0"

@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from tests.postgres_admin import admin_execute
-from tests.processes import ListeningProcess, ServerProcess, cli_env, free_port, wait_for_port
+from tests.processes import RedisProcess, ServerProcess, cli_env, free_port, wait_for_port
 
 __all__ = [
     "REDIS_URL",
@@ -24,8 +27,10 @@ __all__ = [
     "RedisProcess",
     "ServerProcess",
     "cli_env",
+    "debian_package",
     "empty_redis",
     "free_port",
+    "redis_process",
     "service_missing",
     "wait_for_port",
 ]
@@ -46,6 +51,7 @@ def service_missing(
     pytest.skip(f"{message}; {how}")
 
 
+T = TypeVar("T")
 REDIS_URL = os.environ.get("CLOUDBRAIN_TEST_REDIS", "redis://127.0.0.1:6379/9")
 
 
@@ -66,26 +72,43 @@ def empty_redis() -> str:
     return REDIS_URL
 
 
-class RedisProcess(ListeningProcess):
-    """A Redis server of the test's own (so the test can stop and restart it), keeping
-    nothing on disk."""
-
-    def __init__(self, folder: Path, port: int | None = None) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            service_missing(
-                "redis-server", "not installed", "install Redis (apt-get install redis)"
+def debian_package(package: str, present: Callable[[], T | None], what: str) -> T:
+    """What ``present`` finds, after installing Debian's ``package`` with apt-get if it finds
+    nothing (test machines run as root, with Debian's packages). Skips, saying why, where it
+    cannot be installed, unless CLOUDBRAIN_REQUIRE_SERVICES=1, where that is a failure."""
+    found = present()
+    if found is not None:
+        return found
+    why = "not installed"
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        # The package lists may be missing on a fresh machine: update them if the first try fails.
+        for step in (
+            ["install", "-y", "-q", package],
+            ["update", "-q"],
+            ["install", "-y", "-q", package],
+        ):
+            done = subprocess.run(
+                ["apt-get", *step], env=env, capture_output=True, text=True, timeout=900
             )
-        assert binary is not None
-        argv = [binary, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        folder.mkdir(parents=True, exist_ok=True)
-        super().__init__(
-            argv, {"PATH": os.environ.get("PATH", "")}, folder / "redis.log", port, folder
-        )
+            found = present()
+            if found is not None:
+                return found
+        why = f"apt-get install {package} failed: {done.stderr.strip()[-300:]}"
+    message = f"{what} is missing ({why})"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message}, and CLOUDBRAIN_REQUIRE_SERVICES=1 requires it")
+    pytest.skip(f"{message}; `sudo apt-get install {package}` provides it")
 
-    @property
-    def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+
+def redis_process(folder: Path) -> RedisProcess:
+    """A Redis server of the test's own (not started yet); skips (or fails, when services are
+    required) where redis-server is not installed."""
+    try:
+        return RedisProcess(folder)
+    except FileNotFoundError as exc:
+        service_missing("redis-server", str(exc), "install Redis (apt-get install redis-server)")
+        raise
 
 
 def _asyncpg_url(dsn: str, database: str) -> str:

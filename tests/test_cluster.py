@@ -18,7 +18,7 @@ from cloudbrain.agent.client import Client
 from cloudbrain.db import create_engine
 from cloudbrain.identity import create_agent
 from cloudbrain.protocol import Presence
-from tests.services import RedisProcess, ServerProcess, empty_redis
+from tests.services import ServerProcess, empty_redis, redis_process
 
 pytestmark = pytest.mark.postgres
 
@@ -143,7 +143,7 @@ async def test_a_node_killed_mid_traffic_loses_nothing_and_doubles_nothing(
 async def test_while_redis_is_away_nodes_serve_their_agents_and_catch_up(
     tmp_path: Path, postgres_url: str, tokens: dict[str, str], clients: AsyncExitStack
 ) -> None:
-    with RedisProcess(tmp_path / "redis") as redis:
+    with redis_process(tmp_path / "redis") as redis:
         first = node(tmp_path, postgres_url, redis.redis_url, "r1").start()
         second = node(tmp_path, postgres_url, redis.redis_url, "r2").start()
         try:

@@ -31,7 +31,7 @@ import pytest
 import typer
 
 from cloudbrain.cli import app
-from tests.services import REQUIRE_SERVICES, ServerProcess, free_port, wait_for_port
+from tests.services import REQUIRE_SERVICES, ServerProcess, debian_package, free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKER = ROOT / "docker"
@@ -75,29 +75,9 @@ def _find_compose() -> Compose | None:
 
 def ensure_compose() -> Compose:
     """A Compose that can run `config`, Debian's docker-compose installed now if none is."""
-    found = _find_compose()
-    if found is not None:
-        return found
-    why = "neither `docker compose` nor `docker-compose` is installed"
-    if shutil.which("apt-get") and os.geteuid() == 0:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        # The package lists may be missing on a fresh machine: update them if the first try fails.
-        for step in (
-            ["install", "-y", "-q", "docker-compose"],
-            ["update", "-q"],
-            ["install", "-y", "-q", "docker-compose"],
-        ):
-            done = subprocess.run(
-                ["apt-get", *step], env=env, capture_output=True, text=True, timeout=900
-            )
-            found = _find_compose()
-            if found is not None:
-                return found
-        why = f"apt-get install docker-compose failed: {done.stderr.strip()[-300:]}"
-    message = f"Compose, to validate {COMPOSE_FILE.name}, is missing ({why})"
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{message}, and CLOUDBRAIN_REQUIRE_SERVICES=1 requires it")
-    pytest.skip(f"{message}; `sudo apt-get install docker-compose` provides it")
+    return debian_package(
+        "docker-compose", _find_compose, f"Compose, to validate {COMPOSE_FILE.name},"
+    )
 
 
 def compose_env() -> dict[str, str]:
