@@ -7,13 +7,12 @@ Every write needs an agent's token, ``Authorization: Bearer cb_...``, and acts a
 
 from __future__ import annotations
 
-import ipaddress
-
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudbrain.errors import CloudBrainError, ErrorCode, ProtocolError
 from cloudbrain.identity import agent_of_token
+from cloudbrain.peers import is_loopback
 
 READ_POLICIES = ("loopback", "anyone", "nobody")
 
@@ -25,13 +24,6 @@ def check_policy(policy: str) -> str:
             hint="use loopback (the default), anyone or nobody",
         )
     return policy
-
-
-def is_loopback(host: str | None) -> bool:
-    try:
-        return host is not None and ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def bearer(request: Request) -> str | None:

@@ -16,14 +16,13 @@ is answered once.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import uuid
 from dataclasses import replace
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
@@ -36,6 +35,7 @@ from cloudbrain.maildir.mapping import (
     parse_mail,
     request_from_mail,
 )
+from cloudbrain.peers import is_loopback
 from cloudbrain.protocol import AskResult
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ class MailGateway:
         if session.authenticated:
             envelope.mail_from = address
             return OK
-        if not (self.trust_loopback and _is_loopback(session.peer)):
+        if not (self.trust_loopback and is_loopback(session.peer)):
             return AUTH_REQUIRED
         local = parseaddr(address)[1].rpartition("@")[0]
         if not local or not await self.family.exists(local):
@@ -257,11 +257,3 @@ def _sender(session: Session, envelope: Envelope) -> str:
     if session.authenticated and isinstance(session.auth_data, str):
         return session.auth_data
     return parseaddr(envelope.mail_from or "")[1].rpartition("@")[0]
-
-
-def _is_loopback(peer: Any) -> bool:
-    host = peer[0] if isinstance(peer, tuple) and peer else ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -16,7 +16,6 @@ to the client.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from cloudbrain.errors import ProtocolError
 from cloudbrain.familio.social import SocialStore
 from cloudbrain.identity import AgentRecord
 from cloudbrain.ids import new_id
+from cloudbrain.peers import is_loopback
 from cloudbrain.protocol import Broadcast, Deliver
 from cloudbrain.server.brain import BrainStore
 from cloudbrain.server.hub import Hub
@@ -52,14 +52,6 @@ def looks_legacy(data: str | bytes) -> dict[str, Any] | None:
     if isinstance(frame, dict) and "ai_id" in frame and "type" not in frame:
         return frame
     return None
-
-
-def is_loopback(peer: Any) -> bool:
-    host = peer[0] if isinstance(peer, tuple) and peer else ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def now() -> str:

@@ -18,8 +18,8 @@ import websockets
 from cloudbrain.db import create_engine
 from cloudbrain.memory.embedding import HashingEmbedder
 from cloudbrain.memory.store import MemoryStore, RecallFilter
+from cloudbrain.peers import is_loopback
 from cloudbrain.server import Server
-from cloudbrain.server.legacy import is_loopback
 from cloudbrain.settings import Settings
 from tests.conftest import ClientFactory
 from tests.processes import cli_env
