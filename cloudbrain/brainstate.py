@@ -36,7 +36,27 @@ class Performance(BaseModel):
 
     @property
     def tokens_per_second(self) -> float | None:
-        return self.tokens / self.seconds if self.seconds else None
+        return self.tokens / self.seconds if self.tokens and self.seconds else None
+
+    @property
+    def seconds_per_answer(self) -> float | None:
+        return self.seconds / self.answers if self.answers else None
+
+    def shown(self) -> tuple[float | None, float | None]:
+        """Tokens per second (to 0.1) and seconds per answer (to 0.001), as reports show them;
+        None for what was not measured."""
+        speed, latency = self.tokens_per_second, self.seconds_per_answer
+        return (
+            None if speed is None else round(speed, 1),
+            None if latency is None else round(latency, 3),
+        )
+
+    def __add__(self, other: Performance) -> Performance:
+        return Performance(
+            answers=self.answers + other.answers,
+            tokens=self.tokens + other.tokens,
+            seconds=self.seconds + other.seconds,
+        )
 
 
 class BrainState(BaseModel):
@@ -51,6 +71,14 @@ class BrainState(BaseModel):
     # What a client keeps that CloudBrain does not read (the original CloudBrain's last_insight,
     # brain_dump and checkpoint_data, say), as the latest save left it.
     extra: dict[str, JsonValue] = {}
+
+    def spent(self) -> list[tuple[str, str, Performance]]:
+        """(device, model, what answering cost there), by device and model."""
+        found = []
+        for key, performance in sorted(self.performance.items()):
+            device, _, model = key.rpartition("/")
+            found.append((device, model, performance))
+        return found
 
 
 def merge(base: BrainState, latest: BrainState, incoming: BrainState) -> BrainState:

@@ -158,23 +158,16 @@ class Queries:
             raw = await conn.scalar(query)
         if raw is None:
             return []
-        rows = []
-        for key, spent in sorted(BrainState.model_validate(raw).performance.items()):
-            device, _, model = key.rpartition("/")
-            rows.append(
-                SpeedRow(
-                    device=device,
-                    model=model,
-                    answers=spent.answers,
-                    tokens_per_second=round(spent.tokens / spent.seconds, 1)
-                    if spent.tokens and spent.seconds
-                    else None,
-                    seconds_per_answer=round(spent.seconds / spent.answers, 3)
-                    if spent.answers
-                    else None,
-                )
+        return [
+            SpeedRow(
+                device=device,
+                model=model,
+                answers=spent.answers,
+                tokens_per_second=spent.shown()[0],
+                seconds_per_answer=spent.shown()[1],
             )
-        return rows
+            for device, model, spent in BrainState.model_validate(raw).spent()
+        ]
 
     async def asks(
         self, limit: int, offset: int = 0, *, asker: str | None = None, ask_id: str | None = None

@@ -14,7 +14,7 @@ from pydantic import JsonValue
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cloudbrain.brainstate import BrainState
+from cloudbrain.brainstate import BrainState, Performance
 from cloudbrain.db.models import (
     agents,
     ask_answers,
@@ -204,25 +204,21 @@ def devices(state: BrainState | None) -> list[DeviceInfo]:
     state's performance counters (kept per "device/model")."""
     if state is None:
         return []
-    by_device: dict[str, list[tuple[str, int, int, float]]] = defaultdict(list)
-    for key, spent in state.performance.items():
-        device, _, model = key.rpartition("/")
-        by_device[device].append((model, spent.answers, spent.tokens, spent.seconds))
-    found = []
-    for device, rows in sorted(by_device.items()):
-        answers = sum(r[1] for r in rows)
-        tokens = sum(r[2] for r in rows)
-        seconds = sum(r[3] for r in rows)
-        found.append(
-            DeviceInfo(
-                device=device,
-                models=sorted(r[0] for r in rows),
-                tokens_per_second=round(tokens / seconds, 1) if tokens and seconds else None,
-                seconds_per_answer=round(seconds / answers, 3) if answers else None,
-                answers=answers,
-            )
+    models: dict[str, list[str]] = defaultdict(list)
+    totals: dict[str, Performance] = {}
+    for device, model, spent in state.spent():
+        models[device].append(model)
+        totals[device] = totals.get(device, Performance()) + spent
+    return [
+        DeviceInfo(
+            device=device,
+            models=sorted(models[device]),
+            tokens_per_second=total.shown()[0],
+            seconds_per_answer=total.shown()[1],
+            answers=total.answers,
         )
-    return found
+        for device, total in sorted(totals.items())
+    ]
 
 
 class DirectoryService:
