@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from cloudbrain.protocol import LearnedSkill
 
@@ -26,6 +27,9 @@ class AnswerEvidence:
     up: int = 0
     down: int = 0
     accepted: int = 0
+
+
+T = TypeVar("T")
 
 
 def learned_skills(evidence: Iterable[AnswerEvidence]) -> dict[str, list[LearnedSkill]]:
@@ -61,12 +65,17 @@ def weight(skill: LearnedSkill) -> float:
     )
 
 
+def latest_ratings(ratings: Iterable[tuple[str, str, T]]) -> dict[tuple[str, str], T]:
+    """Per (answer, rater), the rater's latest rating. ``ratings``: (answer, rater, rating),
+    oldest first: a later rating by the same rater replaces the earlier."""
+    return {(answer, rater): rating for answer, rater, rating in ratings}
+
+
 def verdict_counts(ratings: Iterable[tuple[str, str, str]]) -> dict[str, dict[str, int]]:
     """Per answer, how many raters' latest rating is each verdict. ``ratings``: (answer,
-    rater, verdict), oldest first; a later rating by the same rater replaces the earlier."""
-    latest = {(answer, rater): verdict for answer, rater, verdict in ratings}
+    rater, verdict), oldest first."""
     counts: dict[str, dict[str, int]] = {}
-    for (answer, _), verdict in latest.items():
+    for (answer, _), verdict in latest_ratings(ratings).items():
         per_answer = counts.setdefault(answer, {})
         per_answer[verdict] = per_answer.get(verdict, 0) + 1
     return counts

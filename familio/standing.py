@@ -30,6 +30,7 @@ from cloudbrain.db.models import (
     social_events,
 )
 from cloudbrain.db.types import utcnow
+from cloudbrain.directory.skills import latest_ratings
 from cloudbrain.familio.reputation import Evidence, Reputation, compute
 from cloudbrain.protocol import ReputationInfo, ScorePart
 
@@ -100,21 +101,22 @@ class Standing:
                     )
                 )
             ]
-            latest: dict[tuple[str, str], tuple[str, str, tuple[str, ...], datetime]] = {}
-            for answer_id, rater, verdict, at, author, topics in await conn.execute(
-                select(
-                    feedback.c.answer_id,
-                    feedback.c.rater,
-                    feedback.c.verdict,
-                    feedback.c.created_at,
-                    ask_answers.c.agent,
-                    asks.c.topics,
+            ratings = [
+                (answer_id, rater, (author, verdict, tuple(topics), at))
+                for answer_id, rater, verdict, at, author, topics in await conn.execute(
+                    select(
+                        feedback.c.answer_id,
+                        feedback.c.rater,
+                        feedback.c.verdict,
+                        feedback.c.created_at,
+                        ask_answers.c.agent,
+                        asks.c.topics,
+                    )
+                    .join(ask_answers, ask_answers.c.id == feedback.c.answer_id)
+                    .join(asks, asks.c.id == feedback.c.ask_id)
+                    .order_by(feedback.c.created_at, feedback.c.id)
                 )
-                .join(ask_answers, ask_answers.c.id == feedback.c.answer_id)
-                .join(asks, asks.c.id == feedback.c.ask_id)
-                .order_by(feedback.c.created_at, feedback.c.id)
-            ):
-                latest[(rater, answer_id)] = (author, verdict, tuple(topics), at)
+            ]
             trust = {
                 agent: weight
                 for agent, weight in await conn.execute(
@@ -123,7 +125,7 @@ class Standing:
             }
         evidence += [
             Evidence(rater, author, verdict, topics, at)
-            for (rater, _), (author, verdict, topics, at) in latest.items()
+            for (_, rater), (author, verdict, topics, at) in latest_ratings(ratings).items()
         ]
         return created, evidence, trust
 

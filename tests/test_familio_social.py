@@ -128,3 +128,35 @@ async def test_reputation_is_worked_out_in_the_background_and_explained(
     assert roster, "the directory never showed ada's reputation"
     assert roster["ada"].reputation > roster["grace"].reputation
     assert roster["ada"].skill_reputation["python"] == python.score
+
+
+async def test_a_raters_latest_verdict_on_an_answer_is_what_reputation_counts(
+    connect: ClientFactory, make_agent: Any
+) -> None:
+    _, token = await make_agent("ada", skills=["python"])
+    ada = await connect("ada", token=token, capabilities=["answers"])
+    dora = await connect("dora")
+
+    async def answer() -> None:
+        question = await asyncio.wait_for(ada.questions.get(), 10)
+        await ada.answer(question, "Keep a reference to every task.", confidence=0.9)
+
+    answering = asyncio.create_task(answer())
+    result = await dora.ask_and_wait("How do I keep python tasks alive?", timeout=5)
+    await answering
+    [given] = result.answers
+
+    async def parts_from_dora(skill: str) -> list[Any]:
+        scores = {s.skill: s for s in (await ada.familio("ada")).reputation}
+        return [p for p in scores[skill].parts if p.source == "dora"] if skill in scores else []
+
+    await dora.rate(result.ask, given.id, "accept")
+    found = await eventually(lambda: parts_from_dora("python"))
+    assert [p.kinds for p in found] == [["accept"]]
+    # A down-rating replaces the accept (were both counted, +1 - 0.5 would still be trust).
+    await dora.rate(result.ask, given.id, "down")
+
+    async def dora_silent() -> bool:
+        return not await parts_from_dora("")
+
+    assert await eventually(dora_silent)
