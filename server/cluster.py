@@ -151,11 +151,13 @@ class Cluster:
         self._on_remote_answer = on_remote_answer
         self._end_node_sessions = end_node_sessions
         self._open_session_nodes = open_session_nodes
-        self._mine: dict[str, Remote] = {}  # this node's sessions, as announced
+        # This node's sessions as announced (JSON of a Remote): its hash in Redis, rewritten
+        # whole when the node (re)joins and changed one session at a time in between.
+        self._mine: dict[str, str] = {}
         self._others: dict[str, Remote] = {}  # other nodes' sessions, by session id
         self._proxies: dict[str, RemoteSession] = {}
         self._asked_by: dict[str, str] = {}  # ask id -> the node that asked, for answers
-        self._outgoing: asyncio.Queue[tuple[str, str]] = asyncio.Queue(100_000)
+        self._outgoing: asyncio.Queue[tuple[str, str, str, str]] = asyncio.Queue(100_000)
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -214,11 +216,14 @@ class Cluster:
             tuple(sorted(session.capabilities)),
             session.profile,
         )
+        text = remote.to_json()
         if presence.online:
-            self._mine[session.id] = remote
+            self._mine[session.id] = text
+            self._send(("hset", sessions_key(self.node), session.id, text))
         else:
             self._mine.pop(session.id, None)
-        self.publish(PRESENCE, {"presence": presence.to_json(), "session": remote.to_json()})
+            self._send(("hdel", sessions_key(self.node), session.id, ""))
+        self.publish(PRESENCE, {"presence": presence.to_json(), "session": text})
 
     def answering(self, name: str) -> RemoteSession | None:
         """A session of agent ``name`` on another node that takes questions, if there is one
@@ -245,21 +250,27 @@ class Cluster:
         return True
 
     def publish(self, channel: str, message: dict[str, Any]) -> None:
+        self._send(("publish", channel, "", json.dumps(message)))
+
+    def _send(self, command: tuple[str, str, str, str]) -> None:
+        """Queue a command for Redis (publish, or a change to this node's sessions), sent in
+        order by one task, so the hub never waits on Redis."""
         try:
-            self._outgoing.put_nowait((channel, json.dumps(message)))
+            self._outgoing.put_nowait(command)
         except asyncio.QueueFull:
-            log.warning("cluster: too much waiting for Redis; a message to %s is dropped", channel)
+            log.warning("cluster: too much waiting for Redis; a %s to %s is dropped", *command[:2])
 
     # --- background ---------------------------------------------------------------------------
 
     async def _join(self) -> None:
         """Say this node is alive, register its sessions, and learn the others'."""
-        await self.redis.set(alive_key(self.node), "1", ex=NODE_TTL_SECONDS)
-        if self._mine:
-            await self.redis.hset(
-                sessions_key(self.node), mapping={k: v.to_json() for k, v in self._mine.items()}
-            )
-            await self.redis.expire(sessions_key(self.node), NODE_TTL_SECONDS)
+        async with self.redis.pipeline(transaction=True) as registering:
+            registering.set(alive_key(self.node), "1", ex=NODE_TTL_SECONDS)
+            registering.delete(sessions_key(self.node))
+            if self._mine:
+                registering.hset(sessions_key(self.node), mapping=self._mine)  # type: ignore[arg-type]
+                registering.expire(sessions_key(self.node), NODE_TTL_SECONDS)
+            await registering.execute()
         others: dict[str, Remote] = {}
         async for key in self.redis.scan_iter(match=sessions_key("*")):
             node = key.decode().rsplit(":", 1)[-1]
@@ -292,11 +303,6 @@ class Cluster:
                     await self._join()
                     continue
                 await self.redis.set(alive_key(self.node), "1", ex=NODE_TTL_SECONDS)
-                if self._mine:
-                    await self.redis.hset(
-                        sessions_key(self.node),
-                        mapping={k: v.to_json() for k, v in self._mine.items()},
-                    )
                 await self.redis.expire(sessions_key(self.node), NODE_TTL_SECONDS)
                 await self._reap()
             except (RedisError, OSError) as exc:
@@ -319,14 +325,22 @@ class Cluster:
 
     async def _publish_loop(self) -> None:
         while True:
-            channel, message = await self._outgoing.get()
+            op, key, field, value = await self._outgoing.get()
             while True:
                 try:
-                    await self.redis.publish(channel, message)
+                    if op == "publish":
+                        await self.redis.publish(key, value)
+                    elif op == "hset":
+                        await self.redis.hset(key, field, value)
+                        await self.redis.expire(key, NODE_TTL_SECONDS)
+                    else:
+                        await self.redis.hdel(key, field)
                     break
                 except (RedisError, OSError) as exc:
                     self._degraded(exc)
-                    if channel == DOORBELL:  # the feed's own polling covers it
+                    # The feed's polling covers a lost doorbell, and rejoining rewrites this
+                    # node's sessions: only messages to other nodes are worth the wait.
+                    if key == DOORBELL or op != "publish":
                         break
                     await asyncio.sleep(RETRY_SECONDS)
 

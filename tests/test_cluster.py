@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from cloudbrain.agent.client import Client
 from cloudbrain.db import create_engine
 from cloudbrain.identity import create_agent
 from cloudbrain.protocol import Presence
-from tests.services import ServerProcess, empty_redis, redis_process
+from cloudbrain.server.cluster import sessions_key
+from tests.services import REDIS_URL, ServerProcess, empty_redis, redis_process
 
 pytestmark = pytest.mark.postgres
 
@@ -103,6 +105,21 @@ async def test_messages_topics_broadcasts_presence_and_asks_cross_nodes(
     assert result.missing == []
     online = {p.name for p in await dora.who(online=True)}
     assert online == {"alice", "bob", "carol", "ada", "dora"}
+
+    # What a node (re)joining learns of n3's sessions is what n3 has now: not ada's, once gone.
+    assert ada.welcome is not None
+    gone = ada.welcome.session
+    registry = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        assert await registry.hexists(sessions_key("n3"), gone)
+        await ada.close()
+
+        async def forgotten() -> bool:
+            return not await registry.hexists(sessions_key("n3"), gone)
+
+        assert await until(forgotten, 10)
+    finally:
+        await registry.aclose()
 
 
 async def test_a_node_killed_mid_traffic_loses_nothing_and_doubles_nothing(
