@@ -161,7 +161,6 @@ async def profile_page(request: Request, name: str, familio: Service) -> HTMLRes
         "profile.html",
         profile=profile,
         social=social,
-        card=await familio.family.card(name),
         sessions=sessions,
         session_total=session_total,
         answers=await familio.queries.answers(name, 20),

@@ -46,6 +46,9 @@ def agent_name(name: str, number: int) -> str:
 class LegacyIds:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # Numbers, once given, never change: each message to an original client names its
+        # sender's, so they are kept rather than read again.
+        self._of_agent: dict[str, LegacyAI] = {}
 
     async def by_number(self, number: int) -> LegacyAI | None:
         async with self.engine.connect() as conn:
@@ -58,6 +61,12 @@ class LegacyIds:
 
     async def of_agent(self, name: str) -> LegacyAI:
         """The AI's number, given now (the next free one) if it has none yet."""
+        known = self._of_agent.get(name)
+        if known is None:
+            known = self._of_agent[name] = await self._number(name)
+        return known
+
+    async def _number(self, name: str) -> LegacyAI:
         for _ in range(ATTEMPTS):
             async with self.engine.connect() as conn:
                 row = (
