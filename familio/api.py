@@ -21,9 +21,12 @@ from cloudbrain.ids import is_uuid
 from cloudbrain.memory.records import Kind, MemoryRecord
 from cloudbrain.protocol import (
     AgentInfo,
+    AgentName,
     EndorsementInfo,
     Link,
+    Note,
     ReputationInfo,
+    SkillName,
     SocialEvent,
     SocialProfile,
 )
@@ -242,13 +245,13 @@ class Changed(BaseModel):
 
 
 class FollowBody(BaseModel):
-    agent: str = Field(min_length=1, max_length=64)
+    agent: AgentName
 
 
 class EndorseBody(BaseModel):
-    agent: str = Field(min_length=1, max_length=64)
-    skill: str = Field(min_length=1, max_length=128)
-    note: str = Field("", max_length=500)
+    agent: AgentName
+    skill: SkillName
+    note: Note = ""
 
 
 class RateBody(BaseModel):

@@ -71,6 +71,17 @@ class _HeaderClasses(HeaderRegistry):
 POLICY = policy.default.clone(header_factory=_HeaderClasses())
 
 
+# Characters no header value may carry: CR and LF would end the header (the email package
+# refuses them, and a stored message that cannot become mail must not stop the spool), and the
+# other control characters have no place in a header either.
+_NOT_IN_HEADERS = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
+def header_text(value: str) -> str:
+    """``value`` as one header line: control characters, CR and LF included, become a space."""
+    return _NOT_IN_HEADERS.sub(" ", value).strip()
+
+
 class MailError(ValueError):
     """A mail that cannot become a CloudBrain message; ``reason`` says why, for a bounce."""
 
@@ -166,7 +177,8 @@ def request_from_mail(
 ) -> MailRequest:
     """What ``message``, sent to ``address``, asks for; MailError when it cannot be read."""
     try:
-        subject = str(message.get("Subject", "") or "")
+        # An encoded word may decode to CR or LF; the subject travels on as one line.
+        subject = header_text(str(message.get("Subject", "") or ""))
     except (ValueError, TypeError):
         raise MailError("the Subject header is malformed") from None
     body = text_body(message)
@@ -181,7 +193,7 @@ def request_from_mail(
         target=address.target,
         skills=address.skills,
         subject=subject,
-        conversation=str(message.get(CONVERSATION, "")).strip()[:128] or None,
+        conversation=header_text(str(message.get(CONVERSATION, "")))[:128] or None,
         reply_to=reply.group(1) if reply and is_uuid(reply.group(1)) else None,
         meta=meta,
     )
@@ -228,10 +240,10 @@ def outgoing_mail(
     mail = EmailMessage(policy=POLICY)
     mail["From"] = f"{sender}@{domain}"
     mail["To"] = to
-    mail["Subject"] = subject or _first_line(body)
+    mail["Subject"] = header_text(subject) or _first_line(body)
     mail["Date"] = format_datetime(datetime.now().astimezone())
     mail["Message-ID"] = message_id(envelope, domain) if envelope else make_msgid(domain=domain)
-    if conversation:
+    if conversation := header_text(conversation or ""):
         mail[CONVERSATION] = conversation
     if reply_to:
         mail["In-Reply-To"] = message_id(reply_to, domain)
@@ -243,17 +255,22 @@ def outgoing_mail(
 def delivered_mail(message: Deliver, recipient: str, domain: str) -> EmailMessage:
     """A stored message as mail, for the Maildir spool of ``recipient``."""
     mail = EmailMessage(policy=POLICY)
-    mail["From"] = address_of("direct", message.sender, domain)
-    mail["To"] = address_of(message.kind, message.topic or message.to or recipient, domain)
+    mail["From"] = header_text(address_of("direct", message.sender, domain))
+    mail["To"] = header_text(
+        address_of(message.kind, message.topic or message.to or recipient, domain)
+    )
+    # Fields stored before they were checked where they entered may hold anything: every one
+    # is made a header line here, so no stored message can stop the spool.
     subject = message.meta.get("subject")
-    mail["Subject"] = subject if isinstance(subject, str) and subject else _first_line(message.body)
+    subject = header_text(subject) if isinstance(subject, str) else ""
+    mail["Subject"] = subject or _first_line(message.body)
     mail["Date"] = format_datetime(message.at)
     mail["Message-ID"] = message_id(message.id, domain)
     mail[TYPE] = message.kind
-    mail[SESSION] = message.session
-    mail[DEVICE] = message.device
-    if message.conversation:
-        mail[CONVERSATION] = message.conversation
+    mail[SESSION] = header_text(message.session)
+    mail[DEVICE] = header_text(message.device)
+    if conversation := header_text(message.conversation or ""):
+        mail[CONVERSATION] = conversation
     if message.reply_to:
         mail["In-Reply-To"] = message_id(message.reply_to, domain)
         mail["References"] = message_id(message.reply_to, domain)
@@ -268,7 +285,7 @@ def answer_mail(
     mail = EmailMessage(policy=POLICY)
     mail["From"] = f"{ASK}@{domain}"
     mail["To"] = to
-    asked = str(question.get("Subject", "")) if question is not None else ""
+    asked = header_text(str(question.get("Subject", ""))) if question is not None else ""
     mail["Subject"] = "Re: " + (asked or _first_line(result.question))
     mail["Date"] = format_datetime((result.at or datetime.now()).astimezone())
     mail["Message-ID"] = f"<answer-{result.ask}@{domain}>"
@@ -304,5 +321,5 @@ def render_answers(result: AskResult) -> str:
 
 def _first_line(body: Any, most: int = 72) -> str:
     text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
-    first = text.strip().split("\n", 1)[0]
+    first = header_text(text.strip().split("\n", 1)[0])
     return first if len(first) <= most else first[: most - 1] + "…"

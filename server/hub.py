@@ -52,6 +52,7 @@ from cloudbrain.server.brain import BrainService
 from cloudbrain.server.cluster import Cluster
 from cloudbrain.server.directory import DirectoryService
 from cloudbrain.server.memory import MemoryService
+from cloudbrain.server.outbox import OutboxBudget
 from cloudbrain.server.router import Envelope
 from cloudbrain.server.session import LiveSession, Peer
 from cloudbrain.server.social import SocialService
@@ -65,6 +66,15 @@ REPLAY_PAGE = 500
 REVOCATION_OVERLAP = timedelta(seconds=5)
 
 
+# Why a message was not stored, by the code its sender is told.
+_NOT_STORED = {
+    ErrorCode.UNAVAILABLE: "the message could not be stored and was not accepted; send it "
+    "again later",
+    ErrorCode.INVALID_FRAME: "the database cannot store what this message holds; it was not "
+    "accepted, and sending it again will not help",
+}
+
+
 class Hub:
     def __init__(
         self,
@@ -75,8 +85,12 @@ class Hub:
         asks: AskService,
         social: SocialService,
         spool: Spool | None = None,
+        *,
+        outboxes: OutboxBudget[LiveSession],
     ) -> None:
         self.store = store
+        # The outbox budget of this node, shared by every session made for this hub.
+        self.outboxes = outboxes
         self.memory = memory
         self.brain = brain
         self.directory = directory
@@ -154,6 +168,8 @@ class Hub:
                 )
                 after = pending.seq
             count += len(page)
+            if not session.writable:
+                return count  # closed meanwhile: the next connection replays the rest
             if len(page) < REPLAY_PAGE and session.finish_replay():
                 return count
 
@@ -355,15 +371,10 @@ class Hub:
         for item in acks:
             self.spool.acked(item.recipient_id, list(item.message_ids))
 
-    def _store_failed(self, outgoing: list[Outgoing]) -> None:
+    def _store_failed(self, outgoing: list[Outgoing], code: ErrorCode) -> None:
+        detail = _NOT_STORED[code]
         for item in outgoing:
-            item.origin.send(
-                Error(
-                    re=item.envelope.id,
-                    code=ErrorCode.UNAVAILABLE,
-                    detail="the message could not be stored and was not accepted; send it again later",
-                ).to_json()
-            )
+            item.origin.send(Error(re=item.envelope.id, code=code, detail=detail).to_json())
 
     async def expire(self) -> None:
         expired = await self.store.expire_due()

@@ -98,7 +98,17 @@ class Spool:
             try:
                 await self._name([op.recipient_id for op in batch])
                 changes = self._changes(batch)
-                await loop.run_in_executor(self._writer, apply, self.root, self.domain, changes)
+                refused = await loop.run_in_executor(
+                    self._writer, apply, self.root, self.domain, changes
+                )
+                for name, message_id, why in refused:
+                    log.error(
+                        "spool: message %s for %r cannot be made mail (%s); it waits in the "
+                        "database only",
+                        message_id,
+                        name,
+                        why,
+                    )
             except Exception:
                 # The database has it all; the next start's reconcile writes what is missing.
                 log.exception("could not update the spool for %d change(s)", len(batch))
@@ -144,7 +154,17 @@ class Spool:
             while page := await self.store.pending(agent_id, after_seq=after):
                 for pending in page:
                     ids.add(pending.envelope.id)
-                    mail = self._mail(pending.envelope, name)
+                    try:
+                        mail = self._mail(pending.envelope, name)
+                    except Exception:
+                        # One message that cannot be mail costs its copy, not the start.
+                        log.exception(
+                            "spool: message %s for %r cannot be made mail; it waits in the "
+                            "database only",
+                            pending.envelope.id,
+                            name,
+                        )
+                        continue
                     written += await asyncio.to_thread(
                         put_once, self.mailbox(name), pending.envelope.id, mail
                     )
@@ -168,14 +188,23 @@ class Spool:
 Change = tuple[str, str | list[str]]
 
 
-def apply(root: Path, domain: str, changes: list[Change]) -> None:
-    """Write kept copies and file acked ones, in order (in the helper process)."""
+def apply(root: Path, domain: str, changes: list[Change]) -> list[tuple[str, str, str]]:
+    """Write kept copies and file acked ones, in order (in the helper process). Returns the
+    copies that could not be made mail, as (recipient, message id, why), for the hub to log:
+    one such message must not cost the others of its batch their copies."""
+    refused = []
     for name, change in changes:
         mailbox = root / safe_name(name)
         if isinstance(change, str):
             message = Deliver.model_validate_json(change)
+            try:
+                mail = delivered_mail(message, name, domain).as_bytes()
+            except Exception as error:
+                refused.append((name, message.id, f"{type(error).__name__}: {error}"))
+                continue
             # A message is kept once, when it is first stored: its name is new here.
-            put(mailbox, message.id, delivered_mail(message, name, domain).as_bytes())
+            put(mailbox, message.id, mail)
         else:
             for message_id in change:
                 mark(mailbox, message_id, SENT)
+    return refused

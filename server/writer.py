@@ -14,6 +14,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import DataError, DBAPIError, StatementError
+
+from cloudbrain.errors import ErrorCode
 from cloudbrain.server.batch import Stored
 from cloudbrain.server.router import Envelope
 from cloudbrain.server.store import MessageStore
@@ -37,7 +40,9 @@ class AckItem:
 
 
 OnStored = Callable[[list[tuple[Outgoing, Stored]]], None]
-OnFailed = Callable[[list[Outgoing]], None]
+# Messages not stored, and why: ``unavailable`` (send again later) or ``invalid_frame`` (the
+# database refuses what the message holds; sending it again cannot help).
+OnFailed = Callable[[list[Outgoing], ErrorCode], None]
 OnAcked = Callable[[list[AckItem]], None]
 
 
@@ -88,21 +93,50 @@ class BatchWriter:
 
     async def _write(self, batch: list[Outgoing | AckItem]) -> None:
         outgoing = [item for item in batch if isinstance(item, Outgoing)]
-        acks = [
-            (item.recipient_id, mid)
-            for item in batch
-            if isinstance(item, AckItem)
-            for mid in item.message_ids
-        ]
+        ack_items = [item for item in batch if isinstance(item, AckItem)]
+        try:
+            stored = await self._commit(outgoing, ack_items)
+        except RefusedByDatabase:
+            # The database refused what one of the messages holds (see refused_by_database):
+            # store each on its own, so only that one is refused and the others go through.
+            if ack_items:
+                await self._write_alone(ack_items)
+            for item in outgoing:
+                await self._write_alone([item])
+        except Exception:
+            log.exception("giving up on a batch of %d messages", len(outgoing))
+            self._on_failed(outgoing, ErrorCode.UNAVAILABLE)
+        else:
+            self._done(outgoing, ack_items, stored)
+
+    async def _write_alone(self, batch: Sequence[Outgoing | AckItem]) -> None:
+        outgoing = [item for item in batch if isinstance(item, Outgoing)]
+        ack_items = [item for item in batch if isinstance(item, AckItem)]
+        try:
+            stored = await self._commit(outgoing, ack_items)
+        except RefusedByDatabase as refused:
+            log.warning("the database refused a message (%s); told its sender", refused)
+            self._on_failed(outgoing, ErrorCode.INVALID_FRAME)
+        except Exception:
+            log.exception("giving up on a message")
+            self._on_failed(outgoing, ErrorCode.UNAVAILABLE)
+        else:
+            self._done(outgoing, ack_items, stored)
+
+    async def _commit(self, outgoing: list[Outgoing], ack_items: list[AckItem]) -> list[Stored]:
+        """Store in one transaction, trying again while the database is away. Raises what
+        made the last try fail, or at once :class:`RefusedByDatabase` when the database
+        refused the content itself: trying that again can only fail again."""
         envelopes = [item.envelope for item in outgoing]
+        acks = [(item.recipient_id, mid) for item in ack_items for mid in item.message_ids]
         for attempt, delay in enumerate((*RETRY_DELAYS, None)):
             try:
-                stored = await self._store.write_batch(envelopes, acks)
-            except Exception:
+                return await self._store.write_batch(envelopes, acks)
+            except Exception as error:
+                if refused_by_database(error):
+                    raise RefusedByDatabase(str(getattr(error, "orig", error))) from error
                 if delay is None:
-                    log.exception("giving up on a batch of %d messages", len(outgoing))
-                    self._on_failed(outgoing)
-                    return
+                    raise
                 log.warning(
                     "database write failed (attempt %d), retrying in %.2fs",
                     attempt + 1,
@@ -110,11 +144,33 @@ class BatchWriter:
                     exc_info=attempt == 0,
                 )
                 await asyncio.sleep(delay)
-            else:
-                self._on_stored(list(zip(outgoing, stored, strict=True)))
-                if self._on_acked is not None and acks:
-                    self._on_acked([item for item in batch if isinstance(item, AckItem)])
-                return
+        raise AssertionError("unreachable: the last try returns or raises")
+
+    def _done(
+        self, outgoing: list[Outgoing], ack_items: list[AckItem], stored: list[Stored]
+    ) -> None:
+        self._on_stored(list(zip(outgoing, stored, strict=True)))
+        if self._on_acked is not None and ack_items:
+            self._on_acked(ack_items)
+
+
+class RefusedByDatabase(Exception):
+    """The database will not store what a batch holds."""
+
+
+def refused_by_database(error: BaseException) -> bool:
+    """True when ``error`` says the database (or its driver) will never take what was written,
+    however often it is tried: a value it cannot store (PostgreSQL: NUL in text, SQLSTATE
+    class 22), or one the driver cannot even encode (a lone surrogate). Connection failures and
+    conflicts are worth trying again; these are not."""
+    if isinstance(error, DataError):
+        return True
+    if isinstance(error, DBAPIError):
+        # Not every driver error is mapped to DataError (asyncpg's "unsupported Unicode escape
+        # sequence" for a NUL in JSONB is not): PostgreSQL's SQLSTATE class 22 says it.
+        return str(getattr(error.orig, "sqlstate", "") or "").startswith("22")
+    # Raised before the statement reached the database: the driver could not bind a value.
+    return isinstance(error, StatementError)
 
 
 async def run_periodically(interval: float, job: Callable[[], Awaitable[None]], name: str) -> None:

@@ -4,6 +4,7 @@ shared by many frames, and the base classes of client and server frames.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, JsonValue
@@ -23,13 +24,37 @@ def _check_uuid(value: str) -> str:
     return value
 
 
+# Control characters (C0, DEL and C1): no name or one-line text may hold them, since such
+# fields end up in mail headers (where CR or LF would end the header), log lines and pages.
+CONTROL = r"\x00-\x1f\x7f-\x9f"
+
+_CONTROL_CHARACTER = re.compile(f"[{CONTROL}]")
+
+
+def _one_line(value: str) -> str:
+    if _CONTROL_CHARACTER.search(value):
+        raise ValueError("must be one line of text, without control characters such as CR or LF")
+    return value
+
+
+def _storable(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("may not contain NUL (\\u0000): the database cannot store it")
+    return value
+
+
 # Agent names are what people type and read: any printable text up to 64 characters, without
 # white space, and not starting with '*' (which addresses everyone on the command line).
-AgentName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s*][^\s]*$")]
-TopicName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s]+$")]
+AgentName = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=rf"^[^\s*{CONTROL}][^\s{CONTROL}]*$")
+]
+TopicName = Annotated[str, Field(min_length=1, max_length=128, pattern=rf"^[^\s{CONTROL}]+$")]
 MessageId = Annotated[str, AfterValidator(_check_uuid)]
-ShortText = Annotated[str, Field(max_length=128)]
-FrameId = Annotated[str, Field(min_length=1, max_length=128)]
+# One line of text: a device, a conversation, a skill, a model's name.
+ShortText = Annotated[str, Field(max_length=128), AfterValidator(_one_line)]
+FrameId = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_one_line)]
+# Free text, several lines allowed, that is stored as it is.
+Text = Annotated[str, AfterValidator(_storable)]
 Meta = dict[str, JsonValue]
 
 

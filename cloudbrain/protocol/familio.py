@@ -12,10 +12,17 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from cloudbrain.protocol.base import AgentName, FrameId, _ClientFrame, _ServerFrame
+from cloudbrain.protocol.base import (
+    AgentName,
+    FrameId,
+    ShortText,
+    Text,
+    _ClientFrame,
+    _ServerFrame,
+)
 
-SkillName = Annotated[str, Field(min_length=1, max_length=128)]
-Note = Annotated[str, Field(max_length=500)]
+SkillName = Annotated[ShortText, Field(min_length=1)]
+Note = Annotated[Text, Field(max_length=500)]
 
 # --- frames a client sends -------------------------------------------------------------------
 

@@ -136,9 +136,41 @@ _server_adapter: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)
 def parse_client_frame(raw: str | bytes) -> ClientFrame:
     """Parse one frame from a client, or raise :class:`ProtocolError` saying what is wrong."""
     try:
-        return _client_adapter.validate_json(raw)
+        frame = _client_adapter.validate_json(raw)
     except ValidationError as exc:
         raise _explain(raw, exc, CLIENT_TYPES) from None
+    if _NUL_ESCAPE in raw if isinstance(raw, str) else _NUL_ESCAPE.encode() in raw:
+        # Rare, so the exact look (is it really a NUL, or an escaped backslash?) is paid for
+        # only when the escape shows up at all. (The JSON parser refuses lone surrogates.)
+        problem = unstorable(json.loads(raw))
+        if problem:
+            raise ProtocolError(ErrorCode.INVALID_FRAME, f"bad {frame.type!r} frame: {problem}")
+    return frame
+
+
+_NUL_ESCAPE = "\\u0000"
+
+
+def unstorable(value: object) -> str | None:
+    """Why ``value`` (decoded JSON) cannot be stored, or None. PostgreSQL keeps no NUL in
+    text or JSON, and a lone surrogate is no character at all: UTF-8 cannot encode it. Either,
+    let through, would fail the whole batch of messages it is written with."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "text may not contain NUL (\\u0000)"
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return "text may not contain a lone surrogate (\\ud800-\\udfff unpaired)"
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return None
 
 
 def parse_server_frame(raw: str | bytes) -> ServerFrame:
@@ -153,10 +185,12 @@ def frame_id(raw: str | bytes) -> str | None:
     """The ``id`` of a frame that failed to parse, if one can be read, for the error's ``re``."""
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     value = data.get("id") if isinstance(data, dict) else None
-    return value[:128] if isinstance(value, str) else None
+    if not isinstance(value, str) or unstorable(value):
+        return None  # an id that could not be sent back in the error's ``re``
+    return value[:128]
 
 
 def _explain(raw: str | bytes, exc: ValidationError, known: frozenset[str]) -> ProtocolError:
@@ -165,6 +199,8 @@ def _explain(raw: str | bytes, exc: ValidationError, known: frozenset[str]) -> P
         data: Any = json.loads(raw)
     except ValueError:
         return ProtocolError(ErrorCode.INVALID_JSON, "the frame is not valid JSON text")
+    except RecursionError:
+        return ProtocolError(ErrorCode.INVALID_JSON, "the frame's JSON is nested too deeply")
     if not isinstance(data, dict):
         return ProtocolError(ErrorCode.INVALID_FRAME, "a frame must be a JSON object")
     version = data.get("v", PROTOCOL_VERSION)
