@@ -5,18 +5,24 @@ wire protocol; writes act as the agent whose token comes as ``Authorization: Bea
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field, JsonValue
+from pydantic import AwareDatetime, BaseModel, Field, JsonValue
 
 from cloudbrain.directory.search import matches
 from cloudbrain.errors import ErrorCode, ProtocolError
 from cloudbrain.familio.app import Context, can_read, familio_of
 from cloudbrain.familio.profile import social_profile
 from cloudbrain.familio.queries import AskRow, SessionRow
-from cloudbrain.familio.reads import Page, memories_page, page_of, profile_of, sorted_family
+from cloudbrain.familio.reads import (
+    MAX_PAGE,
+    Page,
+    memories_page,
+    page_of,
+    profile_of,
+    sorted_family,
+)
 from cloudbrain.ids import is_uuid
 from cloudbrain.memory.records import Kind, MemoryRecord
 from cloudbrain.protocol import (
@@ -39,11 +45,15 @@ async def acting_agent(request: Request) -> str:
 router = APIRouter(prefix="/api", dependencies=[Depends(can_read)], tags=["familio"])
 Writer = Annotated[str, Depends(acting_agent)]
 Service = Annotated[Context, Depends(familio_of)]
-PageNumber = Annotated[int, Query(ge=1, description="1 is the first page.")]
+PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE, description="1 is the first page.")]
 PerPage = Annotated[int, Query(ge=1, le=200, description="Items per page, up to 200.")]
 AgentParam = Annotated[str, Query(alias="agent", description="The AI's name.")]
-Since = Annotated[datetime | None, Query(description="From this time (ISO 8601).")]
-Until = Annotated[datetime | None, Query(description="Up to this time (ISO 8601).")]
+Since = Annotated[
+    AwareDatetime | None, Query(description="From this time (ISO 8601, with a time zone).")
+]
+Until = Annotated[
+    AwareDatetime | None, Query(description="Up to this time (ISO 8601, with a time zone).")
+]
 
 
 # --- the family ------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from cloudbrain.errors import ErrorCode, ProtocolError
 from cloudbrain.familio import charts
 from cloudbrain.familio.app import Context, can_read, familio_of
 from cloudbrain.familio.profile import social_profile
-from cloudbrain.familio.reads import memories_page, profile_of, sorted_family
+from cloudbrain.familio.reads import MAX_PAGE, memories_page, profile_of, sorted_family
 from cloudbrain.ids import is_uuid
 from cloudbrain.memory.records import Kind
 from cloudbrain.memory.store import RecallFilter
@@ -99,7 +99,7 @@ class FamilyFilter:
     skill: str | None = None
     q: str | None = None
     online: bool | None = None
-    page: Annotated[int, Query(ge=1)] = 1
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1
 
 
 Filter = Annotated[FamilyFilter, Depends()]
@@ -178,7 +178,7 @@ async def memories_page_html(
     until: str | None = None,
     device: str | None = None,
     kind: str | None = None,  # the form sends "" for any
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
 ) -> HTMLResponse:
     profile = await profile_of(familio, name)
     if kind and kind not in get_args(Kind):
@@ -261,7 +261,7 @@ async def asks_page(
     request: Request,
     familio: Service,
     asker: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
 ) -> HTMLResponse:
     rows, total = await familio.queries.asks(20, (page - 1) * 20, asker=asker or None)
     return render(

@@ -16,6 +16,9 @@ from cloudbrain.protocol import AgentInfo
 
 T = TypeVar("T")
 
+# The last page anyone may ask for: far past any family, and its offset still fits in SQL.
+MAX_PAGE = 1_000_000
+
 
 class Page(BaseModel, Generic[T]):
     items: list[T]

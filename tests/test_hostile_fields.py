@@ -11,6 +11,7 @@ from email import policy
 from email.parser import BytesParser
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import update
 
@@ -74,6 +75,13 @@ def frame(kind: str, **fields: Any) -> str:
         json.dumps({"v": 1, "type": "ping", "id": "two\nlines"}),
         frame("endorse", agent="dave", skill="sql", note="nul \x00"),
         frame("subscribe", topic="esc\x1b[31m"),
+        # Numbers past a BIGINT, and times without a zone, which cannot be compared.
+        frame("memories", after=2**63),
+        frame("brain_save", state={}, base=2**63),
+        frame("brain_load", version=2**64),
+        frame("remember", memories=[{"ai": "eve", "content": "x", "count": 2**63}]),
+        frame("recall", query="x", since="2026-01-01T00:00:00"),
+        frame("memories", until="2026-01-01T00:00:00"),
     ],
 )
 async def test_nul_and_line_breaks_are_refused_with_a_typed_error(
@@ -90,6 +98,28 @@ async def test_nul_and_line_breaks_are_refused_with_a_typed_error(
         await ws.send(json.dumps({"v": 1, "type": "ping", "id": "still-open"}))
         assert (await recv_json(ws))["re"] == "still-open"
     await others_still_fine(connect)
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        ("[" * 5000 + "]" * 5000, "invalid_json"),
+        (frame("send", to="dave", body=json.loads("[" * 500 + "]" * 500)), "invalid_frame"),
+        ('{"v": 1, "type": "ping", "id": "\\ud800"}', "invalid_frame"),
+    ],
+)
+async def test_deep_nesting_and_lone_surrogates_get_an_error_frame_not_a_close(
+    server: Server, make_agent: AgentFactory, data: str, code: str
+) -> None:
+    await make_agent("dave")
+    _, token = await make_agent("eve")
+    async with raw(server.url, max_size=None) as ws:
+        await hello(ws, "eve", token)
+        await ws.send(data)
+        error = await recv_json(ws)
+        assert (error["type"], error["code"]) == ("error", code), error
+        await ws.send(json.dumps({"v": 1, "type": "ping", "id": "still-open"}))
+        assert (await recv_json(ws))["re"] == "still-open"
 
 
 async def test_a_json_escaped_backslash_before_u0000_is_only_text(connect: ClientFactory) -> None:
@@ -258,3 +288,23 @@ async def test_a_message_postgresql_refuses_costs_only_that_message_and_no_retri
     assert stored == [batch[0].envelope.id, batch[2].envelope.id]
     assert failed == [(batch[1].envelope.id, ErrorCode.INVALID_FRAME)]
     assert tries == 4  # the batch once, then each message on its own once
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"since": "2026-01-01T00:00:00"},
+        {"until": "2026-01-01T00:00:00"},
+        {"page": "99999999999999999999"},
+        {"page": str(2**63)},
+    ],
+)
+async def test_rest_reads_refuse_times_without_a_zone_and_pages_past_the_end(
+    server: Server, make_agent: AgentFactory, query: dict[str, str]
+) -> None:
+    await make_agent("alice")
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
+        refused = await http.get("/api/memories", params={"agent": "alice", **query})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["code"] == "invalid_frame"
+        assert (await http.get("/api/memories", params={"agent": "alice"})).status_code == 200

@@ -36,7 +36,7 @@ class MemoryRecord(BaseModel):
     provenance: dict[str, JsonValue] = {}
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     fact_key: Annotated[str, Field(max_length=256)] | None = None
-    count: Annotated[int, Field(ge=1)] = 1
+    count: Annotated[int, Field(ge=1, le=2**63 - 1)] = 1  # a BIGINT column
     superseded_by: str | None = None
 
     @model_validator(mode="after")

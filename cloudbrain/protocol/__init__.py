@@ -28,6 +28,7 @@ from cloudbrain.protocol.asks import (
 )
 from cloudbrain.protocol.base import (
     MAX_ACK_IDS,
+    MAX_INTEGER,
     MAX_TTL_SECONDS,
     PROTOCOL_VERSION,
     AgentName,
@@ -123,6 +124,7 @@ __all__ = [
     "ANSWERS_CAPABILITY",
     "CLIENT_TYPES",
     "MAX_ACK_IDS",
+    "MAX_INTEGER",
     "MAX_TTL_SECONDS",
     "PRESENCE_CAPABILITY",
     "PROTOCOL_VERSION",

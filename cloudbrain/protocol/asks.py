@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from cloudbrain.protocol.base import (
     AgentName,
@@ -32,8 +32,8 @@ class Ask(_ClientFrame):
     skills: Annotated[list[ShortText], Field(max_length=16)] = []
     agents: Annotated[list[AgentName], Field(max_length=50)] = []  # only these
     own: bool = False  # only the asker's own past sessions (its memories)
-    since: datetime | None = None
-    until: datetime | None = None
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
     timeout: Annotated[float, Field(gt=0, le=120)] = 10.0
     max_specialists: Annotated[int, Field(ge=1, le=50)] = 5
     # How heavy the work is, 0 (a lookup) to 1; None: the server estimates it.

@@ -14,6 +14,8 @@ from cloudbrain.ids import is_uuid
 PROTOCOL_VERSION: Literal[1] = 1
 MAX_ACK_IDS = 1000
 MAX_TTL_SECONDS = 30 * 24 * 3600
+# The largest integer a database column (BIGINT) holds: numbers from clients stay below it.
+MAX_INTEGER = 2**63 - 1
 
 
 def _check_uuid(value: str) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from cloudbrain.brainstate import BrainState
-from cloudbrain.protocol.base import AgentName, FrameId, _ClientFrame, _ServerFrame
+from cloudbrain.protocol.base import MAX_INTEGER, AgentName, FrameId, _ClientFrame, _ServerFrame
 
 # --- frames a client sends -------------------------------------------------------------------
 
@@ -19,7 +19,7 @@ class BrainSave(_ClientFrame):
     type: Literal["brain_save"] = "brain_save"
     id: FrameId
     state: BrainState
-    base: Annotated[int, Field(ge=1)] | None = None
+    base: Annotated[int, Field(ge=1, le=MAX_INTEGER)] | None = None
 
 
 class BrainLoad(_ClientFrame):
@@ -28,7 +28,7 @@ class BrainLoad(_ClientFrame):
     type: Literal["brain_load"] = "brain_load"
     id: FrameId
     ai: AgentName | None = None
-    version: Annotated[int, Field(ge=1)] | None = None
+    version: Annotated[int, Field(ge=1, le=MAX_INTEGER)] | None = None
 
 
 class BrainHistory(_ClientFrame):

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from cloudbrain.memory.records import Kind, MemoryRecord
-from cloudbrain.protocol.base import AgentName, FrameId, ShortText, _ClientFrame, _ServerFrame
+from cloudbrain.protocol.base import (
+    MAX_INTEGER,
+    AgentName,
+    FrameId,
+    ShortText,
+    _ClientFrame,
+    _ServerFrame,
+)
 
 # --- frames a client sends -------------------------------------------------------------------
 
@@ -23,8 +29,9 @@ class Remember(_ClientFrame):
 
 class _MemoryQuery(_ClientFrame):
     ai: AgentName | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    # A time without a zone would be compared with zoned times in the database: refused.
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
 
 
 class Recall(_MemoryQuery):
@@ -46,7 +53,7 @@ class Memories(_MemoryQuery):
 
     type: Literal["memories"] = "memories"
     id: FrameId
-    after: Annotated[int, Field(ge=0)] = 0
+    after: Annotated[int, Field(ge=0, le=MAX_INTEGER)] = 0
     limit: Annotated[int, Field(ge=1, le=500)] = 200
 
 
