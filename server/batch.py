@@ -38,13 +38,24 @@ class Stored:
 
 
 def store_batch(
-    conn: Connection, envelopes: Sequence[Envelope], acks: Sequence[tuple[str, str]]
+    conn: Connection,
+    envelopes: Sequence[Envelope],
+    acks: Sequence[tuple[str, str]],
+    *,
+    retry: bool = False,
 ) -> list[Stored]:
     """``acks`` are (recipient agent id, message id) pairs. A message id seen before from the
-    same sender is a resend: reported as a duplicate, nothing new is stored."""
+    same sender is a resend: reported as a duplicate, nothing new is stored.
+
+    ``retry``: this batch was tried before and the try failed, perhaps only its COMMIT's reply,
+    so a message found stored may be one that try stored and nobody was told of. Such messages
+    are reported stored now (not duplicates), with the recipients they still wait for, so they
+    are delivered live; a copy that also reaches someone twice is one ack, as any resend."""
     results = [Stored(envelope) for envelope in envelopes]
     if results:
         _store_messages(conn, results)
+        if retry:
+            _resume_lost_commit(conn, results)
     if acks:
         _mark_delivered(conn, acks)
     return results
@@ -65,6 +76,21 @@ def _mark_delivered(conn: Connection, acks: Sequence[tuple[str, str]]) -> None:
         .values(state="delivered", delivered_at=bindparam("now")),
         [{"recipient": r, "message": m, "now": now} for r, m in acks],
     )
+
+
+def _resume_lost_commit(conn: Connection, results: list[Stored]) -> None:
+    found = {r.envelope.id: r for r in results if r.duplicate and r.original is not None}
+    if not found:
+        return
+    rows = conn.execute(
+        select(deliveries.c.message_id, deliveries.c.recipient_id).where(
+            deliveries.c.message_id.in_(list(found)), deliveries.c.state == "pending"
+        )
+    )
+    for message_id, recipient_id in rows:
+        found[str(message_id)].recipient_ids.append(str(recipient_id))
+    for result in found.values():
+        result.duplicate = False
 
 
 def _store_messages(conn: Connection, results: list[Stored]) -> None:

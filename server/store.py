@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cloudbrain.db.engine import TransactionRunner, write_transaction
 from cloudbrain.db.models import agents, deliveries, messages, sessions, subscriptions
 from cloudbrain.db.types import utcnow
-from cloudbrain.ids import new_id
+from cloudbrain.ids import is_uuid, new_id
 from cloudbrain.protocol import AgentInfo, RecipientState, SessionInfo
 from cloudbrain.server.batch import Stored, store_batch
 from cloudbrain.server.router import Envelope
@@ -105,6 +105,17 @@ class MessageStore:
                 select(agents.c.id, agents.c.name).where(agents.c.id.in_(list(agent_ids)))
             )
             return {row.id: row.name for row in rows}
+
+    async def session_agents(self, session_ids: Iterable[str]) -> dict[str, str]:
+        """session id -> agent id, for those of these ids that are sessions of this server."""
+        wanted = [i for i in set(session_ids) if is_uuid(i)]
+        if not wanted:
+            return {}
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(sessions.c.id, sessions.c.agent_id).where(sessions.c.id.in_(wanted))
+            )
+            return {str(row.id): str(row.agent_id) for row in rows}
 
     async def last_delivery(self) -> int:
         """The position of the newest delivery stored (0 when there is none)."""
@@ -207,11 +218,11 @@ class MessageStore:
     # --- the hot path -----------------------------------------------------------------------
 
     async def write_batch(
-        self, envelopes: Sequence[Envelope], acks: Sequence[tuple[str, str]]
+        self, envelopes: Sequence[Envelope], acks: Sequence[tuple[str, str]], *, retry: bool = False
     ) -> list[Stored]:
         """Store messages and their deliveries, and mark acked deliveries, in one transaction.
         See :func:`cloudbrain.server.batch.store_batch`."""
-        return await self._runner.run(lambda conn: store_batch(conn, envelopes, acks))
+        return await self._runner.run(lambda conn: store_batch(conn, envelopes, acks, retry=retry))
 
     # --- replay -----------------------------------------------------------------------------
 

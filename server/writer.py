@@ -4,6 +4,11 @@ Connections hand it accepted messages and acks; it stores whatever has queued up
 commit in one transaction, then hands the results back (receipts, deliveries). Throughput comes
 from the batching, so persisting every message does not cap it. The queue is bounded: when the
 database falls behind, connections wait to hand over more, which slows their senders down.
+
+While the database is away, the writer keeps trying the batch it holds and takes no other: a
+message refused then and sent again later would be stored after messages sent after it, and
+order from one sender would break. Only a stopping server gives up (``unavailable``), and its
+clients send again, in order, to the next one.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from cloudbrain.server.store import MessageStore
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
-RETRY_DELAYS = (0.05, 0.2, 0.5, 1.0, 2.0, 5.0)
+RETRY_DELAYS = (0.05, 0.2, 0.5, 1.0, 2.0)  # then every 2 s, for as long as it takes
+LOG_EVERY = 30  # tries between two warnings about the same outage
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class BatchWriter:
         self._on_acked = on_acked
         self._queue: asyncio.Queue[Outgoing | AckItem | None] = asyncio.Queue(max_queue)
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="batch-writer")
@@ -69,7 +76,9 @@ class BatchWriter:
         await self._queue.put(item)
 
     async def stop(self) -> None:
-        """Write everything already queued, then end."""
+        """Write everything already queued, then end. While the database is away, what is
+        queued is refused with ``unavailable`` instead of waiting for it."""
+        self._stopping = True
         if self._task is not None:
             await self._queue.put(None)
             await self._task
@@ -124,27 +133,35 @@ class BatchWriter:
             self._done(outgoing, ack_items, stored)
 
     async def _commit(self, outgoing: list[Outgoing], ack_items: list[AckItem]) -> list[Stored]:
-        """Store in one transaction, trying again while the database is away. Raises what
-        made the last try fail, or at once :class:`RefusedByDatabase` when the database
-        refused the content itself: trying that again can only fail again."""
+        """Store in one transaction, trying again for as long as the database is away (until
+        the writer stops: then what made the last try fail is raised). Raises at once
+        :class:`RefusedByDatabase` when the database refused the content itself: trying
+        that again can only fail again."""
         envelopes = [item.envelope for item in outgoing]
         acks = [(item.recipient_id, mid) for item in ack_items for mid in item.message_ids]
-        for attempt, delay in enumerate((*RETRY_DELAYS, None)):
+        attempt = 0
+        while True:
             try:
-                return await self._store.write_batch(envelopes, acks)
+                # A try after a failed one may find its messages stored already: the failure
+                # can have been the lost reply to a COMMIT that went through.
+                return await self._store.write_batch(envelopes, acks, retry=attempt > 0)
             except Exception as error:
                 if refused_by_database(error):
                     raise RefusedByDatabase(str(getattr(error, "orig", error))) from error
-                if delay is None:
+                if self._stopping:
                     raise
-                log.warning(
-                    "database write failed (attempt %d), retrying in %.2fs",
-                    attempt + 1,
-                    delay,
-                    exc_info=attempt == 0,
-                )
+                delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
+                if attempt % LOG_EVERY == 0:
+                    log.warning(
+                        "database write of %d message(s) failed (try %d); trying again every "
+                        "%.2gs or less until it works",
+                        len(envelopes),
+                        attempt + 1,
+                        delay,
+                        exc_info=attempt == 0,
+                    )
+                attempt += 1
                 await asyncio.sleep(delay)
-        raise AssertionError("unreachable: the last try returns or raises")
 
     def _done(
         self, outgoing: list[Outgoing], ack_items: list[AckItem], stored: list[Stored]
