@@ -90,7 +90,7 @@ class ConnectionHandler:
             hello.device,
             hello.capabilities,
             websocket,
-            self.settings.outbox_limit,
+            self.hub.outboxes,
             hello.profile,
         )
         protocol.authenticated()

@@ -66,11 +66,10 @@ class _Replies:
 class HubFamily:
     """Implements :class:`cloudbrain.maildir.gateway.Family` with the hub."""
 
-    def __init__(self, hub: Hub, engine: AsyncEngine, node: str, outbox_limit: int) -> None:
+    def __init__(self, hub: Hub, engine: AsyncEngine, node: str) -> None:
         self.hub = hub
         self.engine = engine
         self.node = node
-        self.outbox_limit = outbox_limit
         self._sessions: dict[str, tuple[LiveSession, _Replies]] = {}
         self._opening = asyncio.Lock()
 
@@ -140,7 +139,7 @@ class HubFamily:
                 )
                 replies = _Replies()
                 session = LiveSession(
-                    agent, session_id, "smtp", [], replies, outbox_limit=self.outbox_limit
+                    agent, session_id, "smtp", [], replies, outboxes=self.hub.outboxes
                 )
                 self._sessions[name] = (session, replies)
             return self._sessions[name]

@@ -1,9 +1,11 @@
 """One live connection of an agent, as the hub sees it: where its frames go, and in what order.
 
-Frames for the connection go through a bounded outbox drained by one task, so nobody waits on a
-slow reader. While unacked messages are replayed from the database, live deliveries are held
-back and released after the replay, minus what the replay already sent: replay first, in order,
-and nothing twice.
+Frames for the connection go through an outbox drained by one task, so nobody waits on a slow
+reader. The outbox is bounded in frames and in bytes, for the session and for the whole node
+(:class:`~cloudbrain.server.outbox.OutboxBudget`): a reader that falls too far behind is
+disconnected, and gets what it missed as replay when it reconnects. While unacked messages are
+replayed from the database, live deliveries are held back and released after the replay, minus
+what the replay already sent: replay first, in order, and nothing twice.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from websockets.exceptions import ConnectionClosed
 from cloudbrain.errors import CloseCode
 from cloudbrain.identity import AgentRecord
 from cloudbrain.protocol import DeviceProfile
+from cloudbrain.server.outbox import OutboxBudget, frame_bytes
 
 log = logging.getLogger(__name__)
 
 SENT_REMEMBERED = 1000  # message ids a session remembers having been sent
+TOO_SLOW = "reading too slowly; reconnect to resume"  # the reason of the 1013 close
 
 
 class Transport(Protocol):
@@ -62,7 +66,7 @@ class LiveSession:
         device: str,
         capabilities: list[str],
         websocket: Transport,
-        outbox_limit: int,
+        outboxes: OutboxBudget[LiveSession],
         profile: DeviceProfile | None = None,
     ) -> None:
         self.agent = agent
@@ -71,34 +75,68 @@ class LiveSession:
         self.device = device
         self.capabilities = frozenset(capabilities)
         self._websocket = websocket
-        self._outbox: asyncio.Queue[str] = asyncio.Queue(outbox_limit)
-        self._hold_limit = outbox_limit
+        # Unbounded as a queue: the budget bounds it, in frames and bytes, before every put.
+        self._outbox: asyncio.Queue[str] = asyncio.Queue()
+        self._budget = outboxes
+        self._room = asyncio.Event()  # set whenever bytes of this outbox are given back
         self._replaying = True
         self._held: list[tuple[str, str]] = []
+        self._held_bytes = 0
         self._held_overflowed = False
         self._replayed: set[str] = set()
         # Ids of the messages sent to this session lately, so a message that reaches it twice
         # (stored here and seen again in the database by the cluster's feed) is sent once.
         self._sent: OrderedDict[str, None] = OrderedDict()
-        self._writer = asyncio.create_task(self._drain(), name=f"outbox-{session_id}")
         self.closing = False
+        self._ended = False  # nothing more can be written: stopped, or the connection closed
         self._closer: asyncio.Task[None] | None = None
+        self._writer = asyncio.create_task(self._drain(), name=f"outbox-{session_id}")
 
     def __repr__(self) -> str:
         return f"<session {self.id} of {self.agent.name!r} on {self.device!r}>"
+
+    @property
+    def writable(self) -> bool:
+        """Whether frames for this session can still go out (it is not closing or over)."""
+        return not (self.closing or self._ended)
 
     # --- sending ----------------------------------------------------------------------------
 
     def send(self, text: str) -> None:
         """Queue a frame without waiting. A reader so slow that its outbox fills up is
         disconnected; what it missed is stored and comes back as replay when it reconnects."""
-        if self.closing:
+        if self.writable:
+            self._queue(text, frame_bytes(text))
+
+    def _queue(self, text: str, size: int) -> None:
+        budget = self._budget
+        if self._outbox.qsize() >= budget.session_frames:
+            log.warning(
+                "%r reads too slowly (%d frames queued); disconnecting it",
+                self,
+                budget.session_frames,
+            )
+            self.close(CloseCode.TRY_AGAIN_LATER, TOO_SLOW)
             return
-        try:
+        if self._held and not budget.room(self, size):
+            # Held messages are the cheapest thing to give up: the replay reads them again.
+            self._drop_held()
+        verdict = budget.admit(self, size)
+        for victim in verdict.evict:
+            victim._evict()
+        if verdict.admitted:
+            budget.take(self, size)
             self._outbox.put_nowait(text)
-        except asyncio.QueueFull:
-            log.warning("%r reads too slowly (outbox full); disconnecting it", self)
-            self.close(CloseCode.TRY_AGAIN_LATER, "reading too slowly; reconnect to resume")
+        elif self not in verdict.evict:
+            log.warning(
+                "%r reads too slowly (%d bytes queued, %d more would pass its budget of %d); "
+                "disconnecting it",
+                self,
+                budget.held(self),
+                size,
+                budget.session_bytes,
+            )
+            self.close(CloseCode.TRY_AGAIN_LATER, TOO_SLOW)
 
     def first_time(self, message_id: str) -> bool:
         """True the first time a message is handed to this session (of the last
@@ -116,32 +154,98 @@ class LiveSession:
             return
         if not self._replaying:
             self.send(text)
-        elif len(self._held) < self._hold_limit:
+            return
+        if self._held_overflowed or self.closing or self._ended:
+            return  # stored: the replay reads it again, or the next connection does
+        size = frame_bytes(text)
+        # Held messages never cost anyone a connection: one that does not fit is dropped, and
+        # the replay reads it again from the database, which costs only a query.
+        if len(self._held) < self._budget.session_frames and self._budget.room(self, size):
+            self._budget.take(self, size)
             self._held.append((message_id, text))
+            self._held_bytes += size
         else:
             # Nothing is lost: the message is stored, and the replay will read it again.
-            self._held_overflowed = True
+            self._drop_held()
 
     async def send_replayed(self, message_id: str, text: str) -> None:
         """A message read back from the database; waits for room, unlike live traffic."""
         self.first_time(message_id)
         self._replayed.add(message_id)
-        await self._outbox.put(text)
+        size = frame_bytes(text)
+        budget = self._budget
+        while self.writable:
+            if self._held and not budget.room(self, size):
+                # Held messages must not take the room the replay waits for: they are only
+                # released when the replay ends, so waiting on them would never end.
+                self._drop_held()
+            if self._outbox.qsize() < budget.session_frames:
+                verdict = budget.admit(self, size, replay=True)
+                for victim in verdict.evict:
+                    victim._evict()
+                if verdict.admitted:
+                    budget.take(self, size)
+                    self._outbox.put_nowait(text)
+                    return
+            # Its own outbox is full, or it holds the most of a full node: either way what it
+            # holds is written as its reader reads, and that gives the room back.
+            self._room.clear()
+            await self._room.wait()
 
     def finish_replay(self) -> bool:
         """End the replay, releasing held messages. False when held messages overflowed and
         were dropped: then the caller must read the database once more."""
         if self._held_overflowed:
             self._held_overflowed = False
-            self._held.clear()
+            self._release_held()
             return False
         self._replaying = False
-        for message_id, text in self._held:
+        held = self._held
+        self._release_held()
+        for message_id, text in held:
             if message_id not in self._replayed:
                 self.send(text)
-        self._held.clear()
         self._replayed.clear()
         return True
+
+    def _release_held(self) -> None:
+        self._budget.release(self, self._held_bytes)
+        self._held = []
+        self._held_bytes = 0
+
+    def _drop_held(self) -> None:
+        """Give up the held messages; the replay must read the database once more."""
+        self._release_held()
+        self._held_overflowed = True
+
+    def _discard(self) -> None:
+        """Give back at once every byte waiting here, but for the frame being written."""
+        while True:
+            try:
+                text = self._outbox.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            self._outbox.task_done()
+            self._budget.release(self, frame_bytes(text))
+        if self._held:
+            self._drop_held()
+        self._room.set()
+
+    def _evict(self) -> None:
+        """Disconnected for the node's budget, as the session holding the most: its outbox is
+        emptied now, since freeing that memory is the point."""
+        log.warning(
+            "the outbox budget of the node (%d bytes) is full; disconnecting %r, which holds the "
+            "most (%d bytes)",
+            self._budget.node_bytes,
+            self,
+            self._budget.held(self),
+        )
+        self._discard()
+        # Off the books now: the frame being written, all it still holds, is not counted again
+        # in the next decision (it would make the node disconnect someone else for it).
+        self._budget.forget(self)
+        self.close(CloseCode.TRY_AGAIN_LATER, TOO_SLOW)
 
     # --- closing ----------------------------------------------------------------------------
 
@@ -150,6 +254,7 @@ class LiveSession:
         if self.closing:
             return
         self.closing = True
+        self._room.set()  # a replay waiting for room stops waiting
         self._closer = asyncio.create_task(self._close_after_drain(code, reason))
 
     async def _close_after_drain(self, code: CloseCode, reason: str) -> None:
@@ -158,9 +263,13 @@ class LiveSession:
         await self._websocket.close(code, reason)
 
     async def stop(self) -> None:
+        """The session is over: stop writing, and give its memory back to the node now."""
+        self._ended = True
         self._writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
+        self._discard()
+        self._budget.forget(self)
 
     async def _drain(self) -> None:
         try:
@@ -170,5 +279,12 @@ class LiveSession:
                     await self._websocket.send(text)
                 finally:
                     self._outbox.task_done()
+                    self._budget.release(self, frame_bytes(text))
+                    self._room.set()
         except ConnectionClosed:
             pass
+        finally:
+            # Nothing more goes out on this connection: what waits for it would only hold
+            # memory until the session is stopped.
+            self._ended = True
+            self._discard()
