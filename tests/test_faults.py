@@ -65,7 +65,7 @@ async def test_messages_whose_commit_reply_was_lost_are_still_delivered_live(
             raise ConnectionResetError("the COMMIT went through; its reply was lost")
         return stored
 
-    store.write_batch = reply_lost_once  # type: ignore[method-assign]
+    store.write_batch = reply_lost_once  # type: ignore[method-assign,assignment]
     alice = await connect("alice")
     bob = await connect("bob")
     sends = [alice.send("bob", f"message {i}") for i in range(50)]
