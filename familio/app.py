@@ -4,7 +4,8 @@ inside the CloudBrain server process.
 Pages are rendered on the server with Jinja2 (readable without JavaScript; a few lines of
 local script keep the family page live), the REST API lives under ``/api`` with its OpenAPI
 document at ``/openapi.json`` and a reference at ``/docs``. Everything is served from here:
-no page loads anything from another site.
+no page loads anything from another site, and every response says so to the browser
+(:mod:`cloudbrain.familio.headers`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from starlette.exceptions import HTTPException
 
 from cloudbrain.errors import CloudBrainError, ErrorCode, ProtocolError
 from cloudbrain.familio.access import Access
+from cloudbrain.familio.headers import SecurityHeaders
 from cloudbrain.familio.queries import Queries
 from cloudbrain.familio.social import SocialStore
 from cloudbrain.familio.source import Family
@@ -161,7 +163,8 @@ class WebServer:
                 hint="pick another --http-port, or run without the web view (--no-http)",
             ) from None
         config = uvicorn.Config(
-            self.app,
+            # Outside FastAPI's own error handling, so even a 500 carries the headers.
+            SecurityHeaders(self.app),
             lifespan="off",
             log_level="warning",
             access_log=False,

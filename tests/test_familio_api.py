@@ -242,7 +242,8 @@ async def test_loopback_reads_are_open_and_other_addresses_need_a_token(
     access = Access(engine, "loopback")
 
     def request(host: str, authorization: str = "") -> Request:
-        headers = [(b"authorization", authorization.encode())] if authorization else []
+        headers = [(b"host", b"127.0.0.1:8767")]
+        headers += [(b"authorization", authorization.encode())] if authorization else []
         return Request({"type": "http", "client": (host, 5000), "headers": headers})
 
     try:
@@ -254,3 +255,103 @@ async def test_loopback_reads_are_open_and_other_addresses_need_a_token(
         await Access(engine, "anyone").may_read(request("192.168.1.20"))
     finally:
         await engine.dispose()
+
+
+# --- DNS rebinding: loopback reads need a Host that names this server --------------------------
+
+
+async def test_loopback_reads_need_a_host_header_that_names_this_server(
+    settings: Settings, make_agent: AgentFactory
+) -> None:
+    # A page of evil.example whose name now points at 127.0.0.1 reaches the web view from
+    # loopback, but its requests say "Host: evil.example".
+    _, token = await make_agent("alice")
+    async with (
+        Server(settings.with_(http_hosts="familio.example.com, proxy.lan:8080")) as server,
+        httpx.AsyncClient(base_url=server.http_url) as http,
+    ):
+        port = server.http_url.rpartition(":")[2]
+        for evil in (
+            f"evil.example:{port}",
+            "evil.example",
+            "127.0.0.1.evil.example",
+            "localhost:x",
+        ):
+            refused = await http.get("/api/agents", headers={"Host": evil})
+            assert refused.status_code == 403, evil
+            error = error_of(refused)
+            assert error["code"] == "forbidden" and "CLOUDBRAIN_HTTP_HOSTS" in error["detail"]
+            for path in ("/", "/memories?agent=alice", "/events"):
+                page = await http.get(path, headers={"Host": evil, "Accept": "text/html"})
+                assert page.status_code == 403 and "text/html" in page.headers["content-type"]
+                assert "does not name this server" in page.text, path
+        names = [f"127.0.0.1:{port}", f"localhost:{port}", "LOCALHOST", f"[::1]:{port}"]
+        names += ["127.0.0.2", "familio.example.com", "Familio.Example.Com.:443", "proxy.lan"]
+        for name in names:
+            assert (await http.get("/api/agents", headers={"Host": name})).status_code == 200, name
+        # A token proves itself, whatever the Host says: a rebinding page has none.
+        signed = {"Host": "evil.example", "Authorization": f"Bearer {token}"}
+        assert (await http.get("/api/agents", headers=signed)).status_code == 200
+        forged = {"Host": "evil.example", "Authorization": "Bearer cb_forged"}
+        assert (await http.get("/api/agents", headers=forged)).status_code == 401
+    # Reads open to anyone are open whatever the Host.
+    async with (
+        Server(settings.with_(http_reads="anyone")) as server,
+        httpx.AsyncClient(base_url=server.http_url) as http,
+    ):
+        anyone = await http.get("/api/agents", headers={"Host": "evil.example"})
+        assert anyone.status_code == 200
+
+
+# --- headers that keep the browser strict --------------------------------------------------------
+
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+}
+
+
+def assert_strict(response: httpx.Response) -> None:
+    where = f"{response.request.method} {response.request.url.path}"
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers.get(name) == value, (where, name)
+    directives = (
+        d.strip().partition(" ") for d in response.headers["content-security-policy"].split(";")
+    )
+    policy = {name: value for name, _, value in directives}
+    assert policy["default-src"] == "'none'", where
+    for directive in ("script-src", "style-src", "img-src", "connect-src"):
+        assert policy[directive] == "'self'", (where, directive)
+    assert policy["frame-ancestors"] == "'none'", where
+    assert "unsafe" not in response.headers["content-security-policy"], where
+
+
+async def test_every_response_carries_the_security_headers(
+    http: httpx.AsyncClient, connect: ClientFactory
+) -> None:
+    await connect("alice")
+    html = {"Accept": "text/html"}
+    responses = [
+        await http.get("/", headers=html),
+        await http.get("/agents/alice", headers=html),
+        await http.get("/docs", headers=html),
+        await http.get("/rows", headers=html),
+        await http.get("/api/agents"),
+        await http.get("/openapi.json"),
+        await http.get("/static/familio.css"),
+        await http.get("/static/live.js"),
+        await http.get("/agents/nobody", headers=html),  # 404 page
+        await http.get("/api/agents/nobody"),  # 404 body
+        await http.get("/api/agents", params={"per_page": 0}),  # 422
+        await http.post("/api/follows", json={"agent": "alice"}),  # 401
+        await http.get("/api/agents", headers={"Host": "evil.example"}),  # 403
+        await http.get("/static/nothing.js"),
+    ]
+    assert [r.status_code for r in responses] == [200] * 8 + [404, 404, 422, 401, 403, 404]
+    for response in responses:
+        assert_strict(response)
+    async with http.stream("GET", "/events") as stream:
+        assert stream.status_code == 200
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        assert_strict(stream)

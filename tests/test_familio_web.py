@@ -144,3 +144,47 @@ async def test_an_ai_named_like_a_script_is_shown_as_text_everywhere(
         await page.goto(server.http_url + path)
     assert HOSTILE in await page.locator("table.family").inner_text()
     assert tab.dialogs == []  # not one injected script ran
+
+
+# Records, in each page, what its Content-Security-Policy blocked (run before the page's own
+# scripts, by the browser, so the policy does not apply to it).
+RECORD_VIOLATIONS = """
+window.cspViolations = [];
+document.addEventListener("securitypolicyviolation", function (event) {
+  window.cspViolations.push(event.violatedDirective + " blocked " + (event.blockedURI || "inline"));
+});
+"""
+
+
+async def test_every_page_works_within_its_content_security_policy(
+    server: Server, connect: ClientFactory, tab: Tab
+) -> None:
+    alice = await connect("alice")
+    await connect("bob")
+    await alice.endorse("bob", "python", "fixed the build")
+    await alice.remember(MemoryRecord(ai="alice", content="a note", device="laptop", session="s1"))
+    page = tab.page
+    await page.add_init_script(RECORD_VIOLATIONS)
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    response = await page.goto(server.http_url + "/")
+    assert response is not None
+    assert "script-src 'self'" in (await response.all_headers())["content-security-policy"]
+    # live.js is allowed to run and to open its event stream: the page says it is live.
+    await page.wait_for_selector("body[data-live='yes']", timeout=WAIT_MS)
+    # The reputation bars are drawn without inline style, which the policy would block.
+    box = await page.locator('tr[data-agent="bob"] svg.meter rect').bounding_box()
+    assert box is not None and box["width"] > 0
+    blocked = await page.evaluate("window.cspViolations")
+    for path in (
+        "/agents/bob",
+        "/memories?agent=alice",
+        "/sessions/s1",
+        "/graph",
+        "/asks",
+        "/docs",
+    ):
+        await page.goto(server.http_url + path)
+        blocked += await page.evaluate("window.cspViolations")
+    assert blocked == []
+    assert not [text for text in console if "Content Security Policy" in text]

@@ -53,6 +53,7 @@ async def test_messages_whose_commit_reply_was_lost_are_still_delivered_live(
 ) -> None:
     """The first write commits, then fails as if the connection dropped before the reply: the
     writer's next try finds the messages stored, and must still deliver them."""
+    assert server.hub is not None
     store = server.hub.store
     write_batch = store.write_batch
     lost_replies = 0
@@ -65,7 +66,7 @@ async def test_messages_whose_commit_reply_was_lost_are_still_delivered_live(
             raise ConnectionResetError("the COMMIT went through; its reply was lost")
         return stored
 
-    store.write_batch = reply_lost_once  # type: ignore[method-assign,assignment]
+    store.write_batch = reply_lost_once  # type: ignore[method-assign]
     alice = await connect("alice")
     bob = await connect("bob")
     sends = [alice.send("bob", f"message {i}") for i in range(50)]

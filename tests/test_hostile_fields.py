@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import update
 
 from cloudbrain.agent.client import Client
+from cloudbrain.agent.errors import ServerError
 from cloudbrain.db import create_engine
 from cloudbrain.db.models import messages, sessions
 from cloudbrain.db.types import utcnow
@@ -24,6 +25,7 @@ from cloudbrain.identity import create_agent
 from cloudbrain.ids import new_id
 from cloudbrain.maildir.gateway import INCOMING
 from cloudbrain.maildir.mapping import delivered_mail
+from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.protocol import Deliver
 from cloudbrain.server import Server
 from cloudbrain.server.batch import Stored
@@ -248,12 +250,12 @@ async def test_a_message_postgresql_refuses_costs_only_that_message_and_no_retri
     tries = 0
     write_batch = store.write_batch
 
-    async def counted(*args: Any) -> list[Stored]:
+    async def counted(*args: Any, **kwargs: Any) -> list[Stored]:
         nonlocal tries
         tries += 1
-        return await write_batch(*args)
+        return await write_batch(*args, **kwargs)
 
-    store.write_batch = counted  # type: ignore[method-assign,assignment]
+    store.write_batch = counted  # type: ignore[method-assign]
     stored: list[str] = []
     failed: list[tuple[str, ErrorCode]] = []
     writer = BatchWriter(
@@ -308,3 +310,52 @@ async def test_rest_reads_refuse_times_without_a_zone_and_pages_past_the_end(
         assert refused.status_code == 422, refused.text
         assert refused.json()["error"]["code"] == "invalid_frame"
         assert (await http.get("/api/memories", params={"agent": "alice"})).status_code == 200
+
+
+# --- floods -------------------------------------------------------------------------------------
+
+
+async def test_an_ask_flood_from_one_connection_is_capped_and_others_go_on(
+    server: Server, settings: Settings, make_agent: AgentFactory, connect: ClientFactory
+) -> None:
+    """A specialist that never answers keeps every ask open until its deadline: past the cap,
+    asks are refused with ``busy`` at once instead of piling up on the event loop."""
+    _, expert_token = await make_agent("expert", skills=["python"])
+    _, eve_token = await make_agent("eve")
+    flood = 300
+    async with raw(server.url) as expert, raw(server.url) as eve:
+        await hello(expert, "expert", expert_token, capabilities=["answers"])
+        await hello(eve, "eve", eve_token)
+        for _ in range(flood):
+            await eve.send(frame("ask", question="how do python tasks stay alive?", timeout=60))
+        verdicts: dict[str, int] = {}
+        while sum(verdicts.values()) < flood:
+            reply = await recv_json(eve, timeout=30)
+            kind = reply.get("code") or reply["type"]
+            if kind in ("ask_started", "busy"):
+                verdicts[kind] = verdicts.get(kind, 0) + 1
+        cap = settings.max_asks_per_session
+        assert verdicts == {"ask_started": cap, "busy": flood - cap}
+        await others_still_fine(connect)
+
+
+# --- identity ------------------------------------------------------------------------------------
+
+
+async def test_a_memory_cannot_be_stored_under_another_agents_session(
+    server: Server, connect: ClientFactory
+) -> None:
+    alice = await connect("alice")
+    eve = await connect("eve")
+    assert alice.session is not None and eve.session is not None
+
+    def note(session: str) -> MemoryRecord:
+        return MemoryRecord(ai="eve", content="I was in alice's session", session=session)
+
+    with pytest.raises(ServerError) as refused:
+        await eve.remember(note(alice.session))
+    assert refused.value.code == "forbidden" and alice.session in refused.value.detail
+    await eve.remember(note(eve.session), note("a label of eve's own"))
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
+        page = await http.get(f"/sessions/{alice.session}")
+    assert page.status_code == 200 and "I was in alice" not in page.text
