@@ -6,6 +6,15 @@ authenticated with AUTH PLAIN or LOGIN (agent name and token), or, when the serv
 own machine, sending from loopback as the agent the MAIL FROM address names — and answers every
 refusal with the SMTP code that says what went wrong.
 
+AUTH is offered and taken only over TLS (STARTTLS, when a certificate is configured) or on a
+loopback connection: a token never crosses a network in clear text. Failed AUTH slows down the
+address it comes from, then locks it out for a while (:mod:`cloudbrain.maildir.auth_limit`).
+
+Trusting loopback trusts every process on this machine, a mail relay among them: a relay that
+forwards mail from elsewhere makes every sender look local. So mail taken on that trust must
+say the same sender in its From header as in MAIL FROM, and an owner who runs a relay or shares
+the machine turns the trust off (``CLOUDBRAIN_SMTP_TRUST_LOOPBACK=0``).
+
 A direct message is accepted (250) only once the server has stored it. An ask is written to the
 ``incoming`` Maildir first (flushed to disk), accepted, and answered in the background: the
 answer is mailed into the asker's mailbox on the server, threaded under the question. Mail left
@@ -17,15 +26,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from email.message import EmailMessage
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Protocol
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from cloudbrain.errors import CloudBrainError
+from cloudbrain.maildir.auth_limit import AuthFailures
 from cloudbrain.maildir.folders import SENT, mark, put_once, read, safe_name, waiting
 from cloudbrain.maildir.mapping import (
     MailError,
@@ -49,6 +63,10 @@ INCOMING = ".incoming"  # the gateway's own Maildir, beside the agents' mailboxe
 OK = "250 2.0.0 OK"
 AUTH_REQUIRED = "530 5.7.0 Authentication required: AUTH as an agent (name and token)"
 BAD_CREDENTIALS = "535 5.7.8 Authentication credentials invalid"
+ENCRYPTION_REQUIRED = (
+    "538 5.7.11 Encryption required: AUTH is taken after STARTTLS, or from this machine"
+)
+TOO_MANY_FAILURES = "421 4.7.0 Too many failed AUTH attempts from your address; try again later"
 TRY_LATER = "451 4.3.0 The family cannot take mail right now; try again later"
 
 
@@ -83,11 +101,18 @@ class MailGateway:
         domain: str,
         *,
         trust_loopback: bool,
+        tls: ssl.SSLContext | None = None,
+        failures: AuthFailures | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.family = family
         self.spool = spool
         self.domain = domain
         self.trust_loopback = trust_loopback
+        self.tls = tls
+        # Not ``auth_...``: aiosmtpd takes every handler attribute of that name for a mechanism.
+        self.failures = failures if failures is not None else AuthFailures()
+        self.clock = clock
         self._asking: set[asyncio.Task[None]] = set()
 
     @property
@@ -105,7 +130,10 @@ class MailGateway:
             ident="CloudBrain mail gateway",
             data_size_limit=max_bytes,
             enable_SMTPUTF8=True,
+            tls_context=self.tls,
             auth_required=False,  # mail from loopback may be trusted; handle_MAIL decides
+            # TLS or loopback: aiosmtpd's switch knows only TLS, so handle_EHLO and _may_auth
+            # decide per connection.
             auth_require_tls=False,
             # AUTH is checked in :meth:`auth_PLAIN` and :meth:`auth_LOGIN`, which can wait on
             # the database; aiosmtpd's authenticator only decodes.
@@ -116,20 +144,57 @@ class MailGateway:
 
     # --- AUTH --------------------------------------------------------------------------------
 
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname  # what aiosmtpd does itself when there is no hook
+        if _may_auth(session):
+            return responses
+        return [line for line in responses if not line.startswith("250-AUTH ")]
+
     async def auth_PLAIN(self, server: SMTP, args: list[str]) -> AuthResult:
-        return await self._check(await SMTP.auth_PLAIN(server, server, args))
+        refused = await self._refuse(server)
+        if refused is not None:
+            return refused
+        return await self._check(server, await SMTP.auth_PLAIN(server, server, args))
 
     async def auth_LOGIN(self, server: SMTP, args: list[str]) -> AuthResult:
-        return await self._check(await SMTP.auth_LOGIN(server, server, args))
+        refused = await self._refuse(server)
+        if refused is not None:
+            return refused
+        return await self._check(server, await SMTP.auth_LOGIN(server, server, args))
 
-    async def _check(self, decoded: AuthResult) -> AuthResult:
+    async def _refuse(self, server: SMTP) -> AuthResult | None:
+        """Why this connection may not AUTH at all (before it sends any credentials)."""
+        assert server.session is not None
+        if not _may_auth(server.session):
+            return AuthResult(success=False, handled=False, message=ENCRYPTION_REQUIRED)
+        if self.failures.locked(_client(server.session), self.clock()):
+            await _hang_up(server)
+            return AuthResult(success=False, handled=True)
+        return None
+
+    async def _check(self, server: SMTP, decoded: AuthResult) -> AuthResult:
         if not decoded.success or not isinstance(decoded.auth_data, LoginPassword):
             return decoded
         login = decoded.auth_data.login.decode("utf-8", "replace")
         password = decoded.auth_data.password.decode("utf-8", "replace")
         if await self.family.authenticate(login, password):
             return AuthResult(success=True, auth_data=login)
-        log.info("SMTP AUTH failed for %r", login)
+        assert server.session is not None
+        client = _client(server.session)
+        after = self.failures.failed(client, self.clock())
+        log.info("SMTP AUTH from %s failed for %r", client, login)
+        await asyncio.sleep(after.delay)
+        if after.close:
+            log.warning("SMTP AUTH from %s failed too often: locked out for a while", client)
+            await _hang_up(server)
+            return AuthResult(success=False, handled=True)
         return AuthResult(success=False, handled=False)
 
     # --- the envelope ------------------------------------------------------------------------
@@ -177,6 +242,10 @@ class MailGateway:
                 requests.append(request)
         except MailError as error:
             return f"554 5.6.0 Message not understood: {error}"
+        if not session.authenticated:  # taken on the trust of loopback: MAIL FROM is all it has
+            refusal = _from_disagrees(message, envelope.mail_from or "")
+            if refusal is not None:
+                return refusal
         try:
             for request in requests:
                 if request.kind == "ask":
@@ -251,6 +320,65 @@ class MailGateway:
         for task in list(self._asking):
             task.cancel()
         await asyncio.gather(*self._asking, return_exceptions=True)
+
+
+def tls_context(cert: str, key: str) -> ssl.SSLContext | None:
+    """The STARTTLS context of a PEM certificate (chain) and its key; None without either."""
+    if not cert and not key:
+        return None
+    if not (cert and key):
+        raise CloudBrainError(
+            "STARTTLS needs both a certificate and its key",
+            hint="set CLOUDBRAIN_SMTP_TLS_CERT and CLOUDBRAIN_SMTP_TLS_KEY, or neither",
+        )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise CloudBrainError(
+            f"cannot load the mail gateway's certificate {cert} with key {key}: {exc}",
+            hint="check CLOUDBRAIN_SMTP_TLS_CERT and CLOUDBRAIN_SMTP_TLS_KEY (PEM files)",
+        ) from None
+    return context
+
+
+def _may_auth(session: Session) -> bool:
+    """AUTH sends a token: only inside TLS, or where it never leaves this machine."""
+    return session.ssl is not None or is_loopback(session.peer)
+
+
+def _client(session: Session) -> str:
+    """The client's address, without its port: what failed AUTH is counted by."""
+    peer: object = session.peer
+    return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+
+
+async def _hang_up(server: SMTP) -> None:
+    await server.push(TOO_MANY_FAILURES)
+    assert server.transport is not None
+    server.transport.close()
+
+
+def _from_disagrees(message: EmailMessage, mail_from: str) -> str | None:
+    """The refusal of a mail taken without AUTH whose From header is not its MAIL FROM: a relay
+    on this machine passes on whatever MAIL FROM it was given, and the From is what a reader of
+    the message sees, so the two must say the same sender."""
+    envelope = parseaddr(mail_from)[1].lower()
+    written = [a.lower() for _, a in getaddresses([str(v) for v in message.get_all("From", [])])]
+    if written == [envelope]:
+        return None
+    shown = _reply_text(", ".join(written)[:200]) or "nothing"
+    return (
+        f"550 5.7.1 The From header ({shown}) must be the MAIL FROM address "
+        f"({_reply_text(envelope)}) in mail sent without AUTH; AUTH as the agent to send "
+        "anything else"
+    )
+
+
+def _reply_text(text: str) -> str:
+    """Text from the mail as part of one SMTP reply line: printable ASCII only."""
+    return "".join(c if " " <= c <= "~" else "?" for c in text)
 
 
 def _sender(session: Session, envelope: Envelope) -> str:

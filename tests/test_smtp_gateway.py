@@ -5,8 +5,16 @@ into the asker's mailbox on the server — once, even across a restart."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
+import ipaddress
 import mailbox
+import shutil
 import smtplib
+import socket
+import ssl
+import subprocess
+import time
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -17,10 +25,13 @@ import pytest
 
 from cloudbrain.agent.client import Client
 from cloudbrain.ids import new_id
+from cloudbrain.maildir import auth_limit
+from cloudbrain.maildir.auth_limit import LONGEST_DELAY, AfterFailure, AuthFailures
 from cloudbrain.maildir.gateway import INCOMING
 from cloudbrain.server import Server
 from cloudbrain.settings import Settings
 from tests.conftest import AgentFactory, ClientFactory
+from tests.services import debian_package
 from tests.test_ask import ASYNCIO_FACT, store
 
 DOMAIN = "cloudbrain.local"
@@ -39,6 +50,13 @@ def mail(
     message["Message-ID"] = msgid or make_msgid(domain=DOMAIN)
     message.set_content(body)
     return message
+
+
+def sent_by(message: EmailMessage, sender: str) -> EmailMessage:
+    """``message`` as ``sender`` would send it: the same mail (and Message-ID), their From."""
+    copy = BytesParser(policy=policy.default).parsebytes(message.as_bytes())
+    copy.replace_header("From", at(sender))
+    return copy
 
 
 def _converse(
@@ -156,7 +174,7 @@ async def test_the_same_mail_twice_is_stored_once(
         await bob.receive(timeout=1)
     # Another sender cannot take that Message-ID.
     await make_agent("carol")
-    taken = await submit(server, sent, mail_from=at("carol"))
+    taken = await submit(server, sent_by(sent, "carol"))
     assert taken[0] == 554 and "5.7.0" in taken[1]
 
 
@@ -196,10 +214,177 @@ async def test_loopback_mail_must_come_from_an_agent(
     stranger = await submit(server, mail("stranger", at("bob")))
     assert stranger[0] == 530 and "5.7.0" in stranger[1]
     # The agent is the local part of MAIL FROM, whatever its domain.
-    laptop = await submit(server, mail("x", at("bob"), "hi"), mail_from="alice@laptop.example")
+    from_laptop = mail("x", at("bob"), "hi")
+    from_laptop.replace_header("From", "Alice <alice@laptop.example>")
+    laptop = await submit(server, from_laptop, mail_from="alice@laptop.example")
     assert laptop[0] == 250
     got = await bob.receive(timeout=5)
     assert got.sender == "alice" and got.meta["mail_from"] == "alice@laptop.example"
+
+
+async def test_loopback_mail_must_say_in_from_who_mail_from_says(
+    server: Server, make_agent: AgentFactory, connect: ClientFactory
+) -> None:
+    # A relay on this machine passes on any MAIL FROM it is given: mail taken without AUTH
+    # must show its readers the same sender in its From header.
+    await make_agent("alice")
+    _, carol_token = await make_agent("carol")
+    bob = await connect("bob")
+    posing = await submit(server, mail("carol", at("bob"), "it is alice"), mail_from=at("alice"))
+    assert posing[0] == 550 and "5.7.1" in posing[1] and "carol@cloudbrain.local" in posing[1]
+    two = mail("alice", at("bob"))
+    two.replace_header("From", f"{at('alice')}, {at('carol')}")
+    nameless = mail("alice", at("bob"))
+    del nameless["From"]
+    for refused in (two, nameless):
+        code, reply = await submit(server, refused, mail_from=at("alice"))
+        assert code == 550 and "5.7.1" in reply
+    named = mail("alice", at("bob"), "it is me")
+    named.replace_header("From", "Alice Liddell <ALICE@cloudbrain.local>")
+    assert (await submit(server, named, mail_from=at("alice")))[0] == 250
+    # With AUTH, who sends is who authenticated, whatever the From says.
+    signed = mail("alice", at("bob"), "signed by carol")
+    assert (await submit(server, signed, auth=("PLAIN", "carol", carol_token)))[0] == 250
+    got = [await bob.receive(timeout=5) for _ in range(2)]
+    assert [(m.sender, m.body) for m in got] == [
+        ("alice", "it is me"),
+        ("carol", "signed by carol"),
+    ]
+
+
+def outside_address() -> str:
+    """An address of this machine that is not loopback: a connection to it comes from there."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe, contextlib.suppress(OSError):
+        probe.connect(("198.51.100.1", 9))  # sends nothing: only picks the outgoing address
+        address = str(probe.getsockname()[0])
+        if not ipaddress.ip_address(address).is_loopback:
+            return address
+    pytest.skip("this machine has no address but loopback, so nothing can come from elsewhere")
+
+
+def certificate(folder: Path, address: str) -> tuple[Path, Path]:
+    """A self-signed certificate (and its key) for ``address`` and localhost."""
+    openssl = debian_package(
+        "openssl", lambda: shutil.which("openssl"), "openssl, to make a test certificate,"
+    )
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            *(openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"),
+            *("-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout", str(key), "-out"),
+            *(str(cert), "-addext", f"subjectAltName=IP:{address},DNS:localhost"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
+
+
+def plain(name: str, token: str) -> str:
+    """The initial response of AUTH PLAIN."""
+    return base64.b64encode(f"\0{name}\0{token}".encode()).decode()
+
+
+def _auth_from_the_network(address: str, port: int, cert: Path, token: str) -> None:
+    with smtplib.SMTP(address, port, timeout=30) as smtp:
+        smtp.ehlo("tester.example")
+        assert smtp.has_extn("starttls") and not smtp.has_extn("auth")
+        code, reply = smtp.docmd("AUTH", "PLAIN " + plain("alice", token))
+        assert code == 538 and b"5.7.11" in reply
+        assert smtp.mail(at("alice"))[0] == 530  # nor is it trusted: this is not loopback
+        smtp.starttls(context=ssl.create_default_context(cafile=str(cert)))
+        smtp.ehlo("tester.example")
+        assert smtp.has_extn("auth") and not smtp.has_extn("starttls")
+        smtp.login("alice", token)
+        sent = mail("alice", at("bob"), "over TLS").as_bytes(policy=policy.SMTP)
+        assert smtp.sendmail(at("alice"), [at("bob")], sent) == {}
+
+
+def _auth_on_loopback(port: int, token: str) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+        smtp.ehlo("tester.example")
+        assert smtp.has_extn("auth")
+        smtp.login("alice", token)
+
+
+async def test_auth_is_offered_only_over_tls_or_on_loopback(
+    settings: Settings, make_agent: AgentFactory, tmp_path: Path
+) -> None:
+    address = outside_address()
+    cert, key = certificate(tmp_path, address)
+    _, alice_token = await make_agent("alice")
+    _, bob_token = await make_agent("bob")
+    on_the_network = settings.with_(host="0.0.0.0", smtp_tls_cert=str(cert), smtp_tls_key=str(key))
+    async with Server(on_the_network) as server:
+        await asyncio.to_thread(
+            _auth_from_the_network, address, server.smtp_port, cert, alice_token
+        )
+        await asyncio.to_thread(_auth_on_loopback, server.smtp_port, alice_token)
+        async with Client(server.url, "bob", bob_token) as bob:
+            got = await bob.receive(timeout=5)
+    assert (got.sender, got.body) == ("alice", "over TLS")
+
+
+def _guess(port: int, passwords: list[str]) -> list[tuple[int, float]]:
+    """AUTH PLAIN as alice with each password in turn on one connection: the reply code and the
+    seconds it took, for each, until the server hangs up (code 0)."""
+    tried: list[tuple[int, float]] = []
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+        smtp.ehlo("tester.example")
+        for password in passwords:
+            started = time.monotonic()
+            try:
+                code, _ = smtp.docmd("AUTH", "PLAIN " + plain("alice", password))
+            except (smtplib.SMTPServerDisconnected, OSError):
+                tried.append((0, time.monotonic() - started))
+                break
+            tried.append((code, time.monotonic() - started))
+    return tried
+
+
+async def test_failed_auth_slows_down_then_locks_the_address_out(
+    settings: Settings, make_agent: AgentFactory
+) -> None:
+    _, token = await make_agent("alice")
+    slow = settings.with_(smtp_trust_loopback=False, smtp_auth_delay=0.2, smtp_auth_failures=3)
+    async with Server(slow) as server:
+        first = await asyncio.to_thread(_guess, server.smtp_port, ["a", "b", "c", token])
+        # A new connection from the same address, with the right token: still locked out.
+        again = await asyncio.to_thread(_guess, server.smtp_port, [token, token])
+    assert [code for code, _ in first] == [535, 535, 421, 0]
+    waits = (0.2, 0.4, 0.8)
+    assert all(seconds >= wait for (_, seconds), wait in zip(first[:3], waits, strict=True))
+    assert [code for code, _ in again] == [421, 0] and again[0][1] < 0.2
+
+
+def test_failed_auth_waits_longer_each_time_then_locks_out_until_forgotten() -> None:
+    failures = AuthFailures(delay=1.0, most=4, forget_after=600.0)
+    here, there = "192.0.2.7", "198.51.100.9"
+    assert [failures.failed(here, now) for now in (0, 1, 2)] == [
+        AfterFailure(1.0, close=False),
+        AfterFailure(2.0, close=False),
+        AfterFailure(4.0, close=False),
+    ]
+    assert not failures.locked(here, 3)
+    assert failures.failed(here, 3) == AfterFailure(8.0, close=True)
+    assert failures.locked(here, 3) and failures.locked(here, 602)
+    assert not failures.locked(there, 3)  # counted per address
+    assert not failures.locked(here, 603)  # 600 s after its last failure: forgiven
+    assert failures.failed(here, 604) == AfterFailure(1.0, close=False)
+    patient = AuthFailures(delay=1.0, most=100)
+    assert max(patient.failed(here, 0).delay for _ in range(20)) == LONGEST_DELAY
+
+
+def test_failed_auth_remembers_a_bounded_number_of_addresses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(auth_limit, "ADDRESSES", 3)
+    failures = AuthFailures(delay=1.0, most=1)
+    for now, address in enumerate(["a", "b", "c", "d"]):
+        failures.failed(address, now)
+    # The longest quiet made room for the newest.
+    assert [failures.locked(a, 4) for a in "abcd"] == [False, True, True, True]
 
 
 # --- where mail may go --------------------------------------------------------------------------
@@ -286,7 +471,7 @@ async def test_a_mailed_ask_is_answered_into_the_askers_mailbox(
     # The same ask mailed again is the same ask; bob cannot take its Message-ID.
     assert (await submit(server, asked[0]))[0] == 250
     await make_agent("bob")
-    taken = await submit(server, asked[0], mail_from=at("bob"))
+    taken = await submit(server, sent_by(asked[0], "bob"))
     assert taken[0] == 554 and "5.7.0" in taken[1]
     assert len(answers(settings, "alice")) == 2 and answers(settings, "bob") == []
 
