@@ -11,6 +11,8 @@ import sys
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
+
 from cloudbrain.maildir.dedupe import find_duplicates
 from cloudbrain.maildir.folders import mark, put_once
 from tests.processes import cli_env
@@ -120,3 +122,55 @@ def test_a_mail_with_too_few_headers_is_kept_and_reported(tmp_path: Path) -> Non
     assert keys(tmp_path) == ["bare", "bare-again", "full"]
     plain = dedupe(tmp_path, str(tmp_path))
     assert "2 have too few headers to compare and were kept" in plain.stdout
+
+
+def raw_mail(**headers: str) -> bytes:
+    """A mail as bytes, its headers exactly as given (EmailMessage would re-render them)."""
+    fields = {
+        "From": '"Bob Smith" <bob@example.org>',
+        "To": "alice@example.org",
+        "Subject": "weekly report",
+        "Date": "Mon, 01 Jan 2024 10:00:00 +0000",
+        "Message-ID": "<report-1@example.org>",
+        **headers,
+    }
+    head = "".join(f"{name}: {value}\n" for name, value in fields.items())
+    return f"{head}\nThe numbers are up.\n".encode()
+
+
+@pytest.mark.parametrize(
+    "rewritten",
+    [
+        {"Date": "Mon, 01 Jan 2024 11:00:00 +0100"},  # the same instant, in another zone
+        {"Date": "Sun, 31 Dec 2023 23:00:00 -1100"},  # the day before there, the same instant
+        {"Subject": "[team-list] weekly report"},  # a mailing list's prefix
+        {"From": "Bob Smith <bob@example.org>"},  # the display name without quotes
+        {"Message-ID": "report-1@example.org"},  # without its angle brackets
+    ],
+)
+def test_copies_rewritten_on_the_way_are_found(tmp_path: Path, rewritten: dict[str, str]) -> None:
+    put(tmp_path, "original", raw_mail(), age=60)
+    put(tmp_path, "copy", raw_mail(**rewritten), age=0)
+    report = find_duplicates(tmp_path, remove=True)
+    assert (report.mails, report.unreadable, report.removed) == (2, [], ["copy"])
+    assert keys(tmp_path) == ["original"]
+
+
+def test_mails_without_message_id_hours_apart_are_both_kept(tmp_path: Path) -> None:
+    """Two reports of a cron job: same sender, subject and text, no Message-ID, sent six hours
+    apart on the same day. They are two mails, not a mail and its copy."""
+    cron = b"""From: Cron Daemon <root@box.example.org>
+To: root@box.example.org
+Subject: Cron <root@box> /usr/local/bin/backup
+MIME-Version: 1.0
+Content-Type: text/plain; charset=UTF-8
+Date: Mon, 01 Jan 2024 %s +0000
+
+backup done
+"""
+    put(tmp_path, "at-06", cron % b"06:00:00", age=60)
+    put(tmp_path, "at-12", cron % b"12:00:00", age=0)
+    put(tmp_path, "at-12-again", cron.replace(b"+0000", b"+0200") % b"14:00:00", age=0)
+    report = find_duplicates(tmp_path, remove=True)
+    assert (report.mails, report.unreadable, report.removed) == (3, [], ["at-12-again"])
+    assert keys(tmp_path) == ["at-06", "at-12"]
