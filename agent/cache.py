@@ -12,8 +12,8 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cloudbrain.db import create_engine, upgrade
-from cloudbrain.files import write_atomically
+from cloudbrain.db import create_engine, sqlite_url, upgrade
+from cloudbrain.files import private_folder, write_atomically
 from cloudbrain.memory.embedding import HashingEmbedder
 from cloudbrain.memory.store import MemoryStore
 
@@ -27,12 +27,12 @@ class SyncCursors:
 class LocalMemory:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.url = f"sqlite+aiosqlite:///{folder / 'memory.db'}"
+        self.url = sqlite_url(folder / "memory.db")
         self._cursor_file = folder / "sync.json"
         self.store: MemoryStore | None = None
 
     async def open(self) -> MemoryStore:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_folder(self.folder)  # 0700: this AI's memories are nobody else's to read
         await asyncio.to_thread(upgrade, self.url)
         self.store = MemoryStore(create_engine(self.url), HashingEmbedder())
         return self.store

@@ -85,8 +85,14 @@ class AgentRuntime:
     ) -> None:
         """Serve until ``stop`` is set; then sync what is left and close the session.
         ``jobs`` run alongside, on the agent's connection (flushing its mail outbox, say)."""
-        await self.local.open()
-        await self.client.connect(wait=True)
+        # Connected (and so the token accepted) before anything is written on this device: a
+        # refused token leaves no folder, no memory.db behind.
+        try:
+            await self.client.connect(wait=True)
+            await self.local.open()
+        except BaseException:
+            await self.client.close()
+            raise
         # Before the first answer: bring what this AI learned on other devices here.
         try:
             await self.sync_now()

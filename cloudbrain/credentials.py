@@ -52,7 +52,7 @@ def save(home: Path, name: str, token: str, *, make_default: bool = False) -> Pa
     data["agents"] = agents
     if make_default or "default" not in data:
         data["default"] = name
-    write_atomically(path, json.dumps(data, indent=2), private=True)
+    write_atomically(path, json.dumps(data, indent=2))  # 0600: tokens
     return path
 
 

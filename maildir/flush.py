@@ -25,6 +25,7 @@ from email.utils import format_datetime, getaddresses
 from pathlib import Path
 from typing import Protocol
 
+from cloudbrain.files import private_folder
 from cloudbrain.maildir.folders import FLAGGED, SENT, mark, put_once, read, safe_name, waiting
 from cloudbrain.maildir.mapping import (
     POLICY,
@@ -80,7 +81,7 @@ class LocalMail:
     @contextlib.contextmanager
     def flushing(self) -> Iterator[bool]:
         """Hold the right to flush this outbox: True when no other process flushes it now."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_folder(self.root)
         with open(self.root / ".flush.lock", "w") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

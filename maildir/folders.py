@@ -11,26 +11,21 @@ from __future__ import annotations
 
 import mailbox
 import os
-import re
 import socket
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
+from cloudbrain.files import open_private, private_folder
+from cloudbrain.files import safe_name as safe_name
+
 SENT, FLAGGED = "S", "F"  # Maildir flags: done; refused, for a person to look at
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.@+=-]")
-
-
-def safe_name(name: str) -> str:
-    """A file name for an agent, a mail key: anything else is %-escaped, and no dot first."""
-    escaped = _UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), name)
-    return "%2E" + escaped[1:] if escaped.startswith(".") else escaped
 
 
 def open_folder(path: Path) -> mailbox.Maildir:
-    """The Maildir at ``path``, created (tmp, new, cur) when missing."""
+    """The Maildir at ``path``, created (tmp, new, cur; 0700, as mail is private) when missing."""
     for sub in ("tmp", "new", "cur"):
-        (path / sub).mkdir(parents=True, exist_ok=True)
+        private_folder(path / sub)
     return mailbox.Maildir(path, factory=None, create=False)
 
 
@@ -52,7 +47,7 @@ def put(path: Path, key: str, mail: EmailMessage | bytes, *, sync: bool = False)
     open_folder(path)
     data = mail if isinstance(mail, bytes) else mail.as_bytes()
     tmp = path / "tmp" / f"{key}.{os.getpid()}.{socket.gethostname()}"
-    with open(tmp, "wb") as file:
+    with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_TRUNC), "wb") as file:
         file.write(data)
         if sync:
             file.flush()

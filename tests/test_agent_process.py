@@ -9,10 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from cloudbrain.agent.client import Client
+from cloudbrain.agent.device import BadPlace, device_folder
 from cloudbrain.db import create_engine
+from cloudbrain.files import private_folder
 from cloudbrain.identity import create_agent
-from tests.services import ServerProcess, cli_env
+from tests.services import ServerProcess, cli_env, free_port
 
 
 def stop(process: subprocess.Popen[bytes]) -> str:
@@ -27,7 +31,12 @@ def stop(process: subprocess.Popen[bytes]) -> str:
 
 
 def start_agent(
-    home: Path, server: ServerProcess, token: str, device: str
+    home: Path,
+    server: ServerProcess,
+    token: str,
+    device: str,
+    name: str = "alice",
+    cwd: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
@@ -36,13 +45,14 @@ def start_agent(
             "cloudbrain",
             "agent",
             "run",
-            "alice",
+            name,
             "--device",
             device,
             "--brain",
             "recall",
         ],
         env=cli_env(home, CLOUDBRAIN_URL=server.url, CLOUDBRAIN_TOKEN=token),
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -154,3 +164,130 @@ async def test_taught_on_the_laptop_remembered_on_the_jetson(db_url: str, tmp_pa
         assert best["memory"]["device"] == "laptop" and best["memory"]["session"]
     finally:
         server.stop()
+
+
+def agent_run(
+    home: Path, url: str, name: str, device: str, token: str, cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cloudbrain", "agent", "run", name, "--device", device],
+        env=cli_env(home, CLOUDBRAIN_URL=url, CLOUDBRAIN_TOKEN=token),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def everything_under(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+# Names that were joined raw into home/agents/NAME/DEVICE. "/proc/self/cwd/…" is an absolute
+# path that leads into the agent process's working folder (the test's tmp_path), so a name or
+# device taken as an absolute path shows up there instead of somewhere on this machine.
+HOSTILE = [
+    ("../../x", "laptop"),
+    ("/proc/self/cwd/absolute", "laptop"),
+    ("alice", "../../../../x"),
+    ("alice", "/proc/self/cwd/absolute-device"),
+    ("..", "laptop"),
+    ("alice", ".."),
+]
+
+
+async def test_a_refused_token_leaves_nothing_on_disk(db_url: str, tmp_path: Path) -> None:
+    """Whatever the name and device, nothing is written anywhere before the server accepts the
+    token: not the agent's folder, not memory.db, not the data folder itself."""
+    engine = create_engine(db_url)
+    await create_agent(engine, "alice")
+    await engine.dispose()
+    with ServerProcess(tmp_path / "server", db_url) as server:
+        # Deep enough that a name joined raw lands inside tmp_path/a, where it is seen.
+        work = tmp_path / "a" / "b" / "work"
+        work.mkdir(parents=True)
+        home = work / "home"
+        for name, device in HOSTILE:
+            done = await asyncio.to_thread(
+                agent_run, home, server.url, name, device, "cb_not-the-token", work
+            )
+            assert done.returncode == 1, (name, device, done.stderr)
+            assert "auth_failed" in done.stderr and "hint:" in done.stderr, done.stderr
+            assert "Traceback" not in done.stderr + done.stdout
+            assert everything_under(tmp_path / "a") == ["b", "b/work"], (name, device)
+        assert everything_under(tmp_path / "server" / "spool") == []
+
+
+async def test_names_that_cannot_name_a_folder_are_refused_before_connecting(
+    tmp_path: Path,
+) -> None:
+    nobody = f"ws://127.0.0.1:{free_port()}"  # no server: the check comes first
+    home = tmp_path / "home"
+    for name, device, says in [
+        ("a b", "laptop", "'a b' is not a valid agent name"),
+        ("*all", "laptop", "'*all' is not a valid agent name"),
+        ("alice", "lap\ntop", "is not a valid device name"),
+        ("alice", "x" * 129, "is not a valid device name"),
+        ("alice", " ", "is not a valid device name"),
+    ]:
+        done = await asyncio.to_thread(agent_run, home, nobody, name, device, "cb_x", tmp_path)
+        assert done.returncode == 1, done.stderr
+        assert says in done.stderr and "hint:" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr + done.stdout
+        assert not home.exists()
+
+
+async def test_hostile_names_are_escaped_into_the_data_folder(db_url: str, tmp_path: Path) -> None:
+    """An agent really called ``../../x`` (a valid name) on a device called ``../../../../y``
+    keeps its memory under home/agents, in one escaped folder each, readable by it only."""
+    engine = create_engine(db_url)
+    _, token = await create_agent(engine, "../../x")
+    _, bob_token = await create_agent(engine, "bob")
+    await engine.dispose()
+    with ServerProcess(tmp_path / "server", db_url) as server:
+        work = tmp_path / "a" / "b" / "work"
+        work.mkdir(parents=True)
+        home = work / "home"
+        agent = start_agent(home, server, token, "../../../../y", name="../../x", cwd=work)
+        try:
+            async with Client(server.url, "bob", bob_token) as bob:
+                await until_online(bob, "../../x", "../../../../y")
+                taught = await bob.request(
+                    "../../x", "Remember that the gate code is 4711", timeout=10
+                )
+                assert taught.text.startswith("Noted")
+        finally:
+            output = stop(agent)
+        assert agent.returncode == 0, output
+    folder = home / "agents" / "%2E.%2F..%2Fx" / "%2E.%2F..%2F..%2F..%2Fy"
+    assert (folder / "memory.db").is_file()
+    # Joined raw, the device's folder would have been tmp_path/y.
+    assert all(p.is_relative_to(home) for p in work.rglob("*"))
+    assert [p for p in everything_under(tmp_path / "a") if not p.startswith("b/work")] == ["b"]
+    assert not (tmp_path / "y").exists()
+    for path in (home, home / "agents", folder.parent, folder):
+        assert path.stat().st_mode & 0o777 == 0o700, path
+    for path in folder.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o600, path
+
+
+def test_a_symlink_out_of_the_data_folder_is_refused(tmp_path: Path) -> None:
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    (home / "agents").mkdir(parents=True)
+    elsewhere.mkdir()
+    (home / "agents" / "alice").symlink_to(elsewhere)
+    with pytest.raises(BadPlace, match="leads outside"):
+        device_folder(home, "alice", "laptop")
+    assert device_folder(home, "bob", "..") == home.resolve() / "agents" / "bob" / "%2E."
+
+
+def test_a_long_device_name_is_still_one_folder(tmp_path: Path) -> None:
+    """128 characters of three UTF-8 bytes each, %-escaped, are over a thousand: cut to one
+    file name that the file system takes, and still told apart from a near twin."""
+    long, twin = "設備" * 64, "設備" * 63 + "設x"
+    folder = device_folder(tmp_path, "alice", long)
+    assert folder.parent == tmp_path.resolve() / "agents" / "alice"
+    assert len(folder.name.encode()) <= 255 and "/" not in folder.name
+    assert device_folder(tmp_path, "alice", twin) != folder
+    private_folder(folder)
+    assert folder.is_dir()

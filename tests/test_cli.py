@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -162,7 +163,28 @@ def test_credentials_file_is_private(running: tuple[ServerProcess, Cli]) -> None
     created = cli.json("agent", "create", "alice", "--save")
     path = Path(created["saved_to"])
     assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700  # the home it made on the way
     assert json.loads(path.read_text())["default"] == "alice"
+
+
+def test_a_home_open_to_others_is_closed_and_its_database_made_private(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)
+    os.chmod(home, 0o755)
+    database = home / "cloudbrain.db"
+    database.touch(mode=0o644)  # an empty file: a new database to SQLite
+    os.chmod(database, 0o644)
+    upgraded = Cli(home)("db", "upgrade")
+    assert f"{home} was open to other users (mode 755); made it 700" in upgraded.stderr
+    assert home.stat().st_mode & 0o777 == 0o700
+    assert database.stat().st_mode & 0o777 == 0o600
+    again = Cli(home)("db", "current")
+    assert "open to other users" not in again.stderr  # said once, when it was done
+
+    fresh = tmp_path / "new" / "home"
+    Cli(fresh)("db", "upgrade")
+    assert fresh.stat().st_mode & 0o777 == 0o700
+    assert (fresh / "cloudbrain.db").stat().st_mode & 0o777 == 0o600
 
 
 def test_db_commands(tmp_path: Path) -> None:

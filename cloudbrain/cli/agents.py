@@ -175,7 +175,7 @@ def run_agent(
 
     from cloudbrain.agent.brains import Brain, RecallBrain
     from cloudbrain.agent.brains.ollama import DEFAULT_MODEL, DEFAULT_URL, OllamaBrain
-    from cloudbrain.agent.device import device_profile
+    from cloudbrain.agent.device import device_folder, device_profile
     from cloudbrain.agent.runtime import AgentConfig, AgentRuntime
     from cloudbrain.cli.outbox import flushing_job, local_mail
     from cloudbrain.credentials import resolve
@@ -186,7 +186,12 @@ def run_agent(
     if ollama_api not in ("chat", "generate"):
         fail(CloudBrainError(f"unknown Ollama API {ollama_api!r}", hint="use chat or generate"))
     config = settings(home)
-    credentials = resolve(config.home, name, token)
+    try:
+        credentials = resolve(config.home, name, token)
+        # Checked and escaped here, before anything connects or touches the disk.
+        folder = device_folder(config.home, credentials.name, device or socket.gethostname())
+    except CloudBrainError as error:
+        fail(error)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     )
@@ -215,7 +220,7 @@ def run_agent(
                 token=credentials.token,
                 url=client_url(url),
                 device=device_name,
-                folder=config.home / "agents" / credentials.name / device_name,
+                folder=folder,
                 skills=tuple(skill),
                 profile=device_profile(
                     [thinker.model if chosen is thinker else "recall"], gpu, gpu_memory

@@ -13,6 +13,7 @@ import typer
 from cloudbrain.cli.output import fail
 from cloudbrain.credentials import resolve
 from cloudbrain.errors import CloudBrainError
+from cloudbrain.files import private_home
 from cloudbrain.memory.when import parse_when
 from cloudbrain.settings import Settings, client_url
 
@@ -108,9 +109,13 @@ def times(since: str | None, until: str | None) -> dict[str, datetime]:
 
 def settings(home: Path | None = None, db: str | None = None, **overrides: Any) -> Settings:
     try:
-        return Settings.load(home=home, database_url=db, **overrides)
+        config = Settings.load(home=home, database_url=db, **overrides)
     except ValueError as exc:
         fail(CloudBrainError(str(exc), hint="fix the environment variable or pass the flag"))
+    # A data folder made by an older version, or by hand, may be open to others: close it (and
+    # say so). A missing one is made 0700 by whatever first writes into it.
+    private_home(config.home, create=False)
+    return config
 
 
 def run(coroutine: Coroutine[Any, Any, T], as_json: bool = False) -> T:

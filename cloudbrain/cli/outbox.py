@@ -22,6 +22,7 @@ from cloudbrain.cli.options import settings
 from cloudbrain.cli.output import console, emit, fail
 from cloudbrain.credentials import Credentials, resolve
 from cloudbrain.errors import CloudBrainError
+from cloudbrain.files import open_private
 
 if TYPE_CHECKING:
     from cloudbrain.agent.client import Client
@@ -169,7 +170,9 @@ def _start_flusher(
         command += ["--home", str(home)]
     if url:
         command += ["--url", url]
-    with open(local.root / "flush.log", "ab") as log_file:
+    # Its log names who mails whom: private, like the mail itself.
+    log_fd = open_private(local.root / "flush.log", os.O_WRONLY | os.O_APPEND)
+    with os.fdopen(log_fd, "ab") as log_file:
         process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -11,23 +14,56 @@ from typing import Any, TypeVar
 
 import sqlalchemy
 from sqlalchemy import Connection, Engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from cloudbrain.files import PRIVATE_FILE, open_private, private_folder, tighten
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """Create an engine for ``url``; for SQLite, make its folder and set durable pragmas."""
+    """Create an engine for ``url``; for SQLite, make its file private (a ``file:`` URI is
+    SQLite's to open as it says) and set durable pragmas."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
         return create_async_engine(url, **kwargs)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if (
+        parsed.database
+        and parsed.database != ":memory:"
+        and not parsed.database.startswith("file:")
+    ):
+        private_database(Path(parsed.database).expanduser())
     engine = create_async_engine(url, **kwargs)
     _configure_sqlite(engine.sync_engine)
     return engine
+
+
+def sqlite_url(path: Path) -> str:
+    """The async URL of the SQLite file ``path``. Made with SQLAlchemy rather than an f-string:
+    URLs are %-decoded when read, so a path holding ``%2F`` (as escaped names do) would
+    otherwise open another file than the one meant, maybe outside its folder."""
+    return URL.create("sqlite+aiosqlite", database=str(path)).render_as_string(hide_password=False)
+
+
+def private_database(path: Path) -> None:
+    """Make the SQLite file ``path`` (and its folder) its owner's only before SQLite opens it.
+
+    SQLite creates a database with the umask's mode (0644, most often), and its -wal, -shm and
+    -journal files with the mode of the database: so a database made 0600 here keeps all of
+    them private. A database there already, and files left beside it, are tightened to 0600.
+    """
+    private_folder(path.parent)
+    # An empty file is a new database to SQLite; one there already is tightened below.
+    with contextlib.suppress(FileExistsError):
+        os.close(open_private(path, os.O_WRONLY | os.O_EXCL))
+    for file in (path, *(path.with_name(path.name + end) for end in ("-wal", "-shm", "-journal"))):
+        old = tighten(file, PRIVATE_FILE)
+        if old is not None:
+            log.info("%s was open to other users (mode %03o); made it 0600", file, old)
 
 
 def _configure_sqlite(engine: Engine) -> None:
