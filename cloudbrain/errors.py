@@ -23,6 +23,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"  # the message asked about does not exist or is not yours
     FORBIDDEN = "forbidden"  # allowed for other agents, not for this one (e.g. their memories)
     UNAVAILABLE = "unavailable"  # the database could not store the message: not accepted, resend
+    BUSY = "busy"  # too many of this session's asks are still open; the ask was not started
     INTERNAL = "internal"  # a bug on the server; the connection stays open
 
 

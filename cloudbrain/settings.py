@@ -34,15 +34,22 @@ class Settings:
     # How often the server looks for revoked agents and expired messages, in seconds.
     revocation_poll: float = 1.0
     expiry_sweep: float = 5.0
-    # Frames waiting to be written to one connection before the server gives up on a reader
-    # that is too slow (it reconnects and gets the rest replayed from the database).
+    # What may wait to be written to one connection before the server gives up on a reader
+    # that is too slow (it reconnects and gets the rest replayed from the database): frames,
+    # and bytes of memory. Frames alone would let 10,000 frames of 1 MiB pile up.
     outbox_limit: int = 10_000
+    outbox_bytes: int = 16 * 1024 * 1024
+    # Bytes waiting for all the connections of this process together. Past it, the connection
+    # holding the most is closed the same way, so one flood cannot take the node's memory.
+    node_outbox_bytes: int = 256 * 1024 * 1024
     # How memories are embedded for recall by meaning: hashing, hashing:DIMS, ollama:MODEL,
     # ollama:MODEL@URL or st:MODEL (see cloudbrain.memory.embedding.make_embedder). When the
     # configured one cannot embed at start, the server falls back to hashing and logs why.
     embedder: str = "hashing"
     # Who writes an ask's summary: "" (extractive, no model) or ollama:MODEL[@URL].
     summarizer: str = ""
+    # Asks one session may have open at once; one more is refused with ``busy``.
+    max_asks_per_session: int = 8
     # Mail: the family's domain (NAME@DOMAIN reaches the AI called NAME), the SMTP gateway
     # (on ``host``; port 0 picks a free one), the largest mail it takes, and whether mail from
     # this machine needs no AUTH (it then comes from the agent its MAIL FROM names).
@@ -51,6 +58,14 @@ class Settings:
     smtp_port: int = 8025
     smtp_max_bytes: int = 1024 * 1024
     smtp_trust_loopback: bool = True
+    # STARTTLS: a PEM certificate (chain) and its key ("": no TLS). AUTH is offered only over
+    # TLS or on loopback, so a gateway open to a network needs them for anyone to log in.
+    smtp_tls_cert: str = ""
+    smtp_tls_key: str = ""
+    # Failed AUTH from one address: the answer waits smtp_auth_delay seconds, doubled with each
+    # failure; after smtp_auth_failures the connection is closed and the address locked out.
+    smtp_auth_failures: int = 5
+    smtp_auth_delay: float = 1.0
     # Keep a Maildir copy of what waits for an offline agent, under home/spool/NAME.
     spool: bool = True
     # Familio's web view and REST API (on ``host``; port 0 picks a free one). Who may read
@@ -58,11 +73,17 @@ class Settings:
     http: bool = True
     http_port: int = 8767
     http_reads: str = "loopback"
+    # More names (commas or spaces) the Host header of a loopback read may give besides
+    # localhost, loopback addresses and ``host``: the name a proxy on this machine forwards.
+    http_hosts: str = ""
     # Cluster mode: the Redis that several server nodes on one database share ("": one node).
     redis_url: str = ""
     # Take clients of the original CloudBrain protocol on the same port (from this machine only:
     # they cannot prove who they are).
     legacy_protocol: bool = False
+    # New identities that openings of the original protocol may make in an hour (counted in the
+    # database): each new name would otherwise add one more voice to reputation.
+    legacy_new_per_hour: int = 10
     # How often reputation is worked out again (when anything it depends on changed), seconds.
     reputation_every: float = 10.0
     log_level: str = "INFO"

@@ -242,8 +242,14 @@ async def memories_page_html(
 @router.get("/sessions/{session:path}", response_class=HTMLResponse)
 async def session_page(request: Request, session: str, familio: Service) -> HTMLResponse:
     found = await familio.queries.session(session) if is_uuid(session) else None
+    # Of a session of this server, only its agent's memories: a label is anyone's to write.
     memories = await familio.memory.newest(
-        RecallFilter(session=session, include_superseded=True), 200
+        RecallFilter(
+            ai=found.agent if found is not None else None,
+            session=session,
+            include_superseded=True,
+        ),
+        200,
     )
     if found is None and not memories:
         raise ProtocolError(ErrorCode.NOT_FOUND, f"no session {session!r} is known here")

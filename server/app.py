@@ -17,11 +17,13 @@ from websockets.asyncio.server import serve as websocket_serve
 from cloudbrain.db import create_engine, upgrade
 from cloudbrain.db.types import utcnow
 from cloudbrain.errors import CloudBrainError
-from cloudbrain.familio.access import Access
+from cloudbrain.familio.access import Access, trusted_hosts
 from cloudbrain.familio.app import Context, WebServer, make_app
 from cloudbrain.familio.social import SocialStore
 from cloudbrain.familio.standing import Standing
-from cloudbrain.maildir.gateway import MailGateway
+from cloudbrain.files import private_home
+from cloudbrain.maildir.auth_limit import AuthFailures
+from cloudbrain.maildir.gateway import MailGateway, tls_context
 from cloudbrain.memory.embedding import available_embedder
 from cloudbrain.memory.store import MemoryStore
 from cloudbrain.protocol import Answer, parse_client_frame
@@ -37,6 +39,7 @@ from cloudbrain.server.hub import Hub
 from cloudbrain.server.legacy import LegacyClients
 from cloudbrain.server.mail import HubFamily
 from cloudbrain.server.memory import MemoryService
+from cloudbrain.server.outbox import OutboxBudget
 from cloudbrain.server.social import SocialService
 from cloudbrain.server.spool import Spool
 from cloudbrain.server.store import MessageStore
@@ -79,6 +82,8 @@ class Server:
 
     async def start(self) -> None:
         settings = self.settings
+        # The data folder holds tokens, memories and mail: its owner's only (0700).
+        private_home(settings.home)
         log.info("database: %s", _redact(settings.db_url))
         await asyncio.to_thread(upgrade, settings.db_url)
         self.engine = create_engine(settings.db_url)
@@ -103,6 +108,7 @@ class Server:
             memory,
             lambda name: hub.answering_session(name),
             make_summarizer(settings.summarizer),
+            settings.max_asks_per_session,
         )
         self.spool = None
         if settings.spool:
@@ -113,12 +119,17 @@ class Server:
             self.spool.start()
         hub = self.hub = Hub(
             store,
-            MemoryService(memory),
+            MemoryService(memory, store.session_agents),
             BrainService(brains := BrainStore(self.engine)),
             DirectoryService(directory, lambda: self.url),
             asks,
             SocialService(SocialStore(self.engine), standing),
             self.spool,
+            outboxes=OutboxBudget(
+                session_bytes=settings.outbox_bytes,
+                node_bytes=settings.node_outbox_bytes,
+                session_frames=settings.outbox_limit,
+            ),
         )
         self.hub.writer.start()
         if settings.redis_url:
@@ -130,7 +141,11 @@ class Server:
                 self.engine,
                 HubFamilio(hub, lambda: self.url),
                 memory,
-                Access(self.engine, settings.http_reads),
+                Access(
+                    self.engine,
+                    settings.http_reads,
+                    trusted_hosts(settings.host, settings.http_hosts),
+                ),
             )
             self.web = WebServer(make_app(familio), familio)
             await self.web.start(settings.host, settings.http_port)
@@ -202,12 +217,14 @@ class Server:
     async def _start_gateway(self, hub: Hub) -> None:
         settings = self.settings
         assert self.engine is not None
-        self.mail_family = HubFamily(hub, self.engine, settings.node, settings.outbox_limit)
+        self.mail_family = HubFamily(hub, self.engine, settings.node)
         self.gateway = gateway = MailGateway(
             self.mail_family,
             settings.home / "spool",
             settings.mail_domain,
             trust_loopback=settings.smtp_trust_loopback,
+            tls=tls_context(settings.smtp_tls_cert, settings.smtp_tls_key),
+            failures=AuthFailures(delay=settings.smtp_auth_delay, most=settings.smtp_auth_failures),
         )
         try:
             self._smtp = await asyncio.get_running_loop().create_server(

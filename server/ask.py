@@ -75,12 +75,16 @@ class AskService:
         memory: MemoryStore,
         answering_session: Callable[[str], Peer | None],
         summarizer: OllamaSummarizer | None = None,
+        max_open_per_session: int = 8,
     ) -> None:
         self.store = store
         self.directory = directory
         self.memory = memory
         self.answering_session = answering_session  # agent name -> a session taking questions
         self.summarizer = summarizer
+        # Every open ask costs recall and scoring on this process's one event loop: a session
+        # that opens hundreds at once would make every other agent wait.
+        self.max_open_per_session = max_open_per_session
         self._open: dict[str, OpenAsk] = {}
         self._tasks: dict[LiveSession, set[asyncio.Task[None]]] = defaultdict(set)
         # Set in a cluster: sends an answer for an ask of another node there (True if so).
@@ -89,6 +93,16 @@ class AskService:
     # --- requests -------------------------------------------------------------------------
 
     def start(self, session: LiveSession, frame: Ask) -> None:
+        if len(self._tasks[session]) >= self.max_open_per_session:
+            session.send(
+                Error(
+                    re=frame.id,
+                    code=ErrorCode.BUSY,
+                    detail=f"{self.max_open_per_session} asks of this session are still open; "
+                    "ask again when one has ended",
+                ).to_json()
+            )
+            return
         task = asyncio.create_task(self._run(session, frame), name=f"ask-{frame.id}")
         self._tasks[session].add(task)
         task.add_done_callback(lambda t: self._finished(session, frame.id, t))

@@ -7,6 +7,8 @@ vector lives in the one space recall compares in.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable
+
 from cloudbrain.errors import ErrorCode
 from cloudbrain.memory.store import MemoryStore, RecallFilter
 from cloudbrain.protocol import (
@@ -21,10 +23,14 @@ from cloudbrain.protocol import (
 )
 from cloudbrain.server.session import LiveSession
 
+# session ids -> the ids of the agents they belong to (those that are sessions of this server).
+SessionAgents = Callable[[Iterable[str]], Awaitable[dict[str, str]]]
+
 
 class MemoryService:
-    def __init__(self, store: MemoryStore) -> None:
+    def __init__(self, store: MemoryStore, session_agents: SessionAgents) -> None:
         self.store = store
+        self.session_agents = session_agents
 
     async def remember(self, session: LiveSession, frame: Remember) -> None:
         strangers = sorted({m.ai for m in frame.memories} - {session.agent.name})
@@ -34,6 +40,19 @@ class MemoryService:
                     re=frame.id,
                     code=ErrorCode.FORBIDDEN,
                     detail=f"an agent stores only its own memories; these belong to {strangers}",
+                ).to_json()
+            )
+            return
+        # A memory's session is the client's label, often a session it had here: one that is
+        # another agent's session would show on that session's page as made there.
+        owners = await self.session_agents({m.session for m in frame.memories if m.session})
+        taken = sorted(s for s, agent_id in owners.items() if agent_id != session.agent.id)
+        if taken:
+            session.send(
+                Error(
+                    re=frame.id,
+                    code=ErrorCode.FORBIDDEN,
+                    detail=f"sessions {taken} are another agent's; store memories under your own",
                 ).to_json()
             )
             return
