@@ -33,28 +33,9 @@ class MemoryService:
         self.session_agents = session_agents
 
     async def remember(self, session: LiveSession, frame: Remember) -> None:
-        strangers = sorted({m.ai for m in frame.memories} - {session.agent.name})
-        if strangers:
-            session.send(
-                Error(
-                    re=frame.id,
-                    code=ErrorCode.FORBIDDEN,
-                    detail=f"an agent stores only its own memories; these belong to {strangers}",
-                ).to_json()
-            )
-            return
-        # A memory's session is the client's label, often a session it had here: one that is
-        # another agent's session would show on that session's page as made there.
-        owners = await self.session_agents({m.session for m in frame.memories if m.session})
-        taken = sorted(s for s, agent_id in owners.items() if agent_id != session.agent.id)
-        if taken:
-            session.send(
-                Error(
-                    re=frame.id,
-                    code=ErrorCode.FORBIDDEN,
-                    detail=f"sessions {taken} are another agent's; store memories under your own",
-                ).to_json()
-            )
+        refusal = await self._not_yours(session, frame)
+        if refusal:
+            session.send(Error(re=frame.id, code=ErrorCode.FORBIDDEN, detail=refusal).to_json())
             return
         records = [
             m.model_copy(update={"embedding": None, "embedder": None}) for m in frame.memories
@@ -63,6 +44,19 @@ class MemoryService:
         session.send(
             Remembered(re=frame.id, stored=added.stored, duplicates=added.duplicates).to_json()
         )
+
+    async def _not_yours(self, session: LiveSession, frame: Remember) -> str | None:
+        """Why these memories are not the sender's to store, or None."""
+        strangers = sorted({m.ai for m in frame.memories} - {session.agent.name})
+        if strangers:
+            return f"an agent stores only its own memories; these belong to {strangers}"
+        # A memory's session is the client's label, often a session it had here: one that is
+        # another agent's session would show on that session's page as made there.
+        owners = await self.session_agents({m.session for m in frame.memories if m.session})
+        taken = sorted(s for s, agent_id in owners.items() if agent_id != session.agent.id)
+        if taken:
+            return f"sessions {taken} are another agent's; store memories under your own"
+        return None
 
     async def recall(self, session: LiveSession, frame: Recall) -> None:
         where = RecallFilter(
