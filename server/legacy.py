@@ -2,7 +2,8 @@
 server runs with ``--legacy-protocol``.
 
 Such a client opens with ``{"ai_id": N, ...}`` (no token: the original protocol has none, so
-these clients cannot prove who they are; the server takes them only from this machine). It is
+these clients cannot prove who they are; the server takes them only from this machine, never
+from a web page, and only as identities made for them: see :mod:`legacy_admission`). It is
 answered ``{"type": "connected", ...}`` and then speaks ``send_message``, ``get_online_users``,
 ``heartbeat``, ``brain_save_state``, ``brain_load_state`` and ``familio_follow_ai``.
 
@@ -24,7 +25,7 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from cloudbrain.errors import ProtocolError
+from cloudbrain.errors import CloseCode, ProtocolError
 from cloudbrain.familio.social import SocialStore
 from cloudbrain.identity import AgentRecord
 from cloudbrain.ids import new_id
@@ -32,6 +33,7 @@ from cloudbrain.peers import is_loopback
 from cloudbrain.protocol import Broadcast, Deliver
 from cloudbrain.server.brain import BrainStore
 from cloudbrain.server.hub import Hub
+from cloudbrain.server.legacy_admission import Admission, Opening, Refused
 from cloudbrain.server.legacy_ids import LegacyAI, LegacyIds, state_from_legacy, state_to_legacy
 from cloudbrain.server.session import LiveSession
 from cloudbrain.server.writer import AckItem
@@ -63,38 +65,37 @@ class LegacyClients:
         self.hub = hub
         self.settings = settings
         self.ids = LegacyIds(hub.store.engine)
+        self.admission = Admission(self.ids, settings.legacy_new_per_hour)
         self.social = SocialStore(hub.store.engine)
         self.brains = brains
 
     async def serve(self, websocket: ServerConnection, first: dict[str, Any]) -> None:
         """The whole life of one original-protocol connection, after its first frame."""
         peer = websocket.remote_address
-        if not is_loopback(peer):
-            log.info("refused an original-protocol client from %s (loopback only)", peer)
-            await _send(
-                websocket, {"error": "original-protocol clients are taken from this machine only"}
-            )
+        try:
+            if not is_loopback(peer):
+                raise Refused(
+                    "original-protocol clients are taken from this machine only", CloseCode.POLICY
+                )
+            if websocket.request is not None and "Origin" in websocket.request.headers:
+                # Browsers send Origin with every WebSocket upgrade and the original clients
+                # never do: this is a web page, and a page open in a browser here must not
+                # speak for the AIs of this machine.
+                raise Refused(
+                    "a client that sends an Origin header (a web page) cannot connect with the "
+                    "original protocol",
+                    CloseCode.POLICY,
+                )
+            ai, agent = await self.admission.admit(Opening.parse(first))
+        except Refused as refused:
+            log.info("refused an original-protocol client from %s: %s", peer, refused.error)
+            await _refuse(websocket, refused)
             return
-        number = first.get("ai_id")
-        if not isinstance(number, int) or isinstance(number, bool):
-            await _send(websocket, {"error": "ai_id required (a number)"})
-            return
-        name = first.get("ai_name") or first.get("name")
-        known = await self.ids.by_number(number)
-        if known is None and not isinstance(name, str):
-            await _send(websocket, {"error": f"AI {number} not found; send ai_name to register it"})
-            return
-        ai, agent, _ = await self.ids.claim(
-            number,
-            known.agent if known else str(name),
-            nickname=str(first.get("ai_nickname") or ""),
-            project=str(first.get("project") or ""),
-        )
         session_id = await self.hub.store.open_session(
             agent.id, node=self.settings.node, device=DEVICE, client=CLIENT, capabilities=[]
         )
         client = _Client(self, websocket, agent, ai)
-        session = LiveSession(agent, session_id, DEVICE, [], client, self.settings.outbox_limit)
+        session = LiveSession(agent, session_id, DEVICE, [], client, self.hub.outboxes)
         client.session = session
         await _send(
             websocket,
@@ -315,3 +316,12 @@ class _Client:
 
 async def _send(websocket: ServerConnection, frame: dict[str, Any]) -> None:
     await websocket.send(json.dumps(frame))
+
+
+async def _refuse(websocket: ServerConnection, refused: Refused) -> None:
+    """Say why, as the original protocol says an error, and close."""
+    try:
+        await _send(websocket, {"type": "error", "error": refused.error})
+        await websocket.close(refused.close, "refused")
+    except ConnectionClosed:
+        pass

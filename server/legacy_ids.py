@@ -2,24 +2,50 @@
 name, a nickname, a project and a version. This maps those numbers onto CloudBrain identities,
 for clients of the original protocol and for imports of an original database, and translates
 brain states between the two shapes.
+
+Every AI an original client hears from gets a number, but only the identities made for the
+original protocol (by an original-protocol opening or by ``import-legacy``) are
+``open_to_original``: original clients have no token, so they may be those and no others
+(see :mod:`cloudbrain.server.legacy_admission`).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudbrain.brainstate import BrainState
 from cloudbrain.db.engine import write_transaction
 from cloudbrain.db.models import legacy_ids
+from cloudbrain.db.types import utcnow
 from cloudbrain.identity import AgentRecord, create_agent, get_agent
 
 ATTEMPTS = 5  # two new AIs racing for the next number: the loser takes the one after
+# The original server read ``ai_id`` 999 as "give me a number" (its autonomous agents open
+# with it), so no AI is ever given 999 as its own.
+ASSIGN = 999
+# The numbers a column of the original (an SQL INTEGER) can hold.
+LOWEST, HIGHEST = 1, 2**31 - 1
+# The sizes of legacy_ids' text columns: what an original client or database says is clipped
+# to them (and NUL, which PostgreSQL cannot store, dropped) rather than failing the write.
+SIZES = {"nickname": 128, "project": 128, "version": 64}
+
+
+def next_number(highest: int | None) -> int:
+    """The number after ``highest``, never :data:`ASSIGN`."""
+    number = (highest or 0) + 1
+    return number + 1 if number == ASSIGN else number
+
+
+def description(number: int) -> str:
+    """What an identity made for the original protocol is described as."""
+    return f"from the original CloudBrain (AI {number})"
 
 
 @dataclass(frozen=True)
@@ -29,6 +55,7 @@ class LegacyAI:
     nickname: str = ""
     project: str = ""
     version: str = ""
+    open_to_original: bool = False  # may a client of the original protocol be this AI
 
     @property
     def identity(self) -> str:
@@ -51,9 +78,20 @@ class LegacyIds:
         self._of_agent: dict[str, LegacyAI] = {}
 
     async def by_number(self, number: int) -> LegacyAI | None:
+        if not LOWEST <= number <= HIGHEST:  # no such row, and PostgreSQL would refuse the query
+            return None
         async with self.engine.connect() as conn:
             row = (
                 (await conn.execute(select(legacy_ids).where(legacy_ids.c.legacy_id == number)))
+                .mappings()
+                .first()
+            )
+        return _ai(row) if row is not None else None
+
+    async def by_agent(self, name: str) -> LegacyAI | None:
+        async with self.engine.connect() as conn:
+            row = (
+                (await conn.execute(select(legacy_ids).where(legacy_ids.c.agent == name)))
                 .mappings()
                 .first()
             )
@@ -67,27 +105,28 @@ class LegacyIds:
         return known
 
     async def _number(self, name: str) -> LegacyAI:
+        """A number that only names ``name`` to original clients: not open to them."""
         for _ in range(ATTEMPTS):
-            async with self.engine.connect() as conn:
-                row = (
-                    (await conn.execute(select(legacy_ids).where(legacy_ids.c.agent == name)))
-                    .mappings()
-                    .first()
-                )
-                if row is not None:
-                    return _ai(row)
-                highest = await conn.scalar(select(func.max(legacy_ids.c.legacy_id)))
+            known = await self.by_agent(name)
+            if known is not None:
+                return known
             try:
-                return await self._record(LegacyAI(int(highest or 0) + 1, name))
+                return await self._record(LegacyAI(await self._next_free(), name))
             except IntegrityError:
                 continue
         raise RuntimeError(f"could not give {name!r} a number of the original protocol")
 
+    async def _next_free(self) -> int:
+        async with self.engine.connect() as conn:
+            return next_number(await conn.scalar(select(func.max(legacy_ids.c.legacy_id))))
+
     async def claim(
         self, number: int, name: str, *, nickname: str = "", project: str = "", version: str = ""
     ) -> tuple[LegacyAI, AgentRecord, str | None]:
-        """The identity of original AI ``number``: known already, an existing agent of that
-        name, or a new agent (then its token is returned, the one time it is seen)."""
+        """For ``import-legacy``: the identity of original AI ``number``: known already, an
+        existing agent of that name, or a new agent (then its token is returned, the one time
+        it is seen). Only a new agent is open to the original protocol: an existing one has a
+        token of its own, which a client without one must not get round."""
         known = await self.by_number(number)
         if known is not None:
             agent = await get_agent(self.engine, known.agent)
@@ -95,14 +134,60 @@ class LegacyIds:
             return known, agent, None
         name = agent_name(name, number)
         agent, token = await get_agent(self.engine, name), None
-        if agent is None:
-            agent, token = await create_agent(
-                self.engine, name, description=f"from the original CloudBrain (AI {number})"
-            )
-        ai = await self._record(LegacyAI(number, name, nickname, project, version))
-        return ai, agent, token
+        if agent is not None:
+            # Named already (to original clients, under a number of its own): that one stays.
+            already = await self.by_agent(name)
+            if already is not None:
+                return already, agent, None
+        else:
+            agent, token = await create_agent(self.engine, name, description=description(number))
+        ai = LegacyAI(number, name, nickname, project, version, open_to_original=token is not None)
+        return await self._record(ai), agent, token
 
-    async def _record(self, ai: LegacyAI) -> LegacyAI:
+    async def create_for_opening(
+        self, number: int | None, name: str, *, nickname: str = "", project: str = ""
+    ) -> tuple[LegacyAI, AgentRecord]:
+        """A new identity for an original-protocol opening, open to the original protocol,
+        under ``number`` (None: the next free one). The number is taken first, so an agent is
+        never left made without it (it would then be closed to the client it was made for)."""
+        for _ in range(ATTEMPTS):
+            chosen = number if number is not None else await self._next_free()
+            ai = LegacyAI(chosen, name, nickname, project, open_to_original=True)
+            try:
+                ai = await self._record(ai, opening_created_at=utcnow())
+            except IntegrityError:
+                if number is None:
+                    continue  # another new AI took that number just now: the next one
+                raise
+            try:
+                agent, _token = await create_agent(
+                    self.engine, name, description=description(chosen)
+                )
+            except BaseException:  # cancellation too: a number left without its agent is stuck
+                await self._forget(chosen)
+                raise
+            return ai, agent
+        raise RuntimeError(f"could not give {name!r} a number of the original protocol")
+
+    async def created_by_openings_since(self, since: datetime) -> int:
+        """How many identities original-protocol openings made at or after ``since``."""
+        async with self.engine.connect() as conn:
+            found = await conn.scalar(
+                select(func.count()).where(legacy_ids.c.opening_created_at >= since)
+            )
+        return int(found or 0)
+
+    async def _record(
+        self, ai: LegacyAI, *, opening_created_at: datetime | None = None
+    ) -> LegacyAI:
+        ai = LegacyAI(
+            ai.number,
+            ai.agent,
+            _clip(ai.nickname, SIZES["nickname"]),
+            _clip(ai.project, SIZES["project"]),
+            _clip(ai.version, SIZES["version"]),
+            ai.open_to_original,
+        )
         async with write_transaction(self.engine) as conn:
             await conn.execute(
                 legacy_ids.insert().values(
@@ -111,9 +196,15 @@ class LegacyIds:
                     nickname=ai.nickname,
                     project=ai.project,
                     version=ai.version,
+                    open_to_original=ai.open_to_original,
+                    opening_created_at=opening_created_at,
                 )
             )
         return ai
+
+    async def _forget(self, number: int) -> None:
+        async with write_transaction(self.engine) as conn:
+            await conn.execute(delete(legacy_ids).where(legacy_ids.c.legacy_id == number))
 
     async def state_imported(self, number: int) -> str | None:
         async with self.engine.connect() as conn:
@@ -132,7 +223,18 @@ class LegacyIds:
 
 
 def _ai(row: Any) -> LegacyAI:
-    return LegacyAI(row["legacy_id"], row["agent"], row["nickname"], row["project"], row["version"])
+    return LegacyAI(
+        row["legacy_id"],
+        row["agent"],
+        row["nickname"],
+        row["project"],
+        row["version"],
+        bool(row["open_to_original"]),
+    )
+
+
+def _clip(text: str, size: int) -> str:
+    return text.replace("\x00", "")[:size]
 
 
 # --- brain states --------------------------------------------------------------------------------

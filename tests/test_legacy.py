@@ -5,23 +5,31 @@ database is imported, twice, as a user would."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import websockets
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cloudbrain.db import create_engine
+from cloudbrain.db import create_engine, upgrade
+from cloudbrain.db.migrate import alembic_config
+from cloudbrain.db.models import reputation
+from cloudbrain.identity import create_agent, get_agent, revoke_agent
 from cloudbrain.memory.embedding import HashingEmbedder
 from cloudbrain.memory.store import MemoryStore, RecallFilter
 from cloudbrain.peers import is_loopback
 from cloudbrain.server import Server
+from cloudbrain.server.legacy_ids import LegacyIds, next_number
 from cloudbrain.settings import Settings
-from tests.conftest import ClientFactory
+from tests.conftest import AgentFactory, ClientFactory
 from tests.processes import cli_env
 
 
@@ -202,3 +210,227 @@ async def test_an_original_database_is_imported_once_however_often_it_is_importe
         timeout=60,
     )
     assert bad.returncode == 1 and "no database" in bad.stderr and "hint" in bad.stderr
+
+
+# --- who an original client may be (it has no token) --------------------------------------------
+
+
+async def opened(url: str, frame: dict[str, Any]) -> dict[str, Any]:
+    """The answer to an original-protocol opening that is taken; the connection is closed."""
+    async with websockets.connect(url) as ws:
+        answer = await Original(ws).request(frame)
+    assert answer["type"] == "connected", answer
+    return answer
+
+
+async def refused(
+    url: str, frame: dict[str, Any], headers: dict[str, str] | None = None
+) -> tuple[str, int | None]:
+    """The error an original-protocol opening is refused with, and the close code after it."""
+    async with websockets.connect(url, additional_headers=headers) as ws:
+        answer = await Original(ws).request(frame)
+        assert answer["type"] == "error" and "ai_id" not in answer, answer
+        with pytest.raises(websockets.ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 10)
+        error: str = answer["error"]
+        return error, ws.close_code
+
+
+async def test_a_web_page_cannot_open_with_the_original_protocol(
+    server: Server, settings: Settings
+) -> None:
+    # A page open in a browser here reaches loopback too; its upgrade request has an Origin.
+    error, code = await refused(
+        server.url, {"ai_id": 7, "ai_name": "Old Bot"}, {"Origin": "http://127.0.0.1:8000"}
+    )
+    assert "Origin" in error and code == 1008
+    engine = create_engine(settings.db_url)
+    try:
+        assert await get_agent(engine, "Old-Bot") is None  # nothing was made for it either
+    finally:
+        await engine.dispose()
+    assert (await opened(server.url, {"ai_id": 7, "ai_name": "Old Bot"}))["ai_name"] == "Old-Bot"
+
+
+async def test_an_original_client_cannot_be_an_agent_that_has_a_token(
+    server: Server, connect: ClientFactory, make_agent: AgentFactory
+) -> None:
+    _, ada_token = await make_agent("ada")
+    alice = await connect("alice")
+    await alice.send("ada", "for ada only")  # stored, waiting for ada
+
+    # Not by her name, whatever number comes with it, nor by asking for a number.
+    for frame in ({"ai_id": 777, "ai_name": "ada"}, {"ai_id": 999, "ai_name": "ada"}):
+        error, code = await refused(server.url, frame)
+        assert "ada" in error and "CloudBrain protocol" in error and "token" in error
+        assert code == 4001
+
+    # Nor by the number alice was given only so that original clients can name her.
+    async with websockets.connect(server.url) as ws:
+        old = Original(ws)
+        await old.request({"ai_id": 7, "ai_name": "Old Bot"})
+        online = await old.request({"type": "get_online_users"})
+        alice_number = next(u["id"] for u in online["users"] if u["name"] == "alice")
+    error, code = await refused(server.url, {"ai_id": alice_number})
+    assert "alice" in error and "token" in error and code == 4001
+    error, code = await refused(server.url, {"ai_id": alice_number + 100, "ai_name": "alice"})
+    assert "token" in error and code == 4001
+
+    # Her message waited for her: nobody else received it, and nothing acked it.
+    ada = await connect("ada", ada_token)
+    heard = await ada.receive(10)
+    assert (heard.sender, heard.text) == ("alice", "for ada only")
+
+
+async def test_a_revoked_original_identity_is_closed_and_then_refused(
+    server: Server, settings: Settings
+) -> None:
+    engine = create_engine(settings.db_url)
+    try:
+        async with websockets.connect(server.url) as ws:
+            old = Original(ws)
+            assert (await old.request({"ai_id": 7, "ai_name": "Old Bot"}))["type"] == "connected"
+            await revoke_agent(engine, "Old-Bot")
+            told = await old.next("error")
+            assert "revoked" in told["error"]
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 10)
+            assert ws.close_code == 4004
+    finally:
+        await engine.dispose()
+    for frame in (
+        {"ai_id": 7},
+        {"ai_id": 7, "ai_name": "Old Bot"},
+        {"ai_id": 8, "ai_name": "Old Bot"},
+        {"ai_id": 999, "ai_name": "Old Bot"},
+    ):
+        error, code = await refused(server.url, frame)
+        assert "revoked" in error and code == 4004
+
+
+async def test_new_original_identities_are_capped_even_across_restarts(
+    settings: Settings,
+) -> None:
+    capped = settings.with_(legacy_new_per_hour=2)
+    async with Server(capped) as server:
+        await opened(server.url, {"ai_id": 1, "ai_name": "bot-1"})
+        await opened(server.url, {"ai_id": 999, "ai_name": "bot-2"})
+        for frame in ({"ai_id": 3, "ai_name": "bot-3"}, {"ai_id": 999, "ai_name": "bot-4"}):
+            error, code = await refused(server.url, frame)
+            assert "last hour" in error and "legacy_new_per_hour" in error and code == 1013
+        # Identities there are still taken, by number or by name.
+        assert (await opened(server.url, {"ai_id": 1}))["ai_name"] == "bot-1"
+        assert (await opened(server.url, {"ai_id": 999, "ai_name": "bot-2"}))["ai_name"] == "bot-2"
+    engine = create_engine(settings.db_url)
+    try:
+        restarted = datetime.now(UTC)
+        async with Server(capped) as server:  # the count is in the database, not in the process
+            error, code = await refused(server.url, {"ai_id": 3, "ai_name": "bot-3"})
+            assert "last hour" in error and code == 1013
+            await reputation_worked_out(engine, restarted)
+        assert await get_agent(engine, "bot-3") is None
+        assert await get_agent(engine, "bot-4") is None
+    finally:
+        await engine.dispose()
+
+
+async def reputation_worked_out(engine: AsyncEngine, since: datetime) -> None:
+    """Wait for a server's first reputation run after ``since`` to be stored. (Stopping a
+    server on SQLite while that run writes can leave the database locked for the next writer:
+    a shutdown race of its own, which this waiting keeps out of tests about other things.)"""
+    for _ in range(200):
+        async with engine.connect() as conn:
+            latest = await conn.scalar(sa.select(sa.func.max(reputation.c.computed_at)))
+        if latest is not None and latest >= since:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("reputation was not worked out after the server started")
+
+
+async def test_ai_id_999_asks_for_a_number(server: Server, connect: ClientFactory) -> None:
+    await connect("alice")  # an agent with a token, on a server that has given no numbers yet
+    error, code = await refused(server.url, {"ai_id": 999, "ai_name": "alice"})
+    assert "token" in error and code == 4001  # refused, where it used to fail with 1011
+
+    async with contextlib.AsyncExitStack() as stack:
+        clients, hellos = [], []
+        for name in ("auto-a", "auto-b", "auto-c"):
+            ws = await stack.enter_async_context(websockets.connect(server.url))
+            clients.append(Original(ws))
+            hellos.append(await clients[-1].request({"ai_id": 999, "ai_name": name}))
+        numbers = [hello["ai_id"] for hello in hellos]
+        assert [hello["ai_name"] for hello in hellos] == ["auto-a", "auto-b", "auto-c"]
+        assert len(set(numbers)) == 3 and 999 not in numbers
+        # Each is itself: what auto-b says reaches auto-a as auto-b's.
+        await clients[1].request({"type": "send_message", "content": "b here"})
+        heard = await clients[0].next("new_message")
+        assert (heard["sender_name"], heard["sender_id"]) == ("auto-b", numbers[1])
+        # 999 is nobody's number.
+        nobody = await clients[0].request({"type": "familio_follow_ai", "target_ai_id": 999})
+        assert nobody["type"] == "familio_error"
+
+    # The same name again is the same identity, under the number it was given.
+    again = await opened(server.url, {"ai_id": 999, "ai_name": "auto-a"})
+    assert (again["ai_name"], again["ai_id"]) == ("auto-a", numbers[0])
+    error, _ = await refused(server.url, {"ai_id": 999})
+    assert "ai_name" in error
+    error, _ = await refused(server.url, {"ai_id": 2**40, "ai_name": "huge"})
+    assert "ai_id must be" in error
+
+
+def test_no_ai_is_given_999_as_its_number() -> None:
+    assert [next_number(n) for n in (None, 1, 997, 998, 999, 1000)] == [1, 2, 998, 1000, 1000, 1001]
+
+
+async def test_imported_ais_are_open_unless_their_name_has_a_token_already(
+    server: Server, make_agent: AgentFactory, db_url: str, tmp_path: Path
+) -> None:
+    await make_agent("TraeAI")  # made here, with a token, before the import
+    path = tmp_path / "original" / "cloudbrain.db"  # not the server's own database file
+    path.parent.mkdir()
+    original_database(path)
+    # In a thread: the server runs on this event loop, and must go on while the import runs.
+    report = await asyncio.to_thread(import_legacy, tmp_path / "home", db_url, path)
+    assert set(report["tokens"]) == {"li"}
+    assert (await opened(server.url, {"ai_id": 2}))["ai_name"] == "li"
+    error, code = await refused(server.url, {"ai_id": 3})
+    assert "TraeAI" in error and "token" in error and code == 4001
+
+
+async def test_existing_numbers_are_open_only_for_identities_made_for_the_original(
+    db_url: str,
+) -> None:
+    """Migration 0010: a number made with its identity for the original protocol (by an
+    opening or an import) is open; one given to name an agent that has a token is not."""
+    from alembic import command
+
+    engine = create_engine(db_url)
+    try:
+        await create_agent(engine, "li", description="from the original CloudBrain (AI 2)")
+        await create_agent(engine, "ada", description="")
+    finally:
+        await engine.dispose()
+    await asyncio.to_thread(command.downgrade, alembic_config(db_url), "0009_legacy_ids")
+    engine = create_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            for number, agent in ((2, "li"), (5, "ada")):
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO legacy_ids (legacy_id, agent, nickname, project, version) "
+                        "VALUES (:number, :agent, '', '', '')"
+                    ),
+                    {"number": number, "agent": agent},
+                )
+    finally:
+        await engine.dispose()
+    await asyncio.to_thread(upgrade, db_url)
+    engine = create_engine(db_url)
+    try:
+        ids = LegacyIds(engine)
+        li, ada = await ids.by_number(2), await ids.by_number(5)
+        assert li is not None and li.open_to_original
+        assert ada is not None and not ada.open_to_original
+        assert await ids.created_by_openings_since(datetime(2000, 1, 1, tzinfo=UTC)) == 0
+    finally:
+        await engine.dispose()

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -308,7 +309,8 @@ class ReputationScore(Base):
 class LegacyId(Base):
     """The number an AI has in the original CloudBrain (its ``ai_id``), for clients of the
     original protocol and for imports of an original database. AIs that never had one get
-    the next free number when a legacy client first needs to name them."""
+    the next free number when a legacy client first needs to name them: having a number
+    does not make an AI one that original clients may be (``open_to_original`` does)."""
 
     __tablename__ = "legacy_ids"
 
@@ -318,6 +320,12 @@ class LegacyId(Base):
     project: Mapped[str] = mapped_column(String(128), default="")
     version: Mapped[str] = mapped_column(String(64), default="")
     state_imported: Mapped[str | None] = mapped_column(String(64))  # last_activity imported
+    # Whether a client of the original protocol, which has no token, may connect as this AI:
+    # only identities made for such clients (by their opening, or by import-legacy) are.
+    open_to_original: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # When an original-protocol opening made this identity (None: something else made it);
+    # what the hourly cap on such new identities counts, so a restart does not reset it.
+    opening_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 # Core handles on the tables, for bulk statements on the hot path (typed as Table: the ORM
