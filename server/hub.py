@@ -62,7 +62,21 @@ from cloudbrain.server.writer import AckItem, BatchWriter, Outgoing
 
 log = logging.getLogger(__name__)
 
+# Replay reads stored messages a page at a time, and a whole page is in memory at once: with
+# messages of up to a MiB, 500 of them would be 500 MiB for one reconnecting session. So the
+# first page is small, and pages grow while they stay light and shrink when they are heavy.
 REPLAY_PAGE = 500
+REPLAY_FIRST_PAGE = 16
+REPLAY_PAGE_BYTES = 4 * 1024 * 1024
+
+
+def next_replay_page(size: int, page_bytes: int) -> int:
+    """How many messages to read next, after a page of ``size`` that took ``page_bytes``."""
+    if page_bytes > REPLAY_PAGE_BYTES:
+        return max(1, size * REPLAY_PAGE_BYTES // page_bytes)
+    return min(REPLAY_PAGE, size * 2)
+
+
 REVOCATION_OVERLAP = timedelta(seconds=5)
 
 
@@ -159,19 +173,21 @@ class Hub:
 
     async def replay(self, session: LiveSession) -> int:
         """Send the session every stored message its agent has not acked, oldest first."""
-        count, after = 0, 0
+        count, after, size = 0, 0, REPLAY_FIRST_PAGE
         while True:
-            page = await self.store.pending(session.agent.id, after_seq=after, limit=REPLAY_PAGE)
+            page = await self.store.pending(session.agent.id, after_seq=after, limit=size)
+            page_bytes = 0
             for pending in page:
-                await session.send_replayed(
-                    pending.envelope.id, pending.envelope.deliver_frame().to_json()
-                )
+                text = pending.envelope.deliver_frame().to_json()
+                page_bytes += len(text)
+                await session.send_replayed(pending.envelope.id, text)
                 after = pending.seq
             count += len(page)
             if not session.writable:
                 return count  # closed meanwhile: the next connection replays the rest
-            if len(page) < REPLAY_PAGE and session.finish_replay():
+            if len(page) < size and session.finish_replay():
                 return count
+            size = next_replay_page(size, page_bytes)
 
     def revoke(self, agent_id: str) -> int:
         """Close every connection of a revoked agent. Returns how many were closed."""

@@ -11,6 +11,7 @@ from cloudbrain.db import create_engine
 from cloudbrain.identity import create_agent
 from cloudbrain.server import Server
 from cloudbrain.settings import Settings
+from tests import fault_report
 from tests.services import PostgresDatabases
 
 _postgres = PostgresDatabases()
@@ -18,6 +19,14 @@ _postgres = PostgresDatabases()
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _postgres.close()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    lines = fault_report.summary()
+    if lines:
+        terminalreporter.section("what the fault suite counted")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -5,7 +5,7 @@ asserts there is none of it."""
 from __future__ import annotations
 
 import asyncio
-import itertools
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,10 @@ from cloudbrain.server.batch import Stored
 from cloudbrain.settings import Settings
 from tests.conftest import ClientFactory
 from tests.fault_proxy import FaultProxy
+from tests.fault_report import backend, record, rss_mib, tally
+from tests.services import ServerProcess
+from tests.test_crash import agents
+from tests.wire import hello, raw
 
 
 async def received_in_order(bob: Client, sent: list[str], seconds: float = 30.0) -> list[str]:
@@ -38,14 +42,20 @@ async def received_in_order(bob: Client, sent: list[str], seconds: float = 30.0)
     return got
 
 
-def tally(sent: list[str], got: list[str]) -> dict[str, int]:
-    position = {mid: i for i, mid in enumerate(sent)}
-    seen = [position[m] for m in dict.fromkeys(got)]
-    return {
-        "lost": len(set(sent) - set(got)),
-        "doubled": len(got) - len(set(got)),
-        "out_of_order": sum(1 for a, b in itertools.pairwise(seen) if b < a),
-    }
+async def counted(
+    sent: list[str], bob: Client, reconnect: Callable[[], Awaitable[Client]], seconds: float
+) -> dict[str, int]:
+    """What became of ``sent``: received live by ``bob``, else after he reconnected (stuck),
+    else never (lost); and doubled or out of order among them."""
+    live = await received_in_order(bob, sent, seconds)
+    replayed: list[str] = []
+    if set(sent) - set(live):
+        await bob.close()
+        replayed = await received_in_order(await reconnect(), sent, 5)
+    return tally(sent, live, replayed)
+
+
+NONE_WRONG = {"lost": 0, "doubled": 0, "out_of_order": 0, "stuck": 0}
 
 
 async def test_messages_whose_commit_reply_was_lost_are_still_delivered_live(
@@ -71,9 +81,10 @@ async def test_messages_whose_commit_reply_was_lost_are_still_delivered_live(
     bob = await connect("bob")
     sends = [alice.send("bob", f"message {i}") for i in range(50)]
     sent = [receipt.re for receipt in await asyncio.gather(*sends)]
-    got = await received_in_order(bob, sent, seconds=10)
+    counts = await counted(sent, bob, lambda: connect("bob"), 10)
+    record("COMMIT reply lost", backend(server.settings.db_url), sent, counts)
     assert lost_replies == 1
-    assert tally(sent, got) == {"lost": 0, "doubled": 0, "out_of_order": 0}
+    assert counts == NONE_WRONG
 
 
 @pytest.mark.postgres
@@ -103,6 +114,14 @@ async def test_order_holds_and_nothing_is_lost_through_a_database_outage(
             Client(server.url, "alice", tokens["alice"], timeout=120) as alice,
             Client(server.url, "bob", tokens["bob"], timeout=120) as bob,
         ):
+            reconnected: list[Client] = []
+
+            async def bob_again() -> Client:
+                client = Client(server.url, "bob", tokens["bob"], timeout=120)
+                await client.connect()
+                reconnected.append(client)
+                return client
+
             sent = [new_id() for _ in range(count)]
             in_flight = asyncio.Semaphore(20)  # as a busy agent has them
 
@@ -114,8 +133,50 @@ async def test_order_holds_and_nothing_is_lost_through_a_database_outage(
                     asyncio.get_running_loop().call_later(10, proxy.restore)
 
             await asyncio.gather(*(send(i) for i in range(count)))
-            got = await received_in_order(bob, sent, seconds=30)
+            counts = await counted(sent, bob, bob_again, 30)
+            for client in reconnected:
+                await client.close()
+            record("PostgreSQL away for 10 s", "postgresql", sent, counts)
             assert proxy.down is False
-            assert tally(sent, got) == {"lost": 0, "doubled": 0, "out_of_order": 0}
+            assert counts == NONE_WRONG
     finally:
         await proxy.stop()
+
+
+async def test_a_reader_that_never_reads_cannot_take_the_servers_memory(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A server process: 200 messages of 0.9 MB to a session that reads nothing. Before the
+    outboxes had a byte budget, the server held all of them (180 MB and more) for as long as
+    that session stayed; now it holds at most the budget, and nothing is lost."""
+    tokens = await agents(db_url, "alice", "bob")
+    server = ServerProcess(tmp_path, db_url).start()
+    count, body = 200, "x" * 900_000
+    try:
+        assert server.process is not None
+        pid = server.process.pid
+        before = rss_mib(pid)
+        async with (
+            Client(server.url, "alice", tokens["alice"], timeout=60) as alice,
+            raw(server.url, max_queue=1) as never_reads,
+        ):
+            assert (await hello(never_reads, "bob", tokens["bob"]))["type"] == "welcome"
+            sent = [(await alice.send("bob", body)).re for _ in range(count)]
+            grown = rss_mib(pid) - before
+        async with Client(server.url, "bob", tokens["bob"], timeout=60) as bob:
+            counts = tally(sent, await received_in_order(bob, sent, 60))
+        record("a reader that never reads: 200 x 0.9 MB", backend(db_url), sent, counts, pid)
+        assert counts == NONE_WRONG
+        assert grown < 128, f"the server grew by {grown} MiB for a reader that never reads"
+    finally:
+        server.stop()
+
+
+def test_replay_pages_grow_while_light_and_shrink_when_heavy() -> None:
+    from cloudbrain.server.hub import REPLAY_PAGE, REPLAY_PAGE_BYTES, next_replay_page
+
+    assert next_replay_page(16, 16 * 200) == 32
+    assert next_replay_page(400, 1000) == REPLAY_PAGE
+    # 16 messages of 1 MiB: next time only as many as fit the page's bytes, but at least one.
+    assert next_replay_page(16, 16 * 2**20) == REPLAY_PAGE_BYTES // 2**20
+    assert next_replay_page(1, 2**30) == 1
