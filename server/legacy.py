@@ -11,19 +11,26 @@ Underneath it is an ordinary session of a CloudBrain identity (see :mod:`legacy_
 sends is stored and delivered like any message (``send_message`` went to everyone, so it is a
 broadcast; as the original server did, the sender sees it too), and whatever reaches the
 identity (direct messages, topics, broadcasts from new agents) arrives as ``new_message``.
-The original protocol has no acks, so the server acks each message once it has been written
-to the client.
+The original protocol has no acks and no request ids, and its clients read a reply as the
+next frame that comes. Two rules follow, so that nothing is lost (see :data:`REPLAY_AFTER` and
+:data:`ACK_AFTER`): stored messages are replayed only after the client's first request has been
+answered, and a message is acked only once the connection stayed open for a while after it
+was written.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from cloudbrain.errors import CloseCode, ProtocolError
 from cloudbrain.familio.social import SocialStore
@@ -34,7 +41,13 @@ from cloudbrain.protocol import Broadcast, Deliver
 from cloudbrain.server.brain import BrainStore
 from cloudbrain.server.hub import Hub
 from cloudbrain.server.legacy_admission import Admission, Opening, Refused
-from cloudbrain.server.legacy_ids import LegacyAI, LegacyIds, state_from_legacy, state_to_legacy
+from cloudbrain.server.legacy_ids import (
+    LegacyAI,
+    LegacyIds,
+    state_from_save,
+    state_to_legacy,
+    updated_state,
+)
 from cloudbrain.server.session import LiveSession
 from cloudbrain.server.writer import AckItem
 from cloudbrain.settings import Settings
@@ -43,6 +56,20 @@ log = logging.getLogger(__name__)
 
 DEVICE = "legacy"
 CLIENT = "cloudbrain-original-protocol"
+
+# The original CloudBrainClient reads the answer to get_online_users as whatever frame comes
+# next. Stored messages replayed right after ``connected`` would come first: taken for the
+# answer (it returns no one), and thrown away. So the replay, and the live messages held back
+# behind it, wait until the client's first frame has been answered; a client that only
+# listens, and says nothing, gets them after this many seconds of its silence.
+REPLAY_AFTER = 1.0
+# The original protocol has no acks, and a message written to a client is not one it has read:
+# a client that reads a reply and goes away leaves what followed it unread. So a message is
+# acked only once the connection stayed open this many seconds after it was written; if it
+# closes before, the message stays unacked and is replayed the next time. (Original clients
+# are taken from this machine only, where a closed connection is seen at once.) A client that
+# goes away within this time of reading a message gets it again: at least once, never lost.
+ACK_AFTER = 2.0
 
 
 def looks_legacy(data: str | bytes) -> dict[str, Any] | None:
@@ -113,8 +140,8 @@ class LegacyClients:
         self.hub.register(session)
         log.info("%r connected with the original protocol (AI %d)", session, ai.number)
         reason = "closed"
+        replay = asyncio.create_task(self._replay(session, client), name=f"replay-{session_id}")
         try:
-            await self.hub.replay(session)
             async for data in websocket:
                 await client.handle(data)
         except ConnectionClosed:
@@ -123,10 +150,27 @@ class LegacyClients:
             reason = "error"
             log.exception("%r: original-protocol connection failed", session)
         finally:
+            client.stop()  # first: what was written but not yet acked stays unacked
+            replay.cancel()
             self.hub.unregister(session)
             await session.stop()
             await self.hub.store.close_session(session_id, reason)
             log.info("%r disconnected (%s)", session, reason)
+
+    async def _replay(self, session: LiveSession, client: _Client) -> None:
+        """Replay what is unacked once the first request is answered (see REPLAY_AFTER)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(client.answered.wait(), REPLAY_AFTER)
+        try:
+            count = await self.hub.replay(session)
+        except Exception:
+            # Live messages are held back until the replay ends: a session whose replay failed
+            # must not stay open. The client reconnects and the replay starts over.
+            log.exception("%r: replay failed; closing so the client reconnects", session)
+            session.close(CloseCode.TRY_AGAIN_LATER, "replay failed; reconnect")
+        else:
+            if count:
+                log.info("%r: replayed %d stored message(s)", session, count)
 
 
 class _Client:
@@ -142,6 +186,13 @@ class _Client:
         self.ai = ai
         self.session: LiveSession | None = None
         self._echo: dict[str, dict[str, Any]] = {}  # message id -> new_message for the sender
+        # Set once the client's first frame has been answered (the replay waits for it): when
+        # the frame is handled, or for send_message when its echo (or error) is written.
+        self.answered = asyncio.Event()
+        # Messages written and not acked yet, oldest first: (loop time written, message id).
+        self._written: deque[tuple[float, str]] = deque()
+        self._acker: asyncio.Task[None] | None = None
+        self._stopped = False
 
     # --- out: the session's frames, as the original protocol has them ---------------------------
 
@@ -151,17 +202,44 @@ class _Client:
         if kind == "deliver":
             deliver = Deliver.model_validate(frame)
             await _send(self.websocket, await self._new_message(deliver))
-            await self.clients.hub.writer.submit(AckItem(self.agent.id, [deliver.id]))
+            self._written.append((asyncio.get_running_loop().time(), deliver.id))
+            if self._acker is None and not self._stopped:
+                self._acker = asyncio.create_task(self._ack_when_kept())
         elif kind == "receipt":
             echo = self._echo.pop(str(frame.get("re")), None)
             if echo is not None:
                 await _send(self.websocket, echo)
+                self.answered.set()
         elif kind == "error":
             self._echo.pop(str(frame.get("re")), None)
             await _send(self.websocket, {"type": "error", "error": frame.get("detail", "")})
+            self.answered.set()
 
     async def close(self, code: int, reason: str) -> None:
         await self.websocket.close(code, reason)
+
+    def stop(self) -> None:
+        """The connection is over: what was written and not acked is left unacked."""
+        self._stopped = True
+        if self._acker is not None:
+            self._acker.cancel()
+        self._written.clear()
+
+    async def _ack_when_kept(self) -> None:
+        """Ack the messages written ACK_AFTER ago, while the connection is still open."""
+        loop = asyncio.get_running_loop()
+        try:
+            while self._written:
+                await asyncio.sleep(max(0.0, self._written[0][0] + ACK_AFTER - loop.time()))
+                if self._stopped or self.websocket.state is not State.OPEN:
+                    return  # closing: left unacked, replayed next time
+                due, kept = loop.time() - ACK_AFTER, []
+                while self._written and self._written[0][0] <= due:
+                    kept.append(self._written.popleft()[1])
+                if kept:
+                    await self.clients.hub.writer.submit(AckItem(self.agent.id, kept))
+        finally:
+            self._acker = None
 
     async def _new_message(self, deliver: Deliver) -> dict[str, Any]:
         sender = await self.clients.ids.of_agent(deliver.sender)
@@ -191,6 +269,7 @@ class _Client:
             frame = json.loads(data)
         except ValueError:
             await _send(self.websocket, {"type": "error", "error": "invalid JSON"})
+            self.answered.set()
             return
         kind = frame.get("type") if isinstance(frame, dict) else None
         handler = {
@@ -205,8 +284,11 @@ class _Client:
             await _send(
                 self.websocket, {"type": "error", "error": f"unknown message type {kind!r}"}
             )
+            self.answered.set()
             return
         await handler(frame)
+        if kind != "send_message":  # that one is answered by its echo, when it is stored
+            self.answered.set()
 
     async def _send_message(self, frame: dict[str, Any]) -> None:
         assert self.session is not None
@@ -269,13 +351,14 @@ class _Client:
 
     async def _save_state(self, frame: dict[str, Any]) -> None:
         assert self.session is not None
-        given = frame.get("state")
-        state: dict[str, Any] = given if isinstance(given, dict) else {}
         brains = self.clients.brains
         latest = await brains.load(self.agent.name)
+        # A save updates the state: what it leaves out (everything but the task, from
+        # cloudbrain-client 3.x) keeps what was saved or imported before.
+        state = updated_state(latest[1] if latest else None, state_from_save(frame))
         await brains.save(
             self.agent.name,
-            state_from_legacy(state, frame.get("brain_dump")),
+            state,
             latest[0] if latest else None,
             device=DEVICE,
             session=self.session.id,

@@ -241,6 +241,18 @@ def _clip(text: str, size: int) -> str:
 
 # The original state's fields that have a place in CloudBrain's; the rest go to ``extra``.
 CYCLES = "cycles"
+# What cloudbrain-client 3.x sends at the top level of ``brain_save_state`` (it has no
+# ``state``): its ``task`` is the current task, ``last_thought`` is itself, and these describe
+# its session and the git tree it works in, kept in ``extra`` as given.
+CLIENT_FIELDS = (
+    "session_identifier",
+    "project_id",
+    "git_hash",
+    "modified_files",
+    "added_files",
+    "deleted_files",
+    "git_status",
+)
 
 
 def state_from_legacy(state: dict[str, Any], brain_dump: Any = None) -> BrainState:
@@ -262,6 +274,43 @@ def state_from_legacy(state: dict[str, Any], brain_dump: Any = None) -> BrainSta
     )
 
 
+def state_from_save(frame: dict[str, Any]) -> BrainState:
+    """What one ``brain_save_state`` says, in either shape: the original's (``state`` and
+    ``brain_dump``) or cloudbrain-client 3.x's (``task``, ``last_thought`` and the fields of
+    :data:`CLIENT_FIELDS` at the top level). Fields it leaves out stay unset."""
+    given = frame.get("state")
+    state: dict[str, Any] = dict(given) if isinstance(given, dict) else {}
+    tops = {"current_task": ("task", "current_task"), "last_thought": ("last_thought",)}
+    for field, names in tops.items():
+        if _empty(state.get(field)):
+            state[field] = next((frame[n] for n in names if not _empty(frame.get(n))), None)
+    found = state_from_legacy(state, frame.get("brain_dump"))
+    for key in CLIENT_FIELDS:
+        if frame.get(key) is not None:
+            found.extra[key] = frame[key]
+    return found
+
+
+def updated_state(latest: BrainState | None, incoming: BrainState) -> BrainState:
+    """``latest`` with what a save of the original protocol gave: a field it left out or gave
+    empty keeps its value. (cloudbrain-client 3.x saves after every message it sends, with only
+    a task and its git status: that must not wipe the thought, the insight or the brain dump
+    saved, or imported, before; nor may a save of nothing.)"""
+    if latest is None:
+        return incoming
+    return latest.model_copy(
+        update={
+            "current_task": incoming.current_task or latest.current_task,
+            "last_thought": incoming.last_thought or latest.last_thought,
+            "counters": {**latest.counters, **incoming.counters},
+            "extra": {
+                **latest.extra,
+                **{k: v for k, v in incoming.extra.items() if not _empty(v)},
+            },
+        }
+    )
+
+
 def state_to_legacy(state: BrainState) -> dict[str, Any]:
     return {
         "current_task": state.current_task,
@@ -276,3 +325,9 @@ def state_to_legacy(state: BrainState) -> dict[str, Any]:
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _empty(value: Any) -> bool:
+    # An empty list is kept: no modified files is news about a git tree. An empty text or
+    # object is what the original clients send for "nothing to say" (brain_dump={}, say).
+    return value is None or value == "" or value == {}

@@ -1,7 +1,14 @@
 """Importing a database of the original CloudBrain (SQLite): its AI profiles become CloudBrain
 identities (keeping their numbers, for its clients), its messages become stored broadcasts of
 their senders and memories of what they said (so asks find them), its brain states become
-brain states, and its follows become follows.
+brain states, and its follows (``ai_follows``, and the ``familia_follows`` the original server
+wrote) become follows, dated as they were made.
+
+Every profile becomes an identity of its own. Two profiles whose names would be one agent name
+("Li Ming" and "Li-Ming", or one name twice) are told apart before anything is written: the
+lowest number keeps the name, the other becomes ``name-N`` (its number), and the report says so
+(:attr:`ImportReport.renamed`). Messages whose sender is not in ``ai_profiles`` have nobody to
+be stored as: they are skipped and counted (:attr:`ImportReport.messages_skipped`).
 
 Importing is idempotent: messages and memories get ids made from the original's, each AI's
 number is recorded, and a brain state is taken again only if it changed, so importing the same
@@ -19,29 +26,48 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudbrain.db.engine import write_transaction
-from cloudbrain.db.models import messages, sessions
-from cloudbrain.errors import CloudBrainError, ProtocolError
-from cloudbrain.familio.social import SocialStore
+from cloudbrain.db.models import agents, follows, messages, sessions, social_events
+from cloudbrain.errors import CloudBrainError
+from cloudbrain.identity import InvalidName, check_name, get_agent
+from cloudbrain.ids import new_id
 from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.memory.store import MemoryStore
 from cloudbrain.server.brain import BrainStore
-from cloudbrain.server.legacy_ids import LegacyIds, state_from_legacy
+from cloudbrain.server.legacy_ids import LegacyIds, agent_name, state_from_legacy
 
 NAMESPACE = uuid.UUID("3c1f9d8e-7a52-4d1b-9e0f-6b2a4c8d1e37")  # of the ids made on import
 PAGE = 500
 NODE = "legacy-import"
+# The original's follow tables: ``ai_follows`` is the one its schema makes; its server wrote
+# ``familia_follows``, which a database may have if someone made it. Both are read.
+FOLLOW_TABLES = ("ai_follows", "familia_follows")
+FOLLOW_NOTE = "imported from the original CloudBrain"
+
+
+@dataclass(frozen=True)
+class Renamed:
+    """A profile imported under another name than its own, and why."""
+
+    ai_id: int
+    name: str  # its name in the original database
+    agent: str  # the identity it is here
+    reason: str
 
 
 @dataclass
 class ImportReport:
     agents: list[str] = field(default_factory=list)  # every AI of the original database
     tokens: dict[str, str] = field(default_factory=dict)  # identities made now: their tokens
+    renamed: list[Renamed] = field(default_factory=list)  # made now under another name
     messages: int = 0  # stored now
     messages_known: int = 0  # there already
+    messages_skipped: int = 0  # their sender is not in ai_profiles: not imported
+    skipped_senders: list[int] = field(default_factory=list)  # those senders' numbers
     memories: int = 0
     states: int = 0
     follows: int = 0
@@ -114,11 +140,14 @@ class _Importer:
         return self.report
 
     async def _profiles(self) -> None:
-        for row in self.source.rows("ai_profiles", "id"):
-            number, info = int(row["id"]), dict(row)
+        # Every name is settled before any identity is made, so a clash cannot stop an import
+        # half done.
+        planned = await self._names([dict(row) for row in self.source.rows("ai_profiles", "id")])
+        for info, name in planned:
+            number = int(info["id"])
             _, agent, token = await self.ids.claim(
                 number,
-                str(info.get("name") or f"ai-{number}"),
+                name,
                 nickname=str(info.get("nickname") or ""),
                 project=str(info.get("project") or ""),
                 version=str(info.get("version") or ""),
@@ -128,6 +157,51 @@ class _Importer:
             if token is not None:
                 self.report.tokens[agent.name] = token
         self.progress("AI profiles", len(self.names), len(self.names))
+
+    async def _names(self, profiles: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+        """The agent name each profile is imported as: the one it has already (imported
+        before), else its own, else (its own is another profile's, or no agent name) one of
+        its own made with its number, as :attr:`ImportReport.renamed` then says."""
+        known: dict[int, str] = {}
+        for info in profiles:
+            found = await self.ids.by_number(int(info["id"]))
+            if found is not None:
+                known[found.number] = found.agent
+        taken = {agent: number for number, agent in known.items()}  # agent -> profile number
+        planned = []
+        for info in profiles:
+            number = int(info["id"])
+            if number in known:
+                planned.append((info, known[number]))
+                continue
+            original = str(info.get("name") or "")
+            name, reason = agent_name(original, number), ""
+            try:
+                check_name(name)
+            except InvalidName:
+                name, reason = f"ai-{number}", "its name cannot be an agent name"
+            holder = taken.get(name)
+            if holder is not None:
+                reason = f"AI {holder} is {name}"
+                name = await self._free_name(name, number, taken)
+            if reason:
+                self.report.renamed.append(Renamed(number, original, name, reason))
+            taken[name] = number
+            planned.append((info, name))
+        return planned
+
+    async def _free_name(self, name: str, number: int, taken: dict[str, int]) -> str:
+        """``name-N``, N the profile's number (and ``-2``, ``-3``... if that is someone's)."""
+        for attempt in range(1, 100):
+            suffix = f"-{number}" + (f"-{attempt}" if attempt > 1 else "")
+            candidate = name[: 64 - len(suffix)] + suffix
+            if candidate not in taken and await get_agent(self.engine, candidate) is None:
+                return candidate
+        raise CloudBrainError(
+            f"AI {number} of the original database has no free name ({name}-{number} and "
+            "the others tried are taken); nothing was imported",
+            hint=f"rename AI {number} in the original database's ai_profiles and import again",
+        )
 
     async def _messages(self) -> None:
         total, done, page = self.source.count("ai_messages"), 0, []
@@ -140,10 +214,17 @@ class _Importer:
         done += await self._store(page)
         self.progress("messages", done, total)
 
-    async def _store(self, rows: list[dict[str, Any]]) -> int:
-        rows = [r for r in rows if int(r["sender_id"]) in self.names]
+    async def _store(self, page: list[dict[str, Any]]) -> int:
+        """Store one page of messages; returns how many rows it read."""
+        rows = [r for r in page if _number(r.get("sender_id")) in self.names]
+        for row in page:
+            if _number(row.get("sender_id")) not in self.names:
+                self.report.messages_skipped += 1
+                sender = _number(row.get("sender_id"))
+                if sender is not None and sender not in self.report.skipped_senders:
+                    self.report.skipped_senders.append(sender)
         if not rows:
-            return 0
+            return len(page)
         made = {_message_id(r): r for r in rows}
         async with self.engine.connect() as conn:
             known = set(
@@ -171,7 +252,7 @@ class _Importer:
         self.report.messages += len(new)
         stored = await self.memory.add([self._memory(k, v) for k, v in made.items()])
         self.report.memories += len(stored.stored)
-        return len(rows)
+        return len(page)
 
     def _memory(self, message_id: str, row: dict[str, Any]) -> MemoryRecord:
         number = int(row["sender_id"])
@@ -212,16 +293,51 @@ class _Importer:
             self.report.states += 1
 
     async def _follows(self) -> None:
-        social = SocialStore(self.engine)
-        for row in self.source.rows("familia_follows"):
-            follower, followee = int(row["follower_id"]), int(row["following_id"])
-            if follower in self.names and followee in self.names:
-                try:
-                    self.report.follows += await social.follow(
-                        self.names[follower], self.names[followee]
+        for table in FOLLOW_TABLES:
+            for row in self.source.rows(table):
+                info = dict(row)
+                follower = _number(info.get("follower_id"))
+                followee = _number(info.get("following_id"))
+                if follower in self.names and followee in self.names:
+                    self.report.follows += await self._follow(
+                        self.names[follower], self.names[followee], _when(info.get("created_at"))
                     )
-                except ProtocolError:  # following oneself, or someone revoked since
-                    continue
+
+    async def _follow(self, follower: str, followee: str, since: datetime) -> bool:
+        """Record that ``follower`` follows ``followee`` since ``since``, as Familio records a
+        follow (the ``follows`` row and its ``follow`` event, in one transaction), but dated
+        when it was made in the original rather than now; False when there is nothing to do:
+        it is there already, it is oneself, or either AI was revoked."""
+        if follower == followee:
+            return False
+        pair = (follows.c.follower == follower) & (follows.c.followee == followee)
+        try:
+            async with write_transaction(self.engine) as conn:
+                alive = await conn.scalar(
+                    select(func.count())
+                    .select_from(agents)
+                    .where(agents.c.name.in_([follower, followee]), agents.c.revoked_at.is_(None))
+                )
+                if alive != 2 or await conn.scalar(
+                    select(func.count()).select_from(follows).where(pair)
+                ):
+                    return False
+                await conn.execute(
+                    follows.insert().values(follower=follower, followee=followee, since=since)
+                )
+                await conn.execute(
+                    social_events.insert().values(
+                        id=new_id(),
+                        kind="follow",
+                        actor=follower,
+                        subject=followee,
+                        note=FOLLOW_NOTE,
+                        created_at=since,
+                    )
+                )
+        except IntegrityError:  # the same follow, made at the same moment elsewhere
+            return False
+        return True
 
 
 async def _ensure_session(conn: Any, agent_id: str, session_id: str) -> None:
@@ -261,6 +377,14 @@ def _legacy_meta(row: dict[str, Any]) -> dict[str, Any]:
         "message_type": row.get("message_type") or "message",
         "metadata": _json(row.get("metadata")) or {},
     }
+
+
+def _number(value: Any) -> int | None:
+    """An AI's number as the original stored it (an INTEGER column; SQLite may hold text)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _when(value: Any) -> datetime:

@@ -22,11 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cloudbrain.db import create_engine, upgrade
 from cloudbrain.db.migrate import alembic_config
 from cloudbrain.db.models import reputation
+from cloudbrain.familio.social import SocialStore
 from cloudbrain.identity import create_agent, get_agent, revoke_agent
 from cloudbrain.memory.embedding import HashingEmbedder
 from cloudbrain.memory.store import MemoryStore, RecallFilter
 from cloudbrain.peers import is_loopback
-from cloudbrain.server import Server
+from cloudbrain.server import Server, legacy
+from cloudbrain.server.brain import BrainStore
 from cloudbrain.server.legacy_ids import LegacyIds, next_number
 from cloudbrain.settings import Settings
 from tests.conftest import AgentFactory, ClientFactory
@@ -115,6 +117,106 @@ async def test_an_original_client_and_a_new_agent_talk_on_the_same_port(
     async with websockets.connect(legacy_server.url) as ws:
         stranger = await Original(ws).request({"ai_id": 99})
         assert "not found" in stranger["error"]
+
+
+async def test_an_original_client_hears_its_answer_before_what_waited_for_it(
+    server: Server, connect: ClientFactory
+) -> None:
+    assert (await opened(server.url, {"ai_id": 7, "ai_name": "Old Bot"}))["ai_name"] == "Old-Bot"
+    alice = await connect("alice")
+    await alice.send("Old-Bot", "while you were away")  # stored, waiting for Old-Bot
+
+    async with websockets.connect(server.url) as ws:
+        old = Original(ws)
+        await old.request({"ai_id": 7})
+        # As the original CloudBrainClient.get_online_users reads its answer: it sends, and
+        # takes the next frame that comes for it.
+        online = await old.request({"type": "get_online_users"})
+        assert online["type"] == "online_users", online
+        assert {u["name"] for u in online["users"]} == {"alice", "Old-Bot"}
+        waited = await old.next()  # and then what waited for it, not lost
+        assert (waited["type"], waited["content"]) == ("new_message", "while you were away")
+
+
+async def test_an_original_client_that_leaves_at_once_gets_its_messages_again(
+    server: Server, connect: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(legacy, "REPLAY_AFTER", 0.2)
+    monkeypatch.setattr(legacy, "ACK_AFTER", 0.5)
+    await opened(server.url, {"ai_id": 7, "ai_name": "Old Bot"})
+    alice = await connect("alice")
+    await alice.send("Old-Bot", "one")
+
+    async def heard_once_connected(*, stay: float) -> list[str]:
+        """What a client that says nothing hears, staying ``stay`` seconds after it."""
+        async with websockets.connect(server.url) as ws:
+            old = Original(ws)
+            await old.request({"ai_id": 7})
+            heard = [(await old.next("new_message"))["content"]]
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    frame = json.loads(await asyncio.wait_for(ws.recv(), stay))
+                    heard.append(frame["content"])
+        # Time for an ack, had the server made one, to be written before the next look.
+        await asyncio.sleep(0.5)
+        return heard
+
+    # Written to it, and the connection closed right after: it may not have read it.
+    assert await heard_once_connected(stay=0.0) == ["one"]
+    assert await heard_once_connected(stay=0.0) == ["one"]
+    # Kept open long enough after it was written: it was heard, and is not replayed again.
+    assert await heard_once_connected(stay=1.5) == ["one"]
+    await alice.send("Old-Bot", "two")
+    assert await heard_once_connected(stay=1.5) == ["two"]
+
+
+async def test_a_state_saved_by_cloudbrain_client_3_updates_the_imported_one(
+    server: Server, settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "original" / "cloudbrain.db"
+    path.parent.mkdir()
+    original_database(path)
+    await asyncio.to_thread(import_legacy, tmp_path / "home", settings.db_url, path)
+    async with websockets.connect(server.url) as ws:
+        old = Original(ws)
+        assert (await old.request({"ai_id": 2}))["ai_name"] == "li"
+        imported = (await old.request({"type": "brain_load_state"}))["state"]
+        assert imported["current_task"] == "migrating" and imported["last_thought"]
+        # What cloudbrain-client 3.9.1 (AIWebSocketClient.update_brain_state) sends after each
+        # message it sends: a task and its git status at the top level, no "state".
+        saved = await old.request(
+            {
+                "type": "brain_save_state",
+                "session_identifier": "1a2b3c4",
+                "project_id": "cloudbrain",
+                "git_hash": "9f8e7d6",
+                "modified_files": ["server.py"],
+                "added_files": [],
+                "deleted_files": [],
+                "git_status": " M server.py",
+                "task": "Sent message message",
+            }
+        )
+        assert saved["type"] == "brain_state_saved"
+        loaded = (await old.request({"type": "brain_load_state"}))["state"]
+        assert loaded == {**imported, "current_task": "Sent message message"}
+        # Saves of nothing, in either shape, take nothing away.
+        for empty in (
+            {"type": "brain_save_state"},
+            {"type": "brain_save_state", "state": {}, "brain_dump": {}},
+            {"type": "brain_save_state", "state": {"current_task": None, "last_thought": ""}},
+        ):
+            assert (await old.request(empty))["type"] == "brain_state_saved"
+            assert (await old.request({"type": "brain_load_state"}))["state"] == loaded
+    engine = create_engine(settings.db_url)
+    try:
+        latest = await BrainStore(engine).load("li")
+        assert latest is not None
+        extra = latest[1].extra
+        assert extra["git_hash"] == "9f8e7d6" and extra["modified_files"] == ["server.py"]
+        assert extra["session_identifier"] == "1a2b3c4" and extra["added_files"] == []
+    finally:
+        await engine.dispose()
 
 
 async def test_without_the_flag_an_original_client_is_told_what_to_do(
@@ -210,6 +312,155 @@ async def test_an_original_database_is_imported_once_however_often_it_is_importe
         timeout=60,
     )
     assert bad.returncode == 1 and "no database" in bad.stderr and "hint" in bad.stderr
+
+
+# The original's own tables, as its schema files create them (the project-aware ai_profiles,
+# ai_messages, the brain state's ai_current_state, and Familio's ai_follows).
+ORIGINAL_SCHEMA = """
+    CREATE TABLE ai_profiles (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,
+        nickname TEXT, project TEXT, expertise TEXT, version TEXT,
+        created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
+        updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, is_active BOOLEAN DEFAULT 1);
+    CREATE TABLE ai_messages (id INTEGER PRIMARY KEY AUTOINCREMENT, conversation_id INTEGER,
+        sender_id INTEGER NOT NULL, message_type TEXT NOT NULL, content TEXT NOT NULL,
+        metadata TEXT, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
+        FOREIGN KEY (sender_id) REFERENCES ai_profiles(id));
+    CREATE TABLE ai_current_state (ai_id INTEGER PRIMARY KEY, current_task TEXT,
+        last_thought TEXT, last_insight TEXT, current_cycle INTEGER,
+        cycle_count INTEGER DEFAULT 0, last_activity TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
+        session_id INTEGER, brain_dump TEXT, checkpoint_data TEXT,
+        FOREIGN KEY (ai_id) REFERENCES ai_profiles(id));
+    CREATE TABLE ai_follows (id INTEGER PRIMARY KEY AUTOINCREMENT,
+        follower_id INTEGER NOT NULL, following_id INTEGER NOT NULL,
+        created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
+        FOREIGN KEY (follower_id) REFERENCES ai_profiles(id) ON DELETE CASCADE,
+        FOREIGN KEY (following_id) REFERENCES ai_profiles(id) ON DELETE CASCADE,
+        UNIQUE(follower_id, following_id));
+"""
+
+
+def schema_database(path: Path, rows: str) -> None:
+    """A database made by the original's schema, holding ``rows`` (SQL inserts)."""
+    db = sqlite3.connect(path)
+    db.executescript(ORIGINAL_SCHEMA + rows)
+    db.commit()
+    db.close()
+
+
+def import_legacy_for_people(home: Path, db_url: str, path: Path) -> str:
+    """What ``import-legacy`` shows a person (no --json)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "cloudbrain", "import-legacy", str(path)],
+        env=cli_env(home, CLOUDBRAIN_DATABASE_URL=db_url, COLUMNS="300"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    return done.stdout
+
+
+async def test_follows_are_imported_from_ai_follows_with_their_dates(
+    db_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "cloudbrain.db"
+    schema_database(
+        path,
+        """
+        INSERT INTO ai_profiles (id, name, project, expertise, version) VALUES
+            (2, 'li', 'cloudbrain', 'python', '1.0'), (3, 'TraeAI', NULL, 'rust', '0.9');
+        INSERT INTO ai_follows (follower_id, following_id, created_at) VALUES
+            (3, 2, '2026-01-04 08:30:00'), (2, 3, '2026-01-06 17:45:10');
+        """,
+    )
+    first = import_legacy(tmp_path / "home", db_url, path)
+    assert first["follows"] == 2
+    assert import_legacy(tmp_path / "home", db_url, path)["follows"] == 0
+    engine = create_engine(db_url)
+    try:
+        social = SocialStore(engine)
+        [li_follower] = await social.followers("li")
+        assert (li_follower.agent, li_follower.since) == (
+            "TraeAI",
+            datetime(2026, 1, 4, 8, 30, tzinfo=UTC),
+        )
+        [trae_follower] = await social.followers("TraeAI")
+        assert trae_follower.since == datetime(2026, 1, 6, 17, 45, 10, tzinfo=UTC)
+        events = {(e.actor, e.subject): e for e in await social.history() if e.kind == "follow"}
+        assert events[("TraeAI", "li")].at == datetime(2026, 1, 4, 8, 30, tzinfo=UTC)
+        assert len(events) == 2
+    finally:
+        await engine.dispose()
+
+
+async def test_messages_of_senders_not_in_ai_profiles_are_counted_as_skipped(
+    db_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "cloudbrain.db"
+    schema_database(
+        path,
+        """
+        INSERT INTO ai_profiles (id, name) VALUES (2, 'li');
+        INSERT INTO ai_messages (sender_id, message_type, content, created_at) VALUES
+            (2, 'message', 'kept', '2026-01-05 10:00:00'),
+            (9, 'insight', 'from a profile deleted since', '2026-01-05 10:01:00'),
+            (9, 'message', 'and again', '2026-01-05 10:02:00'),
+            (11, 'message', 'and another', '2026-01-05 10:03:00');
+        """,
+    )
+    report = import_legacy(tmp_path / "home", db_url, path)
+    assert (report["messages"], report["messages_skipped"]) == (1, 3)
+    assert report["skipped_senders"] == [9, 11]
+    shown = import_legacy_for_people(tmp_path / "home", db_url, path)
+    assert "3 messages skipped" in shown and "AI 9, AI 11" in shown, shown
+    assert "not in ai_profiles" in shown, shown
+
+
+async def test_two_profiles_that_would_be_one_name_stay_two_identities(
+    server: Server, db_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "original" / "cloudbrain.db"  # not the server's own database file
+    path.parent.mkdir()
+    schema_database(
+        path,
+        """
+        INSERT INTO ai_profiles (id, name) VALUES
+            (2, 'Li Ming'), (5, 'Li-Ming'), (6, 'Li Ming'), (7, 'Li-Ming-5'), (8, 'TraeAI');
+        INSERT INTO ai_messages (sender_id, message_type, content, created_at) VALUES
+            (2, 'message', 'I am two', '2026-01-05 10:00:00'),
+            (5, 'message', 'I am five', '2026-01-05 10:01:00');
+        """,
+    )
+    report = await asyncio.to_thread(import_legacy, tmp_path / "home", db_url, path)
+    assert report["agents"] == ["Li-Ming", "Li-Ming-5", "Li-Ming-6", "Li-Ming-5-7", "TraeAI"]
+    assert report["renamed"] == [
+        {"ai_id": 5, "name": "Li-Ming", "agent": "Li-Ming-5", "reason": "AI 2 is Li-Ming"},
+        {"ai_id": 6, "name": "Li Ming", "agent": "Li-Ming-6", "reason": "AI 2 is Li-Ming"},
+        {"ai_id": 7, "name": "Li-Ming-5", "agent": "Li-Ming-5-7", "reason": "AI 5 is Li-Ming-5"},
+    ]
+    assert set(report["tokens"]) == set(report["agents"]) and report["messages"] == 2
+    # Each number is its own identity, to original clients too.
+    for number, name in ((2, "Li-Ming"), (5, "Li-Ming-5"), (7, "Li-Ming-5-7")):
+        assert (await opened(server.url, {"ai_id": number}))["ai_name"] == name
+    engine = create_engine(db_url)
+    try:
+        memories = MemoryStore(engine, HashingEmbedder())
+        [five] = await memories.search("I am five", RecallFilter(ai="Li-Ming-5"))
+        assert five.memory.content == "I am five"
+    finally:
+        await engine.dispose()
+    # Imported again: the same names, nothing renamed or made anew.
+    again = await asyncio.to_thread(import_legacy, tmp_path / "home", db_url, path)
+    assert again["agents"] == report["agents"] and again["renamed"] == []
+    assert again["tokens"] == {} and again["messages"] == 0
+    # A profile added since under a name imported before is told apart too, and people are
+    # told so.
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO ai_profiles (id, name) VALUES (12, 'TraeAI')")
+    db.commit()
+    db.close()
+    shown = await asyncio.to_thread(import_legacy_for_people, tmp_path / "home", db_url, path)
+    assert "AI 12 ('TraeAI') imported as TraeAI-12: AI 8 is TraeAI" in shown, shown
 
 
 # --- who an original client may be (it has no token) --------------------------------------------

@@ -33,7 +33,9 @@ def import_legacy(
     """Import an original CloudBrain database: AI profiles become identities (keeping their
     numbers for original-protocol clients), messages become stored broadcasts and memories of
     their senders, brain states become brain states, follows become follows. Importing the same
-    database again adds nothing.
+    database again adds nothing. Two profiles that would be one name are told apart (the
+    second gets its number added), and messages from senders missing in ai_profiles are
+    skipped; the summary says which.
 
     Example: cloudbrain import-legacy ~/old-cloudbrain/ai_db/cloudbrain.db --save
     """
@@ -67,6 +69,20 @@ def import_legacy(
             f"{report.states} brain states, {report.follows} follows",
             highlight=False,
         )
+        if report.messages_skipped:
+            senders = ", ".join(f"AI {n}" for n in report.skipped_senders) or "unnumbered"
+            console.print(
+                f"[yellow]{report.messages_skipped} messages skipped[/]: their senders "
+                f"({senders}) are not in ai_profiles, so there is nobody to store them as; "
+                "add those profiles to the original database and import again to bring them in",
+                highlight=False,
+            )
+        for renamed in report.renamed:
+            console.print(
+                f"  AI {renamed.ai_id} ({renamed.name!r}) imported as [bold]{renamed.agent}[/]: "
+                f"{renamed.reason}",
+                highlight=False,
+            )
         for name, token in report.tokens.items():
             console.print(f"  new identity [bold]{name}[/]: token [yellow]{token}[/]")
         if report.tokens and not save_tokens:
