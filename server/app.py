@@ -10,6 +10,8 @@ import logging
 import signal
 from types import TracebackType
 
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.server import Server as WebSocketServer
 from websockets.asyncio.server import serve as websocket_serve
@@ -30,7 +32,7 @@ from cloudbrain.protocol import Answer, parse_client_frame
 from cloudbrain.server.ask import AskService
 from cloudbrain.server.asks_store import AskStore
 from cloudbrain.server.brain import BrainService, BrainStore
-from cloudbrain.server.cluster import Cluster, RemoteSession
+from cloudbrain.server.cluster import HEARTBEAT_SECONDS, Cluster, RemoteSession
 from cloudbrain.server.connection import ConnectionHandler
 from cloudbrain.server.directory import DirectoryService, DirectoryStore
 from cloudbrain.server.familio import HubFamilio
@@ -39,6 +41,7 @@ from cloudbrain.server.hub import Hub
 from cloudbrain.server.legacy import LegacyClients
 from cloudbrain.server.mail import HubFamily
 from cloudbrain.server.memory import MemoryService
+from cloudbrain.server.node_name import NodeName
 from cloudbrain.server.outbox import OutboxBudget
 from cloudbrain.server.social import SocialService
 from cloudbrain.server.spool import Spool
@@ -69,6 +72,8 @@ class Server:
         self.web: WebServer | None = None
         self.cluster: Cluster | None = None
         self.feed: DeliveryFeed | None = None
+        self._name: NodeName | None = None  # this node's name on Redis, in a cluster
+        self._holding: asyncio.Task[None] | None = None  # renews it until the cluster does
 
     @property
     def port(self) -> int:
@@ -84,6 +89,59 @@ class Server:
         settings = self.settings
         # The data folder holds tokens, memories and mail: its owner's only (0700).
         private_home(settings.home)
+        if settings.redis_url:
+            # First of all: a second start under a live node's name must change nothing
+            # (the next step ends that name's sessions in the database).
+            self._name = await self._claim_name(settings.redis_url)
+        try:
+            await self._start()
+        except BaseException:
+            await self._unclaim()
+            raise
+
+    async def _claim_name(self, redis_url: str) -> NodeName:
+        """Hold this node's name on Redis (see :mod:`cloudbrain.server.node_name`), or raise
+        saying who holds it."""
+        name = NodeName(aioredis.Redis.from_url(redis_url, socket_timeout=5), self.settings.node)
+        try:
+            await name.claim()
+        except BaseException:
+            await name.redis.aclose()
+            raise
+        # Migrations and loading the embedder may outlast the claim's TTL: renew it until the
+        # cluster's heartbeat does.
+        self._holding = asyncio.create_task(self._hold(name), name="node name")
+        return name
+
+    @staticmethod
+    async def _hold(name: NodeName) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            # Without Redis, the cluster registers the node when Redis is back.
+            with contextlib.suppress(RedisError, OSError):
+                await name.renew()
+
+    async def _stop_holding(self) -> None:
+        if self._holding is not None:
+            self._holding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._holding
+            self._holding = None
+
+    async def _unclaim(self) -> None:
+        """A start that failed gives its node's name back, so that the next start may take it."""
+        await self._stop_holding()
+        if self.cluster is not None:
+            await self.cluster.stop()
+            self.cluster = None
+        elif self._name is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._name.release()
+            await self._name.redis.aclose()
+        self._name = None
+
+    async def _start(self) -> None:
+        settings = self.settings
         log.info("database: %s", _redact(settings.db_url))
         await asyncio.to_thread(upgrade, settings.db_url)
         self.engine = create_engine(settings.db_url)
@@ -132,8 +190,8 @@ class Server:
             ),
         )
         self.hub.writer.start()
-        if settings.redis_url:
-            await self._join_cluster(hub, store, memory)
+        if self._name is not None:
+            await self._join_cluster(self._name, hub, store, memory)
         if settings.smtp:
             await self._start_gateway(hub)
         if settings.http:
@@ -174,7 +232,9 @@ class Server:
         if self.web is not None:
             log.info("Familio, the web view, on %s", self.http_url)
 
-    async def _join_cluster(self, hub: Hub, store: MessageStore, memory: MemoryStore) -> None:
+    async def _join_cluster(
+        self, name: NodeName, hub: Hub, store: MessageStore, memory: MemoryStore
+    ) -> None:
         """Become one node of several, through Redis (see :mod:`cloudbrain.server.cluster`)."""
         settings = self.settings
 
@@ -184,8 +244,8 @@ class Server:
                 hub.asks.answer(proxy, frame)
 
         cluster = Cluster(
+            name,
             settings.redis_url,
-            settings.node,
             local_session=hub.session,
             hosts=lambda agent_id: bool(hub.sessions_of(agent_id)),
             on_remote_presence=hub.tell_presence,
@@ -193,12 +253,6 @@ class Server:
             end_node_sessions=lambda node: store.close_node_sessions(node, "node gone"),
             open_session_nodes=store.nodes_with_open_sessions,
         )
-        if await cluster.node_alive():
-            await cluster.redis.aclose()
-            raise CloudBrainError(
-                f"another server node called {settings.node!r} is running on this Redis",
-                hint="give each node a name of its own: --node NAME (or CLOUDBRAIN_NODE)",
-            )
         self.feed = DeliveryFeed(store, hub.sessions_of, hub.local_agents, cluster.poll_seconds)
         cluster.feed_ring, cluster.feed_offer = self.feed.ring, self.feed.offer
         hub.asks.forward = lambda session, frame: cluster.forward_answer(
@@ -206,6 +260,7 @@ class Server:
         )
         hub.cluster = self.cluster = cluster
         self.feed.start(after=await store.last_delivery())
+        await self._stop_holding()  # the cluster's heartbeat renews the name from now on
         await cluster.start()
         self._housekeeping.append(
             asyncio.create_task(

@@ -3,7 +3,8 @@ others from their memories, stream answers to the asker, and end with one ranked
 
 An ask runs as a task of its own, so the asker's connection goes on while it waits. It ends
 when every live specialist answered or the deadline passed, whichever is first; a specialist
-that does not answer in time is named in ``missing`` and answered for from its memories. When
+that does not answer in time is named in ``missing`` and answered for from its memories, and so
+is one that takes questions on another node this one cannot reach (Redis away, say). When
 the asker disconnects, its asks are cancelled and nothing more is sent or stored for them.
 """
 
@@ -197,6 +198,23 @@ class AskService:
             for s in specialists
             if s.live and (answering := self.answering_session(s.agent)) is not None
         }
+        # Online to take questions as far as the database knows, yet with no session this node
+        # can put the question to: another node's, out of reach for now. The result must say
+        # they could not answer, not leave them out.
+        unreachable = (
+            set()
+            if frame.own
+            else await self.directory.taking_questions(
+                [s.agent for s in specialists if s.agent not in live and s.agent != asker]
+            )
+        )
+        if unreachable:
+            log.warning(
+                "ask %s: %s take(s) questions on a node this one cannot reach now; answered "
+                "from memories",
+                ask_id,
+                ", ".join(sorted(unreachable)),
+            )
         routing = self._route(frame, live, profiles)
         open_ask = OpenAsk(ask_id, {})
         self._open[ask_id] = open_ask
@@ -205,7 +223,7 @@ class AskService:
                 open_ask.waiting[name] = live[name]
                 live[name].send(question.to_json())
             for specialist in specialists:
-                if specialist.agent not in live:
+                if specialist.agent not in live and specialist.agent not in unreachable:
                     found = await self._from_memories(specialist.agent, frame, where, pool)
                     if found is not None:
                         await add(found)
@@ -219,8 +237,8 @@ class AskService:
             await self._collect(open_ask, seconds, add, list(routing.fallback), failover)
         finally:
             del self._open[ask_id]
-        missing = sorted(open_ask.waiting)
-        for name in missing:  # not in time: what they stored still counts
+        missing = sorted({*open_ask.waiting, *unreachable})
+        for name in missing:  # not in time, or out of reach: what they stored still counts
             found = await self._from_memories(name, frame, where, pool)
             if found is not None:
                 await add(found)

@@ -14,7 +14,10 @@ What crosses between nodes, and how:
 
 When Redis is away, each node goes on serving its own agents; messages between nodes still
 arrive, read from the database every :data:`POLL_WITHOUT_REDIS` seconds, and the log says so.
-When Redis is back, the node registers its sessions again and everything is fast again.
+When Redis is back (or was restarted, empty, while the node did not look), every node
+registers its sessions again, says so on a channel, and reads the others' sessions again,
+whichever node is back first: each node subscribes before it reads, so a node that registers
+later is heard of.
 """
 
 from __future__ import annotations
@@ -31,15 +34,15 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from cloudbrain.protocol import ANSWERS_CAPABILITY, DeviceProfile, Presence
+from cloudbrain.server.node_name import NODE_TTL_SECONDS, PREFIX, NodeName, alive_key
 from cloudbrain.server.session import LiveSession
 
 log = logging.getLogger(__name__)
 
-PREFIX = "cloudbrain"
 DOORBELL = f"{PREFIX}:doorbell"
 PRESENCE = f"{PREFIX}:presence"
+NODES = f"{PREFIX}:nodes"  # a node (re)joined: read its sessions again
 HEARTBEAT_SECONDS = 3.0
-NODE_TTL_SECONDS = 10  # a node not heard of for this long is gone
 POLL_WITH_REDIS = 2.0  # the feed looks this often even without a doorbell
 POLL_WITHOUT_REDIS = 0.5
 RETRY_SECONDS = 1.0
@@ -50,10 +53,6 @@ DOORBELL_BYTES = 64 * 1024  # messages a doorbell carries; more, and nodes read 
 
 def node_channel(node: str) -> str:
     return f"{PREFIX}:node:{node}"
-
-
-def alive_key(node: str) -> str:
-    return f"{PREFIX}:alive:{node}"
 
 
 def sessions_key(node: str) -> str:
@@ -130,8 +129,8 @@ class Cluster:
 
     def __init__(
         self,
+        name: NodeName,
         url: str,
-        node: str,
         local_session: Callable[[str], LiveSession | None],
         hosts: Callable[[str], bool],
         on_remote_presence: Callable[[Presence], None],
@@ -140,8 +139,9 @@ class Cluster:
         open_session_nodes: Callable[[], Any],
     ) -> None:
         self.url = url
-        self.node = node
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(url, socket_timeout=5)
+        self.node = name.node
+        self._name = name  # claimed before the node started; the heartbeat renews it
+        self.redis: aioredis.Redis = name.redis
         self.healthy = False
         self.feed_ring: Callable[[], None] = lambda: None
         self.feed_offer: Callable[[list[tuple[str, str, list[str]]]], None] = lambda _: None
@@ -155,19 +155,21 @@ class Cluster:
         # whole when the node (re)joins and changed one session at a time in between.
         self._mine: dict[str, str] = {}
         self._others: dict[str, Remote] = {}  # other nodes' sessions, by session id
+        # Sessions whose presence changed while other nodes' sessions were being read: what
+        # the presence said wins over what was read (None: no reading under way).
+        self._touched: set[str] | None = None
+        # What the joiner task is asked to do: join (register, read everyone) or read again
+        # the sessions of nodes that said they joined.
+        self._wanted = asyncio.Event()
+        self._rejoin = False
+        self._to_learn: set[str] = set()
+        self._joined_at = 0.0  # loop time of the last join
         self._proxies: dict[str, RemoteSession] = {}
         self._asked_by: dict[str, str] = {}  # ask id -> the node that asked, for answers
         self._outgoing: asyncio.Queue[tuple[str, str, str, str]] = asyncio.Queue(100_000)
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- lifecycle ----------------------------------------------------------------------------
-
-    async def node_alive(self) -> bool:
-        """Whether a node of this name is running already (False when Redis is away)."""
-        try:
-            return bool(await self.redis.exists(alive_key(self.node)))
-        except (RedisError, OSError):
-            return False
 
     async def start(self) -> None:
         try:
@@ -178,6 +180,7 @@ class Cluster:
             asyncio.create_task(self._listen(), name="cluster listen"),
             asyncio.create_task(self._publish_loop(), name="cluster publish"),
             asyncio.create_task(self._heartbeat(), name="cluster heartbeat"),
+            asyncio.create_task(self._keep_joined(), name="cluster join"),
         ]
 
     async def stop(self) -> None:
@@ -185,7 +188,7 @@ class Cluster:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         with contextlib.suppress(RedisError, OSError):
-            await self.redis.delete(alive_key(self.node), sessions_key(self.node))
+            await self._name.release(sessions_key(self.node))
         await self.redis.aclose()
 
     def poll_seconds(self) -> float:
@@ -262,28 +265,80 @@ class Cluster:
 
     # --- background ---------------------------------------------------------------------------
 
+    def _want_join(self) -> None:
+        self._rejoin = True
+        self._wanted.set()
+
+    async def _keep_joined(self) -> None:
+        """Join again whenever asked (Redis came back, or lost this node's registration), and
+        read again the sessions of nodes that joined; one at a time, in this one task."""
+        while True:
+            await self._wanted.wait()
+            self._wanted.clear()
+            rejoin, nodes = self._rejoin, self._to_learn
+            self._rejoin, self._to_learn = False, set()
+            try:
+                if rejoin:
+                    await self._join()
+                elif nodes:
+                    await self._learn(nodes)
+            except (RedisError, OSError) as exc:
+                self._degraded(exc)
+                await asyncio.sleep(RETRY_SECONDS)
+                self._want_join()  # what this node knows of the others may be behind now
+            except Exception:
+                log.exception("cluster: joining failed; trying again")
+                await asyncio.sleep(RETRY_SECONDS)
+                self._want_join()
+
     async def _join(self) -> None:
-        """Say this node is alive, register its sessions, and learn the others'."""
+        """Say this node is alive, register its sessions, say so to the other nodes (they
+        read them), and learn the others'."""
         async with self.redis.pipeline(transaction=True) as registering:
-            registering.set(alive_key(self.node), "1", ex=NODE_TTL_SECONDS)
+            registering.set(alive_key(self.node), self._name.value, ex=NODE_TTL_SECONDS)
             registering.delete(sessions_key(self.node))
             if self._mine:
                 registering.hset(sessions_key(self.node), mapping=self._mine)  # type: ignore[arg-type]
                 registering.expire(sessions_key(self.node), NODE_TTL_SECONDS)
             await registering.execute()
-        others: dict[str, Remote] = {}
-        async for key in self.redis.scan_iter(match=sessions_key("*")):
-            node = key.decode().rsplit(":", 1)[-1]
-            if node == self.node or not await self.redis.exists(alive_key(node)):
-                continue
-            for raw in (await self.redis.hgetall(key)).values():
-                remote = Remote.from_json(raw)
-                others[remote.session] = remote
-        self._others = others
+        self._joined_at = asyncio.get_running_loop().time()
+        await self.redis.publish(NODES, json.dumps({"joined": self.node}))
+        await self._learn(None)
         if not self.healthy:
             log.info("cluster: joined through Redis at %s as node %r", self.url, self.node)
         self.healthy = True
         self.feed_ring()  # catch up with what was stored while Redis was away
+
+    async def _learn(self, nodes: set[str] | None) -> None:
+        """Read other nodes' sessions from Redis: every live node's (None), or those of
+        ``nodes``. Presence heard meanwhile is newer than what was read, and wins."""
+        self._touched = set()
+        try:
+            if nodes is None:
+                start = len(sessions_key(""))
+                names = {
+                    key.decode()[start:]
+                    async for key in self.redis.scan_iter(match=sessions_key("*"))
+                }
+            else:
+                names = set(nodes)
+            found: dict[str, Remote] = {}
+            for node in names - {self.node}:
+                if not await self.redis.exists(alive_key(node)):
+                    continue
+                for raw in (await self.redis.hgetall(sessions_key(node))).values():
+                    remote = Remote.from_json(raw)
+                    found[remote.session] = remote
+        finally:
+            touched, self._touched = self._touched, None
+        others = {
+            sid: remote
+            for sid, remote in self._others.items()
+            if sid in touched or (nodes is not None and remote.node not in nodes)
+        }
+        others.update((sid, remote) for sid, remote in found.items() if sid not in touched)
+        self._others = others
+        self._proxies = {sid: p for sid, p in self._proxies.items() if sid in others}
 
     def _degraded(self, exc: BaseException) -> None:
         if self.healthy or not self._tasks:
@@ -300,9 +355,14 @@ class Cluster:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             try:
                 if not self.healthy:
-                    await self._join()
+                    self._want_join()
                     continue
-                await self.redis.set(alive_key(self.node), "1", ex=NODE_TTL_SECONDS)
+                if not await self._name.renew():
+                    # Redis restarted empty (or this process was paused past the TTL) and no
+                    # connection of this node noticed: its sessions are not registered.
+                    log.info("cluster: Redis had lost this node's registration; joining again")
+                    self._want_join()
+                    continue
                 await self.redis.expire(sessions_key(self.node), NODE_TTL_SECONDS)
                 await self._reap()
             except (RedisError, OSError) as exc:
@@ -312,7 +372,10 @@ class Cluster:
 
     async def _reap(self) -> None:
         """End the sessions of nodes that stopped beating (killed, say), in the database and
-        in what this node knows of the others."""
+        in what this node knows of the others. Not right after this node joined: if Redis
+        restarted empty, the live nodes have not all registered again yet."""
+        if asyncio.get_running_loop().time() - self._joined_at < NODE_TTL_SECONDS:
+            return
         for node in await self._open_session_nodes():
             if node != self.node and not await self.redis.exists(alive_key(node)):
                 ended = await self._end_node_sessions(node)
@@ -348,10 +411,16 @@ class Cluster:
         while True:
             pubsub = self.redis.pubsub()
             try:
-                await pubsub.subscribe(DOORBELL, PRESENCE, node_channel(self.node))
+                channels = (DOORBELL, PRESENCE, NODES, node_channel(self.node))
+                await pubsub.subscribe(*channels)
                 async for item in pubsub.listen():
                     if item.get("type") == "message":
                         self._receive(item["channel"].decode(), item["data"])
+                    elif item.get("type") == "subscribe" and item.get("data") == len(channels):
+                        # Listening (again: the client reconnects and subscribes by itself
+                        # after Redis restarts). Only now is joining sure to hear of every
+                        # node that joins after it reads the others' sessions.
+                        self._want_join()
             except (RedisError, OSError) as exc:
                 self._degraded(exc)
                 await asyncio.sleep(RETRY_SECONDS)
@@ -380,12 +449,18 @@ class Cluster:
             if remote.node == self.node:
                 return
             presence = Presence.model_validate_json(message["presence"])
+            if self._touched is not None:
+                self._touched.add(remote.session)
             if presence.online:
                 self._others[remote.session] = remote
             else:
                 self._others.pop(remote.session, None)
                 self._proxies.pop(remote.session, None)
             self._on_remote_presence(presence)
+        elif channel == NODES:
+            if message.get("joined") not in (None, self.node):
+                self._to_learn.add(message["joined"])
+                self._wanted.set()
         elif "to" in message:  # a frame for a session here
             session = self._local_session(message["to"])
             if session is not None:

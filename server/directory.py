@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from importlib.metadata import version
 
@@ -30,6 +30,7 @@ from cloudbrain.directory.skills import AnswerEvidence, learned_skills, verdict_
 from cloudbrain.errors import ErrorCode
 from cloudbrain.familio.standing import Standing
 from cloudbrain.protocol import (
+    ANSWERS_CAPABILITY,
     AgentCard,
     AgentInfo,
     Card,
@@ -86,6 +87,24 @@ class DirectoryStore:
             }
             profiles.append(profile.model_copy(update=update))
         return profiles
+
+    async def taking_questions(self, names: Collection[str]) -> set[str]:
+        """Which of the AIs called ``names`` have a session open that takes questions, on
+        whichever node: the database's word, which holds even when this node cannot reach
+        that session's node."""
+        if not names:
+            return set()
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(agents.c.name, sessions.c.capabilities)
+                .join(sessions, sessions.c.agent_id == agents.c.id)
+                .where(
+                    agents.c.name.in_(list(names)),
+                    agents.c.revoked_at.is_(None),
+                    sessions.c.ended_at.is_(None),
+                )
+            )
+            return {name for name, capabilities in rows if ANSWERS_CAPABILITY in capabilities}
 
     def forget_history(self) -> None:
         """Work the history out again at the next request (a rating should count at once)."""

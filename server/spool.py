@@ -9,7 +9,9 @@ line with the database (:meth:`Spool.reconcile`): copies of messages no longer p
 
 Making mail is slow in Python (the standard library's email package), so the files are written
 by a helper process: on a busy server the hub would otherwise share the interpreter with it and
-wait, and mail through the gateway would be accepted half as fast.
+wait, and mail through the gateway would be accepted half as fast. The helper reads its work
+from a pipe of which only the server holds the other end, so it ends when the server does, even
+when the server is killed (``kill -9``) and runs no shutdown code.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import contextlib
 import logging
 import multiprocessing
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from cloudbrain.ids import is_uuid
@@ -31,6 +34,8 @@ from cloudbrain.server.router import Envelope
 from cloudbrain.server.store import MessageStore
 
 log = logging.getLogger(__name__)
+
+HELPER_STOP_SECONDS = 10.0  # for the helper to finish its batch and end, at a clean stop
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,7 @@ class Spool:
         self._names: dict[str, str] = {}  # agent id -> name
         self._holding: set[str] = set()  # agents with copies in new: only their acks move any
         self._task: asyncio.Task[None] | None = None
-        self._writer: ProcessPoolExecutor | None = None
+        self._helper: _Helper | None = None
 
     def mailbox(self, name: str) -> Path:
         return self.root / safe_name(name)
@@ -73,8 +78,7 @@ class Spool:
     # --- the worker ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        # A fresh interpreter, not a fork of this one with its threads and event loop.
-        self._writer = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        self._helper = _Helper()
         self._task = asyncio.create_task(self._run(), name="spool")
 
     async def stop(self) -> None:
@@ -85,12 +89,11 @@ class Spool:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        if self._writer is not None:
-            self._writer.shutdown()
+        if self._helper is not None:
+            await asyncio.to_thread(self._helper.stop)
 
     async def _run(self) -> None:
-        assert self._writer is not None
-        loop = asyncio.get_running_loop()
+        assert self._helper is not None
         while True:
             batch = [await self._queue.get()]
             while not self._queue.empty():
@@ -98,8 +101,8 @@ class Spool:
             try:
                 await self._name([op.recipient_id for op in batch])
                 changes = self._changes(batch)
-                refused = await loop.run_in_executor(
-                    self._writer, apply, self.root, self.domain, changes
+                refused = await asyncio.to_thread(
+                    self._helper.apply, self.root, self.domain, changes
                 )
                 for name, message_id, why in refused:
                     log.error(
@@ -181,6 +184,73 @@ class Spool:
                 if is_uuid(key) and key not in still:
                     moved += mark(folder, key, SENT)
         return written, moved
+
+
+class _Helper:
+    """The helper process, started when first needed (and again if it died), one batch at a
+    time: called from one thread at a time (the spool's task waits for each batch)."""
+
+    def __init__(self) -> None:
+        self._process: BaseProcess | None = None
+        self._pipe: Connection | None = None
+
+    def apply(self, root: Path, domain: str, changes: list[Change]) -> list[tuple[str, str, str]]:
+        if self._process is None or not self._process.is_alive():
+            self._start()
+        assert self._pipe is not None
+        try:
+            self._pipe.send((root, domain, changes))
+            done, result = self._pipe.recv()
+        except (EOFError, OSError):
+            self.stop()  # it died: the next batch starts another
+            raise
+        if not done:
+            raise RuntimeError(f"the spool's helper process failed: {result}")
+        return list(result)
+
+    def _start(self) -> None:
+        self.stop()
+        # A fresh interpreter, not a fork of this one with its threads and event loop.
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe()
+        process = context.Process(
+            target=_serve, args=(theirs,), name="cloudbrain spool", daemon=True
+        )
+        process.start()
+        # Only the helper holds its end now: when this process ends, however, its end
+        # closes and the helper reads EOF.
+        theirs.close()
+        self._process, self._pipe = process, ours
+
+    def stop(self) -> None:
+        """Close the pipe (the helper ends when it reads EOF) and wait for it."""
+        if self._pipe is not None:
+            self._pipe.close()
+            self._pipe = None
+        if self._process is not None:
+            self._process.join(HELPER_STOP_SECONDS)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join()
+            self._process = None
+
+
+def _serve(pipe: Connection) -> None:
+    """The helper process: apply batches as they come, until the server's end of the pipe
+    closes (at a clean stop, or because the server died)."""
+    while True:
+        try:
+            root, domain, changes = pipe.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            reply: tuple[bool, object] = (True, apply(root, domain, changes))
+        except Exception as error:  # the server logs it; the helper takes the next batch
+            reply = (False, f"{type(error).__name__}: {error}")
+        try:
+            pipe.send(reply)
+        except OSError:
+            return
 
 
 # One change to the spool, for the agent named first: a message to keep (its deliver frame, as

@@ -1,11 +1,17 @@
 """Several server nodes as one family: real ``cloudbrain server`` processes on their own ports,
 sharing one PostgreSQL database and one Redis. Messages, topics, broadcasts, presence and asks
 cross nodes; a node killed with SIGKILL loses nothing, and its agents carry on on another;
-Redis going away slows nodes down but loses nothing either."""
+Redis going away slows nodes down but loses nothing either. Node names: a second start under a
+live node's name changes nothing, a node restarted after a crash takes its name back at once,
+and a killed node leaves no helper process behind."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import os
+import signal
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
@@ -17,9 +23,12 @@ import redis.asyncio as aioredis
 
 from cloudbrain.agent.client import Client
 from cloudbrain.db import create_engine
+from cloudbrain.files import safe_name
 from cloudbrain.identity import create_agent
-from cloudbrain.protocol import Presence
-from cloudbrain.server.cluster import sessions_key
+from cloudbrain.memory.records import MemoryRecord
+from cloudbrain.protocol import AskResult, Presence
+from cloudbrain.server.cluster import node_channel, sessions_key
+from cloudbrain.server.node_name import alive_key
 from tests.services import REDIS_URL, ServerProcess, empty_redis, redis_process
 
 pytestmark = pytest.mark.postgres
@@ -184,3 +193,226 @@ async def test_while_redis_is_away_nodes_serve_their_agents_and_catch_up(
         finally:
             first.stop()
             second.stop()
+
+
+QUESTION = "How do I keep python tasks alive?"
+
+
+async def keep_answering(agent: Client) -> None:
+    """Answer every question put to ``agent``, for as long as the test runs."""
+    while True:
+        question = await agent.questions.get()
+        # An answer that comes after its ask ended is refused: that is not this test's matter.
+        with contextlib.suppress(Exception):
+            await agent.answer(question, "Keep a reference to every task.", confidence=0.9)
+
+
+def answered_live(result: AskResult, name: str) -> bool:
+    return any(a.agent == name and a.source == "live" for a in result.answers)
+
+
+async def test_after_a_redis_restart_every_node_registers_and_learns_sessions_again(
+    tmp_path: Path, postgres_url: str, tokens: dict[str, str], clients: AsyncExitStack
+) -> None:
+    """Redis restarts empty. The node of the asker (r1) is back first; the specialist's node
+    (r2) is paused meanwhile, so it registers again only after r1 read the others' sessions.
+    While ada cannot be reached, an ask names her in ``missing``; once r2 is back, r1 hears of
+    her again and she answers live."""
+    with redis_process(tmp_path / "redis") as redis:
+        first = node(tmp_path, postgres_url, redis.redis_url, "r1").start()
+        second = node(tmp_path, postgres_url, redis.redis_url, "r2").start()
+        registry = aioredis.Redis.from_url(redis.redis_url)
+        answering: asyncio.Task[None] | None = None
+        try:
+            ada = await clients.enter_async_context(
+                Client(
+                    second.url,
+                    "ada",
+                    tokens["ada"],
+                    capabilities=("answers",),
+                    skills=("python",),
+                    timeout=3,
+                )
+            )
+            answering = asyncio.create_task(keep_answering(ada))
+            await ada.remember(
+                MemoryRecord(ai="ada", kind="note", content="Keep python tasks in a set.")
+            )
+            dora = await clients.enter_async_context(Client(first.url, "dora", tokens["dora"]))
+
+            async def recalled() -> bool:  # r1 reads what other nodes stored every few seconds
+                return bool(await dora.recall(QUESTION, ai="ada"))
+
+            assert await until(recalled, 20)
+
+            async def live_answer() -> AskResult | None:
+                result = await dora.ask_and_wait(QUESTION, timeout=3)
+                assert answered_live(result, "ada") or "ada" in result.missing, result
+                return result if answered_live(result, "ada") else None
+
+            assert await until(live_answer, 20), "ada never answered across nodes"
+
+            os.kill(second.pid, signal.SIGSTOP)
+            try:
+                redis.stop()
+                redis.start()  # empty: no node's sessions, no node's heartbeat
+
+                async def first_listens() -> bool:
+                    [(_, count)] = await registry.pubsub_numsub(node_channel("r1"))
+                    return bool(count)
+
+                assert await until(first_listens, 15)
+                # ada is on a node r1 cannot reach now: the result says she did not answer,
+                # and what she stored answers for her.
+                result = await dora.ask_and_wait(QUESTION, timeout=2)
+                assert "ada" in result.missing
+                assert [(a.agent, a.source) for a in result.answers] == [("ada", "memory")]
+            finally:
+                os.kill(second.pid, signal.SIGCONT)
+
+            # r2 registers its sessions again, and r1 hears of them.
+            assert await until(live_answer, 30), "r1 never learned ada's session again"
+            [profile] = [p for p in await dora.who() if p.name == "ada"]
+            assert profile.online and len(profile.sessions) == 1  # not ended as a dead node's
+        finally:
+            if answering is not None:
+                answering.cancel()
+            await clients.aclose()  # first, or each node waits for them to leave as it stops
+            await registry.aclose()
+            first.stop()
+            second.stop()
+
+
+async def test_a_second_start_under_a_live_nodes_name_changes_nothing(
+    tmp_path: Path, postgres_url: str, tokens: dict[str, str], clients: AsyncExitStack
+) -> None:
+    redis_url = empty_redis()
+    running = node(tmp_path, postgres_url, redis_url, "n1").start()
+    try:
+        alice = await clients.enter_async_context(Client(running.url, "alice", tokens["alice"]))
+        again = node(tmp_path / "again", postgres_url, redis_url, "n1")
+        with pytest.raises(RuntimeError, match="exited"):
+            again.start()
+        # The live node's sessions are still open in the database, and it still serves them.
+        [profile] = [p for p in await alice.who() if p.name == "alice"]
+        assert profile.online and len(profile.sessions) == 1
+        await alice.send("alice", "still here")
+        assert (await alice.receive(10)).text == "still here"
+        said = " ".join(again.output().split())  # as one line: the CLI wraps its messages
+        assert "another server node called 'n1' is running on this Redis" in said
+        assert f"process {running.pid} on this machine" in said
+        assert "give each node a name of its own" in said
+        assert "closed" not in said  # nothing done before refusing
+    finally:
+        running.stop()
+
+
+async def test_a_node_restarted_right_after_kill_9_takes_its_name_back(
+    tmp_path: Path, postgres_url: str, tokens: dict[str, str], clients: AsyncExitStack
+) -> None:
+    redis_url = empty_redis()
+    first = node(tmp_path, postgres_url, redis_url, "n1").start()
+    alice = Client(first.url, "alice", tokens["alice"])
+    await alice.connect()  # a session the killed node leaves open in the database
+    first.kill()  # its heartbeat key lives on for up to 10 s
+    await alice.close()
+    again = node(tmp_path, postgres_url, redis_url, "n1").start()  # at once: not refused
+    try:
+        said = " ".join(again.output().split())
+        assert "its previous process (pid" in said and "is gone; taking its name over" in said
+        assert "closed 1 session(s) left open by an earlier run of node 'n1'" in said
+        registry = aioredis.Redis.from_url(redis_url)
+        try:
+            held = await registry.get(alive_key("n1"))
+        finally:
+            await registry.aclose()
+        assert held is not None and json.loads(held)["pid"] == again.pid
+        bob = await clients.enter_async_context(Client(again.url, "bob", tokens["bob"]))
+        online = {p.name for p in await bob.who(online=True)}
+        assert online == {"bob"}
+    finally:
+        again.stop()
+
+
+async def test_a_name_held_on_another_machine_is_waited_for_with_how_long(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """A holder this machine cannot prove dead keeps the name until its heartbeat expires;
+    the refusal says how long that is."""
+    redis_url = empty_redis()
+    elsewhere = {
+        "host": "elsewhere",
+        "machine": "elsewhere|boot|pid:[1]",
+        "pid": 4321,
+        "started": "1",
+        "instance": "x",
+    }
+    registry = aioredis.Redis.from_url(redis_url)
+    try:
+        await registry.set(alive_key("n1"), json.dumps(elsewhere), ex=60)
+        refused = node(tmp_path, postgres_url, redis_url, "n1")
+        with pytest.raises(RuntimeError, match="exited"):
+            refused.start()
+        said = " ".join(refused.output().split())  # as one line: the CLI wraps its messages
+        assert "(process 4321 on elsewhere)" in said
+        assert "its name is free in" in said and "when its heartbeat expires" in said
+        held = await registry.get(alive_key("n1"))
+        assert held is not None and json.loads(held) == elsewhere  # still theirs
+    finally:
+        await registry.aclose()
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """The processes whose parent is ``pid``, each with its start time (from /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            if fields is not None and int(fields[1]) == pid:
+                found[int(entry.name)] = fields[19]
+    return found
+
+
+def running(pid: int, started: str) -> bool:
+    """Whether that process (not another that got its pid) is still running: a zombie has
+    ended, even if no one reaped it yet."""
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] not in ("Z", "X") and fields[19] == started
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()  # from the state on: the name may hold ")"
+
+
+async def test_a_killed_server_leaves_no_helper_process_running(
+    tmp_path: Path, postgres_url: str, tokens: dict[str, str]
+) -> None:
+    server = node(tmp_path, postgres_url, empty_redis(), "n1").start()
+    try:
+        # A message for an offline agent: the spool's helper process writes its mail copy.
+        async with Client(server.url, "alice", tokens["alice"]) as alice:
+            await alice.send("bob", "for the spool")
+        copies = tmp_path / "n1" / "spool" / safe_name("bob") / "new"
+        assert await until(lambda: copies.is_dir() and any(copies.iterdir()), 15)
+        helpers = children_of(server.pid)
+        assert helpers, "the server started no helper process"
+    finally:
+        server.kill()
+
+    async def all_ended() -> bool:
+        return not any(running(pid, started) for pid, started in helpers.items())
+
+    assert await until(all_ended, 20), still_running(helpers)
+
+
+def still_running(processes: dict[int, str]) -> list[str]:
+    """The command lines of those of ``processes`` still running, to say which they are."""
+    return [
+        Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        for pid, started in processes.items()
+        if running(pid, started)
+    ]
