@@ -78,7 +78,12 @@ def familio_of(request: Request) -> Context:
 
 
 async def can_read(request: Request) -> None:
-    """A dependency of every route: ``auth_failed`` unless this request may read."""
+    """A dependency of every route: ``invalid_frame`` for a NUL in the path or query (no
+    database can look it up: PostgreSQL refuses it), then ``auth_failed`` unless this request
+    may read."""
+    query = request.query_params.multi_items()
+    if "\x00" in request.url.path or any("\x00" in k + v for k, v in query):
+        raise ProtocolError(ErrorCode.INVALID_FRAME, "the address holds a NUL (%00)")
     await familio_of(request).access.may_read(request)
 
 

@@ -299,6 +299,7 @@ async def test_a_message_postgresql_refuses_costs_only_that_message_and_no_retri
         {"until": "2026-01-01T00:00:00"},
         {"page": "99999999999999999999"},
         {"page": str(2**63)},
+        {"agent": "nul\x00here"},
     ],
 )
 async def test_rest_reads_refuse_times_without_a_zone_and_pages_past_the_end(
