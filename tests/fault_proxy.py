@@ -1,5 +1,7 @@
-"""A TCP proxy to put between the server and PostgreSQL, to make the database go away: cut
-every connection and refuse new ones, then take them again. Real sockets, real driver errors."""
+"""A TCP proxy to put between the server and PostgreSQL, to make the database misbehave the
+ways networks do: away (every connection reset, new ones refused), paused (nothing moves for a
+while, then everything does), or half-open (the connections there now go silent for good,
+with no reset, while new ones work). Real sockets, real driver errors and timeouts."""
 
 from __future__ import annotations
 
@@ -7,13 +9,23 @@ import asyncio
 import contextlib
 
 
+class _Link:
+    """One proxied connection: its two writers, and whether it has gone silent."""
+
+    def __init__(self, client: asyncio.StreamWriter, server: asyncio.StreamWriter) -> None:
+        self.writers = (client, server)
+        self.silent = False
+
+
 class FaultProxy:
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
         self.port = 0
         self.down = False
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self._server: asyncio.Server | None = None
-        self._open: set[asyncio.StreamWriter] = set()
+        self._links: set[_Link] = set()
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -21,6 +33,7 @@ class FaultProxy:
         return self.port
 
     async def stop(self) -> None:
+        self.restore()
         self.cut()
         if self._server is not None:
             self._server.close()
@@ -30,12 +43,24 @@ class FaultProxy:
         """The database is away: every connection through the proxy is reset, and new ones
         are closed as soon as they open, until :meth:`restore`."""
         self.down = True
-        for writer in list(self._open):
-            writer.transport.abort()
-        self._open.clear()
+        for link in list(self._links):
+            for writer in link.writers:
+                writer.transport.abort()
+        self._links.clear()
 
     def restore(self) -> None:
         self.down = False
+        self._flowing.set()
+
+    def pause(self) -> None:
+        """Nothing moves on any connection until :meth:`restore`; nothing is lost either."""
+        self._flowing.clear()
+
+    def half_open(self) -> None:
+        """The connections open now go silent for good: what is sent on them is dropped, and
+        no reset tells either end. Connections made afterwards work."""
+        for link in self._links:
+            link.silent = True
 
     async def _serve(
         self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter
@@ -48,17 +73,27 @@ class FaultProxy:
         except OSError:
             client_out.transport.abort()
             return
-        self._open.update((client_out, server_out))
-        await asyncio.gather(self._pipe(client_in, server_out), self._pipe(server_in, client_out))
+        link = _Link(client_out, server_out)
+        self._links.add(link)
+        try:
+            await asyncio.gather(
+                self._pipe(link, client_in, server_out), self._pipe(link, server_in, client_out)
+            )
+        finally:
+            self._links.discard(link)
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, link: _Link, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         try:
             while data := await reader.read(65536):
+                await self._flowing.wait()
+                if link.silent:
+                    continue
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):
             pass
         finally:
-            self._open.discard(writer)
             with contextlib.suppress(Exception):
                 writer.transport.abort()

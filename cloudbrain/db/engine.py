@@ -23,6 +23,12 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# Seconds asyncpg waits for one command's answer. A connection that went silent with no reset
+# (half-open: a dropped route, a host that died) would otherwise hold its query, and the batch
+# writer with it, forever; after this the writer tries again on another connection. A URL's
+# own ``?command_timeout=`` wins.
+COMMAND_TIMEOUT = 30
+
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Create an engine for ``url``; for SQLite, make its file private (a ``file:`` URI is
@@ -30,6 +36,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
+        if parsed.get_driver_name() == "asyncpg" and "command_timeout" not in parsed.query:
+            kwargs.setdefault("connect_args", {}).setdefault("command_timeout", COMMAND_TIMEOUT)
         return create_async_engine(url, **kwargs)
     if (
         parsed.database
