@@ -106,7 +106,7 @@ class ConnectionHandler:
         self.hub.register(session)
         log.info("%r connected from %s", session, peer)
         reason = "closed"
-        replay = asyncio.create_task(self._replay(session), name=f"replay-{session_id}")
+        replay = asyncio.create_task(self.hub.replay_or_close(session), name=f"replay-{session_id}")
         try:
             await self._read_loop(websocket, protocol, session)
         except ConnectionClosed:
@@ -134,18 +134,6 @@ class ConnectionHandler:
             if not self.hub.stopping:  # else the server ends all its sessions in one go
                 await self.hub.store.close_session(session_id, reason)
             log.info("%r disconnected (%s)", session, reason)
-
-    async def _replay(self, session: LiveSession) -> None:
-        try:
-            count = await self.hub.replay(session)
-        except Exception:
-            # Live messages are held back until the replay ends, so a session whose replay
-            # failed must not stay open: the client reconnects and the replay starts over.
-            log.exception("%r: replay failed; closing so the client reconnects", session)
-            session.close(CloseCode.TRY_AGAIN_LATER, "replay failed; reconnect")
-        else:
-            if count:
-                log.info("%r: replayed %d stored message(s)", session, count)
 
     async def _first_frame(self, websocket: ServerConnection) -> str | bytes | None:
         try:

@@ -189,6 +189,19 @@ class Hub:
                 return count
             size = next_replay_page(size, page_bytes)
 
+    async def replay_or_close(self, session: LiveSession) -> None:
+        """:meth:`replay`, closing the session when it fails: live messages are held back
+        until the replay ends, so a session whose replay failed must not stay open. Its
+        client reconnects and the replay starts over."""
+        try:
+            count = await self.replay(session)
+        except Exception:
+            log.exception("%r: replay failed; closing so the client reconnects", session)
+            session.close(CloseCode.TRY_AGAIN_LATER, "replay failed; reconnect")
+        else:
+            if count:
+                log.info("%r: replayed %d stored message(s)", session, count)
+
     def revoke(self, agent_id: str) -> int:
         """Close every connection of a revoked agent. Returns how many were closed."""
         self._agent_ids = {n: i for n, i in self._agent_ids.items() if i != agent_id}

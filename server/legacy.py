@@ -161,16 +161,7 @@ class LegacyClients:
         """Replay what is unacked once the first request is answered (see REPLAY_AFTER)."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(client.answered.wait(), REPLAY_AFTER)
-        try:
-            count = await self.hub.replay(session)
-        except Exception:
-            # Live messages are held back until the replay ends: a session whose replay failed
-            # must not stay open. The client reconnects and the replay starts over.
-            log.exception("%r: replay failed; closing so the client reconnects", session)
-            session.close(CloseCode.TRY_AGAIN_LATER, "replay failed; reconnect")
-        else:
-            if count:
-                log.info("%r: replayed %d stored message(s)", session, count)
+        await self.hub.replay_or_close(session)
 
 
 class _Client:
