@@ -70,7 +70,8 @@ def check_name(name: str) -> str:
     except ValidationError:
         raise InvalidName(
             f"{name!r} is not a valid agent name",
-            hint="use 1 to 64 characters without spaces, not starting with '*'",
+            hint="use 1 to 64 characters without spaces or control characters, not starting "
+            "with '*'",
         ) from None
 
 

@@ -113,8 +113,6 @@ class Admission:
             check_name(name)
         except CloudBrainError as bad:
             raise Refused(f"ai_name {opening.name!r} cannot be an agent name: {bad}") from None
-        if any(ord(c) < 32 or ord(c) == 127 for c in name):  # NUL and the like: no names
-            raise Refused(f"ai_name {opening.name!r} has control characters")
         async with self._making:
             agent = await get_agent(self.ids.engine, name)
             if agent is not None:

@@ -100,34 +100,24 @@ class BatchWriter:
             if batch:
                 await self._write(batch)
 
-    async def _write(self, batch: list[Outgoing | AckItem]) -> None:
-        outgoing = [item for item in batch if isinstance(item, Outgoing)]
-        ack_items = [item for item in batch if isinstance(item, AckItem)]
-        try:
-            stored = await self._commit(outgoing, ack_items)
-        except RefusedByDatabase:
-            # The database refused what one of the messages holds (see refused_by_database):
-            # store each on its own, so only that one is refused and the others go through.
-            if ack_items:
-                await self._write_alone(ack_items)
-            for item in outgoing:
-                await self._write_alone([item])
-        except Exception:
-            log.exception("giving up on a batch of %d messages", len(outgoing))
-            self._on_failed(outgoing, ErrorCode.UNAVAILABLE)
-        else:
-            self._done(outgoing, ack_items, stored)
-
-    async def _write_alone(self, batch: Sequence[Outgoing | AckItem]) -> None:
+    async def _write(self, batch: Sequence[Outgoing | AckItem], *, alone: bool = False) -> None:
         outgoing = [item for item in batch if isinstance(item, Outgoing)]
         ack_items = [item for item in batch if isinstance(item, AckItem)]
         try:
             stored = await self._commit(outgoing, ack_items)
         except RefusedByDatabase as refused:
-            log.warning("the database refused a message (%s); told its sender", refused)
-            self._on_failed(outgoing, ErrorCode.INVALID_FRAME)
+            if alone:
+                log.warning("the database refused a message (%s); told its sender", refused)
+                self._on_failed(outgoing, ErrorCode.INVALID_FRAME)
+                return
+            # What one of the messages holds was refused (see refused_by_database): store
+            # each on its own, so only that one is refused and the others go through.
+            if ack_items:
+                await self._write(ack_items, alone=True)
+            for item in outgoing:
+                await self._write([item], alone=True)
         except Exception:
-            log.exception("giving up on a message")
+            log.exception("giving up on %d message(s)", len(outgoing))
             self._on_failed(outgoing, ErrorCode.UNAVAILABLE)
         else:
             self._done(outgoing, ack_items, stored)

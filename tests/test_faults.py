@@ -174,8 +174,7 @@ async def test_a_reader_that_never_reads_cannot_take_the_servers_memory(
     server = ServerProcess(tmp_path, db_url).start()
     count, body = 200, "x" * 900_000
     try:
-        assert server.process is not None
-        pid = server.process.pid
+        pid = server.pid
         before = rss_mib(pid)
         async with (
             Client(server.url, "alice", tokens["alice"], timeout=60) as alice,

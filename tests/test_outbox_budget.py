@@ -25,6 +25,7 @@ from cloudbrain.server.outbox import OutboxBudget, frame_bytes
 from cloudbrain.server.session import LiveSession
 from cloudbrain.settings import Settings
 from tests.conftest import AgentFactory, ClientFactory
+from tests.test_faults import received_in_order
 from tests.wire import hello, raw
 
 KIB = 1024
@@ -347,11 +348,7 @@ async def test_a_reader_that_never_reads_is_disconnected_and_loses_nothing(
     await until(lambda: budget.total == 0, "the outboxes to be empty")
 
     bob = await connect("bob", bob_token)
-    got = []
-    for _ in range(MESSAGES):
-        message = await bob.receive(30)
-        bob.ack(message)
-        got.append(message.id)
+    got = await received_in_order(bob, sent, 30)
     assert got == sent  # every message, once, in order
     with pytest.raises(TimeoutError):
         extra = await bob.receive(0.3)
@@ -379,9 +376,5 @@ async def test_the_node_budget_closes_the_flooded_reader_not_the_one_that_reads(
     await until(lambda: budget.total == 0, "the outboxes to be empty")
 
     bob = await connect("bob", bob_token)
-    got = []
-    for _ in range(MESSAGES):
-        message = await bob.receive(30)
-        bob.ack(message)
-        got.append(message.id)
+    got = await received_in_order(bob, sent, 30)
     assert got == sent
