@@ -1,6 +1,7 @@
 """The agent's memory on its own device: a SQLite file it can read and write with no network.
 
-It has the same schema as the server's database, so the same recall runs on both. What the
+It has the same schema as the server's database, and the same embedder by default (the shipped
+model; see :mod:`cloudbrain.memory.onnx_embedder`), so the same recall runs on both. What the
 agent learns goes here first; :mod:`sync` carries it to the server and brings back what the
 same AI learned on other devices.
 """
@@ -9,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cloudbrain.db import create_engine, sqlite_url, upgrade
 from cloudbrain.files import private_folder, write_atomically
-from cloudbrain.memory.embedding import HashingEmbedder
+from cloudbrain.memory.embedding import DEFAULT_SPEC, available_embedder
 from cloudbrain.memory.store import MemoryStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -25,8 +29,9 @@ class SyncCursors:
 
 
 class LocalMemory:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, embedder: str = DEFAULT_SPEC) -> None:
         self.folder = folder
+        self.embedder_spec = embedder
         self.url = sqlite_url(folder / "memory.db")
         self._cursor_file = folder / "sync.json"
         self.store: MemoryStore | None = None
@@ -34,7 +39,15 @@ class LocalMemory:
     async def open(self) -> MemoryStore:
         private_folder(self.folder)  # 0700: this AI's memories are nobody else's to read
         await asyncio.to_thread(upgrade, self.url)
-        self.store = MemoryStore(create_engine(self.url), HashingEmbedder())
+        embedder, why_not = await asyncio.to_thread(available_embedder, self.embedder_spec)
+        if why_not:
+            log.warning(
+                "embedder %r unavailable (%s): this device's recall matches words only, "
+                "not meaning, until it is fixed",
+                self.embedder_spec,
+                why_not,
+            )
+        self.store = MemoryStore(create_engine(self.url), embedder)
         return self.store
 
     async def close(self) -> None:

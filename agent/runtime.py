@@ -27,6 +27,7 @@ from cloudbrain.agent.state import BrainStateManager
 from cloudbrain.agent.sync import sync
 from cloudbrain.brainstate import MAX_TURNS, BrainState, Conversation, Performance
 from cloudbrain.files import write_atomically
+from cloudbrain.memory.embedding import DEFAULT_SPEC
 from cloudbrain.memory.facts import (
     Fact,
     Repeat,
@@ -57,13 +58,14 @@ class AgentConfig:
     folder: Path  # this agent's files on this device
     skills: tuple[str, ...] = ()
     profile: DeviceProfile | None = None  # announced, so asks can route heavy work here
+    embedder: str = DEFAULT_SPEC  # how this device's own memory store embeds (CLOUDBRAIN_EMBEDDER)
 
 
 class AgentRuntime:
     def __init__(self, config: AgentConfig, brain: Brain) -> None:
         self.config = config
         self.brain = brain
-        self.local = LocalMemory(config.folder)
+        self.local = LocalMemory(config.folder, config.embedder)
         self.client = Client(
             config.url,
             config.name,

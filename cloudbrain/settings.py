@@ -42,10 +42,11 @@ class Settings:
     # Bytes waiting for all the connections of this process together. Past it, the connection
     # holding the most is closed the same way, so one flood cannot take the node's memory.
     node_outbox_bytes: int = 256 * 1024 * 1024
-    # How memories are embedded for recall by meaning: hashing, hashing:DIMS, ollama:MODEL,
-    # ollama:MODEL@URL or st:MODEL (see cloudbrain.memory.embedding.make_embedder). When the
-    # configured one cannot embed at start, the server falls back to hashing and logs why.
-    embedder: str = "hashing"
+    # How memories are embedded for recall by meaning: onnx:minilm (the model shipped with the
+    # project), onnx:PATH, hashing, hashing:DIMS, ollama:MODEL, ollama:MODEL@URL or st:MODEL
+    # (see cloudbrain.memory.embedding.make_embedder). The server and every agent's own store
+    # use it. When it cannot embed at start, they fall back to hashing and say why.
+    embedder: str = "onnx:minilm"
     # Who writes an ask's summary: "" (extractive, no model) or ollama:MODEL[@URL].
     summarizer: str = ""
     # Asks one session may have open at once; one more is refused with ``busy``.

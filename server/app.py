@@ -27,6 +27,7 @@ from cloudbrain.files import private_home
 from cloudbrain.maildir.auth_limit import AuthFailures
 from cloudbrain.maildir.gateway import MailGateway, tls_context
 from cloudbrain.memory.embedding import available_embedder
+from cloudbrain.memory.reembed import reembed
 from cloudbrain.memory.store import MemoryStore
 from cloudbrain.protocol import Answer, parse_client_frame
 from cloudbrain.server.ask import AskService
@@ -64,6 +65,7 @@ class Server:
         self.hub: Hub | None = None
         self._listener: WebSocketServer | None = None
         self._housekeeping: list[asyncio.Task[None]] = []
+        self._reembed = False  # whether memories may be embedded again with this embedder
         self._smtp: asyncio.Server | None = None
         self.gateway: MailGateway | None = None
         self.mail_family: HubFamily | None = None
@@ -154,8 +156,13 @@ class Server:
         embedder, why_not = await asyncio.to_thread(available_embedder, settings.embedder)
         if why_not:
             log.warning(
-                "embedder %r unavailable, using %s: %s", settings.embedder, embedder.name, why_not
+                "embedder %r unavailable (%s). RECALL IS LEXICAL: memories are found by their "
+                "words, not their meaning, until it works (%s stands in)",
+                settings.embedder,
+                why_not,
+                embedder.name,
             )
+        self._reembed = why_not is None  # a stand-in's vectors must not replace the real ones
         memory = MemoryStore(self.engine, embedder)
         self.standing = standing = Standing(self.engine)
         directory = DirectoryStore(self.engine, store, standing)
@@ -219,8 +226,7 @@ class Server:
             ping_timeout=20,
         )
         self._housekeeping += [
-            # Now rather than at the first recall, which would wait for it.
-            asyncio.create_task(memory.load_index(), name="vector index"),
+            asyncio.create_task(self._prepare_recall(memory), name="vector index"),
             asyncio.create_task(self._watch_revocations(), name="revocations"),
             asyncio.create_task(
                 run_periodically(settings.expiry_sweep, self.hub.expire, "expiry sweep"),
@@ -231,6 +237,13 @@ class Server:
         log.info("CloudBrain server listening on %s (node %r)", self.url, settings.node)
         if self.web is not None:
             log.info("Familio, the web view, on %s", self.http_url)
+
+    async def _prepare_recall(self, memory: MemoryStore) -> None:
+        """Load the vector index now rather than at the first recall, which would wait for it;
+        then embed again what the embedder did not embed (see :mod:`reembed`)."""
+        await memory.load_index()
+        if self._reembed:
+            await reembed(memory)
 
     async def _join_cluster(
         self, name: NodeName, hub: Hub, store: MessageStore, memory: MemoryStore

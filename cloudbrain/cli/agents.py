@@ -222,6 +222,7 @@ def run_agent(
                 device=device_name,
                 folder=folder,
                 skills=tuple(skill),
+                embedder=config.embedder,
                 profile=device_profile(
                     [thinker.model if chosen is thinker else "recall"], gpu, gpu_memory
                 ),

@@ -164,6 +164,7 @@ async def _demo(config: Settings, brain: str) -> None:
                     device=member.device,
                     folder=config.home / "agents" / member.name / member.device,
                     skills=member.skills,
+                    embedder=config.embedder,
                 ),
                 RecallBrain(),
             )

@@ -1,18 +1,22 @@
 """Embedders turn text into vectors for semantic recall.
 
-The built-in :class:`HashingEmbedder` needs nothing installed: it hashes words, word pairs and
-character trigrams into a fixed number of dimensions (the "hashing trick"). It finds reworded
-text that shares stems and fragments, not true synonyms; an embedding model served by Ollama
-(:class:`OllamaEmbedder`) or run by sentence-transformers does that. :func:`make_embedder` builds
-the one the ``CLOUDBRAIN_EMBEDDER`` setting names; :func:`available_embedder` falls back to
-hashing when that one cannot embed.
+The default is a real sentence-embedding model that ships with the project and runs on the
+CPU (:mod:`cloudbrain.memory.onnx_embedder`): it finds text that says the same in other words.
+An embedding model served by Ollama (:class:`OllamaEmbedder`) or run by sentence-transformers
+can stand in for it. The built-in :class:`HashingEmbedder` needs nothing at all: it hashes
+words, word pairs and character trigrams into a fixed number of dimensions (the "hashing
+trick"), so it matches shared stems and fragments, not meanings; it is the fallback, and recall
+with it is lexical. :func:`make_embedder` builds the one the ``CLOUDBRAIN_EMBEDDER`` setting
+names; :func:`available_embedder` falls back to hashing when that one cannot embed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -154,12 +158,15 @@ class SentenceTransformerEmbedder:
                 "sentence-transformers is not installed",
                 hint="`pip install sentence-transformers`, or use hashing or ollama:MODEL",
             ) from exc
+        # Offline: a model that is not on this machine fails at once instead of after a minute
+        # of download retries. Recall never reaches out to the network.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
             self._model = SentenceTransformer(model_name)
-        except OSError as exc:  # unknown model, or no network to download it
+        except OSError as exc:  # unknown model, or not downloaded
             raise EmbedderUnavailable(
                 f"cannot load the sentence-transformers model {model_name!r}: {exc}",
-                hint="check the model name; the first use downloads it from Hugging Face",
+                hint="download it once with HF_HUB_OFFLINE=0, or use onnx:minilm (shipped)",
             ) from exc
         self.model_name = model_name
 
@@ -175,23 +182,35 @@ class SentenceTransformerEmbedder:
 
 
 MAX_NAME = 64  # the length of memories.embedder, where each vector's space is recorded
-SPEC_FORMS = "hashing, hashing:DIMS, ollama:MODEL, ollama:MODEL@URL, st:MODEL"
+DEFAULT_SPEC = "onnx:minilm"
+SPEC_FORMS = (
+    "onnx:minilm (shipped), onnx:PATH, hashing, hashing:DIMS, ollama:MODEL, "
+    "ollama:MODEL@URL, st:MODEL"
+)
 
 
 def make_embedder(spec: str) -> Embedder:
-    """The embedder a spec (the ``CLOUDBRAIN_EMBEDDER`` setting) names: ``hashing`` (the
-    default), ``hashing:DIMS``, ``ollama:MODEL``, ``ollama:MODEL@URL`` (default URL
-    http://127.0.0.1:11434) or ``st:MODEL``. It does not call Ollama (``st:MODEL`` does load
-    its model, which may download it); :func:`available_embedder` checks that one works.
+    """The embedder a spec (the ``CLOUDBRAIN_EMBEDDER`` setting) names: ``onnx:minilm`` (the
+    default: the model shipped with the project), ``onnx:PATH`` (a ``.onnx`` file with its
+    ``tokenizer.json`` beside it), ``hashing``, ``hashing:DIMS``, ``ollama:MODEL``,
+    ``ollama:MODEL@URL`` (default URL http://127.0.0.1:11434) or ``st:MODEL``. Models run in
+    this process are loaded here; Ollama is not called: :func:`available_embedder` checks
+    that the embedder works.
 
     A spec that is none of these is a ``ValueError``: a typo in the configuration should
     stop the server, not quietly change how memories are found.
     """
     kind, _, rest = spec.strip().partition(":")
-    if len(f"{kind}:{rest.partition('@')[0]}") > MAX_NAME:
+    if kind != "onnx" and len(f"{kind}:{rest.partition('@')[0]}") > MAX_NAME:
         raise ValueError(f"embedder {spec!r}: the name must fit in {MAX_NAME} characters")
     if kind == "hashing":
         return HashingEmbedder(_dims(rest)) if rest else HashingEmbedder()
+    if kind == "onnx" and rest:
+        from cloudbrain.memory.onnx_embedder import SHIPPED, OnnxEmbedder
+
+        if rest in SHIPPED:
+            return OnnxEmbedder.shipped(SHIPPED[rest])
+        return OnnxEmbedder.from_path(Path(rest).expanduser())
     if kind == "ollama" and rest:
         model, _, url = rest.partition("@")  # tags (nomic-embed-text:v1.5) keep their colon
         if model:

@@ -163,6 +163,14 @@ class MemoryStore:
             await asyncio.to_thread(self._index.add, _indexed(inserted, self._index.space))
         return result
 
+    async def reindex(self, seqs: Sequence[int]) -> None:
+        """Bring the index up to date with these rows, whose vectors were just changed."""
+        if self._index is None or not seqs:
+            return
+        async with self.engine.connect() as conn:
+            rows = list(await conn.execute(_INDEXED.where(memories.c.seq.in_(seqs))))
+        await asyncio.to_thread(self._index.add, _indexed(rows, self._index.space))
+
     async def get(self, memory_id: str) -> MemoryRecord | None:
         async with self.engine.connect() as conn:
             row = (
@@ -193,9 +201,13 @@ class MemoryStore:
 
     async def _embed_missing(self, records: Sequence[MemoryRecord]) -> dict[str, tuple[bytes, str]]:
         vectors: dict[str, tuple[bytes, str]] = {}
-        missing = [r for r in records if r.embedding is None]
+        # A vector from another embedder (another device's, an older model's) is one this
+        # store's recall cannot compare with: embed such records again, in this store's space.
+        own = self.embedder.name if self.embedder is not None else None
+        missing = [r for r in records if r.embedding is None or (own and r.embedder != own)]
+        again = {r.id for r in missing}
         for record in records:
-            if record.embedding is not None and record.embedder:
+            if record.embedding is not None and record.embedder and record.id not in again:
                 # Stored unit-length, so that recall's dot product is the cosine.
                 unit = normalized(np.asarray(record.embedding, dtype=np.float32))
                 vectors[record.id] = (to_bytes(unit), record.embedder)
