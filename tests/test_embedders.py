@@ -22,6 +22,7 @@ from cloudbrain.memory.embedding import (
     available_embedder,
     make_embedder,
 )
+from cloudbrain.memory.ranking import SEMANTIC_LEXICAL_WEIGHT
 from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.memory.store import MemoryStore
 from tests.fake_ollama import (
@@ -34,7 +35,10 @@ from tests.fake_ollama import (
 )
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-SPEC_FORMS = "hashing, hashing:DIMS, ollama:MODEL, ollama:MODEL@URL, st:MODEL"
+SPEC_FORMS = (
+    "onnx:minilm (shipped), onnx:PATH, hashing, hashing:DIMS, ollama:MODEL, ollama:MODEL@URL, "
+    "st:MODEL"
+)
 
 
 @pytest.fixture
@@ -281,7 +285,9 @@ async def test_the_store_keeps_ollama_vectors_and_recall_finds_a_rewording(
     similarity = float(np.dot(expected(question), expected(deploy.content)))
     assert similarity > 0.4
     assert best.why["similarity"] == pytest.approx(similarity, abs=1e-5)
-    assert best.why["relevance"] == pytest.approx(2 / 60)  # first by words and by meaning
+    # Its similarity, plus a share of its words' score: the best full-text match, so all of it.
+    assert best.why["lexical"] == 1.0
+    assert best.why["relevance"] == pytest.approx(similarity + SEMANTIC_LEXICAL_WEIGHT, abs=1e-5)
     assert [r.memory.id for r in rest] == []
 
 
@@ -299,7 +305,8 @@ async def test_recall_ignores_vectors_of_another_space(db_url: str, fake: FakeOl
         assert found.memory.id == old.id
         assert found.memory.embedder == "hashing-512"
         assert "similarity" not in found.why
-        assert found.why["relevance"] == pytest.approx(1 / 60)  # by words only
+        # By words only: the best full-text match, weighted as beside a semantic embedder.
+        assert found.why["relevance"] == pytest.approx(SEMANTIC_LEXICAL_WEIGHT)
         assert found.memory.embedding is not None and len(found.memory.embedding) == 512
     finally:
         await engine.dispose()

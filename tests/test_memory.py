@@ -10,6 +10,7 @@ import pytest
 
 from cloudbrain.db import create_engine
 from cloudbrain.memory.embedding import HashingEmbedder
+from cloudbrain.memory.fulltext import bm25, lexemes
 from cloudbrain.memory.ranking import Candidate, rank
 from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.memory.store import MemoryStore, RecallFilter
@@ -186,11 +187,31 @@ async def test_export_gives_back_what_was_added(store: MemoryStore) -> None:
 
 def test_importance_and_recency_break_ties() -> None:
     def candidate(seq: int, importance: float, age_days: float) -> Candidate:
-        return Candidate(seq, 0, None, importance, NOW - timedelta(days=age_days))
+        return Candidate(seq, 1.0, None, importance, NOW - timedelta(days=age_days))
 
-    assert [s.seq for s in rank([candidate(2, 0.1, 10), candidate(1, 0.9, 10)], NOW, 5)] == [1, 2]
-    assert [s.seq for s in rank([candidate(2, 0.5, 60), candidate(1, 0.5, 1)], NOW, 5)] == [1, 2]
-    assert rank([Candidate(3, None, 0.05, 1.0, NOW)], NOW, 5) == []  # a faint vector is no match
+    def order(*candidates: Candidate) -> list[int]:
+        return [s.seq for s in rank(list(candidates), NOW, 5, lexical_weight=1.0)]
+
+    assert order(candidate(2, 0.1, 10), candidate(1, 0.9, 10)) == [1, 2]
+    assert order(candidate(2, 0.5, 60), candidate(1, 0.5, 1)) == [1, 2]
+    assert rank([Candidate(3, None, 0.05, 1.0, NOW)], NOW, 5, 1.0) == []  # a faint vector
+
+
+def test_importance_and_recency_do_not_outweigh_relevance() -> None:
+    """The most important, newest memory still comes after a clearly closer one."""
+    closer = Candidate(1, None, 0.62, 0.0, NOW - timedelta(days=365))
+    louder = Candidate(2, None, 0.58, 1.0, NOW)
+    assert [s.seq for s in rank([louder, closer], NOW, 5, lexical_weight=0.15)] == [1, 2]
+
+
+def test_a_full_text_match_adds_to_similarity_by_its_share_of_the_best() -> None:
+    both = Candidate(1, 4.0, 0.40, 0.5, NOW)  # the best full-text match
+    half = Candidate(2, 2.0, 0.40, 0.5, NOW)
+    meaning = Candidate(3, None, 0.45, 0.5, NOW)
+    [first, second, third] = rank([meaning, half, both], NOW, 5, lexical_weight=0.15)
+    assert [first.seq, second.seq, third.seq] == [1, 2, 3]
+    assert first.why["lexical"] == 1.0 and second.why["lexical"] == 0.5
+    assert first.why["relevance"] == pytest.approx(0.40 + 0.15)
 
 
 @pytest.mark.parametrize(
@@ -236,3 +257,30 @@ async def test_another_nodes_memories_reach_this_nodes_index_when_it_catches_up(
         assert by_meaning(await store.search("staging cluster frankfurt", now=NOW)) > 0.5
     finally:
         await engine.dispose()
+
+
+async def test_a_rare_word_outweighs_a_common_one_on_both_back_ends(db_url: str) -> None:
+    """Full text ranks by BM25 on SQLite and on PostgreSQL alike: a memory with the rare word
+    of the question comes before those with its most common word (PostgreSQL's own rank
+    counts every word alike)."""
+    engine = create_engine(db_url)
+    try:
+        store = MemoryStore(engine)  # no embedder: words alone decide
+        common = [note(f"restart the printer on floor {i} after the update") for i in range(30)]
+        rare = note("zanzibar keeps its own notes in the wiki")
+        await store.add([*common, rare])
+        found = await store.search("zanzibar restart", limit=3, now=NOW)
+        assert found[0].memory.id == rare.id
+        assert found[0].why["lexical"] == 1.0 and found[1].why["lexical"] < 0.5
+    finally:
+        await engine.dispose()
+
+
+def test_bm25_of_a_tsvector() -> None:
+    occurrences = lexemes("'databas':2,7 'nightli':5 'restor':3 'o''brien':9")
+    assert occurrences == {"databas": 2, "nightli": 1, "restor": 1, "o'brien": 1}
+    having = {"databas": 90, "restor": 2}
+    rare = bm25(occurrences, ["restor"], having, total=100, average_length=5.0)
+    common = bm25(occurrences, ["databas"], having, total=100, average_length=5.0)
+    assert rare > 3 * common > 0
+    assert bm25(occurrences, ["absent"], having, total=100, average_length=5.0) == 0.0

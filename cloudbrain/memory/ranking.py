@@ -1,8 +1,16 @@
 """How recall orders what it found: plain arithmetic over plain data, explainable.
 
-Lexical and semantic matches are fused by reciprocal rank (robust to their different score
-scales), then nudged by importance and by recency (a half-life decay), so that among equally
-relevant memories the important and the recent come first.
+A memory's relevance is its meaning's closeness to the question (cosine similarity of their
+embeddings) plus a share of its full-text score (BM25, divided by the best one among the
+candidates, so 1.0 for the best full-text match). Scores are added, not ranks: with reciprocal
+rank fusion, the first and the tenth of either list come out almost alike, and whatever came
+next decided the order. Importance and recency only break near-ties: together they move a
+memory by at most :data:`TIE_BREAK`, less than any real difference in relevance.
+
+How much the words count depends on the embedder: a semantic model's similarity is the better
+evidence, so words add a little to it (:data:`SEMANTIC_LEXICAL_WEIGHT`, tuned on the
+development half of ``bench.recall``'s questions); the hashing embedder only sees words and
+fragments itself, so there full text leads (:data:`HASHING_LEXICAL_WEIGHT`).
 """
 
 from __future__ import annotations
@@ -10,17 +18,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-RRF_K = 60  # the usual constant: how much the first ranks dominate
 HALF_LIFE_DAYS = 30.0
-IMPORTANCE_WEIGHT = 0.5
-RECENCY_WEIGHT = 0.25
+TIE_BREAK = 0.02  # the most importance and recency together can add
+SEMANTIC_LEXICAL_WEIGHT = 0.15
+HASHING_LEXICAL_WEIGHT = 1.0
 MIN_SIMILARITY = 0.15  # below this a vector match is noise, not a match
 
 
 @dataclass(frozen=True)
 class Candidate:
     seq: int
-    lexical_rank: int | None  # 0 = best full-text match; None = no full-text match
+    lexical: float | None  # BM25 score of a full-text match; None = no full-text match
     similarity: float | None  # cosine similarity to the query; None = no comparable vector
     importance: float
     created_at: datetime
@@ -33,25 +41,34 @@ class Scored:
     why: dict[str, float]
 
 
-def rank(candidates: list[Candidate], now: datetime, limit: int) -> list[Scored]:
-    by_similarity = sorted(
-        (c for c in candidates if c.similarity is not None and c.similarity >= MIN_SIMILARITY),
-        key=lambda c: -(c.similarity or 0.0),
-    )
-    semantic_rank = {c.seq: i for i, c in enumerate(by_similarity)}
+def lexical_weight(embedder: str | None) -> float:
+    """How much a full-text match counts beside similarity, for vectors of ``embedder``."""
+    if embedder is None or embedder.startswith("hashing"):
+        return HASHING_LEXICAL_WEIGHT
+    return SEMANTIC_LEXICAL_WEIGHT
+
+
+def rank(
+    candidates: list[Candidate], now: datetime, limit: int, lexical_weight: float
+) -> list[Scored]:
+    best_lexical = max((c.lexical for c in candidates if c.lexical), default=0.0)
     scored = []
     for c in candidates:
-        relevance = 0.0
-        if c.lexical_rank is not None:
-            relevance += 1 / (RRF_K + c.lexical_rank)
-        if c.seq in semantic_rank:
-            relevance += 1 / (RRF_K + semantic_rank[c.seq])
-        if relevance == 0:
+        lexical = (c.lexical or 0.0) / best_lexical if best_lexical else 0.0
+        similar = c.similarity is not None and c.similarity >= MIN_SIMILARITY
+        if not similar and c.lexical is None:
             continue  # neither kind of match: not an answer, however recent
+        similarity = max(0.0, c.similarity or 0.0)
+        relevance = similarity + lexical_weight * lexical
         age_days = max(0.0, (now - c.created_at).total_seconds() / 86400)
         recency = 0.5 ** (age_days / HALF_LIFE_DAYS)
-        score = relevance * (1 + IMPORTANCE_WEIGHT * c.importance) * (1 + RECENCY_WEIGHT * recency)
-        why = {"relevance": relevance, "importance": c.importance, "recency": recency}
+        score = relevance + TIE_BREAK * (c.importance + recency) / 2
+        why = {
+            "relevance": round(relevance, 6),
+            "lexical": round(lexical, 6),
+            "importance": c.importance,
+            "recency": round(recency, 6),
+        }
         if c.similarity is not None:
             why["similarity"] = c.similarity
         scored.append(Scored(c.seq, score, why))

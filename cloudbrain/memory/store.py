@@ -1,10 +1,10 @@
 """Storing memories and finding them again, on SQLite or PostgreSQL.
 
-Recall is hybrid. Full-text search (SQLite FTS5 with a stemmer, PostgreSQL ``tsvector``) finds
-memories that share words with the question; cosine similarity of embeddings, over every stored
-memory (:class:`VectorIndex`, loaded from the database at the first search and kept up to date
-by :meth:`MemoryStore.add`), finds reworded ones; :mod:`ranking` fuses the two with importance
-and recency. Filters (agent, session, device, kind, conversation, time range) apply to both: in
+Recall is hybrid. Full-text search (:mod:`fulltext`: SQLite FTS5, PostgreSQL ``tsvector``,
+both scored by BM25) finds memories that share words with the question; cosine similarity of
+embeddings, over every stored memory (:class:`VectorIndex`, loaded from the database at the
+first search and kept up to date by :meth:`MemoryStore.add`), finds reworded ones;
+:mod:`ranking` adds the two up, importance and recency breaking ties. Filters (agent, session, device, kind, conversation, time range) apply to both: in
 SQL and in the index.
 
 The index sees what this store adds. Another process writing to the same database (a second
@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Select, column, delete, func, select, table, text
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudbrain.db.engine import write_transaction
@@ -35,18 +35,15 @@ from cloudbrain.memory.embedding import (
     normalized,
     to_bytes,
 )
-from cloudbrain.memory.ranking import Candidate, rank
+from cloudbrain.memory.fulltext import FullText
+from cloudbrain.memory.ranking import Candidate, lexical_weight, rank
 from cloudbrain.memory.records import Kind, MemoryRecord
-from cloudbrain.memory.text import words as text_words
 from cloudbrain.memory.vectors import IndexedMemory, Similar, VectorFilter, VectorIndex
 
 log = logging.getLogger(__name__)
-LEXICAL_CANDIDATES = 200
-ENOUGH_EXACT = 5  # all-word matches (an answer's worth) before any-word ones are sought
 VECTOR_CANDIDATES = 200  # nearest memories by meaning, fused with the full-text ones
 LOAD_PAGE = 5000  # rows read per query while loading the vector index
 CATCH_UP_OVERLAP = 1000  # positions read again by each catch-up
-_fts = table("memories_fts", column("rowid"))
 
 
 @dataclass(frozen=True)
@@ -109,6 +106,7 @@ class MemoryStore:
     def __init__(self, engine: AsyncEngine, embedder: Embedder | None = None) -> None:
         self.engine = engine
         self.embedder = embedder
+        self.fulltext = FullText(engine)
         self._index: VectorIndex | None = None
         self._loaded_upto = 0  # the highest position the index was loaded up to
         self._loading = asyncio.Lock()
@@ -240,14 +238,14 @@ class MemoryStore:
         now = now or datetime.now(UTC)
         # Words in the database and meaning in the index at the same time: each waits on
         # something other than this thread.
-        lexical, (query_vector, nearest) = await asyncio.gather(
-            self._lexical(query, where.clauses()), self._nearest(query, where)
+        found, (query_vector, nearest) = await asyncio.gather(
+            self.fulltext.search(query, where.clauses()), self._nearest(query, where)
         )
-        lexical_rank = {seq: position for position, seq in enumerate(lexical)}
+        lexical = dict(found)
         pool = {
             near.seq: Candidate(
                 near.seq,
-                lexical_rank.get(near.seq),
+                lexical.get(near.seq),
                 near.similarity,
                 near.importance,
                 near.created_at,
@@ -256,7 +254,9 @@ class MemoryStore:
         }
         similarity: dict[int, float] = {}
         if query_vector is not None and self._index is not None:
-            similarity = await asyncio.to_thread(self._index.similarity, query_vector, lexical)
+            similarity = await asyncio.to_thread(
+                self._index.similarity, query_vector, list(lexical)
+            )
         unknown = [seq for seq in lexical if seq not in pool]
         if unknown:
             async with self.engine.connect() as conn:
@@ -266,13 +266,14 @@ class MemoryStore:
                     )
                 ):
                     pool[seq] = Candidate(
-                        seq, lexical_rank[seq], similarity.get(seq), importance, created_at
+                        seq, lexical[seq], similarity.get(seq), importance, created_at
                     )
-        best = rank(list(pool.values()), now, limit)
+        space = self.embedder.name if query_vector is not None and self.embedder else None
+        best = rank(list(pool.values()), now, limit, lexical_weight(space))
         if not best:
             return []
         async with self.engine.connect() as conn:
-            found = {
+            rows = {
                 row["seq"]: row
                 for row in (
                     await conn.execute(
@@ -280,7 +281,7 @@ class MemoryStore:
                     )
                 ).mappings()
             }
-        return [Recalled(_record(found[b.seq]), b.score, b.why) for b in best]
+        return [Recalled(_record(rows[b.seq]), b.score, b.why) for b in best]
 
     async def _nearest(
         self, query: str, where: RecallFilter
@@ -355,44 +356,6 @@ class MemoryStore:
             return None
         found = await self._embed([query])
         return normalized(np.asarray(found[0], dtype=np.float32)) if found else None
-
-    async def _lexical(self, query: str, clauses: list[ColumnElement[bool]]) -> list[int]:
-        """Full-text matches, best first: memories with every word of the query, then, only if
-        those are few, memories with any of them. Asking for all words first is more precise,
-        and much faster on a large store than ranking every memory that shares one word."""
-        words = text_words(query)
-        if not words:
-            return []
-        found = await self._matching(words, clauses, every=True)
-        if len(found) < ENOUGH_EXACT and len(words) > 1:
-            seen = set(found)
-            found += [
-                seq for seq in await self._matching(words, clauses, every=False) if seq not in seen
-            ]
-        return found[:LEXICAL_CANDIDATES]
-
-    async def _matching(
-        self, words: list[str], clauses: list[ColumnElement[bool]], *, every: bool
-    ) -> list[int]:
-        statement: Select[int]
-        if self.engine.dialect.name == "sqlite":
-            match = (" AND " if every else " OR ").join(f'"{w}"' for w in words)
-            statement = (
-                select(memories.c.seq)
-                .select_from(memories.join(_fts, _fts.c.rowid == memories.c.seq))
-                .where(text("memories_fts MATCH :match"), *clauses)
-                .order_by(text("bm25(memories_fts)"))
-                .params(match=match)
-            )
-        else:
-            tsquery = func.to_tsquery("english", (" & " if every else " | ").join(words))
-            statement = (
-                select(memories.c.seq)
-                .where(column("search").op("@@")(tsquery), *clauses)
-                .order_by(func.ts_rank_cd(column("search"), tsquery).desc())
-            )
-        async with self.engine.connect() as conn:
-            return list((await conn.scalars(statement.limit(LEXICAL_CANDIDATES))).all())
 
     async def page(
         self,
