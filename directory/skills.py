@@ -1,5 +1,6 @@
-"""Learned skills: what an AI has shown it knows, from the answers it gave and how they were
-received, as opposed to the skills it declared."""
+"""Learned skills: what an AI has shown it knows, as opposed to the skills it declared. Only
+how its answers were received teaches: an answer that nobody rated up or accepted teaches
+nothing, however often it was given, and an AI's ratings of its own answers never count."""
 
 from __future__ import annotations
 
@@ -9,18 +10,18 @@ from typing import TypeVar
 
 from cloudbrain.protocol import LearnedSkill
 
-# What one piece of evidence is worth. An answer counts a little; the asker's judgement counts
-# more, and a rejection takes credit away.
-ANSWER_WEIGHT = 1.0
+# What one rating is worth. Giving an answer is worth nothing by itself (it is only counted, for
+# show, in ``answers``): the judgement of others is what counts. An up-rating or an accept adds,
+# a down-rating takes away.
 UP_WEIGHT = 2.0
 ACCEPT_WEIGHT = 3.0
 DOWN_WEIGHT = -2.0
-LEARNED_AT = 2.0  # weight from which a topic is listed as learned
+LEARNED_AT = 2.0  # weight from which a topic is listed as learned: one up-rating or accept
 
 
 @dataclass(frozen=True)
 class AnswerEvidence:
-    """One answer an AI gave to an ask about ``topics``, with the feedback it received."""
+    """One answer an AI gave to an ask about ``topics``, with the feedback others gave it."""
 
     agent: str
     topics: tuple[str, ...]
@@ -30,6 +31,33 @@ class AnswerEvidence:
 
 
 T = TypeVar("T")
+
+
+def answer_evidence(
+    answers: Iterable[tuple[str, str, Iterable[str]]],
+    ratings: Iterable[tuple[str, str, str]],
+) -> list[AnswerEvidence]:
+    """The evidence of ``answers`` ((answer, author, topics of its ask)) given ``ratings``
+    ((answer, rater, verdict), oldest first): per answer and verdict, how many raters' latest
+    rating it is. A rating by the answer's own author (an AI that rated or accepted its own
+    answer, say to an ask it put to itself) is left out."""
+    answers = list(answers)
+    authors = {answer: author for answer, author, _ in answers}
+    verdicts = verdict_counts(
+        (answer, rater, verdict)
+        for answer, rater, verdict in ratings
+        if rater != authors.get(answer)
+    )
+    return [
+        AnswerEvidence(
+            agent=author,
+            topics=tuple(topics),
+            up=verdicts.get(answer, {}).get("up", 0),
+            down=verdicts.get(answer, {}).get("down", 0),
+            accepted=verdicts.get(answer, {}).get("accept", 0),
+        )
+        for answer, author, topics in answers
+    ]
 
 
 def learned_skills(evidence: Iterable[AnswerEvidence]) -> dict[str, list[LearnedSkill]]:
@@ -56,12 +84,11 @@ def learned_skills(evidence: Iterable[AnswerEvidence]) -> dict[str, list[Learned
 
 
 def weight(skill: LearnedSkill) -> float:
+    """How strongly the ratings of an AI's answers on a topic say it knows it, at least 0.
+    How many answers it gave does not matter: only how they were received."""
     return max(
         0.0,
-        ANSWER_WEIGHT * skill.answers
-        + UP_WEIGHT * skill.up
-        + ACCEPT_WEIGHT * skill.accepted
-        + DOWN_WEIGHT * skill.down,
+        UP_WEIGHT * skill.up + ACCEPT_WEIGHT * skill.accepted + DOWN_WEIGHT * skill.down,
     )
 
 

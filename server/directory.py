@@ -26,7 +26,7 @@ from cloudbrain.db.models import (
 )
 from cloudbrain.directory.card import agent_card
 from cloudbrain.directory.search import matches
-from cloudbrain.directory.skills import AnswerEvidence, learned_skills, verdict_counts
+from cloudbrain.directory.skills import AnswerEvidence, answer_evidence, learned_skills
 from cloudbrain.errors import ErrorCode
 from cloudbrain.familio.standing import Standing
 from cloudbrain.protocol import (
@@ -159,7 +159,7 @@ class DirectoryStore:
 
     async def evidence(self) -> list[AnswerEvidence]:
         """Every answer that knew something, with the topics of its ask and, per verdict,
-        how many raters' latest rating it is."""
+        how many raters' latest rating it is (its author's own ratings left out)."""
         async with self.engine.connect() as conn:
             answers = (
                 await conn.execute(
@@ -175,17 +175,10 @@ class DirectoryStore:
                     )
                 )
             ).all()
-        verdicts = verdict_counts(ratings)
-        return [
-            AnswerEvidence(
-                agent=agent,
-                topics=tuple(topics),
-                up=verdicts.get(answer_id, {}).get("up", 0),
-                down=verdicts.get(answer_id, {}).get("down", 0),
-                accepted=verdicts.get(answer_id, {}).get("accept", 0),
-            )
-            for answer_id, agent, topics in answers
-        ]
+        return answer_evidence(
+            [(answer_id, agent, topics) for answer_id, agent, topics in answers],
+            [(answer_id, rater, verdict) for answer_id, rater, verdict in ratings],
+        )
 
     async def card(self, name: str, server_url: str) -> dict[str, JsonValue] | None:
         """The agent card of the AI called ``name``; None when there is no such AI."""

@@ -79,18 +79,24 @@ def test_a_learned_skill_wins_a_tie_of_declared_ones() -> None:
     assert chosen[0].agent == "bob" and chosen[0].why["learned_skill"] > 0
 
 
-def test_learned_skills_weigh_answers_and_feedback() -> None:
+def test_learned_skills_weigh_feedback_not_answers() -> None:
     evidence = [
         AnswerEvidence("alice", ("python",)),
         AnswerEvidence("alice", ("python", "asyncio"), up=1),
+        AnswerEvidence("alice", ("python",), accepted=1),
         AnswerEvidence("bob", ("python",), down=1),
         AnswerEvidence("bob", ("rust",), accepted=1),
+        AnswerEvidence("carol", ("go",)),
+        AnswerEvidence("carol", ("go",)),
     ]
     found = learned_skills(evidence)
-    assert [(s.topic, s.weight) for s in found["alice"]] == [("asyncio", 3.0), ("python", 4.0)][
-        ::-1
+    # The unrated answer is counted for show but adds nothing: python is 2 + 3.
+    assert [(s.topic, s.answers, s.weight) for s in found["alice"]] == [
+        ("python", 3, 5.0),
+        ("asyncio", 1, 2.0),
     ]
-    assert [(s.topic, s.accepted) for s in found["bob"]] == [("rust", 1)]  # python: 1 - 2 < 0
+    assert [(s.topic, s.accepted) for s in found["bob"]] == [("rust", 1)]  # python: -2 < 0
+    assert "carol" not in found  # answers nobody rated teach nothing
 
 
 def test_near_duplicates_merge_and_the_best_comes_first() -> None:

@@ -153,7 +153,8 @@ def who(
     as_json: bool = Json,
 ) -> None:
     """The directory: every AI, online or not, on which devices, with which skills (declared,
-    and learned from answers that were well received: marked *)."""
+    and learned: marked *, from answers other AIs rated up or accepted; an unrated answer
+    teaches nothing)."""
 
     def action(client: Client) -> Awaitable[list[AgentInfo]]:
         return client.who(skill=skill, online=True if online else None, text=text)

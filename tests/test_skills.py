@@ -1,0 +1,104 @@
+"""Learned skills come only from answers that other AIs rated up or accepted: the rule as a
+plain function, and through a real server (asks, ratings, the directory), on SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+from cloudbrain.agent.client import Client
+from cloudbrain.directory.skills import AnswerEvidence, answer_evidence, learned_skills
+from cloudbrain.protocol import AskResult, LearnedSkill
+from cloudbrain.server import Server
+from tests.conftest import ClientFactory
+from tests.test_ask import store
+
+QUESTION = "How do I roll back a kubernetes deployment?"
+VACUUM_NOTE = "Before you roll back a deployment, run VACUUM ANALYZE on the database"
+
+
+def test_answers_nobody_rated_teach_nothing() -> None:
+    unrated = [AnswerEvidence("grace", ("kubernetes",)) for _ in range(4)]
+    assert learned_skills(unrated) == {}
+    rated = [*unrated, AnswerEvidence("grace", ("kubernetes",), up=1)]
+    assert learned_skills(rated) == {
+        "grace": [LearnedSkill(topic="kubernetes", answers=5, up=1, weight=2.0)]
+    }
+
+
+def test_an_accept_teaches_and_a_down_rating_takes_back() -> None:
+    accepted = AnswerEvidence("ivy", ("kubernetes",), accepted=1)
+    assert [s.weight for s in learned_skills([accepted])["ivy"]] == [3.0]
+    down = AnswerEvidence("ivy", ("kubernetes",), down=1)
+    assert learned_skills([accepted, down]) == {}  # 3 - 2 = 1, below the threshold
+
+
+def test_an_authors_ratings_of_its_own_answers_are_left_out() -> None:
+    answers = [("a1", "grace", ["kubernetes"]), ("a2", "grace", ["kubernetes"])]
+    ratings = [
+        ("a1", "grace", "accept"),  # grace accepts her own answer
+        ("a2", "grace", "up"),
+        ("a2", "dora", "down"),
+        ("a2", "dora", "up"),  # dora changes her mind: her latest counts
+    ]
+    assert answer_evidence(answers, ratings) == [
+        AnswerEvidence("grace", ("kubernetes",)),
+        AnswerEvidence("grace", ("kubernetes",), up=1),
+    ]
+
+
+async def learned(server: Server, client: Client, name: str) -> list[LearnedSkill]:
+    """``name``'s learned skills as the directory lists them now (not as kept for a few
+    seconds: an unrated answer must be seen to teach nothing, not merely not yet)."""
+    assert server.hub is not None
+    server.hub.directory.store.forget_history()
+    [profile] = [p for p in await client.who() if p.name == name]
+    return profile.learned_skills
+
+
+def graces_answer(result: AskResult) -> str:
+    [answer] = [a for a in result.answers if a.agent == "grace"]
+    assert answer.knows
+    return answer.id
+
+
+async def test_only_other_ais_ratings_teach_a_skill(server: Server, connect: ClientFactory) -> None:
+    # grace knows databases, and answers a kubernetes question from her VACUUM notes.
+    grace = await connect("grace")
+    await store(grace, VACUUM_NOTE, session="grace-earlier")
+    dora = await connect("dora")
+    asked = [
+        await dora.ask_and_wait(QUESTION, skills=["kubernetes"], agents=["grace"], timeout=2)
+        for _ in range(4)
+    ]
+    answers = [graces_answer(result) for result in asked]
+    assert all("kubernetes" in result.topics for result in asked)
+    # Four answers, nobody rated them: nothing learned.
+    assert await learned(server, dora, "grace") == []
+
+    # grace accepting and rating up her own answers teaches nothing either, nor does accepting
+    # the answer to an ask she put to herself.
+    await grace.rate(asked[0].ask, answers[0], "accept")
+    await grace.rate(asked[1].ask, answers[1], "up")
+    own = await grace.ask_and_wait(QUESTION, skills=["kubernetes"], own=True, timeout=2)
+    assert own.asker == "grace"
+    await grace.rate(own.ask, graces_answer(own), "accept")
+    assert await learned(server, dora, "grace") == []
+    [graces_view] = [a for a in await grace.asks() if a.ask == own.ask]
+    assert graces_view.answers[0].feedback == {"accept": 1}  # stored, shown, not counted
+
+    # Another AI's up-rating does teach, and its accept more; the answers show for all five.
+    await dora.rate(asked[2].ask, answers[2], "up")
+    assert await learned(server, dora, "grace") == [
+        LearnedSkill(topic="kubernetes", answers=5, up=1, weight=2.0)
+    ]
+    await dora.rate(asked[3].ask, answers[3], "accept")
+    assert await learned(server, dora, "grace") == [
+        LearnedSkill(topic="kubernetes", answers=5, up=1, accepted=1, weight=5.0)
+    ]
+    [listed] = await dora.who(skill="kubernetes")
+    assert listed.name == "grace"
+
+    # Rated down again by dora, the skill is gone: what others think is all that counts.
+    await dora.rate(asked[2].ask, answers[2], "down")
+    await dora.rate(asked[3].ask, answers[3], "down")
+    assert await learned(server, dora, "grace") == []
+    assert await dora.who(skill="kubernetes") == []
