@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cloudbrain.db import create_engine, sqlite_url, upgrade
 from cloudbrain.files import private_folder, write_atomically
-from cloudbrain.memory.embedding import DEFAULT_SPEC, available_embedder
+from cloudbrain.memory.embedding import DEFAULT_SPEC, Embedder, available_embedder
 from cloudbrain.memory.store import MemoryStore
 
 log = logging.getLogger(__name__)
@@ -35,19 +35,28 @@ class LocalMemory:
         self.url = sqlite_url(folder / "memory.db")
         self._cursor_file = folder / "sync.json"
         self.store: MemoryStore | None = None
+        self._embedder: Embedder | None = None
+
+    async def load_embedder(self) -> Embedder:
+        """Load (and try) the embedder. It writes nothing, so it can come before the token is
+        known to be good; an agent loads it before it says it takes questions, since loading
+        a model takes a while and the first question should not wait for it."""
+        if self._embedder is None:
+            embedder, why_not = await asyncio.to_thread(available_embedder, self.embedder_spec)
+            if why_not:
+                log.warning(
+                    "embedder %r unavailable (%s): this device's recall matches words only, "
+                    "not meaning, until it is fixed",
+                    self.embedder_spec,
+                    why_not,
+                )
+            self._embedder = embedder
+        return self._embedder
 
     async def open(self) -> MemoryStore:
         private_folder(self.folder)  # 0700: this AI's memories are nobody else's to read
         await asyncio.to_thread(upgrade, self.url)
-        embedder, why_not = await asyncio.to_thread(available_embedder, self.embedder_spec)
-        if why_not:
-            log.warning(
-                "embedder %r unavailable (%s): this device's recall matches words only, "
-                "not meaning, until it is fixed",
-                self.embedder_spec,
-                why_not,
-            )
-        self.store = MemoryStore(create_engine(self.url), embedder)
+        self.store = MemoryStore(create_engine(self.url), await self.load_embedder())
         return self.store
 
     async def close(self) -> None:

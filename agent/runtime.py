@@ -88,7 +88,9 @@ class AgentRuntime:
         """Serve until ``stop`` is set; then sync what is left and close the session.
         ``jobs`` run alongside, on the agent's connection (flushing its mail outbox, say)."""
         # Connected (and so the token accepted) before anything is written on this device: a
-        # refused token leaves no folder, no memory.db behind.
+        # refused token leaves no folder, no memory.db behind. The embedder, which writes
+        # nothing, is loaded first: once connected, questions may come.
+        await self.local.load_embedder()
         try:
             await self.client.connect(wait=True)
             await self.local.open()
