@@ -23,6 +23,15 @@ import numpy as np
 
 from cloudbrain.db.types import utcnow
 from cloudbrain.directory.aggregate import aggregate, relevance, summarize
+from cloudbrain.directory.knowing import (
+    NO_ANSWER,
+    SAID_NO,
+    floor_for,
+    knows,
+    not_about,
+    nothing_close,
+    passages,
+)
 from cloudbrain.directory.routing import capacity, estimate_complexity, route
 from cloudbrain.directory.selection import reputation_for, select_specialists
 from cloudbrain.directory.topics import classify
@@ -57,6 +66,7 @@ log = logging.getLogger(__name__)
 RECALL_POOL = 50  # memories recalled for the question, to weigh each AI's knowledge
 MEMORIES_PER_ANSWER = 3
 MEMORY_CONFIDENCE = 0.5  # stored knowledge, not re-checked by a live mind
+CONSIDERED = 3  # AIs named in a "nobody knows" beside those asked: the closest by memories
 
 
 @dataclass
@@ -168,7 +178,8 @@ class AskService:
         deadline = utcnow() + timedelta(seconds=frame.timeout)
         where = RecallFilter(since=frame.since, until=frame.until)
         profiles = await self.directory.profiles()
-        topics, specialists, pool = await self._choose(frame, asker, profiles, where)
+        floor = floor_for(self.memory.embedder.name if self.memory.embedder else None)
+        topics, specialists, pool = await self._choose(frame, asker, profiles, where, floor)
         standing = {p.name: reputation_for(p, topics) for p in profiles}
         session.send(
             AskStarted(
@@ -179,16 +190,33 @@ class AskService:
 
         question_vector = await self._vector(frame.question)  # once, for every answer
 
-        async def add(answer: AskAnswer) -> None:
+        fell_short: dict[str, str] = {}  # AI -> why it did not answer with knowledge
+
+        async def add(answer: AskAnswer) -> AskAnswer:
             cosine = await self._cosine(question_vector, answer.text)
+            knowing = answer.knows
+            if answer.source == "live" and not answer.knows:
+                fell_short[answer.agent] = SAID_NO
+            elif answer.source == "live" and not knows(cosine, floor):
+                # Memory answers were held to the floor memory by memory (_from_memories).
+                knowing, fell_short[answer.agent] = False, not_about(cosine or 0.0, floor)
             scored = answer.model_copy(
                 update={
+                    "knows": knowing,
                     "relevance": relevance(frame.question, answer.text, cosine),
                     "reputation": standing.get(answer.agent, answer.reputation),
                 }
             )
             answers.append(scored)
             session.send(AskAnswered(re=frame.id, ask=ask_id, answer=scored).to_json())
+            return scored
+
+        async def from_memories(agent: str) -> None:
+            found, why_not = await self._from_memories(agent, frame, where, pool, floor)
+            if found is not None:
+                await add(found)
+            else:
+                fell_short.setdefault(agent, why_not)
 
         question = Question(
             ask=ask_id, question=frame.question, asker=asker, topics=topics, deadline=deadline
@@ -224,9 +252,7 @@ class AskService:
                 live[name].send(question.to_json())
             for specialist in specialists:
                 if specialist.agent not in live and specialist.agent not in unreachable:
-                    found = await self._from_memories(specialist.agent, frame, where, pool)
-                    if found is not None:
-                        await add(found)
+                    await from_memories(specialist.agent)
 
             def failover(name: str) -> None:
                 open_ask.waiting[name] = live[name]
@@ -239,10 +265,13 @@ class AskService:
             del self._open[ask_id]
         missing = sorted({*open_ask.waiting, *unreachable})
         for name in missing:  # not in time, or out of reach: what they stored still counts
-            found = await self._from_memories(name, frame, where, pool)
-            if found is not None:
-                await add(found)
+            fell_short[name] = NO_ANSWER
+            await from_memories(name)
         ranked = aggregate(answers)
+        knowing = {a.agent for a in ranked if a.knows}
+        if not knowing:  # also those not asked, whose memories came closest
+            for name, best in _closest(pool, CONSIDERED):
+                fell_short.setdefault(name, nothing_close(best, floor))
         summary, summary_by = summarize(ranked), "extractive"
         if self.summarizer is not None and (
             written := await self.summarizer.summarize(frame.question, ranked)
@@ -257,6 +286,8 @@ class AskService:
             topics=topics,
             specialists=specialists,
             answers=ranked,
+            nobody_knows=not knowing,
+            shortfalls={name: why for name, why in fell_short.items() if name not in knowing},
             summary=summary,
             summary_by=summary_by,
             missing=missing,
@@ -287,10 +318,16 @@ class AskService:
         return True
 
     async def _choose(
-        self, frame: Ask, asker: str, profiles: list[AgentInfo], where: RecallFilter
+        self,
+        frame: Ask,
+        asker: str,
+        profiles: list[AgentInfo],
+        where: RecallFilter,
+        floor: float,
     ) -> tuple[list[str], list[Specialist], list[Recalled]]:
         """The question's topics, the specialists to ask (see :mod:`selection`), and the
-        memories that best match the question, whoever stored them."""
+        memories that best match the question, whoever stored them. Only memories close
+        enough to the question to answer it (see :mod:`knowing`) count as knowledge."""
         vocabulary = {*frame.skills}
         for profile in profiles:
             vocabulary.update(profile.skills)
@@ -306,7 +343,8 @@ class AskService:
         answering = {p.name for p in candidates if self.answering_session(p.name) is not None}
         weight: dict[str, float] = defaultdict(float)
         for r in recalled:
-            weight[r.memory.ai] += r.score
+            if knows(r.why.get("similarity"), floor):
+                weight[r.memory.ai] += r.score
         chosen = select_specialists(
             candidates, topics, weight, answering, frame.max_specialists, named=bool(frame.agents)
         )
@@ -339,7 +377,7 @@ class AskService:
         self,
         open_ask: OpenAsk,
         seconds: float,
-        add: Callable[[AskAnswer], Awaitable[None]],
+        add: Callable[[AskAnswer], Awaitable[AskAnswer]],
         fallback: list[str],
         failover: Callable[[str], None],
     ) -> None:
@@ -369,8 +407,7 @@ class AskService:
             if open_ask.waiting.get(name) is not live:
                 continue
             del open_ask.waiting[name]
-            knew = knew or frame.knows
-            await add(
+            scored = await add(
                 AskAnswer(
                     id=new_id(),
                     agent=name,
@@ -385,21 +422,25 @@ class AskService:
                     memories=list(frame.memories),
                 )
             )
+            knew = knew or scored.knows
 
     async def _from_memories(
-        self, agent: str, frame: Ask, where: RecallFilter, pool: list[Recalled]
-    ) -> AskAnswer | None:
-        """An answer for ``agent`` from what it stored: its best memories on the question,
-        attributed to the session and device of the best one. Taken from ``pool`` (the best
-        memories of everyone) when it holds enough of them, which saves a search."""
+        self, agent: str, frame: Ask, where: RecallFilter, pool: list[Recalled], floor: float
+    ) -> tuple[AskAnswer | None, str]:
+        """An answer for ``agent`` from what it stored: its best memories on the question that
+        are close enough to answer it, attributed to the session and device of the best one;
+        or None and why not. Taken from ``pool`` (the best memories of everyone) when it
+        holds enough of them, which saves a search."""
         found = [r for r in pool if r.memory.ai == agent][:MEMORIES_PER_ANSWER]
         if len(found) < MEMORIES_PER_ANSWER:
             found = await self.memory.search(
                 frame.question, _with(where, ai=agent), MEMORIES_PER_ANSWER
             )
-        if not found:
-            return None
-        best = found[0].memory
+        close = [r for r in found if knows(r.why.get("similarity"), floor)]
+        if not close:
+            similar = [s for r in found if (s := r.why.get("similarity")) is not None]
+            return None, nothing_close(max(similar, default=None), floor)
+        found, best = close, close[0].memory
         return AskAnswer(
             id=new_id(),
             agent=agent,
@@ -411,22 +452,29 @@ class AskService:
             at=best.created_at,
             model=best.model_used,
             memories=[r.memory.id for r in found],
-        )
+        ), ""
 
     async def _cosine(self, question: Vector | None, text: str) -> float | None:
-        """Cosine similarity of an answer to the question's vector (None: no embedder)."""
-        found = await self._vector(text) if question is not None else None
-        return float(question @ found) if question is not None and found is not None else None
+        """Cosine similarity of an answer's closest passage (see :func:`passages`) to the
+        question's vector (None: no embedder)."""
+        found = await self._vectors(passages(text)) if question is not None else None
+        if question is None or not found:
+            return None
+        return max(float(question @ vector) for vector in found)
 
     async def _vector(self, text: str) -> Vector | None:
+        found = await self._vectors([text])
+        return found[0] if found else None
+
+    async def _vectors(self, texts: list[str]) -> list[Vector] | None:
         embedder: Embedder | None = self.memory.embedder
         if embedder is None:
             return None
         try:
-            [vector] = await asyncio.to_thread(embedder.embed, [text])
+            vectors = await asyncio.to_thread(embedder.embed, texts)
         except EmbedderUnavailable:
             return None
-        return normalized(np.asarray(vector, dtype=np.float32))
+        return [normalized(np.asarray(v, dtype=np.float32)) for v in vectors]
 
     def _finished(self, session: LiveSession, frame_id: str, task: asyncio.Task[None]) -> None:
         tasks = self._tasks.get(session)
@@ -444,6 +492,15 @@ class AskService:
                         re=frame_id, code=ErrorCode.INTERNAL, detail=f"the ask failed: {exc}"
                     ).to_json()
                 )
+
+
+def _closest(pool: list[Recalled], count: int) -> list[tuple[str, float]]:
+    """The ``count`` AIs whose memories in ``pool`` came closest in meaning, with how close."""
+    best: dict[str, float] = {}
+    for r in pool:
+        if (similarity := r.why.get("similarity")) is not None:
+            best[r.memory.ai] = max(similarity, best.get(r.memory.ai, -1.0))
+    return sorted(best.items(), key=lambda item: -item[1])[:count]
 
 
 def _with(where: RecallFilter, *, ai: str | None) -> RecallFilter:

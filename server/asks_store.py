@@ -101,6 +101,7 @@ class AskStore:
                 topics=row["topics"],
                 specialists=row["specialists"],
                 answers=by_ask.get(row["id"], []),
+                nobody_knows=not any(a.knows for a in by_ask.get(row["id"], [])),
                 summary=row["summary"],
                 missing=row["missing"],
                 seconds=row["seconds"],

@@ -23,6 +23,8 @@ from cloudbrain.cli.options import (
 )
 from cloudbrain.cli.output import ago, console, emit, print_json
 
+NOBODY_KNOWS = 3  # the exit status of an ask that nobody could answer (errors are 1)
+
 if TYPE_CHECKING:
     from cloudbrain.agent.client import Client
     from cloudbrain.protocol import AskAnswer, AskResult
@@ -71,6 +73,9 @@ def ask(
       cloudbrain ask "Which GPU for llama 70b?" --skill gpu --timeout 20 --json
 
       cloudbrain ask --offline "How do I flash a Jetson?"   # then: cloudbrain maildir read
+
+    When no answer is about the question, it says "Nobody knows", with why each AI it
+    considered fell short, and exits with status 3 (errors exit with 1).
     """
     if offline:
         from cloudbrain.cli.outbox import queue_offline
@@ -107,6 +112,8 @@ def ask(
     with console.status("asking…", spinner="dots") if not as_json else nullcontext():
         result = run(as_agent(url, name, token, home, action), as_json)
     emit(result, as_json, lambda: show_result(result))
+    if result.nobody_knows:
+        raise typer.Exit(NOBODY_KNOWS)
 
 
 def asks(
@@ -185,6 +192,9 @@ def started_line(specialists: list[Any], topics: list[str]) -> str:
 
 
 def show_result(result: AskResult) -> None:
+    if result.nobody_knows:
+        show_nobody_knows(result)
+        return
     show_answers(result.answers)
     if result.summary:
         console.print(f"\n[bold]In short:[/] {result.summary}", highlight=False)
@@ -197,6 +207,17 @@ def show_result(result: AskResult) -> None:
     console.print(
         f"[dim]ask {result.ask} · {result.seconds:.2f}s · rate an answer: "
         f"cloudbrain rate {result.ask} ANSWER_ID up|down|accept[/]",
+        highlight=False,
+    )
+
+
+def show_nobody_knows(result: AskResult) -> None:
+    console.print("[bold yellow]Nobody knows.[/] No answer is about the question.", highlight=False)
+    for agent, why in result.shortfalls.items():
+        console.print(f"  [bold]{agent}[/]: {why}", highlight=False)
+    console.print(
+        "[dim]Ask again with --agent NAME to put it to someone in particular, or teach the "
+        "family: cloudbrain memory add[/]",
         highlight=False,
     )
 

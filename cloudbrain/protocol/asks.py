@@ -157,6 +157,10 @@ class AskResult(_ServerFrame):
     topics: list[str] = []
     specialists: list[Specialist] = []
     answers: list[AskAnswer]  # best first
+    # No answer shows knowledge of the question: nothing anyone said or stored is close enough
+    # (see cloudbrain.directory.knowing). ``shortfalls`` says, per AI considered, why not.
+    nobody_knows: bool = False
+    shortfalls: dict[str, str] = {}
     summary: str = ""
     summary_by: str = "extractive"  # or the model that wrote it, e.g. "ollama:llama3.2"
     missing: list[str] = []  # live specialists that did not answer in time
