@@ -56,6 +56,7 @@ from cloudbrain.protocol import (
     Routing,
     Specialist,
 )
+from cloudbrain.server.ask_window import window_answers
 from cloudbrain.server.asks_store import AskStore
 from cloudbrain.server.directory import DirectoryStore
 from cloudbrain.server.session import LiveSession, Peer
@@ -176,6 +177,18 @@ class AskService:
         if frame.ask_id is not None and await self._answered_before(session, frame):
             return
         deadline = utcnow() + timedelta(seconds=frame.timeout)
+        listed = await window_answers(self.memory, frame, asker, utcnow())
+        if listed is not None:
+            chosen, window = listed
+            session.send(
+                AskStarted(
+                    re=frame.id, ask=ask_id, topics=[], specialists=chosen, deadline=deadline
+                ).to_json()
+            )
+            await self._finish(
+                session, frame, started, ask_id, [], chosen, aggregate(window), [], None
+            )
+            return
         where = RecallFilter(since=frame.since, until=frame.until)
         profiles = await self.directory.profiles()
         floor = floor_for(self.memory.embedder.name if self.memory.embedder else None)
@@ -272,6 +285,34 @@ class AskService:
         if not knowing:  # also those not asked, whose memories came closest
             for name, best in _closest(pool, CONSIDERED):
                 fell_short.setdefault(name, nothing_close(best, floor))
+        shortfalls = {name: why for name, why in fell_short.items() if name not in knowing}
+        await self._finish(
+            session,
+            frame,
+            started,
+            ask_id,
+            topics,
+            specialists,
+            ranked,
+            missing,
+            routing,
+            shortfalls,
+        )
+
+    async def _finish(
+        self,
+        session: LiveSession,
+        frame: Ask,
+        started: float,
+        ask_id: str,
+        topics: list[str],
+        specialists: list[Specialist],
+        ranked: list[AskAnswer],
+        missing: list[str],
+        routing: Routing | None,
+        shortfalls: dict[str, str] | None = None,
+    ) -> None:
+        """Summarize the ranked answers, store the ask and send its result."""
         summary, summary_by = summarize(ranked), "extractive"
         if self.summarizer is not None and (
             written := await self.summarizer.summarize(frame.question, ranked)
@@ -281,13 +322,13 @@ class AskService:
             re=frame.id,
             ask=ask_id,
             question=frame.question,
-            asker=asker,
+            asker=session.agent.name,
             at=utcnow(),
             topics=topics,
             specialists=specialists,
             answers=ranked,
-            nobody_knows=not knowing,
-            shortfalls={name: why for name, why in fell_short.items() if name not in knowing},
+            nobody_knows=not any(a.knows for a in ranked),
+            shortfalls=shortfalls or {},
             summary=summary,
             summary_by=summary_by,
             missing=missing,
