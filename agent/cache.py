@@ -16,7 +16,12 @@ from pathlib import Path
 
 from cloudbrain.db import create_engine, sqlite_url, upgrade
 from cloudbrain.files import private_folder, write_atomically
-from cloudbrain.memory.embedding import DEFAULT_SPEC, Embedder, available_embedder
+from cloudbrain.memory.embedding import (
+    DEFAULT_SPEC,
+    Embedder,
+    available_embedder,
+    lexical_warning,
+)
 from cloudbrain.memory.store import MemoryStore
 
 log = logging.getLogger(__name__)
@@ -44,12 +49,7 @@ class LocalMemory:
         if self._embedder is None:
             embedder, why_not = await asyncio.to_thread(available_embedder, self.embedder_spec)
             if why_not:
-                log.warning(
-                    "embedder %r unavailable (%s): this device's recall matches words only, "
-                    "not meaning, until it is fixed",
-                    self.embedder_spec,
-                    why_not,
-                )
+                log.warning("%s", lexical_warning(self.embedder_spec, why_not))
             self._embedder = embedder
         return self._embedder
 

@@ -26,7 +26,7 @@ from cloudbrain.familio.standing import Standing
 from cloudbrain.files import private_home
 from cloudbrain.maildir.auth_limit import AuthFailures
 from cloudbrain.maildir.gateway import MailGateway, tls_context
-from cloudbrain.memory.embedding import available_embedder
+from cloudbrain.memory.embedding import available_embedder, lexical_warning
 from cloudbrain.memory.reembed import reembed
 from cloudbrain.memory.store import MemoryStore
 from cloudbrain.protocol import Answer, parse_client_frame
@@ -155,13 +155,7 @@ class Server:
             )
         embedder, why_not = await asyncio.to_thread(available_embedder, settings.embedder)
         if why_not:
-            log.warning(
-                "embedder %r unavailable (%s). RECALL IS LEXICAL: memories are found by their "
-                "words, not their meaning, until it works (%s stands in)",
-                settings.embedder,
-                why_not,
-                embedder.name,
-            )
+            log.warning("%s", lexical_warning(settings.embedder, why_not))
         self._reembed = why_not is None  # a stand-in's vectors must not replace the real ones
         memory = MemoryStore(self.engine, embedder)
         self.standing = standing = Standing(self.engine)

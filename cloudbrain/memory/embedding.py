@@ -246,6 +246,14 @@ def available_embedder(spec: str) -> tuple[Embedder, str | None]:
     return embedder, None
 
 
+def lexical_warning(spec: str, why_not: str) -> str:
+    """What to log, loudly, when ``spec`` could not embed and hashing stands in for it."""
+    return (
+        f"embedder {spec!r} unavailable ({why_not}). RECALL IS LEXICAL: memories are found by "
+        "their words, not their meaning, until it works"
+    )
+
+
 def normalized(vector: Vector) -> Vector:
     norm = float(np.linalg.norm(vector))
     return vector / norm if norm else vector
