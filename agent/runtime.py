@@ -19,24 +19,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import JsonValue
+
 from cloudbrain.agent.brains.base import Answer, Brain
 from cloudbrain.agent.cache import LocalMemory
 from cloudbrain.agent.client import Client
+from cloudbrain.agent.learning import Learned, facts_of_message, learn_facts
 from cloudbrain.agent.message import Message
+from cloudbrain.agent.replies import model_wrote, reply_text
 from cloudbrain.agent.state import BrainStateManager
 from cloudbrain.agent.sync import sync
 from cloudbrain.brainstate import MAX_TURNS, BrainState, Conversation, Performance
 from cloudbrain.files import write_atomically
 from cloudbrain.memory.embedding import DEFAULT_SPEC
-from cloudbrain.memory.facts import (
-    Fact,
-    Repeat,
-    StoredFact,
-    Supersede,
-    decide,
-    extract_facts,
-    is_knowledge,
-)
+from cloudbrain.memory.facts import Fact, Judged, asks_anything, extract_facts, is_knowledge
 from cloudbrain.memory.records import Kind, MemoryRecord
 from cloudbrain.memory.store import RecallFilter
 from cloudbrain.protocol import ANSWERS_CAPABILITY, DeviceProfile, Question
@@ -140,42 +136,32 @@ class AgentRuntime:
             self._remember_handled(message.id)
 
     async def handle(self, message: Message) -> Answer:
+        """Learn what the message teaches, then answer it from memory that knows it already:
+        a correction is answered with the new value, not the one it replaces."""
         question = message.text
         conversation = message.conversation or message.id
         assert self.local.store is not None
-        recalled = await self.local.store.search(
-            question, RecallFilter(ai=self.config.name), RECALL_LIMIT
-        )
         state = self.brain_state.state
         state.current_task = f"answering {message.sender}: {question[:80]}"
         thread = state.conversations.setdefault(conversation, Conversation())
+        facts = await facts_of_message(self.local.store, self.config.name, self.brain, question)
+        learned = await self.learn_facts(facts, message, conversation)
+        recalled = await self.local.store.search(
+            question, RecallFilter(ai=self.config.name), RECALL_LIMIT
+        )
         started = time.monotonic()
         answer = await self.brain.answer(question, [r.memory for r in recalled], thread)
         elapsed = time.monotonic() - started
-        # Facts come from what the user said, and from an answer the model wrote (an answer
-        # of the recall brain only repeats stored memories; errors are never knowledge).
-        model_wrote = answer.knows and answer.model != "recall" and is_knowledge(answer.text)
-        facts = extract_facts(question, answer.text if model_wrote else "")
-        if model_wrote:
-            # The model may see facts the rules miss; on the same subject, the rules' win.
-            known = {f.key for f in facts}
-            facts += [
-                f
-                for f in await self.brain.extract_facts(question, answer.text)
-                if f.key not in known
-            ]
-        await self.learn_facts(facts, message, conversation)
-        reply = answer.text
-        if facts and not answer.knows:
-            reply = "Noted: " + " ".join(f.text for f in facts)
-        if answer.fallback:
-            reply = f"({answer.fallback}; answering from memory only)\n{reply}"
+        if model_wrote(answer):
+            # A model's own answer is knowledge, and may define a term; a quote of memory is
+            # neither (stored, it would be quoted again as if it were news: a quote of a quote).
+            learned += await self.learn_facts(extract_facts("", answer.text), message, conversation)
+            await self.learn(self._memory(message, conversation, "exchange", question, answer))
+        reply = reply_text(answer, learned, asks=asks_anything(question))
         meta: dict[str, object] = {"model": answer.model, "memories": [m.id for m in answer.used]}
         if answer.fallback:
             meta["fallback"] = answer.fallback
-        # Learn before replying: whoever has the answer can rely on it being remembered.
-        if answer.knows and is_knowledge(answer.text):
-            await self.learn(self._memory(message, conversation, "exchange", question, answer))
+        # Learned before replying: whoever has the answer can rely on it being remembered.
         await self.client.reply(message, reply, conversation=conversation, meta=meta)
         self._note_answer(state, thread, question, reply, answer, elapsed)
         return answer
@@ -261,24 +247,23 @@ class AgentRuntime:
         self._spent(answer, elapsed)
         self.brain_state.changed()
 
-    async def learn_facts(self, facts: list[Fact], message: Message, conversation: str) -> None:
+    async def learn_facts(
+        self, facts: Sequence[Fact | Judged], message: Message, conversation: str
+    ) -> list[Learned]:
         """Store each fact once: a repeat raises its count, a contradiction supersedes the
-        older fact (which stays, as history)."""
+        older fact (which stays, as history), an ignored fact leaves no trace."""
         assert self.local.store is not None
-        for fact in facts:
-            current = await self.local.store.current_facts(self.config.name, fact.key)
-            stored = [
-                StoredFact(
-                    m.id, fact.key, str(m.provenance.get("value", "")), m.count, m.superseded_by
-                )
-                for m in current
-            ]
-            decision = decide(fact, stored)
-            if isinstance(decision, Repeat):
-                seen = next(m for m in current if m.id == decision.id)
-                await self.learn(seen.model_copy(update={"count": seen.count + 1}))
-                continue
-            record = MemoryRecord(
+
+        def record(fact: Fact) -> MemoryRecord:
+            provenance: dict[str, JsonValue] = {
+                "value": fact.value,
+                "source": fact.source,
+                "message": message.id,
+                "from": message.sender,
+            }
+            if fact.was:
+                provenance["was"] = fact.was
+            return MemoryRecord(
                 ai=self.config.name,
                 session=self.client.session or "",
                 device=self.config.device,
@@ -287,21 +272,10 @@ class AgentRuntime:
                 content=fact.text,
                 fact_key=fact.key,
                 importance=0.7,
-                provenance={
-                    "value": fact.value,
-                    "source": fact.source,
-                    "message": message.id,
-                    "from": message.sender,
-                },
+                provenance=provenance,
             )
-            replaced = []
-            if isinstance(decision, Supersede):
-                replaced = [
-                    m.model_copy(update={"superseded_by": record.id})
-                    for m in current
-                    if m.id in (decision.old_id, *decision.also)
-                ]
-            await self.learn(record, *replaced)
+
+        return await learn_facts(self.local.store, self.config.name, facts, record, self.learn)
 
     def _memory(
         self, message: Message, conversation: str, kind: Kind, question: str, answer: Answer

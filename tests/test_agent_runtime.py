@@ -22,7 +22,7 @@ from tests.conftest import AgentFactory
 
 def conversation_calls(fake: Any) -> list[dict[str, Any]]:
     """The chat requests that answered questions (not the ones asking for facts)."""
-    from cloudbrain.agent.brains.ollama import FACTS_PROMPT
+    from cloudbrain.agent.brains.judging import FACTS_PROMPT
 
     return [b for b in fake.bodies("/api/chat") if b["messages"][0]["content"] != FACTS_PROMPT]
 
@@ -107,7 +107,9 @@ async def test_answers_from_memory_with_attribution(
     await running.end()
     counters = running.runtime.brain_state.state.counters
     assert counters["answered"] == 2
-    assert counters["memories"] == 1  # the answered exchange; not the "don't know"
+    # Neither answer is stored: one only quoted a memory (stored, it would be quoted again, a
+    # quote of a quote), the other was a "don't know".
+    assert counters.get("memories", 0) == 0
 
 
 async def test_offline_learning_syncs_both_ways_without_loss_or_duplicates(
@@ -226,7 +228,8 @@ async def test_thinking_with_ollama_and_falling_back_when_it_goes_down(
             assert third.meta["fallback"].startswith("Ollama is not reachable")
             fake.up()
         learned = [m async for m in store.export() if m.kind == "exchange"]
-        assert [m.model_used for m in learned] == [CHAT_MODEL, CHAT_MODEL, "recall"]
+        # The fallback's answer only quoted memory: not stored as knowledge of its own.
+        assert [m.model_used for m in learned] == [CHAT_MODEL, CHAT_MODEL]
         assert not [m for m in learned if "reachable" in m.content]  # errors are not knowledge
         await running.end()
 
@@ -325,7 +328,8 @@ async def test_the_model_finds_facts_the_rules_miss_and_corrections_supersede_th
 ) -> None:
     import json as jsonlib
 
-    from cloudbrain.agent.brains.ollama import FACTS_PROMPT, OllamaBrain
+    from cloudbrain.agent.brains.judging import FACTS_PROMPT
+    from cloudbrain.agent.brains.ollama import OllamaBrain
     from tests.fake_ollama import CHAT_MODEL, FakeOllama
 
     _, token = await make_agent("alice")

@@ -32,7 +32,7 @@ async def family(connect: ClientFactory) -> None:
 async def test_an_off_topic_ask_is_answered_nobody_knows(
     server: Server, make_agent: AgentFactory, connect: ClientFactory, tmp_path: Path
 ) -> None:
-    assert server.hub is not None
+    assert server.hub is not None and server.hub.asks.memory.embedder is not None
     assert floor_for(server.hub.asks.memory.embedder.name) > 0  # the shipped model's floor
     await family(connect)
     # ada is live, and "python" is her skill: the word reaches her, the meaning does not.

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from cloudbrain.brainstate import Conversation
-from cloudbrain.memory.facts import Fact
+from cloudbrain.memory.facts import Fact, Judged, StoredFact
 from cloudbrain.memory.records import MemoryRecord
 
 
@@ -36,6 +37,12 @@ class Brain(Protocol):
         turns (question, answer), oldest first, and any model context saved with them."""
         ...
 
-    async def extract_facts(self, question: str, answer: str) -> list[Fact]:
-        """Facts this brain finds in an exchange, beyond the rule-based ones ([] if none)."""
+    async def judge_facts(
+        self, message: str, known: Sequence[StoredFact], found: Sequence[Fact] = ()
+    ) -> list[Judged] | None:
+        """The facts ``message`` states, each with a verdict against ``known`` (the facts the
+        agent already holds that the message may touch): add, supersede one, or ignore.
+        ``found``: what the rules found in it, whose slots a verdict on the same fact should
+        reuse. None when this brain has no verdict to give (no model, or the model failed):
+        the rules decide then."""
         ...

@@ -3,12 +3,14 @@
 The question goes to Ollama's chat API with what the agent recalled (best first, within a
 token budget) and the conversation so far. When Ollama is down, too slow, or lacks the model,
 the recall brain answers instead and the answer says why, so the asker knows what they got.
+The model also judges the facts of each message against what the agent knows (add, supersede,
+ignore; see :mod:`judging`), before the message is answered.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Literal
 
@@ -16,9 +18,10 @@ import httpx
 import ollama
 
 from cloudbrain.agent.brains.base import Answer, Brain
-from cloudbrain.agent.brains.recall import RecallBrain, attribution, quote
+from cloudbrain.agent.brains.judging import FACTS_PROMPT, facts_request, labelled, parse_judged
+from cloudbrain.agent.brains.recall import RecallBrain, attribution, quote, worth_quoting
 from cloudbrain.brainstate import Conversation
-from cloudbrain.memory.facts import Fact, is_knowledge, normalize_key
+from cloudbrain.memory.facts import Fact, Judged, StoredFact
 from cloudbrain.memory.records import MemoryRecord
 
 log = logging.getLogger(__name__)
@@ -26,16 +29,6 @@ log = logging.getLogger(__name__)
 DEFAULT_URL = "http://127.0.0.1:11434"
 DEFAULT_MODEL = "llama3.2"
 CHARS_PER_TOKEN = 4  # a rough, model-independent estimate, good enough for budgeting
-MAX_MODEL_FACTS = 5
-FACTS_PROMPT = (
-    "From the exchange below, list the durable facts worth remembering: about the user, their "
-    "work, their preferences, or definitions that were established. Leave out opinions, "
-    "small talk, questions and anything uncertain. Answer with JSON only, in this shape: "
-    '{"facts": [{"subject": "user favourite editor", "value": "Helix", '
-    '"fact": "The user\'s favourite editor is Helix."}]}. The subject names the slot the fact '
-    "fills, so that a later fact with the same subject replaces it. No facts: "
-    '{"facts": []}.'
-)
 SYSTEM = (
     "You are {name}, one of a family of AI agents that share a long-term memory. Answer the "
     "question briefly. Use the memories below when they are relevant and say when you are "
@@ -79,7 +72,7 @@ class OllamaBrain:
     async def answer(
         self, question: str, memories: list[MemoryRecord], conversation: Conversation
     ) -> Answer:
-        used = within_budget(memories, self.token_budget)
+        used = within_budget(worth_quoting(memories), self.token_budget)
         try:
             if self.api == "generate":
                 return await self._generate(question, used, conversation)
@@ -90,22 +83,29 @@ class OllamaBrain:
             fallback = await self.fallback.answer(question, memories, conversation)
             return replace(fallback, fallback=reason)
 
-    async def extract_facts(self, question: str, answer: str) -> list[Fact]:
-        """Facts worth keeping from one exchange, as the model sees them; [] on any trouble
-        (a model that fails or rambles must not put errors into memory)."""
+    async def judge_facts(
+        self, message: str, known: Sequence[StoredFact], found: Sequence[Fact] = ()
+    ) -> list[Judged] | None:
+        """The model's verdict on the facts of ``message`` against ``known`` (see
+        :mod:`judging`); None on any trouble (a model that fails or rambles must not put errors
+        into memory, and the rules decide then)."""
+        labels = labelled(known)
         try:
             response = await self._client.chat(
                 model=self.model,
                 messages=[
                     {"role": "system", "content": FACTS_PROMPT},
-                    {"role": "user", "content": f"User: {question}\nAssistant: {answer}"},
+                    {"role": "user", "content": facts_request(message, labels, found)},
                 ],
                 format="json",
             )
-            return parse_facts(response.message.content or "")
         except (ollama.ResponseError, ConnectionError, httpx.HTTPError) as exc:
-            log.info("no facts from the model this time: %s", _why_not(exc, self))
-            return []
+            log.info("no verdict on facts from the model this time: %s", _why_not(exc, self))
+            return None
+        judged = parse_judged(response.message.content or "", labels)
+        if judged is None:
+            log.info("the model's verdict on facts was not the JSON asked for; rules decide")
+        return judged
 
     async def _chat(
         self, question: str, used: list[MemoryRecord], conversation: Conversation
@@ -168,29 +168,6 @@ class OllamaBrain:
             if model.model in (self.model, f"{self.model}:latest"):
                 return model.digest
         return None
-
-
-def parse_facts(text: str) -> list[Fact]:
-    """The model's JSON, read defensively: anything malformed is dropped, item by item."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return []
-    items = data.get("facts", []) if isinstance(data, dict) else data
-    facts = []
-    for item in items if isinstance(items, list) else []:
-        if not isinstance(item, dict):
-            continue
-        subject, value, sentence = item.get("subject"), item.get("value"), item.get("fact")
-        if not all(isinstance(x, str) and x.strip() for x in (subject, value, sentence)):
-            continue
-        assert isinstance(subject, str) and isinstance(value, str) and isinstance(sentence, str)
-        key = normalize_key(subject)
-        if key and is_knowledge(sentence):
-            facts.append(
-                Fact(key=key, text=sentence.strip()[:500], value=value.strip()[:200], source="ai")
-            )
-    return facts[:MAX_MODEL_FACTS]
 
 
 def within_budget(memories: list[MemoryRecord], token_budget: int) -> list[MemoryRecord]:

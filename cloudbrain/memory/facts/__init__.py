@@ -16,24 +16,48 @@ A fact has a *key*, the slot it fills ("user name", "user favourite editor", "us
   the key ("user likes tea"), so liking tea and liking coffee are two facts that never
   supersede each other; saying it again only counts it again.
 
+Corrections are read as people say them ("Actually, the VPN port moved from 1194 to 443",
+"... changed to 443", "... is now 443", "... is no longer 1194", "Correction: ..."): the new
+value fills the slot the old one filled, and supersedes it. A correction that only sounds like
+one ("actually, X is Y") is kept only over something known; a retraction ("no longer Y") only
+over a fact that says Y. With a model at hand, its verdict (add, supersede, ignore) decides,
+the rules being the fallback (see ``judgements``).
+
 Everything here is pure: text in, plain data out, no I/O.
 """
 
-from cloudbrain.memory.facts.decisions import Decision, New, Repeat, StoredFact, Supersede, decide
-from cloudbrain.memory.facts.extraction import extract_facts
-from cloudbrain.memory.facts.fact import Fact
+from cloudbrain.memory.facts.decisions import (
+    Decision,
+    Ignore,
+    New,
+    Repeat,
+    StoredFact,
+    Supersede,
+    decide,
+)
+from cloudbrain.memory.facts.extraction import asks_anything, extract_facts, states_anything
+from cloudbrain.memory.facts.fact import Change, Fact
+from cloudbrain.memory.facts.judgements import Event, Judged, choose, judge
 from cloudbrain.memory.facts.keys import normalize_key
 from cloudbrain.memory.facts.knowledge import is_knowledge
 
 __all__ = [
+    "Change",
     "Decision",
+    "Event",
     "Fact",
+    "Ignore",
+    "Judged",
     "New",
     "Repeat",
     "StoredFact",
     "Supersede",
+    "asks_anything",
+    "choose",
     "decide",
     "extract_facts",
     "is_knowledge",
+    "judge",
     "normalize_key",
+    "states_anything",
 ]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from cloudbrain.memory.facts.corrections import corrections_in
 from cloudbrain.memory.facts.definitions import definition_in
 from cloudbrain.memory.facts.fact import Fact
 from cloudbrain.memory.facts.keys import normalize_key
 from cloudbrain.memory.facts.knowledge import is_knowledge
-from cloudbrain.memory.facts.notes import note_in
+from cloudbrain.memory.facts.markers import Strength, marker_alone, unmark
+from cloudbrain.memory.facts.notes import NOTE_KEY_PREFIX, note_in
 from cloudbrain.memory.facts.personal import PERSONAL
 from cloudbrain.memory.facts.sentences import Sentence, clauses, clean, split_sentences
 
@@ -31,19 +33,54 @@ def extract_facts(user_input: str, ai_response: str = "") -> list[Fact]:
     return _unique(found)
 
 
+def states_anything(text: str) -> bool:
+    """Whether ``text`` has a sentence that is not a question: only such a message can teach
+    anything, so only then is it worth asking a model for its facts."""
+    return any(not sentence.question for sentence in split_sentences(clean(text)))
+
+
+def asks_anything(text: str) -> bool:
+    """Whether ``text`` has a question in it, to be answered beside what it teaches."""
+    return any(sentence.question for sentence in split_sentences(clean(text)))
+
+
 def _from_user(text: str) -> Iterator[Fact]:
-    """Per sentence: a note, or else a definition, and the user's facts about themselves. A
-    note whose words state such a fact ("remember that my name is Ada") is stored as that
-    fact alone, which has a proper slot, rather than twice."""
+    """Per sentence: what it says changed ("actually, the port moved from 1194 to 443"), then
+    the facts it states as said, read with and without its correction markers. A stated fact
+    in the slot of a change is the change said again in other words ("my editor is Helix
+    instead of Vim" is no favourite "Helix instead of Vim"), so it is left out; after a
+    retraction it is the new value ("I no longer live in Berlin, I live in Lisbon"). A marker
+    said alone ("Correction:") marks the sentence after it."""
+    before: Strength = ""
     for sentence in split_sentences(text):
-        note = note_in(sentence)
-        if note:
-            personal = _personal(Sentence(note[1], question=False))
-            yield from personal or [note[0]]
+        if not sentence.question and (alone := marker_alone(sentence.text)):
+            before = alone
             continue
-        if definition := definition_in(sentence, "user"):
-            yield definition
-        yield from _personal(sentence)
+        marked = unmark(sentence.text, before)
+        before = ""
+        changed = corrections_in(marked, sentence.question)
+        taken = {f.key for f in changed if f.change != "retract"}
+        stated = list(_stated(sentence))
+        if marked.text != sentence.text:
+            stated += _stated(Sentence(marked.text, sentence.question))
+        if changed:  # a note that states a change is kept as that change alone
+            stated = [f for f in stated if not f.key.startswith(NOTE_KEY_PREFIX)]
+        yield from changed
+        yield from (f for f in stated if f.key not in taken)
+
+
+def _stated(sentence: Sentence) -> Iterator[Fact]:
+    """A note, or else a definition, and the user's facts about themselves. A note whose
+    words state such a fact ("remember that my name is Ada") is stored as that fact alone,
+    which has a proper slot, rather than twice."""
+    note = note_in(sentence)
+    if note:
+        personal = _personal(Sentence(note[1], question=False))
+        yield from personal or [note[0]]
+        return
+    if definition := definition_in(sentence, "user"):
+        yield definition
+    yield from _personal(sentence)
 
 
 def _personal(sentence: Sentence) -> list[Fact]:

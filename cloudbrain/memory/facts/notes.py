@@ -30,10 +30,17 @@ NOTE_VERBS = word_set(
     "is are was were will be been has have had should must can could would shall may "
     "might does do did need needs isnt arent wont doesnt cant"
 )
+# Words that say a value changed ("the VPN port moved to 443", "... now is 443"): the subject
+# ends before them, so a note and a correction on one subject fill one slot.
+NOTE_CHANGES = word_set(
+    "moved changed switched updated migrated shifted bumped upgraded downgraded increased "
+    "decreased raised lowered reduced renamed rescheduled relocated now"
+)
 NOTE_PREPOSITIONS = word_set(
     "on at in to for from with by into onto until since before after during about"
 )
 NOTE_KEY_WORDS = 3
+NOTE_KEY_PREFIX = "note "
 
 
 def note_in(sentence: Sentence) -> tuple[Fact, str] | None:
@@ -48,14 +55,14 @@ def note_in(sentence: Sentence) -> tuple[Fact, str] | None:
     words = words_of(rest)
     if len(words) < 2 or bare_word(words[0]) in QUESTION_WORDS - {"do", "is", "are"}:
         return None
-    key = _note_key(rest)
+    key = note_key(rest)
     if not key:
         return None
     text = f"Remember {rest}." if bare_word(words[0]) == "to" else f"Remember: {rest}."
     return Fact(key, text, rest, "user"), rest
 
 
-def _note_key(rest: str) -> str | None:
+def note_key(rest: str) -> str | None:
     """The note's subject: its first content words, at most three, before the first verb or,
     once a word is in, the first preposition ("the café opens at 9" -> "cafe opens"). Numbers
     are left out: they are what changes, not what the note is about."""
@@ -63,7 +70,7 @@ def _note_key(rest: str) -> str | None:
     subject: list[str] = []
     for token in tokens:
         base, _, contraction = token.partition("'")
-        if base in NOTE_VERBS or token.replace("'", "") in NOTE_VERBS:
+        if base in NOTE_VERBS or token.replace("'", "") in NOTE_VERBS or base in NOTE_CHANGES:
             break
         if subject and base in NOTE_PREPOSITIONS:
             break
@@ -77,4 +84,4 @@ def _note_key(rest: str) -> str | None:
         subject = [t for t in plain if t not in skip and not t.isdigit()]
         subject = subject[:NOTE_KEY_WORDS]
     key = normalize_key(" ".join(subject))
-    return f"note {key}" if key else None
+    return f"{NOTE_KEY_PREFIX}{key}" if key else None

@@ -90,16 +90,20 @@ QUESTION_WORDS = word_set(
 def clauses(sentence: Sentence) -> list[str]:
     """The sentence's clauses that state something. A question's last clause is its question
     ("I like tea, do you?", "My name is Ada?"), and any clause opening with a question word
-    asks; both are left out."""
-    parts = [p.strip() for p in _CLAUSE_BREAK.split(sentence.text) if p and p.strip()]
+    asks; both are left out. Spaces come back single: the patterns then never try the many
+    ways of splitting a long run of them."""
+    text = " ".join(sentence.text.split())
+    parts = [p.strip() for p in _CLAUSE_BREAK.split(text) if p and p.strip()]
     if not sentence.question:
         return parts
     return [p for p in parts[:-1] if bare_word(p.split()[0]).replace("'", "") not in QUESTION_WORDS]
 
 
 # What may open a clause before the words a pattern is anchored on ("so I like tea", "oh and
-# my name is Ada"), for the patterns to allow and skip.
+# my name is Ada", "Actually, remember that ..."), for the patterns to allow and skip: each
+# word followed by a space or by punctuation ("Actually," "OK:" "Oh -").
 FILLER = (
     r"(?:(?:hi|hello|hey|well|oh|ok|okay|so|and|also|yes|yeah|btw|anyway|actually|honestly"
-    r"|by\s+the\s+way|fyi|oh\s+and|just\s+so\s+you\s+know)\s+)*"
+    r"|by\s+the\s+way|fyi|oh\s+and|just\s+so\s+you\s+know)"
+    r"(?:\s*[,!:\u2013\u2014]\s*|\s+-\s+|\s+))*"
 )

@@ -13,7 +13,7 @@ _VALUE_CUT = re.compile(
 )
 _VALUE_TAIL = re.compile(
     r"(?:\s+(?:too|as well|a lot|very much|so much|btw|by the way|though|anyway|now|right now"
-    r"|these days|nowadays|currently|at the moment|lately|for now|already))+$",
+    r"|these days|nowadays|currently|at the moment|lately|for now|already|anymore|any more))+$",
     re.IGNORECASE,
 )
 _FIRST_PERSON = {"my": "their", "mine": "theirs", "myself": "themselves", "me": "them"}
