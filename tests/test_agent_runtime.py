@@ -376,3 +376,33 @@ async def test_the_model_finds_facts_the_rules_miss_and_corrections_supersede_th
         ("user favourite colour", "The user's favourite colour is amber."),
     ]
     assert facts[0].superseded_by == facts[1].id and facts[1].superseded_by is None
+
+
+async def test_an_agents_own_recall_uses_the_shipped_model(
+    server: Server, make_agent: AgentFactory, alice_runtime: tuple[RuntimeFactory, str]
+) -> None:
+    """The device-local store embeds with the same model as the server, so an agent finds a
+    reworded question's memory by its meaning, on its own device."""
+    make, _ = alice_runtime
+    _, bob_token = await make_agent("bob")
+    running = Running(make("jetson"))
+    await running.until_connected()
+    store = running.runtime.local.store
+    assert store is not None and store.embedder is not None
+    assert store.embedder.name == "onnx:all-MiniLM-L6-v2-int8"
+    await store.add(
+        [
+            MemoryRecord(ai="alice", kind="note", content=text)
+            for text in (
+                "Expense reports must be submitted within 30 days of the purchase.",
+                "The filing cabinet in room 4 holds the old contracts.",
+                "Claims adjusters visit on Mondays.",
+            )
+        ]
+    )
+    [found] = await store.search("What is the deadline for reimbursement requests?", limit=1)
+    assert "Expense reports" in found.memory.content and found.why["similarity"] > 0.4
+    async with Client(server.url, "bob", bob_token) as bob:
+        reply = await bob.request("alice", "What is the deadline for reimbursement requests?")
+        assert "30 days" in reply.text
+    await running.end()
