@@ -179,14 +179,26 @@ class AskService:
         deadline = utcnow() + timedelta(seconds=frame.timeout)
         listed = await window_answers(self.memory, frame, asker, utcnow())
         if listed is not None:
-            chosen, window = listed
             session.send(
                 AskStarted(
-                    re=frame.id, ask=ask_id, topics=[], specialists=chosen, deadline=deadline
+                    re=frame.id,
+                    ask=ask_id,
+                    topics=[],
+                    specialists=listed.specialists,
+                    deadline=deadline,
                 ).to_json()
             )
             await self._finish(
-                session, frame, started, ask_id, [], chosen, aggregate(window), [], None
+                session,
+                frame,
+                started,
+                ask_id,
+                [],
+                listed.specialists,
+                aggregate(listed.answers),
+                [],
+                None,
+                listed.shortfalls,
             )
             return
         where = RecallFilter(since=frame.since, until=frame.until)

@@ -4,6 +4,7 @@ memories of that window: see :mod:`cloudbrain.memory.window`."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 
 from cloudbrain.ids import new_id
@@ -15,9 +16,16 @@ from cloudbrain.protocol import Ask, AskAnswer, Specialist
 LISTING_CONFIDENCE = 1.0  # what was stored in the window, not a guess at an answer
 
 
+@dataclass(frozen=True)
+class Listing:
+    specialists: list[Specialist]
+    answers: list[AskAnswer]
+    shortfalls: dict[str, str]  # when nothing was stored in the window: whose, and when
+
+
 async def window_answers(
     memory: MemoryStore, frame: Ask, asker: str, now: datetime
-) -> tuple[list[Specialist], list[AskAnswer]] | None:
+) -> Listing | None:
     """For a question that names a window and no topic: per AI, its memories of the window,
     newest first, grouped by device and session (and only the devices the question names, if
     it names any). None for any other question."""
@@ -54,7 +62,12 @@ async def window_answers(
         )
         for name, records in by_ai.items()
     ]
-    specialists = [
-        Specialist(agent=a.agent, live=False, score=1.0, why={"window": 1.0}) for a in answers
-    ]
-    return specialists, answers
+    names = [a.agent for a in answers] or ([asker] if frame.own else list(frame.agents))
+    specialists = [Specialist(agent=n, live=False, score=1.0, why={"window": 1.0}) for n in names]
+    span = f"{_when(since) or 'the beginning'} and {_when(until) or 'now'}"
+    empty = f"nothing stored between {span}"
+    return Listing(specialists, answers, {} if answers else {n: empty for n in names or ["everyone"]})
+
+
+def _when(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else ""

@@ -71,3 +71,11 @@ async def test_what_did_i_learn_yesterday_lists_yesterday(connect: ClientFactory
     topical = await alice.ask_and_wait("What did I learn about the VPN yesterday?", own=True)
     assert topical.answers and topical.answers[0].memories[0] == laptop.id
     assert "session" not in topical.answers[0].text
+
+
+async def test_an_empty_window_says_nothing_was_stored_then(connect: ClientFactory) -> None:
+    alice = await connect("alice")
+    result = await alice.ask_and_wait("What did I learn last week?", own=True)
+    assert result.nobody_knows and result.answers == []
+    assert [s.agent for s in result.specialists] == ["alice"]
+    assert result.shortfalls["alice"].startswith("nothing stored between ")
