@@ -2,9 +2,11 @@
 process of their own, driven by the benchmark over a pipe.
 
 Each specialist is an ``AgentRuntime`` with a ``RecallBrain``, its own device folder (a local
-memory file it syncs with the server when it starts, and every 10 seconds while it runs), and
-its own WebSocket connection that takes questions. The process counts how long each answer
-took, from taking the question off the agent's queue to the server's ok for the answer.
+memory file it syncs with the server when it starts, and every 10 seconds while it runs,
+embedded by the embedder the benchmark names, the server's: the process loads that model once
+for all of them), and its own WebSocket connection that takes questions. The process counts how
+long each answer took, from taking the question off the agent's queue to the server's ok for
+the answer.
 """
 
 from __future__ import annotations
@@ -40,11 +42,14 @@ class Member:
     skills: tuple[str, ...]
 
 
-async def prepare_devices(folder: Path, owned: dict[str, list[MemoryRecord]]) -> None:
+async def prepare_devices(
+    folder: Path, owned: dict[str, list[MemoryRecord]], embedder: str
+) -> None:
     """Each specialist's device folder holding its memories, as a finished first sync leaves
-    it (``owned``: name -> its memories, with their vectors); see :func:`synced_up_to`."""
+    it (``owned``: name -> its memories, with their vectors from ``embedder``, kept as they
+    are); see :func:`synced_up_to`."""
     for name, records in owned.items():
-        local = LocalMemory(folder / name)
+        local = LocalMemory(folder / name, embedder)
         store = await local.open()
         try:
             for i in range(0, len(records), 1000):
@@ -87,8 +92,8 @@ class TimedRuntime(AgentRuntime):
 class Specialists:
     """The runtimes of this process, each in a task, stopped the way SIGTERM stops one."""
 
-    def __init__(self, url: str, folder: Path) -> None:
-        self.url, self.folder = url, folder
+    def __init__(self, url: str, folder: Path, embedder: str) -> None:
+        self.url, self.folder, self.embedder = url, folder, embedder
         self.spent: list[float] = []
         self.runtimes: dict[str, TimedRuntime] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
@@ -109,6 +114,7 @@ class Specialists:
                     f"{member.name}-laptop",
                     self.folder / member.name,
                     skills=member.skills,
+                    embedder=self.embedder,
                 )
                 runtime = self.runtimes[member.name] = TimedRuntime(config, self.spent)
                 self.tasks[member.name] = asyncio.create_task(runtime.run(self.stop))
@@ -133,13 +139,13 @@ class Specialists:
             await asyncio.wait(self.tasks.values(), timeout=STOP_SECONDS)
 
 
-def serve(url: str, folder: str, conn: Connection) -> None:
+def serve(url: str, folder: str, embedder: str, conn: Connection) -> None:
     """The agents process: commands come in over ``conn`` (see :class:`AgentsProcess`)."""
-    asyncio.run(_serve(url, Path(folder), conn))
+    asyncio.run(_serve(url, Path(folder), embedder, conn))
 
 
-async def _serve(url: str, folder: Path, conn: Connection) -> None:
-    specialists = Specialists(url, folder)
+async def _serve(url: str, folder: Path, embedder: str, conn: Connection) -> None:
+    specialists = Specialists(url, folder, embedder)
     try:
         while True:
             command, argument = await asyncio.to_thread(conn.recv)
@@ -164,11 +170,14 @@ async def _serve(url: str, folder: Path, conn: Connection) -> None:
 class AgentsProcess:
     """The specialists' process, from the benchmark's side."""
 
-    def __init__(self, url: str, folder: Path) -> None:
+    def __init__(self, url: str, folder: Path, embedder: str) -> None:
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self.process = context.Process(
-            target=serve, args=(url, str(folder), child), name="specialists", daemon=True
+            target=serve,
+            args=(url, str(folder), embedder, child),
+            name="specialists",
+            daemon=True,
         )
         self.process.start()
         child.close()

@@ -4,24 +4,19 @@ their memories, and who holds which of the synthetic memories, made deterministi
 Skills come from the words of ``bench.recall_corpus`` (its services, data stores and tools),
 so the questions made from the same words are about topics some specialists declared. A
 memory that mentions a specialist's skill can be that specialist's own; specialists hold
-``share`` of all memories between them, evenly, and the past AIs hold the rest.
+``share`` of all memories between them, evenly, and the past AIs hold the rest. Their vectors,
+the ones the server's embedder gives, come from ``bench.embedder``.
 """
 
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import random
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import numpy as np
-import numpy.typing as npt
-
 from bench import recall_corpus
-from cloudbrain.memory.embedding import HashingEmbedder
 from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.memory.text import words
 
@@ -34,7 +29,6 @@ SKILLS = sorted(
     },
     key=str.lower,
 )
-EMBED_CHUNK = 2000  # texts per job of the embedding processes
 
 
 @dataclass(frozen=True)
@@ -89,29 +83,3 @@ def memories(
         session = f"{owner}-{record.device}-{record.session.rsplit('-', 1)[-1]}"
         found.append(record.model_copy(update={"ai": owner, "session": session}))
     return found
-
-
-def _embed_chunk(texts: list[str]) -> npt.NDArray[np.float32]:
-    """In a worker process: the server's vectors for ``texts``."""
-    return np.stack(HashingEmbedder().embed(texts))
-
-
-def embed_all(records: Sequence[MemoryRecord]) -> npt.NDArray[np.float32]:
-    """The hashing vector of every record's content, as the server would compute it, on every
-    core (the embedder is pure Python): one row per record, in order."""
-    texts = [r.content for r in records]
-    chunks = [texts[i : i + EMBED_CHUNK] for i in range(0, len(texts), EMBED_CHUNK)]
-    if not chunks:
-        return np.zeros((0, HashingEmbedder().dims), dtype=np.float32)
-    context = multiprocessing.get_context("spawn")  # no fork of a process running an event loop
-    with ProcessPoolExecutor(max_workers=multiprocessing.cpu_count(), mp_context=context) as pool:
-        return np.concatenate(list(pool.map(_embed_chunk, chunks)))
-
-
-def with_vectors(
-    records: Sequence[MemoryRecord], vectors: npt.NDArray[np.float32]
-) -> Iterator[MemoryRecord]:
-    """The records, each carrying its precomputed vector (so a store need not embed it)."""
-    name = HashingEmbedder().name
-    for record, vector in zip(records, vectors, strict=True):
-        yield record.model_copy(update={"embedding": vector.tolist(), "embedder": name})

@@ -1,6 +1,7 @@
 """How fast recall is at 10k and 100k memories, and how often it finds a reworded fact.
 
-    python -m bench.recall                  # about 3 minutes with the defaults, on 2 cores
+    python -m bench.recall                  # about 11 minutes with the defaults, on 2 cores
+                                            # (7 of them embedding 100k memories, once cached: 4)
     python -m bench.recall --no-postgres --sizes 10000 --json-only > result.json
     python -m bench.recall --only quality    # BM25 and each embedder, a minute or two
 
@@ -8,16 +9,31 @@ Two measurements, each on SQLite (a temporary file) and on PostgreSQL (a fresh d
 on the ``--postgres`` server and dropped after; ``--no-postgres`` skips it):
 
 - ``latency``: synthetic memories (``bench.recall_corpus``: 20 agents, 8 devices, notes, facts
-  and exchanges over 60 days, made from about 170 templates and word lists, from a seed) are
-  stored through ``MemoryStore.add`` in batches of ``--batch``, embedded by the built-in
-  ``HashingEmbedder`` as the server does; the time that takes is reported (``insert``). At
-  each of ``--sizes`` (the store grows from one size to the next), ``--warmup`` queries run
-  uncounted, then ``--queries`` queries are timed one at a time: ``MemoryStore.search(query,
-  filter, limit=5)``, from the call to the list of records, on one event loop with nothing
-  else running. A third of the queries have no filter (``plain``), a third are limited to one
-  agent (``agent``) and a third to the last 7 days (``since_7d``); percentiles are given for
-  each and for all (``all``). On PostgreSQL the table is ANALYZEd after loading, as
-  autovacuum would do on a live server (``--no-analyze`` measures it with no statistics).
+  and exchanges over 60 days, made from about 170 templates and word lists, from a seed) with
+  the vectors of ``--latency-embedder`` (by default ``onnx:minilm``, the shipped model the
+  server uses: 384 dimensions; ``hashing`` is the built-in fallback, 512). Embedding 100k
+  memories with the model takes minutes, so their vectors are computed once per run, before
+  anything is measured (``bench.embedder``: each distinct text once, in ``--embed-workers``
+  processes of one onnxruntime thread each, progress on stderr) and kept in ``--vector-cache``
+  for the next run (``bench.ask`` shares it: the same corpus); ``embedder_costs.vectors`` says
+  how many were computed and how fast. The memories are stored through ``MemoryStore.add`` in
+  batches of ``--batch``, carrying their vectors (the store keeps a vector of its own
+  embedder's space instead of embedding again); the time that takes is reported
+  (``insert``; ``embed_seconds`` there should be 0). At each of ``--sizes`` (the store grows
+  from one size to the next), ``--warmup`` queries run uncounted, then ``--queries`` queries
+  are timed one at a time: ``MemoryStore.search(query, filter, limit=5)``, from the call to
+  the list of records, the query embedded by the store's embedder as the server's is (the
+  process's shared model, onnxruntime's default threads), on one event loop with nothing else
+  running. A third of the queries have no filter (``plain``), a third are limited to one agent
+  (``agent``) and a third to the last 7 days (``since_7d``); percentiles are given for each
+  and for all (``all``). The query's own embedding, apart: ``query_embed`` gives the
+  percentiles of the time each search spent in the embedder for its query (the store runs it
+  at the same time as the full-text statement, so it is not simply added to the rest);
+  then the measured queries are embedded again alone, one at a time with nothing else
+  running (``query_embed_alone``), and searched again with those vectors ready
+  (``search_vector_given``: the same searches, with no time spent embedding the query). On
+  PostgreSQL the table is ANALYZEd after loading, as autovacuum would do on a live server
+  (``--no-analyze`` measures it with no statistics).
 
   ``breakdown_ms`` splits the mean time of a search, for each filter and for all, into its
   SQL statements, timed around the driver's execute (rows are fetched there): ``lexical``
@@ -25,12 +41,26 @@ on the ``--postgres`` server and dropped after; ``--no-postgres`` skips it):
   vector index did not bring), ``fetch`` (the winners' full rows) and, on SQLite, ``begin``;
   ``embed`` is the time inside the embedder for the query (the thread hop to it is not);
   ``python`` is the rest (the vector index's product over every memory, ranking, building
-  records, the connection pool, event-loop and thread hops).
+  records, the connection pool, event-loop and thread hops): the whole less the parts, which
+  overlap (the embedding and the index's product run beside the full-text statement), so it
+  is too small, even below 0.
 
   Search compares meaning in an in-memory index of every memory, which a server loads from
   the database at its first search. At each size a new ``MemoryStore`` is made, as after a
   restart, and its first search is timed on its own as ``index_load_seconds``, before the
-  warm-up; ``index_mb`` is the size of the vectors it holds.
+  warm-up. ``index_vectors_mb`` is the size of its vectors, ``index_mb`` of all it holds (the
+  rows in use of its numpy columns, ids and look-up dicts; ``index_allocated_mb`` adds the
+  spare rows its columns keep to grow into, zero pages the OS backs only once written) and
+  ``index_mb_per_100k`` that scaled to 100k memories.
+
+  ``embedder_costs``, measured first, while this run is not yet using the other cores:
+  ``embeddings_per_s_per_core`` (1,000 memories embedded in one call on one thread: for ONNX,
+  a session of one intra-op thread built by ``bench.embedder``; batches of 32 of similar
+  length, as ``OnnxEmbedder`` makes them; the best of 3 calls, each given), one query's embedding on one thread and as the
+  server runs it (``throughput``), ``model_load_s`` (``make_embedder`` in a fresh process:
+  the files' hash check, tokenizer and session; median of 3 processes, importing the package
+  and the first embedding apart, in ``load``) and ``index_mb_per_100k`` per backend (at the
+  largest size).
 
 - ``quality``: the hand-written (fact, question) pairs of ``bench.recall_questions`` (110: a
   ``dev`` half of 55 that recall was tuned against and a ``held_out`` half of 55 never used for
@@ -53,8 +83,9 @@ on the ``--postgres`` server and dropped after; ``--no-postgres`` skips it):
   memories (``corpus_sha256`` is checked to be the same), asked the same questions in the
   same run, in memory.
 
-Reading the result: ``target.latency`` holds p95 of ``all`` at 100k memories on PostgreSQL
-against the project's 50 ms. ``target.quality``: on the held-out half, some semantic
+Reading the result: ``target.latency`` holds p95 of ``all`` (query embedding included; its own
+p95 beside) at 100k memories on each backend against the project's 50 ms; the target is for
+the shipped model's vectors (``applies``). ``target.quality``: on the held-out half, some semantic
 embedder reaches recall@5 >= 0.85 and recall@1 >= 0.65 on every backend measured.
 ``target.hashing_vs_bm25``: on the held-out half, the hashing embedder (the fallback when no
 semantic one is installed) finds at least as much as BM25, recall@1 and recall@5, on every
@@ -95,6 +126,7 @@ import numpy as np
 from sqlalchemy import event, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench import embedder as bench_embedder
 from bench import recall_corpus
 from bench.bm25 import BM25, K1, B
 from bench.progress import (
@@ -125,6 +157,7 @@ LIMIT = 5
 CATEGORIES = ("plain", "agent", "since_7d")
 BREAKDOWN = ("lexical", "lexical_rows", "fetch", "begin", "other", "embed", "python")
 TARGET_SIZE = 100_000
+MAX_SECONDS = 2400.0  # the default --max-seconds: vectors for 100k memories can take minutes
 TARGET_P95_MS = 50.0
 TARGET_RECALL_AT_5 = 0.85  # on the held-out half, by a semantic embedder
 TARGET_RECALL_AT_1 = 0.65
@@ -158,6 +191,24 @@ class TimedEmbedder:
             return self.inner.embed(texts)
         finally:
             self.seconds += time.perf_counter() - start
+
+
+class KnownQueries:
+    """An embedder that has the vectors of given texts ready (computed beforehand) and embeds
+    only others; same name, so the same space. A search of a known query spends no time
+    embedding it: what is left is the search itself."""
+
+    def __init__(self, inner: Embedder, known: dict[str, Vector]) -> None:
+        self.inner, self.known = inner, known
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def embed(self, texts: Sequence[str]) -> list[Vector]:
+        if all(t in self.known for t in texts):
+            return [self.known[t] for t in texts]
+        return self.inner.embed(texts)
 
 
 class StatementTimer:
@@ -225,6 +276,9 @@ class Params:
     analyze: bool
     st_model: str
     embedders: list[str]
+    latency_embedder: str
+    embed_workers: int
+    vector_cache: str | None
 
 
 @asynccontextmanager
@@ -282,14 +336,24 @@ def query_plan(count: int, seed: int, anchor: datetime) -> list[tuple[str, str, 
 
 
 async def latency(
-    backend: str, url: str, params: Params, anchor: datetime, out: dict[str, Any]
+    backend: str,
+    url: str,
+    params: Params,
+    anchor: datetime,
+    vectors: bench_embedder.Vectors,
+    out: dict[str, Any],
 ) -> None:
-    """Grow one store through ``params.sizes``, timing searches at each size into ``out``."""
+    """Grow one store through ``params.sizes``, timing searches at each size into ``out``. The
+    memories carry their precomputed ``vectors``, which the store keeps (same embedder)."""
     engine = create_engine(url)
     timer = StatementTimer(engine)
-    embedder = TimedEmbedder(HashingEmbedder())
+    embedder = TimedEmbedder(make_embedder(params.latency_embedder))
+    if embedder.name != vectors.embedder:
+        raise RuntimeError(f"vectors of {vectors.embedder} for a store of {embedder.name}")
     store = MemoryStore(engine, embedder)
-    records = recall_corpus.memories(params.seed, anchor)
+    records = bench_embedder.with_vectors(
+        recall_corpus.memories(params.seed, anchor), vectors.matrix, vectors.embedder
+    )
     warmup = query_plan(params.warmup, params.seed + 1, anchor)
     measured = query_plan(params.queries, params.seed + 2, anchor)
     have = 0
@@ -325,12 +389,15 @@ async def latency(
             await searcher.search(warmup[0][1], warmup[0][2], limit=LIMIT, now=anchor)
             index: dict[str, Any] = {
                 "index_load_seconds": round(time.perf_counter() - started, 2),
-                "index_mb": round(size * HashingEmbedder().dims * 4 / 2**20),
+                **index_memory(searcher, size),
             }
-            progress(f"{label}: vector index loaded in {index['index_load_seconds']} s")
+            progress(
+                f"{label}: vector index loaded in {index['index_load_seconds']} s, "
+                f"{index['index_mb']:.0f} MB ({index['index_mb_per_100k']:.0f} MB per 100k)"
+            )
             result = await searches(searcher, timer, embedder, warmup, measured, anchor)
             out[str(size)] = {"insert": insert, **index, **result}
-            progress(f"{label}: {line(result['search'])}")
+            progress(f"{label}: {line(result)}")
     finally:
         await engine.dispose()
 
@@ -348,6 +415,7 @@ async def searches(
     times: dict[str, list[float]] = {c: [] for c in CATEGORIES}
     # Per category: seconds in each kind of statement, in the embedder, and in all.
     spent: dict[str, dict[str, float]] = {c: {} for c in CATEGORIES}
+    embed_ms: list[float] = []  # each search's time in the embedder, for its query's vector
     found = 0
     timer.active = True
     try:
@@ -357,6 +425,7 @@ async def searches(
             results = await store.search(query, where, limit=LIMIT, now=anchor)
             elapsed = time.perf_counter() - started
             times[category].append(elapsed * 1000)
+            embed_ms.append((embedder.seconds - embedded_before) * 1000)
             found += bool(results)
             parts = {**timer.seconds, "embed": embedder.seconds - embedded_before}
             parts["python"] = elapsed - sum(parts.values())
@@ -364,6 +433,7 @@ async def searches(
                 spent[category][kind] = spent[category].get(kind, 0.0) + seconds
     finally:
         timer.active = False
+    alone, given = await without_embedding(store, embedder, measured, anchor)
     everything = [t for ts in times.values() for t in ts]
     spent["all"] = {}
     for category in CATEGORIES:
@@ -383,15 +453,90 @@ async def searches(
             "all": summarize(everything),
             **{c: summarize(ts) for c, ts in times.items() if ts},
         },
+        "query_embed": summarize(embed_ms),
+        "query_embed_alone": summarize(alone),
+        "search_vector_given": summarize(given),
         "breakdown_ms": breakdown,
         "answered": round(found / len(everything), 3),
     }
 
 
-def line(search: dict[str, Any]) -> str:
-    a = search["all"]
+async def without_embedding(
+    store: MemoryStore,
+    embedder: TimedEmbedder,
+    measured: list[tuple[str, str, RecallFilter]],
+    anchor: datetime,
+) -> tuple[list[float], list[float]]:
+    """The measured queries' embeddings timed alone, one at a time with nothing else running
+    (ms), then the same searches again with those vectors ready, so that no search embeds
+    its query (ms): the search without its query's embedding."""
+    known: dict[str, Vector] = {}
+    alone = []
+    for _, query, _ in measured:
+        started = time.perf_counter()
+        known[query] = embedder.inner.embed([query])[0]
+        alone.append((time.perf_counter() - started) * 1000)
+    store.embedder = KnownQueries(embedder.inner, known)
+    given = []
+    try:
+        for _, query, where in measured:
+            started = time.perf_counter()
+            await store.search(query, where, limit=LIMIT, now=anchor)
+            given.append((time.perf_counter() - started) * 1000)
+    finally:
+        store.embedder = embedder
+    return alone, given
+
+
+def index_memory(store: MemoryStore, size: int) -> dict[str, Any]:
+    """The memory a store's vector index holds: its vectors alone (``index_vectors_mb``), and
+    everything (``index_mb``: every numpy column's rows in use, the ids and the look-up dicts).
+    Columns grow by doubling; the spare rows (``index_allocated_mb`` counts them too) are
+    zeroed pages never written, which the operating system does not back with memory until
+    they are used. ``index_mb_per_100k`` scales ``index_mb`` to 100k memories."""
+    index = getattr(store, "_index", None)
+    if index is None:
+        return {"index_mb": None, "index_mb_per_100k": None}
+    rows = len(index)
+    vectors_mb = rows * index.dims * 4 / 2**20
+    used_mb = deep_bytes(vars(index), rows=getattr(index, "_size", rows)) / 2**20
+    return {
+        "index_dims": index.dims,
+        "index_vectors_mb": round(vectors_mb, 1),
+        "index_mb": round(used_mb, 1),
+        "index_allocated_mb": round(deep_bytes(vars(index)) / 2**20, 1),
+        "index_mb_per_100k": round(used_mb * 100_000 / size, 1),
+    }
+
+
+def deep_bytes(value: Any, rows: int | None = None, seen: set[int] | None = None) -> int:
+    """Bytes held by ``value``: numpy arrays' buffers (with ``rows``, only that many of their
+    first rows), and Python containers, strings and numbers with their contents (each object
+    once; other objects, such as locks, by their own size)."""
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return 0
+    seen.add(id(value))
+    if isinstance(value, np.ndarray):
+        if rows is None or not value.ndim or not len(value):
+            return int(value.nbytes)
+        return int(value.nbytes // len(value) * min(rows, len(value)))
+    found = sys.getsizeof(value)
+    if isinstance(value, dict):
+        found += sum(
+            deep_bytes(k, rows, seen) + deep_bytes(v, rows, seen) for k, v in value.items()
+        )
+    elif isinstance(value, list | tuple | set | frozenset):
+        found += sum(deep_bytes(v, rows, seen) for v in value)
+    return found
+
+
+def line(result: dict[str, Any]) -> str:
+    a, e, g = result["search"]["all"], result["query_embed"], result["search_vector_given"]
     return (
-        f"p50 {a['p50_ms']} ms, p95 {a['p95_ms']} ms, p99 {a['p99_ms']} ms over {a['n']} searches"
+        f"p50 {a['p50_ms']} ms, p95 {a['p95_ms']} ms, p99 {a['p99_ms']} ms over {a['n']} "
+        f"searches; the query's embedding p50 {e['p50_ms']} ms, p95 {e['p95_ms']} ms of it; "
+        f"with the vector given p50 {g['p50_ms']} ms, p95 {g['p95_ms']} ms"
     )
 
 
@@ -601,12 +746,36 @@ async def run_all(
     workdir = Path(tempfile.mkdtemp(prefix="cloudbrain-recall-"))
     try:
         if only in (None, "latency"):
+            started = time.perf_counter()
+            costs = results["embedder_costs"] = await embedder_costs(params)
+            phases["embedder_costs"] = round(time.perf_counter() - started, 1)
+            started = time.perf_counter()
+            texts = [
+                r.content
+                for r in itertools.islice(
+                    recall_corpus.memories(params.seed, anchor), max(params.sizes)
+                )
+            ]
+            vectors = await asyncio.to_thread(
+                bench_embedder.embed_all,
+                texts,
+                params.latency_embedder,
+                workers=params.embed_workers,
+                cache=None if params.vector_cache is None else Path(params.vector_cache),
+                label="latency vectors",
+            )
+            del texts
+            costs["vectors"] = vectors.report()
+            phases["vectors"] = round(time.perf_counter() - started, 1)
             for backend in backends:
                 started = time.perf_counter()
                 out = results.setdefault("latency", {}).setdefault(backend, {})
                 async with database(backend, postgres, workdir) as url:
-                    await latency(backend, url, params, anchor, out)
+                    await latency(backend, url, params, anchor, vectors, out)
                 phases[f"latency.{backend}"] = round(time.perf_counter() - started, 1)
+                largest = out.get(str(max(params.sizes)))
+                if largest is not None:
+                    costs["index_mb_per_100k"][backend] = largest["index_mb_per_100k"]
         if only in (None, "quality"):
             await quality_runs(params, backends, postgres, workdir, anchor, results, phases)
     finally:
@@ -668,6 +837,47 @@ async def quality_runs(
             )
 
 
+async def embedder_costs(params: Params) -> dict[str, Any]:
+    """What the latency run's embedder costs apart from search: embeddings per second of one
+    core, one query's embedding, the time to load it in a fresh process; the index's memory
+    per 100k memories is filled in as the latency runs measure it."""
+    spec = params.latency_embedder
+    name = make_embedder(spec).name
+    progress(f"embedder {name}: timing embeddings on one thread and loading in new processes…")
+    sample = list(
+        itertools.islice(recall_corpus.memories(params.seed + 7, datetime.now(UTC)), 1000)
+    )
+    queries = recall_corpus.queries(params.seed + 8, 100)
+    speed = await asyncio.to_thread(
+        bench_embedder.throughput, spec, [r.content for r in sample], queries
+    )
+    load = await asyncio.to_thread(bench_embedder.load_seconds, spec)
+    costs: dict[str, Any] = {
+        "embedder": name,
+        "spec": spec,
+        "embeddings_per_s_per_core": speed["per_s_per_core"],
+        "model_load_s": load["load_s"],
+        "index_mb_per_100k": {},
+        "throughput": speed,
+        "load": load,
+        "how": "embeddings/s per core: one call embedding the texts (synthetic memories of the "
+        "corpus) on one thread (for ONNX, a session of 1 intra-op thread), after a first "
+        "call, best of 3 calls; query_*: one text per call, on one thread and with the embedder as the server "
+        "makes it (onnxruntime's default threads); model load: make_embedder(spec) in a fresh "
+        "process (hash check, tokenizer, session), median of several processes, files in the "
+        "page cache; index MB per 100k: everything the vector index holds at the largest size, "
+        "scaled to 100k",
+    }
+    progress(
+        f"embedder {name}: {speed['per_s_per_core']:,} embeddings/s on one core "
+        f"({speed['ms_per_text']} ms each), a query {speed['query_one_thread']['p50_ms']} ms on "
+        f"one thread and {speed['query_as_served']['p50_ms']} ms as served (p50); loads in "
+        f"{load['load_s']} s (import {load['import_s']} s, first embedding "
+        f"{load['first_embed_s']} s)"
+    )
+    return costs
+
+
 def halves_line(result: dict[str, Any]) -> str:
     return "; ".join(
         f"{half} recall@1 {result[half]['recall_at_1']:.3f}, "
@@ -680,18 +890,36 @@ def halves_line(result: dict[str, Any]) -> str:
 
 
 def targets(doc: dict[str, Any]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    at_size = doc["results"].get("latency", {}).get("postgresql", {}).get(str(TARGET_SIZE))
-    p95 = at_size["search"]["all"]["p95_ms"] if at_size else None
-    found["latency"] = {
-        "what": f"p95 of MemoryStore.search at {TARGET_SIZE:,} memories on PostgreSQL",
-        "p95_ms": p95,
-        "limit_ms": TARGET_P95_MS,
-        "met": None if p95 is None else p95 < TARGET_P95_MS,
-    }
+    found: dict[str, Any] = {"latency": latency_target(doc)}
     found["quality"] = semantic_target(doc)
     found["hashing_vs_bm25"] = hashing_target(doc)
     return found
+
+
+def latency_target(doc: dict[str, Any]) -> dict[str, Any]:
+    """p95 of a search (the query's embedding included) at ``TARGET_SIZE`` memories on each
+    backend measured; the target is for the shipped model's vectors."""
+    p95: dict[str, float] = {}
+    embed_p95: dict[str, float] = {}
+    given_p95: dict[str, float] = {}
+    for backend, by_size in doc["results"].get("latency", {}).items():
+        at_size = by_size.get(str(TARGET_SIZE))
+        if at_size is not None:
+            p95[backend] = at_size["search"]["all"]["p95_ms"]
+            embed_p95[backend] = at_size["query_embed"]["p95_ms"]
+            given_p95[backend] = at_size["search_vector_given"]["p95_ms"]
+    spec = doc["parameters"]["latency_embedder"]
+    return {
+        "what": f"p95 of MemoryStore.search at {TARGET_SIZE:,} memories, query embedding "
+        "included, on PostgreSQL and on SQLite",
+        "embedder": spec,
+        "applies": spec == bench_embedder.DEFAULT_SPEC,  # the shipped model's vectors
+        "p95_ms": p95,
+        "query_embed_p95_ms": embed_p95,
+        "vector_given_p95_ms": given_p95,
+        "limit_ms": TARGET_P95_MS,
+        "met": all(v < TARGET_P95_MS for v in p95.values()) if p95 else None,
+    }
 
 
 def semantic_target(doc: dict[str, Any]) -> dict[str, Any]:
@@ -828,6 +1056,7 @@ def print_tables(doc: dict[str, Any], out: TextIO) -> None:
                         f"{s['p95_ms']:>9.2f}{s['p99_ms']:>9.2f}{s['mean_ms']:>9.2f}{s['n']:>5}",
                         file=out,
                     )
+        print_embed_apart(latency, out)
         print(file=out)
         for backend, by_size in latency.items():
             for size, r in by_size.items():
@@ -841,6 +1070,9 @@ def print_tables(doc: dict[str, Any], out: TextIO) -> None:
                 for category, spent in r["breakdown_ms"].items():
                     parts = ", ".join(f"{k} {v:.2f}" for k, v in spent.items())
                     print(f"    {category:<10}{parts}", file=out)
+    costs = doc["results"].get("embedder_costs")
+    if costs:
+        print_costs(costs, out)
     quality = doc["results"].get("quality", {})
     bm25 = doc["results"].get("bm25")
     if quality or bm25:
@@ -848,8 +1080,16 @@ def print_tables(doc: dict[str, Any], out: TextIO) -> None:
     print(file=out)
     t = doc["target"]["latency"]
     verdict = "not measured" if t["met"] is None else ("met" if t["met"] else "MISSED")
+    if t["met"] is not None and not t["applies"]:
+        verdict += f" (but the target is for {bench_embedder.DEFAULT_SPEC}'s vectors)"
+    measured = ", ".join(
+        f"{backend} {p95:.2f} ms (its query embedding p95 {t['query_embed_p95_ms'][backend]:.2f}; "
+        f"with the vector given {t['vector_given_p95_ms'][backend]:.2f})"
+        for backend, p95 in t["p95_ms"].items()
+    )
     print(
-        f"target: {t['what']}: {_num(t['p95_ms'], 2)} ms (< {TARGET_P95_MS:g} ms: {verdict})",
+        f"target: {t['what']}, {t['embedder']}: {measured or 'n/a'} (< {TARGET_P95_MS:g} ms: "
+        f"{verdict})",
         file=out,
     )
     t = doc["target"]["quality"]
@@ -869,6 +1109,69 @@ def print_tables(doc: dict[str, Any], out: TextIO) -> None:
             )
     t = doc["target"]["hashing_vs_bm25"]
     print(f"target: {t['what']}: {quality_verdict(t, 'not measured')}", file=out)
+
+
+def print_embed_apart(latency: dict[str, Any], out: TextIO) -> None:
+    """Each search (all filters) beside its query's embedding and the rest of it."""
+    head = f"{'backend':<12}{'memories':>10}  {'':<22}{'p50 ms':>9}{'p95 ms':>9}"
+    head += f"{'p99 ms':>9}{'mean ms':>9}"
+    print(
+        "\nthe query's own embedding, apart (all filters): each search and the time it spent "
+        "embedding its query (beside the full-text statement, at the same time); the same "
+        "searches with their query's vector ready; the embeddings alone, one at a time\n"
+        f"{head}\n{'-' * len(head)}",
+        file=out,
+    )
+    for backend, by_size in latency.items():
+        for size, r in by_size.items():
+            for what, s in (
+                ("search", r["search"]["all"]),
+                ("  its embedding", r["query_embed"]),
+                ("search, vector given", r["search_vector_given"]),
+                ("embedding alone", r["query_embed_alone"]),
+            ):
+                print(
+                    f"{backend:<12}{int(size):>10,}  {what:<22}{s['p50_ms']:>9.2f}"
+                    f"{s['p95_ms']:>9.2f}{s['p99_ms']:>9.2f}{s['mean_ms']:>9.2f}",
+                    file=out,
+                )
+
+
+def print_costs(costs: dict[str, Any], out: TextIO) -> None:
+    speed, load = costs["throughput"], costs["load"]
+    print(f"\nembedder costs ({costs['embedder']})", file=out)
+    print(
+        f"    embeddings per second per core: {speed['per_s_per_core']:,} "
+        f"({speed['ms_per_text']} ms a text, {speed['texts']:,} memories of "
+        f"{speed['mean_chars']} characters on average, one thread)",
+        file=out,
+    )
+    q1, qs = speed["query_one_thread"], speed["query_as_served"]
+    print(
+        f"    one query: p50 {q1['p50_ms']} ms, p95 {q1['p95_ms']} ms on one thread; "
+        f"p50 {qs['p50_ms']} ms, p95 {qs['p95_ms']} ms as the server runs it",
+        file=out,
+    )
+    print(
+        f"    model load: {load['load_s']} s in a fresh process (median of {load['runs']}; "
+        f"importing the package {load['import_s']} s, first embedding {load['first_embed_s']} s)",
+        file=out,
+    )
+    for backend, mb in costs["index_mb_per_100k"].items():
+        print(f"    vector index per 100k memories, {backend}: {_num(mb, 1)} MB", file=out)
+    v = costs.get("vectors")
+    if v:
+        computed = (
+            f"{v['computed']:,} computed in {v['seconds']} s ({_num(v['computed_per_s'], 0)}/s in "
+            f"{v['workers']} processes of one thread)"
+            if v["computed"]
+            else f"none computed ({v['seconds']} s)"
+        )
+        print(
+            f"    the memories' vectors: {v['distinct']:,} distinct of {v['texts']:,} texts, "
+            f"{v['from_cache']:,} from the cache, {computed}",
+            file=out,
+        )
 
 
 def quality_verdict(target: dict[str, Any], unmeasured: str) -> str:
@@ -947,7 +1250,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "distractors for each available embedder, beside plain BM25 over the same memories, "
         "on SQLite and PostgreSQL. Progress and tables go to stderr, a JSON document to stdout.",
         epilog=f"Targets: p95 under {TARGET_P95_MS:g} ms at {TARGET_SIZE:,} memories on "
-        f"PostgreSQL; on the held-out half, with at least {MIN_DISTRACTORS:,} distractors, "
+        f"PostgreSQL and on SQLite with {bench_embedder.DEFAULT_SPEC}'s vectors, the query's "
+        "embedding included; on the held-out half, with at least {MIN_DISTRACTORS:,} distractors, "
         f"recall@5 >= {TARGET_RECALL_AT_5:g} and recall@1 >= {TARGET_RECALL_AT_1:g} for a "
         "semantic embedder (the built-in hashing embedder is not one), and the hashing "
         "embedder's recall@1 and recall@5 at least BM25's. Exits 1 when the run did not "
@@ -1020,7 +1324,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         f"repeatable. {' and '.join(DEFAULT_EMBEDDERS)} are always tried, and lexical-only "
         "(no embedder) always judged. One that cannot embed is skipped with the reason",
     )
+    parser.add_argument(
+        "--latency-embedder",
+        default=bench_embedder.DEFAULT_SPEC,
+        metavar="SPEC",
+        help="embedder of the latency test's memories and queries, named as CLOUDBRAIN_EMBEDDER "
+        "names it: onnx:minilm (the shipped model, the server's default), hashing, "
+        "hashing:DIMS... (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--embed-workers",
+        type=positive(int),
+        default=os.cpu_count() or 1,
+        help="processes (of one thread each) computing the latency test's vectors before it "
+        "starts (default: one per core, %(default)s)",
+    )
+    parser.add_argument(
+        "--vector-cache",
+        default=str(bench_embedder.CACHE),
+        metavar="DIR",
+        help="folder where the memories' vectors are kept between runs (bench.ask uses the "
+        "same; a few are computed again each run to tell a stale cache) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-vector-cache",
+        action="store_true",
+        help="compute every vector again, and keep none",
+    )
     add_run_options(parser)
+    # Longer than other benchmarks: the memories' vectors, when not cached, take minutes.
+    parser.set_defaults(max_seconds=MAX_SECONDS)
     return parser.parse_args(argv)
 
 
@@ -1038,11 +1371,13 @@ def main(argv: list[str] | None = None) -> None:
         analyze=not args.no_analyze,
         st_model=args.st_model,
         embedders=args.embedder,
+        latency_embedder=args.latency_embedder,
+        embed_workers=args.embed_workers,
+        vector_cache=None if args.no_vector_cache else args.vector_cache,
     )
     parameters: dict[str, Any] = {
         **asdict(params),
         "limit": LIMIT,
-        "embedder": HashingEmbedder().name,
         "vector_candidates": VECTOR_CANDIDATES,
         "questions": len(PAIRS),
         "only": args.only,
