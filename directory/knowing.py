@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-MAX_PASSAGES = 8  # sentences of an answer compared with the question, besides the whole
+MAX_PASSAGES = 3  # sentences of an answer compared with the question, besides the whole
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 FLOORS = {"onnx:all-MiniLM-L6-v2-int8": 0.31}
 

@@ -213,12 +213,19 @@ class AskService:
         )
         answers: list[AskAnswer] = []
 
-        question_vector = await self._vector(frame.question)  # once, for every answer
+        question_vector = await self.memory.query_vector(frame.question)  # the one recall used
 
         fell_short: dict[str, str] = {}  # AI -> why it did not answer with knowledge
 
+        closeness: dict[str, float] = {}  # answer id -> its best memory's similarity
+
         async def add(answer: AskAnswer) -> AskAnswer:
-            cosine = await self._cosine(question_vector, answer.text)
+            # An answer from memories is as close as its best memory, which recall measured;
+            # only live answers are embedded here.
+            known = closeness.get(answer.id)
+            cosine = (
+                known if known is not None else await self._cosine(question_vector, answer.text)
+            )
             knowing = answer.knows
             if answer.source == "live" and not answer.knows:
                 fell_short[answer.agent] = SAID_NO
@@ -237,8 +244,10 @@ class AskService:
             return scored
 
         async def from_memories(agent: str) -> None:
-            found, why_not = await self._from_memories(agent, frame, where, pool, floor)
+            found, why_not, similarity = await self._from_memories(agent, frame, where, pool, floor)
             if found is not None:
+                if similarity is not None:
+                    closeness[found.id] = similarity
                 await add(found)
             else:
                 fell_short.setdefault(agent, why_not)
@@ -479,10 +488,10 @@ class AskService:
 
     async def _from_memories(
         self, agent: str, frame: Ask, where: RecallFilter, pool: list[Recalled], floor: float
-    ) -> tuple[AskAnswer | None, str]:
+    ) -> tuple[AskAnswer | None, str, float | None]:
         """An answer for ``agent`` from what it stored: its best memories on the question that
-        are close enough to answer it, attributed to the session and device of the best one;
-        or None and why not. Taken from ``pool`` (the best memories of everyone) when it
+        are close enough to answer it, attributed to the session and device of the best one,
+        with the best one's similarity to the question; or None and why not. Taken from ``pool`` (the best memories of everyone) when it
         holds enough of them, which saves a search."""
         found = [r for r in pool if r.memory.ai == agent][:MEMORIES_PER_ANSWER]
         if len(found) < MEMORIES_PER_ANSWER:
@@ -490,22 +499,26 @@ class AskService:
                 frame.question, _with(where, ai=agent), MEMORIES_PER_ANSWER
             )
         close = [r for r in found if knows(r.why.get("similarity"), floor)]
+        similar = [s for r in close or found if (s := r.why.get("similarity")) is not None]
         if not close:
-            similar = [s for r in found if (s := r.why.get("similarity")) is not None]
-            return None, nothing_close(max(similar, default=None), floor)
+            return None, nothing_close(max(similar, default=None), floor), None
         found, best = close, close[0].memory
-        return AskAnswer(
-            id=new_id(),
-            agent=agent,
-            source="memory",
-            text="\n".join(_said(r) for r in found),
-            confidence=MEMORY_CONFIDENCE,
-            session=best.session,
-            device=best.device,
-            at=best.created_at,
-            model=best.model_used,
-            memories=[r.memory.id for r in found],
-        ), ""
+        return (
+            AskAnswer(
+                id=new_id(),
+                agent=agent,
+                source="memory",
+                text="\n".join(_said(r) for r in found),
+                confidence=MEMORY_CONFIDENCE,
+                session=best.session,
+                device=best.device,
+                at=best.created_at,
+                model=best.model_used,
+                memories=[r.memory.id for r in found],
+            ),
+            "",
+            max(similar, default=None),
+        )
 
     async def _cosine(self, question: Vector | None, text: str) -> float | None:
         """Cosine similarity of an answer's closest passage (see :func:`passages`) to the
@@ -514,10 +527,6 @@ class AskService:
         if question is None or not found:
             return None
         return max(float(question @ vector) for vector in found)
-
-    async def _vector(self, text: str) -> Vector | None:
-        found = await self._vectors([text])
-        return found[0] if found else None
 
     async def _vectors(self, texts: list[str]) -> list[Vector] | None:
         embedder: Embedder | None = self.memory.embedder

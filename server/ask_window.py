@@ -66,7 +66,9 @@ async def window_answers(
     specialists = [Specialist(agent=n, live=False, score=1.0, why={"window": 1.0}) for n in names]
     span = f"{_when(since) or 'the beginning'} and {_when(until) or 'now'}"
     empty = f"nothing stored between {span}"
-    return Listing(specialists, answers, {} if answers else {n: empty for n in names or ["everyone"]})
+    return Listing(
+        specialists, answers, {} if answers else {n: empty for n in names or ["everyone"]}
+    )
 
 
 def _when(moment: datetime | None) -> str:

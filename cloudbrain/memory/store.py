@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ from cloudbrain.memory.vectors import IndexedMemory, Similar, VectorFilter, Vect
 
 log = logging.getLogger(__name__)
 VECTOR_CANDIDATES = 200  # nearest memories by meaning, fused with the full-text ones
+RECENT_QUERIES = 64  # query vectors kept for searches that repeat a question
 LOAD_PAGE = 5000  # rows read per query while loading the vector index
 CATCH_UP_OVERLAP = 1000  # positions read again by each catch-up
 
@@ -110,6 +112,7 @@ class MemoryStore:
         self._index: VectorIndex | None = None
         self._loaded_upto = 0  # the highest position the index was loaded up to
         self._loading = asyncio.Lock()
+        self._recent_queries: OrderedDict[str, Vector] = OrderedDict()
 
     async def add(self, records: Sequence[MemoryRecord]) -> Added:
         """Store records by union: new ids are stored; a known id is merged (see :func:`merge`).
@@ -287,7 +290,7 @@ class MemoryStore:
         self, query: str, where: RecallFilter
     ) -> tuple[Vector | None, list[Similar]]:
         """The query's vector and the memories nearest to it in meaning."""
-        query_vector = await self._query_vector(query)
+        query_vector = await self.query_vector(query)
         if query_vector is None:
             return None, []
         index = await self._vector_index(query_vector.size)
@@ -298,7 +301,7 @@ class MemoryStore:
 
     async def load_index(self) -> None:
         """Load the vector index now, rather than at the first search (which would wait)."""
-        probe = await self._query_vector("index")
+        probe = await self.query_vector("index")
         if probe is not None:
             await self._vector_index(probe.size)
 
@@ -351,11 +354,22 @@ class MemoryStore:
             time.perf_counter() - started,
         )
 
-    async def _query_vector(self, query: str) -> Vector | None:
+    async def query_vector(self, query: str) -> Vector | None:
+        """The query's vector. The last few are kept: an ask searches with one question
+        several times (everyone's memories, then each specialist's)."""
         if self.embedder is None or not query.strip():
             return None
+        if (known := self._recent_queries.get(query)) is not None:
+            self._recent_queries.move_to_end(query)
+            return known
         found = await self._embed([query])
-        return normalized(np.asarray(found[0], dtype=np.float32)) if found else None
+        if not found:
+            return None
+        vector = normalized(np.asarray(found[0], dtype=np.float32))
+        self._recent_queries[query] = vector
+        if len(self._recent_queries) > RECENT_QUERIES:
+            self._recent_queries.popitem(last=False)
+        return vector
 
     async def page(
         self,
