@@ -800,25 +800,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "memories' vectors, named as CLOUDBRAIN_EMBEDDER names it: onnx:minilm (the shipped "
         "model, the default of both), hashing, hashing:DIMS... (default: %(default)s)",
     )
-    parser.add_argument(
-        "--embed-workers",
-        type=positive(int),
-        default=os.cpu_count() or 1,
-        help="processes (of one thread each) computing the memories' vectors before the run "
-        "(default: one per core, %(default)s)",
-    )
-    parser.add_argument(
-        "--vector-cache",
-        default=str(bench_embedder.CACHE),
-        metavar="DIR",
-        help="folder where the memories' vectors are kept between runs (bench.recall uses the "
-        "same; a few are computed again each run to tell a stale cache) (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--no-vector-cache",
-        action="store_true",
-        help="compute every vector again, and keep none",
-    )
+    bench_embedder.add_vector_options(parser)
     parser.add_argument(
         "--profile",
         type=Path,

@@ -16,6 +16,7 @@ onnxruntime threads; :func:`throughput` and :func:`load_seconds` time it.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import hashlib
 import json
@@ -35,7 +36,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from bench.progress import progress
+from bench.progress import positive, progress
 from cloudbrain.memory.embedding import Embedder, make_embedder
 from cloudbrain.memory.onnx_embedder import SHIPPED, OnnxEmbedder
 from cloudbrain.memory.records import MemoryRecord
@@ -349,3 +350,27 @@ def load_seconds(spec: str, runs: int = LOAD_RUNS) -> dict[str, Any]:
         "first_embed_s": round(statistics.median(found["first"]), 3),
         "load_s_each": [round(v, 3) for v in found["load"]],
     }
+
+
+def add_vector_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the benchmarks that embed a corpus: workers and the vector cache."""
+    parser.add_argument(
+        "--embed-workers",
+        type=positive(int),
+        default=os.cpu_count() or 1,
+        help="processes (of one thread each) computing the memories' vectors before the run "
+        "(default: one per core, %(default)s)",
+    )
+    parser.add_argument(
+        "--vector-cache",
+        default=str(CACHE),
+        metavar="DIR",
+        help="folder where the memories' vectors are kept between runs (bench.recall and "
+        "bench.ask share it; a few are computed again each run to tell a stale cache) "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-vector-cache",
+        action="store_true",
+        help="compute every vector again, and keep none",
+    )

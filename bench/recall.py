@@ -1332,25 +1332,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "names it: onnx:minilm (the shipped model, the server's default), hashing, "
         "hashing:DIMS... (default: %(default)s)",
     )
-    parser.add_argument(
-        "--embed-workers",
-        type=positive(int),
-        default=os.cpu_count() or 1,
-        help="processes (of one thread each) computing the latency test's vectors before it "
-        "starts (default: one per core, %(default)s)",
-    )
-    parser.add_argument(
-        "--vector-cache",
-        default=str(bench_embedder.CACHE),
-        metavar="DIR",
-        help="folder where the memories' vectors are kept between runs (bench.ask uses the "
-        "same; a few are computed again each run to tell a stale cache) (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--no-vector-cache",
-        action="store_true",
-        help="compute every vector again, and keep none",
-    )
+    bench_embedder.add_vector_options(parser)
     add_run_options(parser)
     # Longer than other benchmarks: the memories' vectors, when not cached, take minutes.
     parser.set_defaults(max_seconds=MAX_SECONDS)
