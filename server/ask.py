@@ -23,6 +23,7 @@ import numpy as np
 
 from cloudbrain.db.types import utcnow
 from cloudbrain.directory.aggregate import aggregate, relevance, summarize
+from cloudbrain.directory.ask_machine import AskMachine
 from cloudbrain.directory.knowing import (
     NO_ANSWER,
     SAID_NO,
@@ -72,11 +73,17 @@ CONSIDERED = 3  # AIs named in a "nobody knows" beside those asked: the closest 
 
 @dataclass
 class OpenAsk:
-    """An ask waiting for answers from the live specialists in ``waiting``."""
+    """An ask waiting for live answers: ``machine`` says from whom and until when; ``asked``
+    names the session each specialist was asked on, the only one whose answer counts."""
 
     id: str
-    waiting: dict[str, Peer]  # agent name -> the session asked
+    machine: AskMachine
+    asked: dict[str, Peer] = field(default_factory=dict)
     arrived: asyncio.Queue[tuple[Peer, Answer]] = field(default_factory=asyncio.Queue)
+
+    def expects(self, session: Peer) -> bool:
+        name = session.agent.name
+        return self.machine.expects(name) and self.asked.get(name) is session
 
 
 class AskService:
@@ -133,7 +140,7 @@ class AskService:
             and self.forward(session, frame)
         ):
             return  # the node that asked answers the session
-        if open_ask is None or open_ask.waiting.get(session.agent.name) is not session:
+        if open_ask is None or not open_ask.expects(session):
             session.send(
                 Error(
                     re=frame.id,
@@ -278,26 +285,30 @@ class AskService:
                 ", ".join(sorted(unreachable)),
             )
         routing = self._route(frame, live, profiles)
-        open_ask = OpenAsk(ask_id, {})
+        machine = AskMachine.start(
+            routing.first,
+            routing.fallback,
+            asyncio.get_running_loop().time(),
+            frame.timeout - (time.monotonic() - started),
+        )
+        open_ask = OpenAsk(ask_id, machine)
+
+        def put(name: str) -> None:
+            open_ask.asked[name] = live[name]
+            live[name].send(question.to_json())
+
         self._open[ask_id] = open_ask
         try:
             for name in routing.first:
-                open_ask.waiting[name] = live[name]
-                live[name].send(question.to_json())
+                put(name)
             for specialist in specialists:
                 if specialist.agent not in live and specialist.agent not in unreachable:
                     await from_memories(specialist.agent)
-
-            def failover(name: str) -> None:
-                open_ask.waiting[name] = live[name]
-                live[name].send(question.to_json())
-                routing.failovers.append(name)
-
-            seconds = frame.timeout - (time.monotonic() - started)
-            await self._collect(open_ask, seconds, add, list(routing.fallback), failover)
+            await self._collect(open_ask, put, add)
         finally:
             del self._open[ask_id]
-        missing = sorted({*open_ask.waiting, *unreachable})
+        routing.failovers = machine.failovers
+        missing = sorted({*machine.missing, *unreachable})
         for name in missing:  # not in time, or out of reach: what they stored still counts
             fell_short[name] = NO_ANSWER
             await from_memories(name)
@@ -438,41 +449,30 @@ class AskService:
     async def _collect(
         self,
         open_ask: OpenAsk,
-        seconds: float,
+        put: Callable[[str], None],
         add: Callable[[AskAnswer], Awaitable[AskAnswer]],
-        fallback: list[str],
-        failover: Callable[[str], None],
     ) -> None:
-        """Take live answers until every specialist asked has answered or ``seconds`` passed.
-        While no one asked has answered with knowledge, a fallback is asked each time a
-        share of the time passes (or at once, when those asked all said they do not know)."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        until = now + max(0.0, seconds)
-        step = max(0.0, seconds) / (len(fallback) + 1)
-        next_failover = now + step
-        knew = False
-        while open_ask.waiting or (fallback and not knew):
+        """Take live answers, and put the question to fallbacks, as long as the ask's machine
+        (see :mod:`ask_machine`) says; it is fed this loop's clock."""
+        loop, machine = asyncio.get_running_loop(), open_ask.machine
+        while True:
             now = loop.time()
-            if now >= until:
+            for name in machine.advance(now):
+                put(name)
+            if machine.done(now):
                 return
-            if fallback and not knew and (now >= next_failover or not open_ask.waiting):
-                failover(fallback.pop(0))
-                next_failover = now + step
-                continue
-            wake = min(until, next_failover) if fallback and not knew else until
             try:
-                live, frame = await asyncio.wait_for(open_ask.arrived.get(), wake - now)
+                live, frame = await asyncio.wait_for(
+                    open_ask.arrived.get(), machine.wake_at() - now
+                )
             except TimeoutError:
                 continue
-            name = live.agent.name
-            if open_ask.waiting.get(name) is not live:
+            if not open_ask.expects(live):
                 continue
-            del open_ask.waiting[name]
             scored = await add(
                 AskAnswer(
                     id=new_id(),
-                    agent=name,
+                    agent=live.agent.name,
                     source="live",
                     text=frame.text,
                     knows=frame.knows,
@@ -484,7 +484,7 @@ class AskService:
                     memories=list(frame.memories),
                 )
             )
-            knew = knew or scored.knows
+            machine.answered(live.agent.name, scored.knows)
 
     async def _from_memories(
         self, agent: str, frame: Ask, where: RecallFilter, pool: list[Recalled], floor: float
