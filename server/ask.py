@@ -19,26 +19,24 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import numpy as np
-
 from cloudbrain.db.types import utcnow
 from cloudbrain.directory.aggregate import aggregate, relevance, summarize
 from cloudbrain.directory.ask_machine import AskMachine
+from cloudbrain.directory.ask_plan import (
+    Recall,
+    knowledge,
+    live_shortfall,
+    plan_routing,
+    question_topics,
+    shortfalls,
+)
 from cloudbrain.directory.knowing import (
     NO_ANSWER,
-    SAID_NO,
     floor_for,
-    knows,
-    not_about,
-    nothing_close,
-    passages,
 )
-from cloudbrain.directory.routing import capacity, estimate_complexity, route
 from cloudbrain.directory.selection import reputation_for, select_specialists
-from cloudbrain.directory.topics import classify
 from cloudbrain.errors import ErrorCode
 from cloudbrain.ids import new_id
-from cloudbrain.memory.embedding import Embedder, EmbedderUnavailable, Vector, normalized
 from cloudbrain.memory.store import MemoryStore, Recalled, RecallFilter
 from cloudbrain.protocol import (
     AgentInfo,
@@ -54,9 +52,9 @@ from cloudbrain.protocol import (
     Ok,
     Question,
     Rate,
-    Routing,
     Specialist,
 )
+from cloudbrain.server.ask_memories import MemoryAnswers
 from cloudbrain.server.ask_window import window_answers
 from cloudbrain.server.asks_store import AskStore
 from cloudbrain.server.directory import DirectoryStore
@@ -64,11 +62,6 @@ from cloudbrain.server.session import LiveSession, Peer
 from cloudbrain.server.summary import OllamaSummarizer
 
 log = logging.getLogger(__name__)
-
-RECALL_POOL = 50  # memories recalled for the question, to weigh each AI's knowledge
-MEMORIES_PER_ANSWER = 3
-MEMORY_CONFIDENCE = 0.5  # stored knowledge, not re-checked by a live mind
-CONSIDERED = 3  # AIs named in a "nobody knows" beside those asked: the closest by memories
 
 
 @dataclass
@@ -99,6 +92,7 @@ class AskService:
         self.store = store
         self.directory = directory
         self.memory = memory
+        self.stored = MemoryAnswers(memory)
         self.answering_session = answering_session  # agent name -> a session taking questions
         self.summarizer = summarizer
         # Every open ask costs recall and scoring on this process's one event loop: a session
@@ -195,17 +189,18 @@ class AskService:
                     deadline=deadline,
                 ).to_json()
             )
+            ranked = aggregate(listed.answers)
             await self._finish(
                 session,
                 frame,
                 started,
-                ask_id,
-                [],
-                listed.specialists,
-                aggregate(listed.answers),
-                [],
-                None,
-                listed.shortfalls,
+                AskResult(
+                    ask=ask_id,
+                    specialists=listed.specialists,
+                    answers=ranked,
+                    nobody_knows=not any(a.knows for a in ranked),
+                    shortfalls=listed.shortfalls,
+                ),
             )
             return
         where = RecallFilter(since=frame.since, until=frame.until)
@@ -231,17 +226,19 @@ class AskService:
             # only live answers are embedded here.
             known = closeness.get(answer.id)
             cosine = (
-                known if known is not None else await self._cosine(question_vector, answer.text)
+                known
+                if known is not None
+                else await self.stored.closeness(question_vector, answer.text)
             )
-            knowing = answer.knows
-            if answer.source == "live" and not answer.knows:
-                fell_short[answer.agent] = SAID_NO
-            elif answer.source == "live" and not knows(cosine, floor):
-                # Memory answers were held to the floor memory by memory (_from_memories).
-                knowing, fell_short[answer.agent] = False, not_about(cosine or 0.0, floor)
+            # Memory answers were held to the floor memory by memory (see answer_for).
+            why_not = (
+                live_shortfall(answer.knows, cosine, floor) if answer.source == "live" else None
+            )
+            if why_not is not None:
+                fell_short[answer.agent] = why_not
             scored = answer.model_copy(
                 update={
-                    "knows": knowing,
+                    "knows": answer.knows and why_not is None,
                     "relevance": relevance(frame.question, answer.text, cosine),
                     "reputation": standing.get(answer.agent, answer.reputation),
                 }
@@ -251,7 +248,9 @@ class AskService:
             return scored
 
         async def from_memories(agent: str) -> None:
-            found, why_not, similarity = await self._from_memories(agent, frame, where, pool, floor)
+            found, why_not, similarity = await self.stored.answer_for(
+                agent, frame.question, where, pool, floor
+            )
             if found is not None:
                 if similarity is not None:
                     closeness[found.id] = similarity
@@ -284,7 +283,12 @@ class AskService:
                 ask_id,
                 ", ".join(sorted(unreachable)),
             )
-        routing = self._route(frame, live, profiles)
+        routing = plan_routing(
+            frame.question,
+            frame.complexity,
+            {name: (session.profile, session.device) for name, session in live.items()},
+            {(p.name, d.device): d.tokens_per_second for p in profiles for d in p.devices},
+        )
         machine = AskMachine.start(
             routing.first,
             routing.fallback,
@@ -314,58 +318,41 @@ class AskService:
             await from_memories(name)
         ranked = aggregate(answers)
         knowing = {a.agent for a in ranked if a.knows}
-        if not knowing:  # also those not asked, whose memories came closest
-            for name, best in _closest(pool, CONSIDERED):
-                fell_short.setdefault(name, nothing_close(best, floor))
-        shortfalls = {name: why for name, why in fell_short.items() if name not in knowing}
         await self._finish(
             session,
             frame,
             started,
-            ask_id,
-            topics,
-            specialists,
-            ranked,
-            missing,
-            routing,
-            shortfalls,
+            AskResult(
+                ask=ask_id,
+                topics=topics,
+                specialists=specialists,
+                answers=ranked,
+                nobody_knows=not knowing,
+                shortfalls=shortfalls(fell_short, knowing, _recall(pool), floor),
+                missing=missing,
+                routing=routing,
+            ),
         )
 
     async def _finish(
-        self,
-        session: LiveSession,
-        frame: Ask,
-        started: float,
-        ask_id: str,
-        topics: list[str],
-        specialists: list[Specialist],
-        ranked: list[AskAnswer],
-        missing: list[str],
-        routing: Routing | None,
-        shortfalls: dict[str, str] | None = None,
+        self, session: LiveSession, frame: Ask, started: float, result: AskResult
     ) -> None:
         """Summarize the ranked answers, store the ask and send its result."""
-        summary, summary_by = summarize(ranked), "extractive"
+        summary, summary_by = summarize(result.answers), "extractive"
         if self.summarizer is not None and (
-            written := await self.summarizer.summarize(frame.question, ranked)
+            written := await self.summarizer.summarize(frame.question, result.answers)
         ):
             summary, summary_by = written, self.summarizer.name
-        result = AskResult(
-            re=frame.id,
-            ask=ask_id,
-            question=frame.question,
-            asker=session.agent.name,
-            at=utcnow(),
-            topics=topics,
-            specialists=specialists,
-            answers=ranked,
-            nobody_knows=not any(a.knows for a in ranked),
-            shortfalls=shortfalls or {},
-            summary=summary,
-            summary_by=summary_by,
-            missing=missing,
-            seconds=round(time.monotonic() - started, 3),
-            routing=routing,
+        result = result.model_copy(
+            update={
+                "re": frame.id,
+                "question": frame.question,
+                "asker": session.agent.name,
+                "at": utcnow(),
+                "summary": summary,
+                "summary_by": summary_by,
+                "seconds": round(time.monotonic() - started, 3),
+            }
         )
         await self.store.save(result, frame)
         session.send(result.to_json())
@@ -401,50 +388,19 @@ class AskService:
         """The question's topics, the specialists to ask (see :mod:`selection`), and the
         memories that best match the question, whoever stored them. Only memories close
         enough to the question to answer it (see :mod:`knowing`) count as knowledge."""
-        vocabulary = {*frame.skills}
-        for profile in profiles:
-            vocabulary.update(profile.skills)
-            vocabulary.update(s.topic for s in profile.learned_skills)
-        topics = classify(frame.question, vocabulary)
-        topics += [t for t in classify(" ".join(frame.skills), frame.skills) if t not in topics]
+        topics = question_topics(frame.question, frame.skills, profiles)
         if frame.own:
             return topics, [Specialist(agent=asker, live=False, score=1.0, why={"own": 1.0})], []
-        recalled = await self.memory.search(frame.question, where, RECALL_POOL)
+        recalled = await self.stored.pool(frame.question, where)
         candidates = [
             p for p in profiles if p.name != asker and (not frame.agents or p.name in frame.agents)
         ]
         answering = {p.name for p in candidates if self.answering_session(p.name) is not None}
-        weight: dict[str, float] = defaultdict(float)
-        for r in recalled:
-            if knows(r.why.get("similarity"), floor):
-                weight[r.memory.ai] += r.score
+        weight = knowledge(_recall(recalled), floor)
         chosen = select_specialists(
             candidates, topics, weight, answering, frame.max_specialists, named=bool(frame.agents)
         )
         return topics, chosen, recalled
-
-    @staticmethod
-    def _route(frame: Ask, live: dict[str, Peer], profiles: list[AgentInfo]) -> Routing:
-        """Heavy work to the most capable device first (see :mod:`routing`)."""
-        measured = {(p.name, d.device): d.tokens_per_second for p in profiles for d in p.devices}
-        capacities = {
-            name: capacity(session.profile, measured.get((name, session.device)))
-            for name, session in live.items()
-        }
-        complexity = (
-            frame.complexity
-            if frame.complexity is not None
-            else estimate_complexity(frame.question)
-        )
-        chosen = route(complexity, list(live), capacities)
-        return Routing(
-            complexity=complexity,
-            estimated=frame.complexity is None,
-            heavy=chosen.heavy,
-            capacity=capacities,
-            first=chosen.first,
-            fallback=chosen.fallback,
-        )
 
     async def _collect(
         self,
@@ -486,58 +442,6 @@ class AskService:
             )
             machine.answered(live.agent.name, scored.knows)
 
-    async def _from_memories(
-        self, agent: str, frame: Ask, where: RecallFilter, pool: list[Recalled], floor: float
-    ) -> tuple[AskAnswer | None, str, float | None]:
-        """An answer for ``agent`` from what it stored: its best memories on the question that
-        are close enough to answer it, attributed to the session and device of the best one,
-        with the best one's similarity to the question; or None and why not. Taken from ``pool`` (the best memories of everyone) when it
-        holds enough of them, which saves a search."""
-        found = [r for r in pool if r.memory.ai == agent][:MEMORIES_PER_ANSWER]
-        if len(found) < MEMORIES_PER_ANSWER:
-            found = await self.memory.search(
-                frame.question, _with(where, ai=agent), MEMORIES_PER_ANSWER
-            )
-        close = [r for r in found if knows(r.why.get("similarity"), floor)]
-        similar = [s for r in close or found if (s := r.why.get("similarity")) is not None]
-        if not close:
-            return None, nothing_close(max(similar, default=None), floor), None
-        found, best = close, close[0].memory
-        return (
-            AskAnswer(
-                id=new_id(),
-                agent=agent,
-                source="memory",
-                text="\n".join(_said(r) for r in found),
-                confidence=MEMORY_CONFIDENCE,
-                session=best.session,
-                device=best.device,
-                at=best.created_at,
-                model=best.model_used,
-                memories=[r.memory.id for r in found],
-            ),
-            "",
-            max(similar, default=None),
-        )
-
-    async def _cosine(self, question: Vector | None, text: str) -> float | None:
-        """Cosine similarity of an answer's closest passage (see :func:`passages`) to the
-        question's vector (None: no embedder)."""
-        found = await self._vectors(passages(text)) if question is not None else None
-        if question is None or not found:
-            return None
-        return max(float(question @ vector) for vector in found)
-
-    async def _vectors(self, texts: list[str]) -> list[Vector] | None:
-        embedder: Embedder | None = self.memory.embedder
-        if embedder is None:
-            return None
-        try:
-            vectors = await asyncio.to_thread(embedder.embed, texts)
-        except EmbedderUnavailable:
-            return None
-        return [normalized(np.asarray(v, dtype=np.float32)) for v in vectors]
-
     def _finished(self, session: LiveSession, frame_id: str, task: asyncio.Task[None]) -> None:
         tasks = self._tasks.get(session)
         if tasks is not None:
@@ -556,22 +460,5 @@ class AskService:
                 )
 
 
-def _closest(pool: list[Recalled], count: int) -> list[tuple[str, float]]:
-    """The ``count`` AIs whose memories in ``pool`` came closest in meaning, with how close."""
-    best: dict[str, float] = {}
-    for r in pool:
-        if (similarity := r.why.get("similarity")) is not None:
-            best[r.memory.ai] = max(similarity, best.get(r.memory.ai, -1.0))
-    return sorted(best.items(), key=lambda item: -item[1])[:count]
-
-
-def _with(where: RecallFilter, *, ai: str | None) -> RecallFilter:
-    return RecallFilter(ai=ai, since=where.since, until=where.until)
-
-
-def _said(recalled: Recalled) -> str:
-    """What a memory says, for an answer: the answer part of an exchange, else its text."""
-    memory = recalled.memory
-    return (
-        memory.ai_response if memory.kind == "exchange" and memory.ai_response else memory.content
-    )
+def _recall(pool: list[Recalled]) -> list[Recall]:
+    return [(r.memory.ai, r.why.get("similarity"), r.score) for r in pool]

@@ -80,6 +80,7 @@ def test_the_command_line_loads_other_parts_only_when_a_command_runs() -> None:
     [
         "server/router.py",
         "directory/ask_machine.py",
+        "directory/ask_plan.py",
         "server/protocol.py",
         "cloudbrain/ratelimit.py",
         "cloudbrain/memory/facts/decisions.py",
