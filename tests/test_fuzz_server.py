@@ -19,7 +19,7 @@ from cloudbrain.db import create_engine
 from cloudbrain.identity import create_agent
 from cloudbrain.ids import new_id
 from cloudbrain.protocol import CLIENT_TYPES
-from cloudbrain.protocol.frames import ClientFrame
+from cloudbrain.protocol.base import CLIENT_FRAMES
 from cloudbrain.server import Server
 from cloudbrain.settings import Settings
 
@@ -64,11 +64,8 @@ json_values = st.recursive(
 
 
 def _fields_of(frame_type: str) -> list[str]:
-    union = ClientFrame.__origin__  # type: ignore[attr-defined]
-    for model in union.__args__:
-        if model.model_fields["type"].default == frame_type:
-            return [name for name in model.model_fields if name not in ("v", "type")]
-    raise KeyError(frame_type)
+    model = CLIENT_FRAMES[frame_type]
+    return [name for name in model.model_fields if name not in ("v", "type")]
 
 
 FIELDS = {kind: _fields_of(kind) for kind in CLIENT_TYPES}

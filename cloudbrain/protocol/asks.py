@@ -11,17 +11,18 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from cloudbrain.protocol.base import (
     AgentName,
+    ClientFrame,
     FrameId,
     MessageId,
+    Reply,
+    ServerFrame,
     ShortText,
-    _ClientFrame,
-    _ServerFrame,
 )
 
 # --- frames a client sends -------------------------------------------------------------------
 
 
-class Ask(_ClientFrame):
+class Ask(ClientFrame):
     """Ask the family: chosen specialists answer live, past sessions from their memories.
     The server answers with ``ask_started``, an ``ask_answer`` per answer as it arrives, and
     ``ask_result`` when every specialist answered or ``timeout`` seconds passed."""
@@ -43,7 +44,7 @@ class Ask(_ClientFrame):
     ask_id: MessageId | None = None
 
 
-class Answer(_ClientFrame):
+class Answer(ClientFrame):
     """A specialist's answer to a ``question`` frame."""
 
     type: Literal["answer"] = "answer"
@@ -56,7 +57,7 @@ class Answer(_ClientFrame):
     model: ShortText | None = None
 
 
-class Rate(_ClientFrame):
+class Rate(ClientFrame):
     """Feedback on one answer of an ask; a later rating by the same AI replaces its earlier."""
 
     type: Literal["rate"] = "rate"
@@ -66,7 +67,7 @@ class Rate(_ClientFrame):
     verdict: Literal["up", "down", "accept"]
 
 
-class Asks(_ClientFrame):
+class Asks(ClientFrame):
     """Past asks, newest first: the sender's own (``mine``) or everyone's."""
 
     type: Literal["asks"] = "asks"
@@ -78,7 +79,7 @@ class Asks(_ClientFrame):
 # --- frames the server sends -----------------------------------------------------------------
 
 
-class Question(_ServerFrame):
+class Question(ServerFrame):
     """To a chosen specialist: answer with an ``answer`` frame before ``deadline``."""
 
     type: Literal["question"] = "question"
@@ -131,7 +132,7 @@ class Routing(BaseModel):
     failovers: list[str] = []  # fallbacks that were asked
 
 
-class AskStarted(_ServerFrame):
+class AskStarted(ServerFrame):
     type: Literal["ask_started"] = "ask_started"
     re: str
     ask: str
@@ -140,14 +141,14 @@ class AskStarted(_ServerFrame):
     deadline: datetime
 
 
-class AskAnswered(_ServerFrame):
+class AskAnswered(ServerFrame):
     type: Literal["ask_answer"] = "ask_answer"
     re: str
     ask: str
     answer: AskAnswer
 
 
-class AskResult(_ServerFrame):
+class AskResult(ServerFrame):
     type: Literal["ask_result"] = "ask_result"
     re: str | None = None  # None in a listing of past asks
     ask: str
@@ -168,7 +169,6 @@ class AskResult(_ServerFrame):
     routing: Routing | None = None
 
 
-class AskList(_ServerFrame):
+class AskList(Reply):
     type: Literal["ask_list"] = "ask_list"
-    re: str
     asks: list[AskResult]

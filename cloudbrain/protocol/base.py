@@ -4,8 +4,9 @@ shared by many frames, and the base classes of client and server frames.
 
 from __future__ import annotations
 
+import inspect
 import re
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, JsonValue
 
@@ -70,19 +71,48 @@ def _not_bool(value: object) -> object:
 class _Frame(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True)
     v: Annotated[Literal[1], BeforeValidator(_not_bool)] = PROTOCOL_VERSION
+    if TYPE_CHECKING:  # every frame class names its own: type: Literal["ping"] = "ping"
+        type: str
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, exclude_none=True)
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """A class that names its own ``type`` is a frame of the wire protocol: register it
+        (bases such as :class:`Reply` name none)."""
+        super().__pydantic_init_subclass__(**kwargs)
+        if "type" not in inspect.get_annotations(cls):
+            return
+        kind = cls.model_fields["type"].default
+        known: dict[str, Any] = CLIENT_FRAMES if issubclass(cls, ClientFrame) else SERVER_FRAMES
+        if kind in known:
+            raise TypeError(f"two frames of type {kind!r}: {known[kind].__name__}, {cls.__name__}")
+        known[kind] = cls
 
-class _ClientFrame(_Frame):
+
+# Every frame type of each side, by its ``type``: filled as the frame classes are defined (see
+# ``_Frame.__pydantic_init_subclass__``), so a new frame is one class and nothing else. The
+# parsers of ``frames`` are built from these.
+CLIENT_FRAMES: dict[str, type[ClientFrame]] = {}
+SERVER_FRAMES: dict[str, type[ServerFrame]] = {}
+
+
+class ClientFrame(_Frame):
     # The server reads strictly: no type coercion ("5" is not 5), and unknown top-level fields
     # are refused, so a misspelt field is an error rather than silently lost. ``meta`` is the
     # place for anything a client wants to carry along.
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
-class _ServerFrame(_Frame):
+class ServerFrame(_Frame):
     # Clients read leniently: a field added by a newer server must not make an older client
     # drop the frame (a dropped ``deliver`` would never be acked).
     model_config = ConfigDict(extra="ignore")
+
+
+class Reply(ServerFrame):
+    """The one frame that answers a client's request: ``re`` is the request's ``id``. A client
+    hands every reply to whoever waits for that id, whatever its type."""
+
+    re: str

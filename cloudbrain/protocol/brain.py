@@ -8,12 +8,18 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from cloudbrain.brainstate import BrainState
-from cloudbrain.protocol.base import MAX_INTEGER, AgentName, FrameId, _ClientFrame, _ServerFrame
+from cloudbrain.protocol.base import (
+    MAX_INTEGER,
+    AgentName,
+    ClientFrame,
+    FrameId,
+    Reply,
+)
 
 # --- frames a client sends -------------------------------------------------------------------
 
 
-class BrainSave(_ClientFrame):
+class BrainSave(ClientFrame):
     """Save the sending agent's brain state, built on version ``base`` (None: on nothing)."""
 
     type: Literal["brain_save"] = "brain_save"
@@ -22,7 +28,7 @@ class BrainSave(_ClientFrame):
     base: Annotated[int, Field(ge=1, le=MAX_INTEGER)] | None = None
 
 
-class BrainLoad(_ClientFrame):
+class BrainLoad(ClientFrame):
     """Read a brain state: the newest version, or ``version``; of ``ai``, or of the sender."""
 
     type: Literal["brain_load"] = "brain_load"
@@ -31,7 +37,7 @@ class BrainLoad(_ClientFrame):
     version: Annotated[int, Field(ge=1, le=MAX_INTEGER)] | None = None
 
 
-class BrainHistory(_ClientFrame):
+class BrainHistory(ClientFrame):
     type: Literal["brain_history"] = "brain_history"
     id: FrameId
     ai: AgentName | None = None
@@ -41,20 +47,18 @@ class BrainHistory(_ClientFrame):
 # --- frames the server sends -----------------------------------------------------------------
 
 
-class BrainSaved(_ServerFrame):
+class BrainSaved(Reply):
     """The state as stored: ``merged`` when another save came in between and the two were
     combined, in which case ``state`` differs from what was sent: continue from it."""
 
     type: Literal["brain_saved"] = "brain_saved"
-    re: str
     version: int
     merged: bool
     state: BrainState
 
 
-class BrainSnapshot(_ServerFrame):
+class BrainSnapshot(Reply):
     type: Literal["brain_state"] = "brain_state"
-    re: str
     ai: str
     version: int | None = None  # None: nothing saved yet
     state: BrainState
@@ -73,8 +77,7 @@ class BrainVersion(BaseModel):
     counters: dict[str, int]
 
 
-class BrainVersions(_ServerFrame):
+class BrainVersions(Reply):
     type: Literal["brain_versions"] = "brain_versions"
-    re: str
     ai: str
     versions: list[BrainVersion]  # newest first

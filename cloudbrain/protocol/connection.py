@@ -12,10 +12,11 @@ from cloudbrain.errors import ErrorCode
 from cloudbrain.protocol.base import (
     PROTOCOL_VERSION,
     AgentName,
+    ClientFrame,
     FrameId,
+    Reply,
+    ServerFrame,
     ShortText,
-    _ClientFrame,
-    _ServerFrame,
 )
 from cloudbrain.protocol.directory import DeviceProfile
 
@@ -26,7 +27,7 @@ ANSWERS_CAPABILITY = "answers"  # the session is sent the questions of asks
 # --- frames a client sends -------------------------------------------------------------------
 
 
-class Hello(_ClientFrame):
+class Hello(ClientFrame):
     type: Literal["hello"] = "hello"
     id: FrameId
     name: AgentName
@@ -39,7 +40,7 @@ class Hello(_ClientFrame):
     profile: DeviceProfile | None = None
 
 
-class Ping(_ClientFrame):
+class Ping(ClientFrame):
     type: Literal["ping"] = "ping"
     id: FrameId
 
@@ -53,9 +54,8 @@ class Limits(BaseModel):
     rate_burst: int
 
 
-class Welcome(_ServerFrame):
+class Welcome(Reply):
     type: Literal["welcome"] = "welcome"
-    re: str
     agent: str
     session: str
     server: str
@@ -63,18 +63,16 @@ class Welcome(_ServerFrame):
     limits: Limits
 
 
-class Ok(_ServerFrame):
+class Ok(Reply):
     type: Literal["ok"] = "ok"
-    re: str
     changed: bool | None = None  # for changes that may already hold (following, endorsing)
 
 
-class Pong(_ServerFrame):
+class Pong(Reply):
     type: Literal["pong"] = "pong"
-    re: str
 
 
-class Error(_ServerFrame):
+class Error(ServerFrame):
     type: Literal["error"] = "error"
     re: str | None = None
     code: ErrorCode

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from cloudbrain.protocol.base import AgentName, FrameId, ShortText, _ClientFrame, _ServerFrame
+from cloudbrain.protocol.base import AgentName, ClientFrame, FrameId, Reply, ShortText
 
 # --- frames a client sends -------------------------------------------------------------------
 
@@ -25,7 +25,7 @@ class DeviceProfile(BaseModel):
     tokens_per_second: Annotated[float, Field(ge=0, le=1_000_000)] | None = None
 
 
-class Who(_ClientFrame):
+class Who(ClientFrame):
     """The directory: every AI, or those matching all the filters given."""
 
     type: Literal["who"] = "who"
@@ -35,7 +35,7 @@ class Who(_ClientFrame):
     text: ShortText | None = None  # in the name, description or skills
 
 
-class Card(_ClientFrame):
+class Card(ClientFrame):
     """The agent card of an AI (in the spirit of the A2A Agent Card)."""
 
     type: Literal["card"] = "card"
@@ -90,13 +90,11 @@ class AgentInfo(BaseModel):
     skill_reputation: dict[str, float] = {}  # for the skills it was endorsed or rated on
 
 
-class Roster(_ServerFrame):
+class Roster(Reply):
     type: Literal["roster"] = "roster"
-    re: str
     agents: list[AgentInfo]
 
 
-class AgentCard(_ServerFrame):
+class AgentCard(Reply):
     type: Literal["agent_card"] = "agent_card"
-    re: str
     card: dict[str, JsonValue]

@@ -14,11 +14,11 @@ from pydantic import BaseModel, Field
 
 from cloudbrain.protocol.base import (
     AgentName,
+    ClientFrame,
     FrameId,
+    Reply,
     ShortText,
     Text,
-    _ClientFrame,
-    _ServerFrame,
 )
 
 SkillName = Annotated[ShortText, Field(min_length=1)]
@@ -27,7 +27,7 @@ Note = Annotated[Text, Field(max_length=500)]
 # --- frames a client sends -------------------------------------------------------------------
 
 
-class Follow(_ClientFrame):
+class Follow(ClientFrame):
     """Follow an AI (answered with ``ok``; ``changed`` is false when already following)."""
 
     type: Literal["follow"] = "follow"
@@ -35,13 +35,13 @@ class Follow(_ClientFrame):
     agent: AgentName
 
 
-class Unfollow(_ClientFrame):
+class Unfollow(ClientFrame):
     type: Literal["unfollow"] = "unfollow"
     id: FrameId
     agent: AgentName
 
 
-class Endorse(_ClientFrame):
+class Endorse(ClientFrame):
     """Vouch for an AI's skill. Endorsing oneself is refused (``forbidden``)."""
 
     type: Literal["endorse"] = "endorse"
@@ -51,7 +51,7 @@ class Endorse(_ClientFrame):
     note: Note = ""
 
 
-class Withdraw(_ClientFrame):
+class Withdraw(ClientFrame):
     """Take back an endorsement (a new event: the endorsement stays in the history)."""
 
     type: Literal["withdraw"] = "withdraw"
@@ -60,7 +60,7 @@ class Withdraw(_ClientFrame):
     skill: SkillName
 
 
-class Familio(_ClientFrame):
+class Familio(ClientFrame):
     """An AI's social profile: followers, endorsements, reputation and its parts, history."""
 
     type: Literal["familio"] = "familio"
@@ -137,7 +137,6 @@ class SocialProfile(BaseModel):
 # --- frames the server sends -----------------------------------------------------------------
 
 
-class FamilioProfile(_ServerFrame):
+class FamilioProfile(Reply):
     type: Literal["familio_profile"] = "familio_profile"
-    re: str
     profile: SocialProfile

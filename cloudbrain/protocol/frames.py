@@ -1,136 +1,43 @@
-"""Every frame of each side as one union discriminated by ``type``, and parsing: a frame in,
-the frame object out, or a :class:`ProtocolError` saying what is wrong.
+"""Parsing every frame of each side: a frame in, the frame object out (its class picked by
+``type`` from the frames registered in ``base``), or a :class:`ProtocolError` saying what is
+wrong.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter, ValidationError
 
 from cloudbrain.errors import ErrorCode, ProtocolError
-from cloudbrain.protocol.asks import (
-    Answer,
-    Ask,
-    AskAnswered,
-    AskList,
-    AskResult,
-    Asks,
-    AskStarted,
-    Question,
-    Rate,
-)
-from cloudbrain.protocol.base import PROTOCOL_VERSION
-from cloudbrain.protocol.brain import (
-    BrainHistory,
-    BrainLoad,
-    BrainSave,
-    BrainSaved,
-    BrainSnapshot,
-    BrainVersions,
-)
-from cloudbrain.protocol.connection import Error, Hello, Ok, Ping, Pong, Welcome
-from cloudbrain.protocol.directory import AgentCard, Card, Roster, Who
-from cloudbrain.protocol.familio import Endorse, Familio, FamilioProfile, Follow, Unfollow, Withdraw
-from cloudbrain.protocol.memory import (
-    Memories,
-    MemoryPage,
-    Recall,
-    Recollection,
-    Remember,
-    Remembered,
-)
-from cloudbrain.protocol.messages import (
-    Ack,
-    Broadcast,
-    Deliver,
-    DeliveryStatus,
-    Presence,
-    Publish,
-    Receipt,
-    Send,
-    Status,
-    Subscribe,
-    Unsubscribe,
-)
 
-# --- frames a client sends -------------------------------------------------------------------
+# Each module that defines frames, imported so that its frames are registered (see ``base``).
+from cloudbrain.protocol import asks, brain, connection, directory, familio, memory  # noqa: F401
+from cloudbrain.protocol.base import (
+    CLIENT_FRAMES,
+    PROTOCOL_VERSION,
+    SERVER_FRAMES,
+    ClientFrame,
+    ServerFrame,
+)
+from cloudbrain.protocol.messages import Broadcast, Publish, Send
 
-
-ClientFrame = Annotated[
-    Hello
-    | Send
-    | Publish
-    | Broadcast
-    | Subscribe
-    | Unsubscribe
-    | Ack
-    | Who
-    | Status
-    | Ping
-    | Remember
-    | Recall
-    | Memories
-    | BrainSave
-    | BrainLoad
-    | BrainHistory
-    | Card
-    | Ask
-    | Answer
-    | Rate
-    | Asks
-    | Follow
-    | Unfollow
-    | Endorse
-    | Withdraw
-    | Familio,
-    Field(discriminator="type"),
-]
 MessageFrame = Send | Publish | Broadcast
 
 
-# --- frames the server sends -----------------------------------------------------------------
+def _parser(frames: dict[str, type[Any]]) -> TypeAdapter[Any]:
+    """One parser for every frame of a side, picked by ``type``."""
+    union: Any = Union[tuple(frames.values())]  # noqa: UP007 (a union made at run time)
+    return TypeAdapter(Annotated[union, Field(discriminator="type")])
 
 
-ServerFrame = Annotated[
-    Welcome
-    | Receipt
-    | Deliver
-    | Presence
-    | Roster
-    | DeliveryStatus
-    | Ok
-    | Pong
-    | Error
-    | Remembered
-    | Recollection
-    | MemoryPage
-    | BrainSaved
-    | BrainSnapshot
-    | BrainVersions
-    | AgentCard
-    | Question
-    | AskStarted
-    | AskAnswered
-    | AskResult
-    | AskList
-    | FamilioProfile,
-    Field(discriminator="type"),
-]
+# Every module that defines frames is imported above, so the registries are complete here.
+CLIENT_TYPES = frozenset(CLIENT_FRAMES)
+SERVER_TYPES = frozenset(SERVER_FRAMES)
 
-
-def _frame_types(frames: object) -> frozenset[str]:
-    """The ``type`` values of the frame classes in an ``Annotated[A | B | ..., Field]``."""
-    union = get_args(frames)[0]
-    return frozenset(member.model_fields["type"].default for member in get_args(union))
-
-
-CLIENT_TYPES = _frame_types(ClientFrame)
-SERVER_TYPES = _frame_types(ServerFrame)
-
-_client_adapter: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
-_server_adapter: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)
+_client_adapter: TypeAdapter[ClientFrame] = _parser(CLIENT_FRAMES)
+_server_adapter: TypeAdapter[ServerFrame] = _parser(SERVER_FRAMES)
 
 
 def parse_client_frame(raw: str | bytes) -> ClientFrame:

@@ -10,16 +10,16 @@ from cloudbrain.memory.records import Kind, MemoryRecord
 from cloudbrain.protocol.base import (
     MAX_INTEGER,
     AgentName,
+    ClientFrame,
     FrameId,
+    Reply,
     ShortText,
-    _ClientFrame,
-    _ServerFrame,
 )
 
 # --- frames a client sends -------------------------------------------------------------------
 
 
-class Remember(_ClientFrame):
+class Remember(ClientFrame):
     """Store memories of the sending agent. Ids are global: sending one again stores nothing."""
 
     type: Literal["remember"] = "remember"
@@ -27,7 +27,7 @@ class Remember(_ClientFrame):
     memories: Annotated[list[MemoryRecord], Field(min_length=1, max_length=500)]
 
 
-class _MemoryQuery(_ClientFrame):
+class _MemoryQuery(ClientFrame):
     ai: AgentName | None = None
     # A time without a zone would be compared with zoned times in the database: refused.
     since: AwareDatetime | None = None
@@ -60,9 +60,8 @@ class Memories(_MemoryQuery):
 # --- frames the server sends -----------------------------------------------------------------
 
 
-class Remembered(_ServerFrame):
+class Remembered(Reply):
     type: Literal["remembered"] = "remembered"
-    re: str
     stored: list[str]
     duplicates: list[str]
 
@@ -73,14 +72,12 @@ class RecallResult(BaseModel):
     why: dict[str, float]
 
 
-class Recollection(_ServerFrame):
+class Recollection(Reply):
     type: Literal["recollection"] = "recollection"
-    re: str
     results: list[RecallResult]
 
 
-class MemoryPage(_ServerFrame):
+class MemoryPage(Reply):
     type: Literal["memory_page"] = "memory_page"
-    re: str
     memories: list[MemoryRecord]
     next: int  # pass as ``after`` for the following page; a short page is the last

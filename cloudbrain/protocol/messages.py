@@ -13,19 +13,20 @@ from cloudbrain.protocol.base import (
     MAX_ACK_IDS,
     MAX_TTL_SECONDS,
     AgentName,
+    ClientFrame,
     FrameId,
     MessageId,
     Meta,
+    Reply,
+    ServerFrame,
     ShortText,
     TopicName,
-    _ClientFrame,
-    _ServerFrame,
 )
 
 # --- frames a client sends -------------------------------------------------------------------
 
 
-class _Message(_ClientFrame):
+class _Message(ClientFrame):
     """Fields shared by the three ways of sending a message. ``id`` becomes the message id."""
 
     id: MessageId
@@ -50,26 +51,26 @@ class Broadcast(_Message):
     type: Literal["broadcast"] = "broadcast"
 
 
-class Subscribe(_ClientFrame):
+class Subscribe(ClientFrame):
     type: Literal["subscribe"] = "subscribe"
     id: FrameId
     topic: TopicName
 
 
-class Unsubscribe(_ClientFrame):
+class Unsubscribe(ClientFrame):
     type: Literal["unsubscribe"] = "unsubscribe"
     id: FrameId
     topic: TopicName
 
 
-class Ack(_ClientFrame):
+class Ack(ClientFrame):
     """Confirms ``deliver`` frames by their message ids; unknown ids are ignored."""
 
     type: Literal["ack"] = "ack"
     ids: Annotated[list[MessageId], Field(min_length=1, max_length=MAX_ACK_IDS)]
 
 
-class Status(_ClientFrame):
+class Status(ClientFrame):
     """Asks where a message the sender sent stands, per recipient."""
 
     type: Literal["status"] = "status"
@@ -80,17 +81,16 @@ class Status(_ClientFrame):
 # --- frames the server sends -----------------------------------------------------------------
 
 
-class Receipt(_ServerFrame):
+class Receipt(Reply):
     """The server has stored the message: from here on it will not be lost."""
 
     type: Literal["receipt"] = "receipt"
-    re: str
     recipients: int
     at: datetime
     duplicate: bool = False
 
 
-class Deliver(_ServerFrame):
+class Deliver(ServerFrame):
     """A message for the receiving agent; answer with ``ack``. ``id`` is the message id."""
 
     type: Literal["deliver"] = "deliver"
@@ -109,7 +109,7 @@ class Deliver(_ServerFrame):
     expires_at: datetime | None = None
 
 
-class Presence(_ServerFrame):
+class Presence(ServerFrame):
     type: Literal["presence"] = "presence"
     agent: str
     session: str
@@ -124,9 +124,8 @@ class RecipientState(BaseModel):
     delivered_at: datetime | None = None
 
 
-class DeliveryStatus(_ServerFrame):
+class DeliveryStatus(Reply):
     type: Literal["delivery"] = "delivery"
-    re: str
     msg: str
     expires_at: datetime | None = None
     recipients: list[RecipientState]
