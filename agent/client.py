@@ -21,7 +21,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
 from websockets.exceptions import ConnectionClosed
 
 from cloudbrain.agent.connection import Connection
@@ -68,6 +67,8 @@ from cloudbrain.protocol import (
     Recollection,
     Remember,
     Remembered,
+    Reply,
+    Request,
     Roster,
     Send,
     SocialProfile,
@@ -79,30 +80,8 @@ from cloudbrain.protocol import (
     Withdraw,
 )
 
-Reply = TypeVar("Reply", bound=BaseModel)
+R = TypeVar("R", bound=Reply)
 AskEvent = AskStarted | AskAnswered | AskResult
-Request = (
-    Card
-    | Answer
-    | Rate
-    | Asks
-    | Subscribe
-    | Unsubscribe
-    | Who
-    | Status
-    | Ping
-    | Remember
-    | Recall
-    | Memories
-    | BrainSave
-    | BrainLoad
-    | BrainHistory
-    | Follow
-    | Unfollow
-    | Endorse
-    | Withdraw
-    | Familio
-)
 
 
 class Client(Connection):
@@ -173,10 +152,10 @@ class Client(Connection):
 
     async def subscribe(self, topic: str) -> None:
         """Subscribe to ``topic``. Subscriptions are kept by the server across connections."""
-        await self._ask(Subscribe(id=new_id(), topic=topic), Ok)
+        await self.call(Subscribe(id=new_id(), topic=topic), Ok)
 
     async def unsubscribe(self, topic: str) -> None:
-        await self._ask(Unsubscribe(id=new_id(), topic=topic), Ok)
+        await self.call(Unsubscribe(id=new_id(), topic=topic), Ok)
 
     async def who(
         self, *, skill: str | None = None, online: bool | None = None, text: str | None = None
@@ -184,11 +163,11 @@ class Client(Connection):
         """The directory: every AI's profile (online state, sessions, declared and learned
         skills, devices), or those matching every filter given."""
         frame = Who(id=new_id(), skill=skill, online=online, text=text)
-        return (await self._ask(frame, Roster)).agents
+        return (await self.call(frame, Roster)).agents
 
     async def card(self, agent: str) -> dict[str, Any]:
         """The agent card of ``agent``, as JSON data."""
-        return (await self._ask(Card(id=new_id(), agent=agent), AgentCard)).card
+        return (await self.call(Card(id=new_id(), agent=agent), AgentCard)).card
 
     # --- asks -------------------------------------------------------------------------------
 
@@ -226,67 +205,67 @@ class Client(Connection):
 
     async def answer(self, question: Question, text: str, **fields: Any) -> None:
         """Answer a question put to this agent. ``fields``: knows, confidence, memories, model."""
-        await self._ask(Answer(id=new_id(), ask=question.ask, text=text, **fields), Ok)
+        await self.call(Answer(id=new_id(), ask=question.ask, text=text, **fields), Ok)
 
     async def rate(self, ask: str, answer: str, verdict: str) -> None:
         """Rate an answer of an ask: up, down or accept."""
         frame = Rate.model_validate(
             {"id": new_id(), "ask": ask, "answer": answer, "verdict": verdict}
         )
-        await self._ask(frame, Ok)
+        await self.call(frame, Ok)
 
     async def asks(self, *, mine: bool = False, limit: int = 20) -> list[AskResult]:
         """Past asks, newest first, with their ranked answers and feedback."""
-        return (await self._ask(Asks(id=new_id(), mine=mine, limit=limit), AskList)).asks
+        return (await self.call(Asks(id=new_id(), mine=mine, limit=limit), AskList)).asks
 
     async def follow(self, agent: str) -> bool:
         """Follow an AI; False when you already did."""
-        return bool((await self._ask(Follow(id=new_id(), agent=agent), Ok)).changed)
+        return bool((await self.call(Follow(id=new_id(), agent=agent), Ok)).changed)
 
     async def unfollow(self, agent: str) -> bool:
         """Stop following an AI; False when you did not follow it."""
-        return bool((await self._ask(Unfollow(id=new_id(), agent=agent), Ok)).changed)
+        return bool((await self.call(Unfollow(id=new_id(), agent=agent), Ok)).changed)
 
     async def endorse(self, agent: str, skill: str, note: str = "") -> bool:
         """Vouch for an AI's skill; False when you already did."""
         frame = Endorse(id=new_id(), agent=agent, skill=skill, note=note)
-        return bool((await self._ask(frame, Ok)).changed)
+        return bool((await self.call(frame, Ok)).changed)
 
     async def withdraw(self, agent: str, skill: str) -> bool:
         """Take an endorsement back; False when there was none."""
         frame = Withdraw(id=new_id(), agent=agent, skill=skill)
-        return bool((await self._ask(frame, Ok)).changed)
+        return bool((await self.call(frame, Ok)).changed)
 
     async def familio(self, agent: str) -> SocialProfile:
         """An AI's social profile: followers, endorsements, reputation and its parts."""
-        return (await self._ask(Familio(id=new_id(), agent=agent), FamilioProfile)).profile
+        return (await self.call(Familio(id=new_id(), agent=agent), FamilioProfile)).profile
 
     async def status(self, message_id: str) -> DeliveryStatus:
         """Where a message you sent stands, per recipient: pending, delivered or expired."""
-        return await self._ask(Status(id=new_id(), msg=message_id), DeliveryStatus)
+        return await self.call(Status(id=new_id(), msg=message_id), DeliveryStatus)
 
     async def ping(self) -> float:
         """Round-trip time to the server in seconds."""
         start = time.perf_counter()
-        await self._ask(Ping(id=new_id()), Pong)
+        await self.call(Ping(id=new_id()), Pong)
         return time.perf_counter() - start
 
     # --- memory -----------------------------------------------------------------------------
 
     async def remember(self, *records: MemoryRecord) -> Remembered:
         """Store memories of this agent on the server; ids already there are left alone."""
-        return await self._ask(Remember(id=new_id(), memories=list(records)), Remembered)
+        return await self.call(Remember(id=new_id(), memories=list(records)), Remembered)
 
     async def recall(self, query: str, *, limit: int = 5, **filters: Any) -> list[RecallResult]:
         """Search the family's memories. ``filters``: ai, session, device, kind, conversation,
         since, until (datetimes), include_superseded."""
         frame = Recall(id=new_id(), query=query, limit=limit, **filters)
-        return (await self._ask(frame, Recollection)).results
+        return (await self.call(frame, Recollection)).results
 
     async def memory_page(self, *, after: int = 0, limit: int = 200, **filters: Any) -> MemoryPage:
         """One page of memories in the order the server stored them (``filters``: ai, since,
         until); its ``next`` is the ``after`` of the following page."""
-        return await self._ask(
+        return await self.call(
             Memories(id=new_id(), after=after, limit=limit, **filters), MemoryPage
         )
 
@@ -306,15 +285,18 @@ class Client(Connection):
 
     async def save_brain(self, state: BrainState, base: int | None) -> BrainSaved:
         """Save this agent's brain state, grown from version ``base``; merged on conflict."""
-        return await self._ask(BrainSave(id=new_id(), state=state, base=base), BrainSaved)
+        return await self.call(BrainSave(id=new_id(), state=state, base=base), BrainSaved)
 
     async def load_brain(self, ai: str | None = None, version: int | None = None) -> BrainSnapshot:
-        return await self._ask(BrainLoad(id=new_id(), ai=ai, version=version), BrainSnapshot)
+        return await self.call(BrainLoad(id=new_id(), ai=ai, version=version), BrainSnapshot)
 
     async def brain_history(self, ai: str | None = None, limit: int = 20) -> BrainVersions:
-        return await self._ask(BrainHistory(id=new_id(), ai=ai, limit=limit), BrainVersions)
+        return await self.call(BrainHistory(id=new_id(), ai=ai, limit=limit), BrainVersions)
 
-    async def _ask(self, frame: Request, answer: type[Reply]) -> Reply:
+    async def call(self, frame: Request, answer: type[R]) -> R:
+        """Send a request frame and wait for its reply, of type ``answer``; an error frame in
+        reply raises :class:`ServerError`. Every request of the protocol has a method above;
+        this one is for frames this library does not know yet."""
         await self._until_connected(self.timeout)
         future = self._waiters.expect(frame.id)
         assert self._ws is not None

@@ -40,29 +40,17 @@ from cloudbrain.ids import new_id
 from cloudbrain.protocol import (
     MAX_ACK_IDS,
     Ack,
-    AgentCard,
     AskAnswered,
-    AskList,
     AskResult,
     AskStarted,
-    BrainSaved,
-    BrainSnapshot,
-    BrainVersions,
     Deliver,
-    DeliveryStatus,
     DeviceProfile,
     Error,
-    FamilioProfile,
     Hello,
-    MemoryPage,
-    Ok,
-    Pong,
     Presence,
     Question,
     Receipt,
-    Recollection,
-    Remembered,
-    Roster,
+    Reply,
     Welcome,
     parse_server_frame,
 )
@@ -358,25 +346,9 @@ class Connection:
             elif isinstance(frame, AskStarted | AskAnswered | AskResult):
                 assert frame.re is not None
                 self._waiters.feed(frame.re, frame)
-            elif isinstance(frame, Receipt):
-                self._outbox.settle(frame.re)
-                self._waiters.resolve(frame.re, frame)
-            elif isinstance(
-                frame,
-                Ok
-                | Pong
-                | Roster
-                | DeliveryStatus
-                | Remembered
-                | Recollection
-                | MemoryPage
-                | BrainSaved
-                | BrainSnapshot
-                | BrainVersions
-                | AgentCard
-                | AskList
-                | FamilioProfile,
-            ):
+            elif isinstance(frame, Reply):
+                if isinstance(frame, Receipt):
+                    self._outbox.settle(frame.re)
                 self._waiters.resolve(frame.re, frame)
 
     def _on_deliver(self, frame: Deliver) -> None:

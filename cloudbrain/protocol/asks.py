@@ -11,10 +11,9 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from cloudbrain.protocol.base import (
     AgentName,
-    ClientFrame,
-    FrameId,
     MessageId,
     Reply,
+    Request,
     ServerFrame,
     ShortText,
 )
@@ -22,13 +21,12 @@ from cloudbrain.protocol.base import (
 # --- frames a client sends -------------------------------------------------------------------
 
 
-class Ask(ClientFrame):
+class Ask(Request):
     """Ask the family: chosen specialists answer live, past sessions from their memories.
     The server answers with ``ask_started``, an ``ask_answer`` per answer as it arrives, and
     ``ask_result`` when every specialist answered or ``timeout`` seconds passed."""
 
     type: Literal["ask"] = "ask"
-    id: FrameId
     question: Annotated[str, Field(min_length=1, max_length=4000)]
     skills: Annotated[list[ShortText], Field(max_length=16)] = []
     agents: Annotated[list[AgentName], Field(max_length=50)] = []  # only these
@@ -44,11 +42,10 @@ class Ask(ClientFrame):
     ask_id: MessageId | None = None
 
 
-class Answer(ClientFrame):
+class Answer(Request):
     """A specialist's answer to a ``question`` frame."""
 
     type: Literal["answer"] = "answer"
-    id: FrameId
     ask: MessageId
     text: Annotated[str, Field(max_length=20_000)]
     knows: bool = True  # False: "I don't know", counted as answered, not ranked
@@ -57,21 +54,19 @@ class Answer(ClientFrame):
     model: ShortText | None = None
 
 
-class Rate(ClientFrame):
+class Rate(Request):
     """Feedback on one answer of an ask; a later rating by the same AI replaces its earlier."""
 
     type: Literal["rate"] = "rate"
-    id: FrameId
     ask: MessageId
     answer: MessageId
     verdict: Literal["up", "down", "accept"]
 
 
-class Asks(ClientFrame):
+class Asks(Request):
     """Past asks, newest first: the sender's own (``mine``) or everyone's."""
 
     type: Literal["asks"] = "asks"
-    id: FrameId
     mine: bool = False
     limit: Annotated[int, Field(ge=1, le=200)] = 20
 

@@ -105,6 +105,13 @@ class ClientFrame(_Frame):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
+class Request(ClientFrame):
+    """A client frame the server answers: its reply (or error) carries this ``id`` as ``re``.
+    (``ack`` is the one client frame that is not a request.)"""
+
+    id: FrameId
+
+
 class ServerFrame(_Frame):
     # Clients read leniently: a field added by a newer server must not make an older client
     # drop the frame (a dropped ``deliver`` would never be acked).

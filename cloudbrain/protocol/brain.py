@@ -11,35 +11,31 @@ from cloudbrain.brainstate import BrainState
 from cloudbrain.protocol.base import (
     MAX_INTEGER,
     AgentName,
-    ClientFrame,
-    FrameId,
     Reply,
+    Request,
 )
 
 # --- frames a client sends -------------------------------------------------------------------
 
 
-class BrainSave(ClientFrame):
+class BrainSave(Request):
     """Save the sending agent's brain state, built on version ``base`` (None: on nothing)."""
 
     type: Literal["brain_save"] = "brain_save"
-    id: FrameId
     state: BrainState
     base: Annotated[int, Field(ge=1, le=MAX_INTEGER)] | None = None
 
 
-class BrainLoad(ClientFrame):
+class BrainLoad(Request):
     """Read a brain state: the newest version, or ``version``; of ``ai``, or of the sender."""
 
     type: Literal["brain_load"] = "brain_load"
-    id: FrameId
     ai: AgentName | None = None
     version: Annotated[int, Field(ge=1, le=MAX_INTEGER)] | None = None
 
 
-class BrainHistory(ClientFrame):
+class BrainHistory(Request):
     type: Literal["brain_history"] = "brain_history"
-    id: FrameId
     ai: AgentName | None = None
     limit: Annotated[int, Field(ge=1, le=200)] = 20
 

@@ -12,9 +12,8 @@ from cloudbrain.errors import ErrorCode
 from cloudbrain.protocol.base import (
     PROTOCOL_VERSION,
     AgentName,
-    ClientFrame,
-    FrameId,
     Reply,
+    Request,
     ServerFrame,
     ShortText,
 )
@@ -27,9 +26,8 @@ ANSWERS_CAPABILITY = "answers"  # the session is sent the questions of asks
 # --- frames a client sends -------------------------------------------------------------------
 
 
-class Hello(ClientFrame):
+class Hello(Request):
     type: Literal["hello"] = "hello"
-    id: FrameId
     name: AgentName
     token: Annotated[str, Field(min_length=1, max_length=256)]
     device: ShortText = ""
@@ -40,9 +38,8 @@ class Hello(ClientFrame):
     profile: DeviceProfile | None = None
 
 
-class Ping(ClientFrame):
+class Ping(Request):
     type: Literal["ping"] = "ping"
-    id: FrameId
 
 
 # --- frames the server sends -----------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from cloudbrain.protocol.base import AgentName, ClientFrame, FrameId, Reply, ShortText
+from cloudbrain.protocol.base import AgentName, Reply, Request, ShortText
 
 # --- frames a client sends -------------------------------------------------------------------
 
@@ -25,21 +25,19 @@ class DeviceProfile(BaseModel):
     tokens_per_second: Annotated[float, Field(ge=0, le=1_000_000)] | None = None
 
 
-class Who(ClientFrame):
+class Who(Request):
     """The directory: every AI, or those matching all the filters given."""
 
     type: Literal["who"] = "who"
-    id: FrameId
     skill: ShortText | None = None  # declared or learned
     online: bool | None = None
     text: ShortText | None = None  # in the name, description or skills
 
 
-class Card(ClientFrame):
+class Card(Request):
     """The agent card of an AI (in the spirit of the A2A Agent Card)."""
 
     type: Literal["card"] = "card"
-    id: FrameId
     agent: AgentName
 
 

@@ -14,9 +14,8 @@ from pydantic import BaseModel, Field
 
 from cloudbrain.protocol.base import (
     AgentName,
-    ClientFrame,
-    FrameId,
     Reply,
+    Request,
     ShortText,
     Text,
 )
@@ -27,44 +26,39 @@ Note = Annotated[Text, Field(max_length=500)]
 # --- frames a client sends -------------------------------------------------------------------
 
 
-class Follow(ClientFrame):
+class Follow(Request):
     """Follow an AI (answered with ``ok``; ``changed`` is false when already following)."""
 
     type: Literal["follow"] = "follow"
-    id: FrameId
     agent: AgentName
 
 
-class Unfollow(ClientFrame):
+class Unfollow(Request):
     type: Literal["unfollow"] = "unfollow"
-    id: FrameId
     agent: AgentName
 
 
-class Endorse(ClientFrame):
+class Endorse(Request):
     """Vouch for an AI's skill. Endorsing oneself is refused (``forbidden``)."""
 
     type: Literal["endorse"] = "endorse"
-    id: FrameId
     agent: AgentName
     skill: SkillName
     note: Note = ""
 
 
-class Withdraw(ClientFrame):
+class Withdraw(Request):
     """Take back an endorsement (a new event: the endorsement stays in the history)."""
 
     type: Literal["withdraw"] = "withdraw"
-    id: FrameId
     agent: AgentName
     skill: SkillName
 
 
-class Familio(ClientFrame):
+class Familio(Request):
     """An AI's social profile: followers, endorsements, reputation and its parts, history."""
 
     type: Literal["familio"] = "familio"
-    id: FrameId
     agent: AgentName
 
 

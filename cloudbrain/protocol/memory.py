@@ -10,24 +10,22 @@ from cloudbrain.memory.records import Kind, MemoryRecord
 from cloudbrain.protocol.base import (
     MAX_INTEGER,
     AgentName,
-    ClientFrame,
-    FrameId,
     Reply,
+    Request,
     ShortText,
 )
 
 # --- frames a client sends -------------------------------------------------------------------
 
 
-class Remember(ClientFrame):
+class Remember(Request):
     """Store memories of the sending agent. Ids are global: sending one again stores nothing."""
 
     type: Literal["remember"] = "remember"
-    id: FrameId
     memories: Annotated[list[MemoryRecord], Field(min_length=1, max_length=500)]
 
 
-class _MemoryQuery(ClientFrame):
+class _MemoryQuery(Request):
     ai: AgentName | None = None
     # A time without a zone would be compared with zoned times in the database: refused.
     since: AwareDatetime | None = None
@@ -38,7 +36,6 @@ class Recall(_MemoryQuery):
     """Search memories: full text and meaning, filtered, ranked."""
 
     type: Literal["recall"] = "recall"
-    id: FrameId
     query: Annotated[str, Field(max_length=4000)]
     session: ShortText | None = None
     device: ShortText | None = None
@@ -52,7 +49,6 @@ class Memories(_MemoryQuery):
     """Page through memories in the order the server stored them (for export and sync)."""
 
     type: Literal["memories"] = "memories"
-    id: FrameId
     after: Annotated[int, Field(ge=0, le=MAX_INTEGER)] = 0
     limit: Annotated[int, Field(ge=1, le=500)] = 200
 

@@ -14,10 +14,10 @@ from cloudbrain.protocol.base import (
     MAX_TTL_SECONDS,
     AgentName,
     ClientFrame,
-    FrameId,
     MessageId,
     Meta,
     Reply,
+    Request,
     ServerFrame,
     ShortText,
     TopicName,
@@ -26,7 +26,7 @@ from cloudbrain.protocol.base import (
 # --- frames a client sends -------------------------------------------------------------------
 
 
-class _Message(ClientFrame):
+class _Message(Request):
     """Fields shared by the three ways of sending a message. ``id`` becomes the message id."""
 
     id: MessageId
@@ -51,15 +51,13 @@ class Broadcast(_Message):
     type: Literal["broadcast"] = "broadcast"
 
 
-class Subscribe(ClientFrame):
+class Subscribe(Request):
     type: Literal["subscribe"] = "subscribe"
-    id: FrameId
     topic: TopicName
 
 
-class Unsubscribe(ClientFrame):
+class Unsubscribe(Request):
     type: Literal["unsubscribe"] = "unsubscribe"
-    id: FrameId
     topic: TopicName
 
 
@@ -70,11 +68,10 @@ class Ack(ClientFrame):
     ids: Annotated[list[MessageId], Field(min_length=1, max_length=MAX_ACK_IDS)]
 
 
-class Status(ClientFrame):
+class Status(Request):
     """Asks where a message the sender sent stands, per recipient."""
 
     type: Literal["status"] = "status"
-    id: FrameId
     msg: MessageId
 
 
