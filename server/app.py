@@ -18,7 +18,7 @@ from websockets.asyncio.server import serve as websocket_serve
 
 from cloudbrain.db import create_engine, upgrade
 from cloudbrain.db.types import utcnow
-from cloudbrain.errors import CloudBrainError
+from cloudbrain.errors import CloudBrainError, ProtocolError
 from cloudbrain.familio.access import Access, trusted_hosts
 from cloudbrain.familio.app import Context, WebServer, make_app
 from cloudbrain.familio.social import SocialStore
@@ -29,7 +29,7 @@ from cloudbrain.maildir.gateway import MailGateway, tls_context
 from cloudbrain.memory.embedding import available_embedder, lexical_warning
 from cloudbrain.memory.reembed import reembed
 from cloudbrain.memory.store import MemoryStore
-from cloudbrain.protocol import Answer, parse_client_frame
+from cloudbrain.protocol import Answer, ServerFrame, parse_client_frame
 from cloudbrain.server.ask import AskService
 from cloudbrain.server.asks_store import AskStore
 from cloudbrain.server.brain import BrainService, BrainStore
@@ -38,6 +38,7 @@ from cloudbrain.server.connection import ConnectionHandler
 from cloudbrain.server.directory import DirectoryService, DirectoryStore
 from cloudbrain.server.familio import HubFamilio
 from cloudbrain.server.feed import DeliveryFeed
+from cloudbrain.server.handlers import refusal
 from cloudbrain.server.hub import Hub
 from cloudbrain.server.legacy import LegacyClients
 from cloudbrain.server.mail import HubFamily
@@ -248,7 +249,13 @@ class Server:
         def remote_answer(proxy: RemoteSession, text: str) -> None:
             frame = parse_client_frame(text)
             if isinstance(frame, Answer):
-                hub.asks.answer(proxy, frame)
+                reply: ServerFrame | None
+                try:
+                    reply = hub.asks.answer(proxy, frame)
+                except ProtocolError as refused:
+                    reply = refusal(frame, refused)
+                if reply is not None:
+                    proxy.send(reply.to_json())
 
         cluster = Cluster(
             name,

@@ -35,7 +35,7 @@ from cloudbrain.directory.knowing import (
     floor_for,
 )
 from cloudbrain.directory.selection import reputation_for, select_specialists
-from cloudbrain.errors import ErrorCode
+from cloudbrain.errors import ErrorCode, ProtocolError
 from cloudbrain.ids import new_id
 from cloudbrain.memory.store import MemoryStore, Recalled, RecallFilter
 from cloudbrain.protocol import (
@@ -48,7 +48,6 @@ from cloudbrain.protocol import (
     AskResult,
     Asks,
     AskStarted,
-    Error,
     Ok,
     Question,
     Rate,
@@ -58,6 +57,7 @@ from cloudbrain.server.ask_memories import MemoryAnswers
 from cloudbrain.server.ask_window import window_answers
 from cloudbrain.server.asks_store import AskStore
 from cloudbrain.server.directory import DirectoryStore
+from cloudbrain.server.handlers import Handlers, refusal
 from cloudbrain.server.session import LiveSession, Peer
 from cloudbrain.server.summary import OllamaSummarizer
 
@@ -105,27 +105,32 @@ class AskService:
 
     # --- requests -------------------------------------------------------------------------
 
-    def start(self, session: LiveSession, frame: Ask) -> None:
+    def handlers(self) -> Handlers:
+        return {Ask: self.start, Answer: self.take_answer, Rate: self.rate, Asks: self.listing}
+
+    async def start(self, session: LiveSession, frame: Ask) -> None:
+        """Start an ask; what it finds is sent as it comes (started, answers, the result)."""
         if len(self._tasks[session]) >= self.max_open_per_session:
-            session.send(
-                Error(
-                    re=frame.id,
-                    code=ErrorCode.BUSY,
-                    detail=f"{self.max_open_per_session} asks of this session are still open; "
-                    "ask again when one has ended",
-                ).to_json()
+            raise ProtocolError(
+                ErrorCode.BUSY,
+                f"{self.max_open_per_session} asks of this session are still open; "
+                "ask again when one has ended",
             )
-            return
         task = asyncio.create_task(self._run(session, frame), name=f"ask-{frame.id}")
         self._tasks[session].add(task)
-        task.add_done_callback(lambda t: self._finished(session, frame.id, t))
+        task.add_done_callback(lambda t: self._finished(session, frame, t))
 
     def cancel_for(self, session: LiveSession) -> None:
         """The asker left: its asks stop where they are."""
         for task in self._tasks.pop(session, set()):
             task.cancel()
 
-    def answer(self, session: Peer, frame: Answer) -> None:
+    async def take_answer(self, session: LiveSession, frame: Answer) -> Ok | None:
+        return self.answer(session, frame)
+
+    def answer(self, session: Peer, frame: Answer) -> Ok | None:
+        """A specialist's answer to a question put to it (None: forwarded to the node that
+        asked, which replies)."""
         open_ask = self._open.get(frame.ask)
         if (
             open_ask is None
@@ -133,19 +138,15 @@ class AskService:
             and self.forward is not None
             and self.forward(session, frame)
         ):
-            return  # the node that asked answers the session
+            return None
         if open_ask is None or not open_ask.expects(session):
-            session.send(
-                Error(
-                    re=frame.id,
-                    code=ErrorCode.NOT_FOUND,
-                    detail="no open ask put this question to this session (answered already, "
-                    "or past its deadline)",
-                ).to_json()
+            raise ProtocolError(
+                ErrorCode.NOT_FOUND,
+                "no open ask put this question to this session (answered already, or past its "
+                "deadline)",
             )
-            return
         open_ask.arrived.put_nowait((session, frame))
-        session.send(Ok(re=frame.id).to_json())
+        return Ok(re=frame.id)
 
     async def record_rating(self, ask: str, answer: str, rater: str, verdict: str) -> bool:
         """Store a rating (False: no such answer); learned skills count it from now on."""
@@ -153,22 +154,18 @@ class AskService:
         self.directory.forget_history()
         return rated
 
-    async def rate(self, session: LiveSession, frame: Rate) -> None:
+    async def rate(self, session: LiveSession, frame: Rate) -> Ok:
         rated = await self.record_rating(frame.ask, frame.answer, session.agent.name, frame.verdict)
         if not rated:
-            session.send(
-                Error(
-                    re=frame.id,
-                    code=ErrorCode.NOT_FOUND,
-                    detail="that ask has no answer with that id; `cloudbrain asks` lists them",
-                ).to_json()
+            raise ProtocolError(
+                ErrorCode.NOT_FOUND,
+                "that ask has no answer with that id; `cloudbrain asks` lists them",
             )
-            return
-        session.send(Ok(re=frame.id).to_json())
+        return Ok(re=frame.id)
 
-    async def listing(self, session: LiveSession, frame: Asks) -> None:
+    async def listing(self, session: LiveSession, frame: Asks) -> AskList:
         results = await self.store.listing(session.agent.name if frame.mine else None, frame.limit)
-        session.send(AskList(re=frame.id, asks=results).to_json())
+        return AskList(re=frame.id, asks=results)
 
     # --- one ask ----------------------------------------------------------------------------
 
@@ -366,15 +363,10 @@ class AskService:
         if earlier is None:
             return False
         if earlier.asker != session.agent.name:
-            session.send(
-                Error(
-                    re=frame.id,
-                    code=ErrorCode.DUPLICATE_ID,
-                    detail="another AI's ask already has this ask_id; make a new one",
-                ).to_json()
+            raise ProtocolError(
+                ErrorCode.DUPLICATE_ID, "another AI's ask already has this ask_id; make a new one"
             )
-        else:
-            session.send(earlier.model_copy(update={"re": frame.id}).to_json())
+        session.send(earlier.model_copy(update={"re": frame.id}).to_json())
         return True
 
     async def _choose(
@@ -442,7 +434,7 @@ class AskService:
             )
             machine.answered(live.agent.name, scored.knows)
 
-    def _finished(self, session: LiveSession, frame_id: str, task: asyncio.Task[None]) -> None:
+    def _finished(self, session: LiveSession, frame: Ask, task: asyncio.Task[None]) -> None:
         tasks = self._tasks.get(session)
         if tasks is not None:
             tasks.discard(task)
@@ -450,14 +442,14 @@ class AskService:
                 del self._tasks[session]
         if task.cancelled():
             return
-        if (exc := task.exception()) is not None:
+        exc = task.exception()
+        if exc is None:
+            return
+        if not isinstance(exc, ProtocolError):
             log.error("ask failed", exc_info=exc)
-            with contextlib.suppress(Exception):
-                session.send(
-                    Error(
-                        re=frame_id, code=ErrorCode.INTERNAL, detail=f"the ask failed: {exc}"
-                    ).to_json()
-                )
+            exc = ProtocolError(ErrorCode.INTERNAL, f"the ask failed: {exc}")
+        with contextlib.suppress(Exception):  # the asker may be gone
+            session.send(refusal(frame, exc).to_json())
 
 
 def _recall(pool: list[Recalled]) -> list[Recall]:

@@ -26,6 +26,7 @@ from cloudbrain.protocol import (
     BrainVersion,
     BrainVersions,
 )
+from cloudbrain.server.handlers import Handlers
 from cloudbrain.server.session import LiveSession
 
 SAVE_ATTEMPTS = 5  # concurrent saves race for the next version number; the loser retries
@@ -156,38 +157,34 @@ class BrainService:
     def __init__(self, store: BrainStore) -> None:
         self.store = store
 
-    async def save(self, session: LiveSession, frame: BrainSave) -> None:
+    def handlers(self) -> Handlers:
+        return {BrainSave: self.save, BrainLoad: self.load, BrainHistory: self.history}
+
+    async def save(self, session: LiveSession, frame: BrainSave) -> BrainSaved:
         saved = await self.store.save(
             session.agent.name, frame.state, frame.base, device=session.device, session=session.id
         )
-        session.send(
-            BrainSaved(
-                re=frame.id, version=saved.version, merged=saved.merged, state=saved.state
-            ).to_json()
+        return BrainSaved(
+            re=frame.id, version=saved.version, merged=saved.merged, state=saved.state
         )
 
-    async def load(self, session: LiveSession, frame: BrainLoad) -> None:
+    async def load(self, session: LiveSession, frame: BrainLoad) -> BrainSnapshot:
         ai = frame.ai or session.agent.name
         found = await self.store.load(ai, frame.version)
         if found is None:
-            session.send(
-                BrainSnapshot(re=frame.id, ai=ai, version=None, state=BrainState()).to_json()
-            )
-            return
+            return BrainSnapshot(re=frame.id, ai=ai, version=None, state=BrainState())
         version, state, device, saved_in, saved_at = found
-        session.send(
-            BrainSnapshot(
-                re=frame.id,
-                ai=ai,
-                version=version,
-                state=state,
-                device=device,
-                session=saved_in,
-                saved_at=saved_at,
-            ).to_json()
+        return BrainSnapshot(
+            re=frame.id,
+            ai=ai,
+            version=version,
+            state=state,
+            device=device,
+            session=saved_in,
+            saved_at=saved_at,
         )
 
-    async def history(self, session: LiveSession, frame: BrainHistory) -> None:
+    async def history(self, session: LiveSession, frame: BrainHistory) -> BrainVersions:
         ai = frame.ai or session.agent.name
         versions = await self.store.history(ai, frame.limit)
-        session.send(BrainVersions(re=frame.id, ai=ai, versions=versions).to_json())
+        return BrainVersions(re=frame.id, ai=ai, versions=versions)

@@ -172,17 +172,7 @@ class ConnectionHandler:
         async for data in websocket:
             verdict = protocol.receive(data, time.monotonic())
             if isinstance(verdict, Accepted):
-                try:
-                    await self.hub.handle(session, verdict.frame)
-                except Exception:
-                    log.exception("%r: handling a %r frame failed", session, verdict.frame.type)
-                    session.send(
-                        Error(
-                            re=getattr(verdict.frame, "id", None),
-                            code=ErrorCode.INTERNAL,
-                            detail="the server failed on this frame; it was not processed",
-                        ).to_json()
-                    )
+                await self.hub.handle(session, verdict.frame)
                 continue
             if verdict.log:
                 log.warning(

@@ -27,7 +27,7 @@ from cloudbrain.db.models import (
 from cloudbrain.directory.card import agent_card
 from cloudbrain.directory.search import matches
 from cloudbrain.directory.skills import AnswerEvidence, answer_evidence, learned_skills
-from cloudbrain.errors import ErrorCode
+from cloudbrain.errors import ErrorCode, ProtocolError
 from cloudbrain.familio.standing import Standing
 from cloudbrain.protocol import (
     ANSWERS_CAPABILITY,
@@ -35,11 +35,11 @@ from cloudbrain.protocol import (
     AgentInfo,
     Card,
     DeviceInfo,
-    Error,
     LearnedSkill,
     Roster,
     Who,
 )
+from cloudbrain.server.handlers import Handlers
 from cloudbrain.server.session import LiveSession
 from cloudbrain.server.store import MessageStore
 
@@ -238,21 +238,19 @@ class DirectoryService:
         self.store = store
         self.server_url = server_url
 
-    async def who(self, session: LiveSession, frame: Who) -> None:
+    def handlers(self) -> Handlers:
+        return {Who: self.who, Card: self.card}
+
+    async def who(self, session: LiveSession, frame: Who) -> Roster:
         found = [
             p
             for p in await self.store.profiles()
             if matches(p, skill=frame.skill, online=frame.online, text=frame.text)
         ]
-        session.send(Roster(re=frame.id, agents=found).to_json())
+        return Roster(re=frame.id, agents=found)
 
-    async def card(self, session: LiveSession, frame: Card) -> None:
+    async def card(self, session: LiveSession, frame: Card) -> AgentCard:
         card = await self.store.card(frame.agent, self.server_url())
         if card is None:
-            session.send(
-                Error(
-                    re=frame.id, code=ErrorCode.NOT_FOUND, detail=f"no agent named {frame.agent!r}"
-                ).to_json()
-            )
-            return
-        session.send(AgentCard(re=frame.id, card=card).to_json())
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no agent named {frame.agent!r}")
+        return AgentCard(re=frame.id, card=card)

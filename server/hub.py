@@ -8,49 +8,34 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from cloudbrain.db.types import utcnow
-from cloudbrain.errors import CloseCode, ErrorCode
+from cloudbrain.errors import CloseCode, ErrorCode, ProtocolError
 from cloudbrain.protocol import (
     ANSWERS_CAPABILITY,
     PRESENCE_CAPABILITY,
     Ack,
-    Answer,
-    Ask,
-    Asks,
-    BrainHistory,
-    BrainLoad,
-    BrainSave,
     Broadcast,
-    Card,
     ClientFrame,
     DeliveryStatus,
-    Endorse,
     Error,
-    Familio,
-    Follow,
-    Memories,
     MessageFrame,
     Ok,
     Ping,
     Pong,
     Presence,
     Publish,
-    Rate,
-    Recall,
     Receipt,
-    Remember,
     Send,
+    ServerFrame,
     Status,
     Subscribe,
-    Unfollow,
     Unsubscribe,
-    Who,
-    Withdraw,
 )
 from cloudbrain.server.ask import AskService
 from cloudbrain.server.batch import Stored
 from cloudbrain.server.brain import BrainService
 from cloudbrain.server.cluster import Cluster
 from cloudbrain.server.directory import DirectoryService
+from cloudbrain.server.handlers import Handlers, refusal
 from cloudbrain.server.memory import MemoryService
 from cloudbrain.server.outbox import OutboxBudget
 from cloudbrain.server.router import Envelope
@@ -78,6 +63,7 @@ def next_replay_page(size: int, page_bytes: int) -> int:
 
 
 REVOCATION_OVERLAP = timedelta(seconds=5)
+FAILED = "the server failed on this frame; it was not processed"
 
 
 # Why a message was not stored, by the code its sender is told.
@@ -121,6 +107,15 @@ class Hub:
         self.writer = BatchWriter(store, self._stored, self._store_failed, on_acked)
         self._sessions: dict[str, set[LiveSession]] = defaultdict(set)
         self._agent_ids: dict[str, str] = {}  # name -> id, for active agents seen lately
+        # Who handles each kind of frame: the services' handlers, then the hub's own.
+        self._handlers: Handlers = {
+            **memory.handlers(),
+            **brain.handlers(),
+            **directory.handlers(),
+            **asks.handlers(),
+            **social.handlers(),
+            **self._own_handlers(),
+        }
 
     # --- sessions ---------------------------------------------------------------------------
 
@@ -239,67 +234,57 @@ class Hub:
     # --- frames -----------------------------------------------------------------------------
 
     async def handle(self, session: LiveSession, frame: ClientFrame) -> None:
-        """Act on one accepted frame from ``session``."""
-        match frame:
-            case Send() | Publish() | Broadcast():
-                await self._accept_message(session, frame)
-            case Ack():
-                await self.writer.submit(AckItem(session.agent.id, frame.ids))
-            case Subscribe():
-                await self.store.subscribe(session.agent.id, frame.topic)
-                session.send(Ok(re=frame.id).to_json())
-            case Unsubscribe():
-                await self.store.unsubscribe(session.agent.id, frame.topic)
-                session.send(Ok(re=frame.id).to_json())
-            case Who():
-                await self.directory.who(session, frame)
-            case Card():
-                await self.directory.card(session, frame)
-            case Ask():
-                self.asks.start(session, frame)
-            case Answer():
-                self.asks.answer(session, frame)
-            case Rate():
-                await self.asks.rate(session, frame)
-            case Asks():
-                await self.asks.listing(session, frame)
-            case Follow() | Unfollow() | Endorse() | Withdraw():
-                await self.social.change(session, frame)
-            case Familio():
-                await self.social.profile(session, frame)
-            case Status():
-                await self._status(session, frame)
-            case Ping():
-                session.send(Pong(re=frame.id).to_json())
-            case Remember():
-                await self.memory.remember(session, frame)
-            case Recall():
-                await self.memory.recall(session, frame)
-            case Memories():
-                await self.memory.page(session, frame)
-            case BrainSave():
-                await self.brain.save(session, frame)
-            case BrainLoad():
-                await self.brain.load(session, frame)
-            case BrainHistory():
-                await self.brain.history(session, frame)
-            case _:  # hello never gets here: the connection protocol refuses a second one
-                raise AssertionError(f"unexpected frame {frame.type!r}")
+        """Act on one accepted frame from ``session`` and send its reply, or the error frame
+        when its handler refused it (see :mod:`handlers`) or failed (a bug: the session and
+        the server go on)."""
+        handler = self._handlers.get(type(frame))
+        if handler is None:  # hello never gets here: the connection protocol refuses a second one
+            raise AssertionError(f"unexpected frame {frame.type!r}")
+        reply: ServerFrame | None
+        try:
+            reply = await handler(session, frame)
+        except ProtocolError as refused:
+            reply = refusal(frame, refused)
+        except Exception:
+            log.exception("%r: handling a %r frame failed", session, frame.type)
+            reply = refusal(frame, ProtocolError(ErrorCode.INTERNAL, FAILED))
+        if reply is not None:
+            session.send(reply.to_json())
+
+    def _own_handlers(self) -> Handlers:
+        return {
+            Send: self._accept_message,
+            Publish: self._accept_message,
+            Broadcast: self._accept_message,
+            Ack: self._ack,
+            Subscribe: self._subscribe,
+            Unsubscribe: self._unsubscribe,
+            Status: self._status,
+            Ping: self._ping,
+        }
+
+    async def _ack(self, session: LiveSession, frame: Ack) -> None:
+        await self.writer.submit(AckItem(session.agent.id, frame.ids))
+
+    async def _subscribe(self, session: LiveSession, frame: Subscribe) -> Ok:
+        await self.store.subscribe(session.agent.id, frame.topic)
+        return Ok(re=frame.id)
+
+    async def _unsubscribe(self, session: LiveSession, frame: Unsubscribe) -> Ok:
+        await self.store.unsubscribe(session.agent.id, frame.topic)
+        return Ok(re=frame.id)
+
+    async def _ping(self, session: LiveSession, frame: Ping) -> Pong:
+        return Pong(re=frame.id)
 
     async def _accept_message(self, session: LiveSession, frame: MessageFrame) -> None:
+        """Store the message; its receipt is sent once it is committed (see :meth:`_stored`)."""
         to_id = to_name = topic = None
         if isinstance(frame, Send):
             to_id = await self.resolve(frame.to)
             if to_id is None:
                 log.info("%r sent to unknown agent %r", session, frame.to)
-                session.send(
-                    Error(
-                        re=frame.id,
-                        code=ErrorCode.UNKNOWN_RECIPIENT,
-                        detail=f"no agent named {frame.to!r}",
-                    ).to_json()
-                )
-                return
+                raise ProtocolError(ErrorCode.UNKNOWN_RECIPIENT, f"no agent named {frame.to!r}")
             to_name = frame.to
         elif isinstance(frame, Publish):
             topic = frame.topic
@@ -333,21 +318,12 @@ class Hub:
                 self._agent_ids[name] = agent_id
         return agent_id
 
-    async def _status(self, session: LiveSession, frame: Status) -> None:
+    async def _status(self, session: LiveSession, frame: Status) -> DeliveryStatus:
         found = await self.store.status(frame.msg, session.agent.id)
         if found is None:
-            session.send(
-                Error(
-                    re=frame.id, code=ErrorCode.NOT_FOUND, detail="no message of yours has that id"
-                ).to_json()
-            )
-            return
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no message of yours has that id")
         expires_at, states = found
-        session.send(
-            DeliveryStatus(
-                re=frame.id, msg=frame.msg, expires_at=expires_at, recipients=states
-            ).to_json()
-        )
+        return DeliveryStatus(re=frame.id, msg=frame.msg, expires_at=expires_at, recipients=states)
 
     # --- after the database ------------------------------------------------------------------
 

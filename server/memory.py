@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 
-from cloudbrain.errors import ErrorCode
+from cloudbrain.errors import ErrorCode, ProtocolError
 from cloudbrain.memory.store import MemoryStore, RecallFilter
 from cloudbrain.protocol import (
-    Error,
     Memories,
     MemoryPage,
     Recall,
@@ -21,6 +20,7 @@ from cloudbrain.protocol import (
     Remember,
     Remembered,
 )
+from cloudbrain.server.handlers import Handlers
 from cloudbrain.server.session import LiveSession
 
 # session ids -> the ids of the agents they belong to (those that are sessions of this server).
@@ -32,18 +32,18 @@ class MemoryService:
         self.store = store
         self.session_agents = session_agents
 
-    async def remember(self, session: LiveSession, frame: Remember) -> None:
+    def handlers(self) -> Handlers:
+        return {Remember: self.remember, Recall: self.recall, Memories: self.page}
+
+    async def remember(self, session: LiveSession, frame: Remember) -> Remembered:
         refusal = await self._not_yours(session, frame)
         if refusal:
-            session.send(Error(re=frame.id, code=ErrorCode.FORBIDDEN, detail=refusal).to_json())
-            return
+            raise ProtocolError(ErrorCode.FORBIDDEN, refusal)
         records = [
             m.model_copy(update={"embedding": None, "embedder": None}) for m in frame.memories
         ]
         added = await self.store.add(records)
-        session.send(
-            Remembered(re=frame.id, stored=added.stored, duplicates=added.duplicates).to_json()
-        )
+        return Remembered(re=frame.id, stored=added.stored, duplicates=added.duplicates)
 
     async def _not_yours(self, session: LiveSession, frame: Remember) -> str | None:
         """Why these memories are not the sender's to store, or None."""
@@ -58,7 +58,7 @@ class MemoryService:
             return f"sessions {taken} are another agent's; store memories under your own"
         return None
 
-    async def recall(self, session: LiveSession, frame: Recall) -> None:
+    async def recall(self, session: LiveSession, frame: Recall) -> Recollection:
         where = RecallFilter(
             ai=frame.ai,
             session=frame.session,
@@ -76,17 +76,15 @@ class MemoryService:
             )
             for r in found
         ]
-        session.send(Recollection(re=frame.id, results=results).to_json())
+        return Recollection(re=frame.id, results=results)
 
-    async def page(self, session: LiveSession, frame: Memories) -> None:
+    async def page(self, session: LiveSession, frame: Memories) -> MemoryPage:
         where = RecallFilter(
             ai=frame.ai, since=frame.since, until=frame.until, include_superseded=True
         )
         records, after = await self.store.page(frame.after, frame.limit, where)
-        session.send(
-            MemoryPage(
-                re=frame.id,
-                memories=[r.model_copy(update={"embedding": None}) for r in records],
-                next=after,
-            ).to_json()
+        return MemoryPage(
+            re=frame.id,
+            memories=[r.model_copy(update={"embedding": None}) for r in records],
+            next=after,
         )
