@@ -27,6 +27,7 @@ from cloudbrain.db.models import (
 from cloudbrain.directory.card import agent_card
 from cloudbrain.directory.search import matches
 from cloudbrain.directory.skills import AnswerEvidence, answer_evidence, learned_skills
+from cloudbrain.directory.topics import normalize_topic
 from cloudbrain.errors import ErrorCode, ProtocolError
 from cloudbrain.familio.standing import Standing
 from cloudbrain.protocol import (
@@ -39,6 +40,7 @@ from cloudbrain.protocol import (
     Roster,
     Who,
 )
+from cloudbrain.protocol.directory import SkillHolders, SkillList, Skills
 from cloudbrain.server.handlers import Handlers
 from cloudbrain.server.session import LiveSession
 from cloudbrain.server.store import MessageStore
@@ -239,7 +241,7 @@ class DirectoryService:
         self.server_url = server_url
 
     def handlers(self) -> Handlers:
-        return {Who: self.who, Card: self.card}
+        return {Who: self.who, Skills: self.skills, Card: self.card}
 
     async def who(self, session: LiveSession, frame: Who) -> Roster:
         found = [
@@ -249,8 +251,32 @@ class DirectoryService:
         ]
         return Roster(re=frame.id, agents=found)
 
+    async def skills(self, session: LiveSession, frame: Skills) -> SkillList:
+        return SkillList(re=frame.id, skills=skill_holders(await self.store.profiles()))
+
     async def card(self, session: LiveSession, frame: Card) -> AgentCard:
         card = await self.store.card(frame.agent, self.server_url())
         if card is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"no agent named {frame.agent!r}")
         return AgentCard(re=frame.id, card=card)
+
+
+def skill_holders(profiles: list[AgentInfo]) -> list[SkillHolders]:
+    """Who holds each skill of the family, the most widely held first. Spellings that differ
+    only in case, ``-`` or ``_`` are one skill, named as the first holder by name wrote it."""
+    found: dict[str, SkillHolders] = {}
+
+    def held(skill: str, names: Callable[[SkillHolders], list[str]], name: str) -> None:
+        holders = found.setdefault(normalize_topic(skill), SkillHolders(skill=skill))
+        if name not in names(holders):
+            names(holders).append(name)
+
+    for profile in sorted(profiles, key=lambda p: p.name):
+        for skill in profile.skills:
+            held(skill, lambda h: h.declared, profile.name)
+        for learned in profile.learned_skills:
+            held(learned.topic, lambda h: h.learned, profile.name)
+    online = {p.name for p in profiles if p.online}
+    for holders in found.values():
+        holders.online = len(online & {*holders.declared, *holders.learned})
+    return sorted(found.values(), key=lambda h: (-len({*h.declared, *h.learned}), h.skill.lower()))

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from cloudbrain.agent.client import Client
 from cloudbrain.directory.skills import AnswerEvidence, answer_evidence, learned_skills
-from cloudbrain.protocol import AskResult, LearnedSkill
+from cloudbrain.ids import new_id
+from cloudbrain.protocol import AgentInfo, AskResult, LearnedSkill
+from cloudbrain.protocol.directory import SkillHolders, SkillList, Skills
 from cloudbrain.server import Server
-from tests.conftest import ClientFactory
+from cloudbrain.server.directory import skill_holders
+from tests.conftest import AgentFactory, ClientFactory
 from tests.test_ask import store
 
 QUESTION = "How do I roll back a kubernetes deployment?"
@@ -102,3 +105,38 @@ async def test_only_other_ais_ratings_teach_a_skill(server: Server, connect: Cli
     await dora.rate(asked[3].ask, answers[3], "down")
     assert await learned(server, dora, "grace") == []
     assert await dora.who(skill="kubernetes") == []
+
+
+def test_the_familys_skills_group_spellings_and_count_who_is_online() -> None:
+    profiles = [
+        AgentInfo(name="grace", skills=["PostgreSQL"], online=False),
+        AgentInfo(
+            name="ada",
+            skills=["python", "postgresql"],
+            online=True,
+            learned_skills=[LearnedSkill(topic="python", weight=2.0)],
+        ),
+        AgentInfo(name="carol", online=True, learned_skills=[LearnedSkill(topic="Python")]),
+    ]
+    assert skill_holders(profiles) == [
+        SkillHolders(skill="postgresql", declared=["ada", "grace"], online=1),
+        SkillHolders(skill="python", declared=["ada"], learned=["ada", "carol"], online=2),
+    ]
+    assert skill_holders([]) == []
+
+
+async def test_a_client_asks_for_the_familys_skills_by_the_frames_alone(
+    connect: ClientFactory, make_agent: AgentFactory
+) -> None:
+    """``skills`` was added as one frame pair, one handler and its documentation: the client
+    library sends it without a method of its own."""
+    await make_agent("grace", skills=["postgresql", "backups"])
+    _, hoppers_token = await make_agent("hopper", skills=["kubernetes", "backups"])
+    ada = await connect("ada")
+    await connect("hopper", hoppers_token)
+    found = await ada.call(Skills(id=new_id()), SkillList)
+    assert [(s.skill, s.declared, s.online) for s in found.skills] == [
+        ("backups", ["grace", "hopper"], 1),
+        ("kubernetes", ["hopper"], 1),
+        ("postgresql", ["grace"], 0),
+    ]

@@ -1,5 +1,6 @@
-"""Frames of the AI directory: who is there and what they know (``who`` and ``roster``), agent
-cards, and the device profile an agent announces.
+"""Frames of the AI directory: who is there and what they know (``who`` and ``roster``), the
+family's skills (``skills`` and ``skill_list``), agent cards, and the device profile an agent
+announces.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ class Who(Request):
     skill: ShortText | None = None  # declared or learned
     online: bool | None = None
     text: ShortText | None = None  # in the name, description or skills
+
+
+class Skills(Request):
+    """Every skill of the family, declared or learned, with the AIs that hold it."""
+
+    type: Literal["skills"] = "skills"
 
 
 class Card(Request):
@@ -91,6 +98,20 @@ class AgentInfo(BaseModel):
 class Roster(Reply):
     type: Literal["roster"] = "roster"
     agents: list[AgentInfo]
+
+
+class SkillHolders(BaseModel):
+    skill: str
+    declared: list[str] = []  # the AIs that declare it, by name
+    learned: list[str] = []  # the AIs that learned it from well-received answers
+    online: int = 0  # how many of them are online now
+
+
+class SkillList(Reply):
+    """The answer to ``skills``: the most widely held first."""
+
+    type: Literal["skill_list"] = "skill_list"
+    skills: list[SkillHolders]
 
 
 class AgentCard(Reply):
