@@ -23,7 +23,6 @@ from cloudbrain.protocol import (
     Pong,
     Presence,
     Publish,
-    Receipt,
     Send,
     ServerFrame,
     Status,
@@ -34,6 +33,7 @@ from cloudbrain.server.ask import AskService
 from cloudbrain.server.batch import Stored
 from cloudbrain.server.brain import BrainService
 from cloudbrain.server.cluster import Cluster
+from cloudbrain.server.delivery import Hand, Keep, Respond, Tell, after_commit
 from cloudbrain.server.directory import DirectoryService
 from cloudbrain.server.handlers import Handlers, refusal
 from cloudbrain.server.memory import MemoryService
@@ -328,48 +328,18 @@ class Hub:
     # --- after the database ------------------------------------------------------------------
 
     def _stored(self, results: list[tuple[Outgoing, Stored]]) -> None:
-        """Called once a batch is committed: receipts to senders, then deliveries."""
-        crossing: list[tuple[str, str, list[str]]] = []  # for other nodes' sessions
-        for outgoing, stored in results:
-            sender: LiveSession = outgoing.origin
-            envelope = stored.envelope
-            if stored.conflict:
-                sender.send(
-                    Error(
-                        re=envelope.id,
-                        code=ErrorCode.DUPLICATE_ID,
-                        detail="another sender already used this message id; make a new one",
-                    ).to_json()
-                )
-                continue
-            sender.send(
-                Receipt(
-                    re=envelope.id,
-                    recipients=stored.recipients,
-                    at=stored.at,
-                    duplicate=stored.duplicate,
-                ).to_json()
-            )
-            if stored.recipient_ids:
-                text = self._dispatch(envelope, stored.recipient_ids)
-                crossing.append((envelope.id, text, stored.recipient_ids))
-        if self.cluster is not None and crossing:  # other nodes may have sessions of theirs
-            self.cluster.stored(crossing)
-
-    def _dispatch(self, envelope: Envelope, recipient_ids: list[str]) -> str:
-        """Hand a stored message to this node's sessions of its recipients; returns the
-        ``deliver`` frame."""
-        text = envelope.deliver_frame().to_json()
-        offline = []
-        for recipient_id in recipient_ids:
-            sessions = self._sessions.get(recipient_id)
-            if not sessions:
-                offline.append(recipient_id)
-            for session in sessions or ():
-                session.deliver(envelope.id, text)
-        if offline and self.spool is not None:
-            self.spool.keep(envelope, offline)
-        return text
+        """Called once a batch is committed: carry out what :func:`after_commit` decides."""
+        senders = [(outgoing.origin, stored) for outgoing, stored in results]
+        for effect in after_commit(senders, self.sessions_of):
+            match effect:
+                case Respond(to=sender, frame=frame):
+                    sender.send(frame.to_json())
+                case Hand(to=session, message_id=message_id, text=text):
+                    session.deliver(message_id, text)
+                case Keep(envelope=envelope, recipient_ids=away) if self.spool is not None:
+                    self.spool.keep(envelope, away)
+                case Tell(stored=crossing) if self.cluster is not None:
+                    self.cluster.stored(crossing)
 
     def _acked(self, acks: list[AckItem]) -> None:
         assert self.spool is not None

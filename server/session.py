@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
 from typing import Protocol
 
 from websockets.exceptions import ConnectionClosed
@@ -21,11 +20,11 @@ from websockets.exceptions import ConnectionClosed
 from cloudbrain.errors import CloseCode
 from cloudbrain.identity import AgentRecord
 from cloudbrain.protocol import DeviceProfile
+from cloudbrain.server.delivery import ReplayOrder
 from cloudbrain.server.outbox import OutboxBudget, frame_bytes
 
 log = logging.getLogger(__name__)
 
-SENT_REMEMBERED = 1000  # message ids a session remembers having been sent
 TOO_SLOW = "reading too slowly; reconnect to resume"  # the reason of the 1013 close
 
 
@@ -79,14 +78,7 @@ class LiveSession:
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
         self._budget = outboxes
         self._room = asyncio.Event()  # set whenever bytes of this outbox are given back
-        self._replaying = True
-        self._held: list[tuple[str, str]] = []
-        self._held_bytes = 0
-        self._held_overflowed = False
-        self._replayed: set[str] = set()
-        # Ids of the messages sent to this session lately, so a message that reaches it twice
-        # (stored here and seen again in the database by the cluster's feed) is sent once.
-        self._sent: OrderedDict[str, None] = OrderedDict()
+        self._order = ReplayOrder()  # replay first, then live messages, and none twice
         self.closing = False
         self._ended = False  # nothing more can be written: stopped, or the connection closed
         self._closer: asyncio.Task[None] | None = None
@@ -118,7 +110,7 @@ class LiveSession:
             )
             self.close(CloseCode.TRY_AGAIN_LATER, TOO_SLOW)
             return
-        if self._held and not budget.room(self, size):
+        if self._order.held and not budget.room(self, size):
             # Held messages are the cheapest thing to give up: the replay reads them again.
             self._drop_held()
         verdict = budget.admit(self, size)
@@ -138,44 +130,30 @@ class LiveSession:
             )
             self.close(CloseCode.TRY_AGAIN_LATER, TOO_SLOW)
 
-    def first_time(self, message_id: str) -> bool:
-        """True the first time a message is handed to this session (of the last
-        :data:`SENT_REMEMBERED`), so it goes out once however it arrived."""
-        if message_id in self._sent:
-            return False
-        self._sent[message_id] = None
-        if len(self._sent) > SENT_REMEMBERED:
-            self._sent.popitem(last=False)
-        return True
-
     def deliver(self, message_id: str, text: str) -> None:
-        """A live message for this session: sent now, or held back until the replay is over."""
-        if not self.first_time(message_id):
-            return
-        if not self._replaying:
+        """A live message for this session: sent now, or held back until the replay is over
+        (see :class:`ReplayOrder`)."""
+        action = self._order.live(message_id)
+        if action == "send":
             self.send(text)
-            return
-        if self._held_overflowed or self.closing or self._ended:
-            return  # stored: the replay reads it again, or the next connection does
-        size = frame_bytes(text)
-        # Held messages never cost anyone a connection: one that does not fit is dropped, and
-        # the replay reads it again from the database, which costs only a query.
-        if len(self._held) < self._budget.session_frames and self._budget.room(self, size):
-            self._budget.take(self, size)
-            self._held.append((message_id, text))
-            self._held_bytes += size
-        else:
-            # Nothing is lost: the message is stored, and the replay will read it again.
-            self._drop_held()
+        elif action == "hold" and self.writable:
+            size = frame_bytes(text)
+            # Held messages never cost anyone a connection: one that does not fit is dropped,
+            # and the replay reads it again from the database, which costs only a query.
+            budget = self._budget
+            if len(self._order.held) < budget.session_frames and budget.room(self, size):
+                budget.take(self, size)
+                self._order.hold(message_id, text, size)
+            else:
+                self._drop_held()
 
     async def send_replayed(self, message_id: str, text: str) -> None:
         """A message read back from the database; waits for room, unlike live traffic."""
-        self.first_time(message_id)
-        self._replayed.add(message_id)
+        self._order.replayed(message_id)
         size = frame_bytes(text)
         budget = self._budget
         while self.writable:
-            if self._held and not budget.room(self, size):
+            if self._order.held and not budget.room(self, size):
                 # Held messages must not take the room the replay waits for: they are only
                 # released when the replay ends, so waiting on them would never end.
                 self._drop_held()
@@ -195,28 +173,15 @@ class LiveSession:
     def finish_replay(self) -> bool:
         """End the replay, releasing held messages. False when held messages overflowed and
         were dropped: then the caller must read the database once more."""
-        if self._held_overflowed:
-            self._held_overflowed = False
-            self._release_held()
-            return False
-        self._replaying = False
-        held = self._held
-        self._release_held()
-        for message_id, text in held:
-            if message_id not in self._replayed:
-                self.send(text)
-        self._replayed.clear()
-        return True
-
-    def _release_held(self) -> None:
-        self._budget.release(self, self._held_bytes)
-        self._held = []
-        self._held_bytes = 0
+        ended, release, freed = self._order.finish()
+        self._budget.release(self, freed)
+        for text in release:
+            self.send(text)
+        return ended
 
     def _drop_held(self) -> None:
         """Give up the held messages; the replay must read the database once more."""
-        self._release_held()
-        self._held_overflowed = True
+        self._budget.release(self, self._order.drop_held())
 
     def _discard(self) -> None:
         """Give back at once every byte waiting here, but for the frame being written."""
@@ -227,7 +192,7 @@ class LiveSession:
                 break
             self._outbox.task_done()
             self._budget.release(self, frame_bytes(text))
-        if self._held:
+        if self._order.held:
             self._drop_held()
         self._room.set()
 

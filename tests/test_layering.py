@@ -79,6 +79,7 @@ def test_the_command_line_loads_other_parts_only_when_a_command_runs() -> None:
     "module",
     [
         "server/router.py",
+        "server/delivery.py",
         "directory/ask_machine.py",
         "directory/ask_plan.py",
         "server/protocol.py",
