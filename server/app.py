@@ -185,6 +185,7 @@ class Server:
             asks,
             SocialService(SocialStore(self.engine), standing),
             self.spool,
+            node=settings.node,
             outboxes=OutboxBudget(
                 session_bytes=settings.outbox_bytes,
                 node_bytes=settings.node_outbox_bytes,
@@ -197,9 +198,11 @@ class Server:
         if settings.smtp:
             await self._start_gateway(hub)
         if settings.http:
+            family = HubFamilio(directory, asks, lambda: self.url)
+            hub.presence_listeners.append(family.presence)
             familio = Context(
                 self.engine,
-                HubFamilio(hub, lambda: self.url),
+                family,
                 memory,
                 Access(
                     self.engine,
@@ -209,9 +212,9 @@ class Server:
             )
             self.web = WebServer(make_app(familio), familio)
             await self.web.start(settings.host, settings.http_port)
-        legacy = LegacyClients(hub, settings, brains) if settings.legacy_protocol else None
+        legacy = LegacyClients(hub, store, settings, brains) if settings.legacy_protocol else None
         self._listener = await websocket_serve(
-            ConnectionHandler(self.hub, settings, legacy),
+            ConnectionHandler(self.hub, self.engine, settings, legacy),
             settings.host,
             settings.port,
             max_size=settings.max_frame_bytes,

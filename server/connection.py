@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -25,8 +26,15 @@ log = logging.getLogger(__name__)
 class ConnectionHandler:
     """Called by the websockets server once per connection."""
 
-    def __init__(self, hub: Hub, settings: Settings, legacy: LegacyClients | None = None) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        engine: AsyncEngine,
+        settings: Settings,
+        legacy: LegacyClients | None = None,
+    ) -> None:
         self.hub = hub
+        self.engine = engine  # where agents and their tokens are
         self.settings = settings
         self.legacy = legacy  # clients of the original protocol, when the server takes them
         self.limits = Limits(
@@ -62,7 +70,7 @@ class ConnectionHandler:
         hello = await self._hello(websocket, protocol, peer, first)
         if hello is None:
             return
-        agent = await authenticate(self.hub.store.engine, hello.name, hello.token)
+        agent = await authenticate(self.engine, hello.name, hello.token)
         if agent is None:
             log.info("refused %s: bad credentials for agent %r", peer, hello.name)
             await self._refuse(
@@ -76,23 +84,16 @@ class ConnectionHandler:
             )
             return
 
-        session_id = await self.hub.store.open_session(
-            agent.id,
-            node=self.settings.node,
+        session = await self.hub.open_session(
+            agent,
+            websocket,
             device=hello.device,
             client=hello.client,
             capabilities=hello.capabilities,
             skills=hello.skills,
+            profile=hello.profile,
         )
-        session = LiveSession(
-            agent,
-            session_id,
-            hello.device,
-            hello.capabilities,
-            websocket,
-            self.hub.outboxes,
-            hello.profile,
-        )
+        session_id = session.id
         protocol.authenticated()
         session.send(
             Welcome(
@@ -117,8 +118,6 @@ class ConnectionHandler:
         finally:
             protocol.closed()
             replay.cancel()
-            self.hub.unregister(session)
-            await session.stop()
             if websocket.close_code == CloseCode.GOING_AWAY:
                 reason = "shutdown"
             elif (sent := websocket.protocol.close_sent) and sent.code == CloseCode.TOO_BIG:
@@ -131,8 +130,7 @@ class ConnectionHandler:
                 )
             elif session.closing:
                 reason = websocket.close_reason or "closed by server"
-            if not self.hub.stopping:  # else the server ends all its sessions in one go
-                await self.hub.store.close_session(session_id, reason)
+            await self.hub.end_session(session, reason)
             log.info("%r disconnected (%s)", session, reason)
 
     async def _first_frame(self, websocket: ServerConnection) -> str | bytes | None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from cloudbrain.db.types import utcnow
 from cloudbrain.errors import CloseCode, ErrorCode, ProtocolError
+from cloudbrain.identity import AgentRecord
 from cloudbrain.protocol import (
     ANSWERS_CAPABILITY,
     PRESENCE_CAPABILITY,
@@ -16,6 +17,7 @@ from cloudbrain.protocol import (
     Broadcast,
     ClientFrame,
     DeliveryStatus,
+    DeviceProfile,
     Error,
     MessageFrame,
     Ok,
@@ -39,7 +41,7 @@ from cloudbrain.server.handlers import Handlers, refusal
 from cloudbrain.server.memory import MemoryService
 from cloudbrain.server.outbox import OutboxBudget
 from cloudbrain.server.router import Envelope
-from cloudbrain.server.session import LiveSession, Peer
+from cloudbrain.server.session import LiveSession, Peer, Transport
 from cloudbrain.server.social import SocialService
 from cloudbrain.server.spool import Spool
 from cloudbrain.server.store import MessageStore, expiry
@@ -86,9 +88,11 @@ class Hub:
         social: SocialService,
         spool: Spool | None = None,
         *,
+        node: str,
         outboxes: OutboxBudget[LiveSession],
     ) -> None:
         self.store = store
+        self.node = node
         # The outbox budget of this node, shared by every session made for this hub.
         self.outboxes = outboxes
         self.memory = memory
@@ -133,6 +137,44 @@ class Hub:
     def session(self, session_id: str) -> LiveSession | None:
         return self._by_id.get(session_id)
 
+    async def open_session(
+        self,
+        agent: AgentRecord,
+        transport: Transport,
+        *,
+        device: str,
+        client: str,
+        capabilities: Sequence[str] = (),
+        skills: Sequence[str] = (),
+        profile: DeviceProfile | None = None,
+    ) -> LiveSession:
+        """Record a new session of ``agent`` on this node and make it, writing to
+        ``transport``; it is reachable once :meth:`register` ed. ``skills`` are added to the
+        agent's declared skills."""
+        session_id = await self.store.open_session(
+            agent.id,
+            node=self.node,
+            device=device,
+            client=client,
+            capabilities=list(capabilities),
+            skills=skills,
+        )
+        return LiveSession(
+            agent, session_id, device, list(capabilities), transport, self.outboxes, profile
+        )
+
+    async def end_session(self, session: LiveSession, reason: str) -> None:
+        """The session is over: unreachable, stopped, and recorded as ended with ``reason``
+        (when the server stops, it ends all its sessions in one go instead)."""
+        self.unregister(session)
+        await session.stop()
+        if not self.stopping:
+            await self.store.close_session(session.id, reason)
+
+    async def ack(self, agent_id: str, message_ids: Sequence[str]) -> None:
+        """``agent_id`` has the messages: they are not delivered to it again."""
+        await self.writer.submit(AckItem(agent_id, message_ids))
+
     def register(self, session: LiveSession) -> None:
         """Make the session reachable. It starts in replay mode: see :meth:`replay`."""
         self._sessions[session.agent.id].add(session)
@@ -149,9 +191,9 @@ class Hub:
             group.discard(session)
             if not group:
                 del self._sessions[session.agent.id]
-        self._by_id.pop(session.id, None)
         self._watching.discard(session)
-        self._announce(session, online=False)
+        if self._by_id.pop(session.id, None) is not None:  # it was registered: it was announced
+            self._announce(session, online=False)
 
     def answering_session(self, name: str) -> Peer | None:
         """The newest session of agent ``name`` that takes questions, if it has one: on this
@@ -264,7 +306,7 @@ class Hub:
         }
 
     async def _ack(self, session: LiveSession, frame: Ack) -> None:
-        await self.writer.submit(AckItem(session.agent.id, frame.ids))
+        await self.ack(session.agent.id, frame.ids)
 
     async def _subscribe(self, session: LiveSession, frame: Subscribe) -> Ok:
         await self.store.subscribe(session.agent.id, frame.topic)

@@ -49,7 +49,7 @@ from cloudbrain.server.legacy_ids import (
     updated_state,
 )
 from cloudbrain.server.session import LiveSession
-from cloudbrain.server.writer import AckItem
+from cloudbrain.server.store import MessageStore
 from cloudbrain.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -88,12 +88,15 @@ def now() -> str:
 
 
 class LegacyClients:
-    def __init__(self, hub: Hub, settings: Settings, brains: BrainStore) -> None:
+    def __init__(
+        self, hub: Hub, store: MessageStore, settings: Settings, brains: BrainStore
+    ) -> None:
         self.hub = hub
+        self.store = store
         self.settings = settings
-        self.ids = LegacyIds(hub.store.engine)
+        self.ids = LegacyIds(store.engine)
         self.admission = Admission(self.ids, settings.legacy_new_per_hour)
-        self.social = SocialStore(hub.store.engine)
+        self.social = SocialStore(store.engine)
         self.brains = brains
 
     async def serve(self, websocket: ServerConnection, first: dict[str, Any]) -> None:
@@ -118,12 +121,11 @@ class LegacyClients:
             log.info("refused an original-protocol client from %s: %s", peer, refused.error)
             await _refuse(websocket, refused)
             return
-        session_id = await self.hub.store.open_session(
-            agent.id, node=self.settings.node, device=DEVICE, client=CLIENT, capabilities=[]
-        )
         client = _Client(self, websocket, agent, ai)
-        session = LiveSession(agent, session_id, DEVICE, [], client, self.hub.outboxes)
-        client.session = session
+        session = client.session = await self.hub.open_session(
+            agent, client, device=DEVICE, client=CLIENT
+        )
+        session_id = session.id
         await _send(
             websocket,
             {
@@ -152,9 +154,7 @@ class LegacyClients:
         finally:
             client.stop()  # first: what was written but not yet acked stays unacked
             replay.cancel()
-            self.hub.unregister(session)
-            await session.stop()
-            await self.hub.store.close_session(session_id, reason)
+            await self.hub.end_session(session, reason)
             log.info("%r disconnected (%s)", session, reason)
 
     async def _replay(self, session: LiveSession, client: _Client) -> None:
@@ -228,7 +228,7 @@ class _Client:
                 while self._written and self._written[0][0] <= due:
                     kept.append(self._written.popleft()[1])
                 if kept:
-                    await self.clients.hub.writer.submit(AckItem(self.agent.id, kept))
+                    await self.clients.hub.ack(self.agent.id, kept)
         finally:
             self._acker = None
 
@@ -321,7 +321,7 @@ class _Client:
 
     async def _online_users(self, frame: dict[str, Any]) -> None:
         users = []
-        for profile in await self.clients.hub.store.roster():
+        for profile in await self.clients.store.roster():
             if profile.online:
                 ai = await self.clients.ids.of_agent(profile.name)
                 users.append(

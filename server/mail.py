@@ -134,19 +134,14 @@ class HubFamily:
                 agent = await get_agent(self.engine, name)
                 if agent is None or not agent.active:
                     raise Rejected(f"550 5.7.1 No active agent called {name!r} may send here")
-                session_id = await self.hub.store.open_session(
-                    agent.id, node=self.node, device="smtp", client="smtp-gateway", capabilities=[]
-                )
                 replies = _Replies()
-                session = LiveSession(
-                    agent, session_id, "smtp", [], replies, outboxes=self.hub.outboxes
+                session = await self.hub.open_session(
+                    agent, replies, device="smtp", client="smtp-gateway"
                 )
                 self._sessions[name] = (session, replies)
             return self._sessions[name]
 
     async def close(self) -> None:
         for session, _ in self._sessions.values():
-            self.hub.asks.cancel_for(session)
-            await session.stop()
-            await self.hub.store.close_session(session.id, "gateway stopped")
+            await self.hub.end_session(session, "gateway stopped")
         self._sessions.clear()
