@@ -33,7 +33,7 @@ COPY agent agent
 COPY directory directory
 COPY maildir maildir
 COPY familio familio
-RUN /opt/cloudbrain/bin/pip install . \
+RUN /opt/cloudbrain/bin/pip install '.[agent]' \
     && /opt/cloudbrain/bin/cloudbrain --help > /dev/null
 
 # --- runtime: the same base and Python, the venv, no sources --------------------------------

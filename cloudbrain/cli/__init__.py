@@ -63,5 +63,24 @@ app.command("withdraw")(familio.withdraw)
 app.command("import-legacy")(legacy.import_legacy)
 
 
+# Modules of the optional parts, by the extra that installs them (see pyproject.toml).
+EXTRAS = {
+    "agent": {"sqlalchemy", "aiosqlite", "alembic", "numpy", "ollama", "onnxruntime", "tokenizers"},
+    "server": {"asyncpg", "aiosmtpd", "mail_deduplicate", "fastapi", "uvicorn", "jinja2", "redis"},
+}
+
+
 def main() -> None:
-    app()
+    try:
+        app()
+    except ModuleNotFoundError as missing:
+        top = (missing.name or "").split(".")[0]
+        extra = next((name for name, modules in EXTRAS.items() if top in modules), None)
+        if extra is None:
+            raise
+        typer.echo(
+            f"error: this command needs CloudBrain's {extra} parts, which are not installed "
+            f"({top} is missing).\nInstall them with: pip install 'cloudbrain[{extra}]'",
+            err=True,
+        )
+        raise SystemExit(2) from None
