@@ -176,7 +176,7 @@ class Server:
             written, moved = await self.spool.reconcile()
             if written or moved:
                 log.info("spool: wrote %d missing copies, filed %d delivered ones", written, moved)
-            self.spool.start()
+            await self.spool.start()
         hub = self.hub = Hub(
             store,
             MemoryService(memory, store.session_agents),

@@ -27,9 +27,9 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from cloudbrain.ids import is_uuid
-from cloudbrain.maildir.folders import SENT, mark, put, put_once, safe_name, waiting
+from cloudbrain.maildir.folders import SENT, mark, put_once, safe_name, waiting
 from cloudbrain.maildir.mapping import delivered_mail
-from cloudbrain.protocol import Deliver
+from cloudbrain.maildir.spool_files import Change, serve
 from cloudbrain.server.router import Envelope
 from cloudbrain.server.store import MessageStore
 
@@ -77,8 +77,12 @@ class Spool:
 
     # --- the worker ---------------------------------------------------------------------------
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Start the helper process, and then the worker. The helper starts now rather than
+        at the first batch: its start takes a core for a while, and the first batch is often
+        a reconnecting agent's first ack, just when its messages flow again."""
         self._helper = _Helper()
+        await asyncio.to_thread(self._helper.apply, self.root, self.domain, [])  # started
         self._task = asyncio.create_task(self._run(), name="spool")
 
     async def stop(self) -> None:
@@ -214,7 +218,7 @@ class _Helper:
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
         process = context.Process(
-            target=_serve, args=(theirs,), name="cloudbrain spool", daemon=True
+            target=serve, args=(theirs,), name="cloudbrain spool", daemon=True
         )
         process.start()
         # Only the helper holds its end now: when this process ends, however, its end
@@ -233,48 +237,3 @@ class _Helper:
                 self._process.kill()
                 self._process.join()
             self._process = None
-
-
-def _serve(pipe: Connection) -> None:
-    """The helper process: apply batches as they come, until the server's end of the pipe
-    closes (at a clean stop, or because the server died)."""
-    while True:
-        try:
-            root, domain, changes = pipe.recv()
-        except (EOFError, OSError):
-            return
-        try:
-            reply: tuple[bool, object] = (True, apply(root, domain, changes))
-        except Exception as error:  # the server logs it; the helper takes the next batch
-            reply = (False, f"{type(error).__name__}: {error}")
-        try:
-            pipe.send(reply)
-        except OSError:
-            return
-
-
-# One change to the spool, for the agent named first: a message to keep (its deliver frame, as
-# JSON) or the ids of messages it acked.
-Change = tuple[str, str | list[str]]
-
-
-def apply(root: Path, domain: str, changes: list[Change]) -> list[tuple[str, str, str]]:
-    """Write kept copies and file acked ones, in order (in the helper process). Returns the
-    copies that could not be made mail, as (recipient, message id, why), for the hub to log:
-    one such message must not cost the others of its batch their copies."""
-    refused = []
-    for name, change in changes:
-        mailbox = root / safe_name(name)
-        if isinstance(change, str):
-            message = Deliver.model_validate_json(change)
-            try:
-                mail = delivered_mail(message, name, domain).as_bytes()
-            except Exception as error:
-                refused.append((name, message.id, f"{type(error).__name__}: {error}"))
-                continue
-            # A message is kept once, when it is first stored: its name is new here.
-            put(mailbox, message.id, mail)
-        else:
-            for message_id in change:
-                mark(mailbox, message_id, SENT)
-    return refused
