@@ -36,12 +36,15 @@ def hub(
     node: str = "bench",
     log: Path | None = None,
     extra_env: Mapping[str, str] | None = None,
+    port: int | None = None,
 ) -> ServerProcess:
     """``cloudbrain server`` as a process (not started yet), with rate limits out of the way
-    and only warnings logged; ``extra_env`` adds to or overrides its environment."""
+    and only warnings logged; ``extra_env`` adds to or overrides its environment; ``port``
+    (default: a free one) lets a restarted server come back where its clients look."""
     return ServerProcess(
         home,
         db_url,
+        port,
         log=log or home / "log",
         node=node,
         extra_env={
