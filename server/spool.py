@@ -36,6 +36,9 @@ from cloudbrain.server.store import MessageStore
 log = logging.getLogger(__name__)
 
 HELPER_STOP_SECONDS = 10.0  # for the helper to finish its batch and end, at a clean stop
+# Ids of copies in ``new`` remembered per agent, so that only acks that file a copy go to the
+# helper; an agent with more waiting has every ack sent, as if none were remembered.
+COPIES_REMEMBERED = 10_000
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,8 @@ class Spool:
         self.store = store
         self._queue: asyncio.Queue[_Keep | _Acked] = asyncio.Queue()
         self._names: dict[str, str] = {}  # agent id -> name
-        self._holding: set[str] = set()  # agents with copies in new: only their acks move any
+        # agent id -> ids of its copies in new (None: more than COPIES_REMEMBERED)
+        self._waiting: dict[str, set[str] | None] = {}
         self._task: asyncio.Task[None] | None = None
         self._helper: _Helper | None = None
 
@@ -68,12 +72,32 @@ class Spool:
 
     def keep(self, envelope: Envelope, recipient_ids: Iterable[str]) -> None:
         for recipient_id in recipient_ids:
-            self._holding.add(recipient_id)
+            self._copied(recipient_id, envelope.id)
             self._queue.put_nowait(_Keep(recipient_id, envelope))
 
     def acked(self, recipient_id: str, message_ids: list[str]) -> None:
-        if recipient_id in self._holding:
+        """Only acks that file a copy go to the helper: most acks are of messages that went
+        straight to a live session, and each batch to the helper is a round trip."""
+        if recipient_id not in self._waiting:
+            return
+        copies = self._waiting[recipient_id]
+        if copies is None:  # too many to remember: the helper files what it has
             self._queue.put_nowait(_Acked(recipient_id, message_ids))
+            return
+        filed = [message_id for message_id in message_ids if message_id in copies]
+        if filed:
+            copies.difference_update(filed)
+            if not copies:
+                del self._waiting[recipient_id]
+            self._queue.put_nowait(_Acked(recipient_id, filed))
+
+    def _copied(self, recipient_id: str, message_id: str) -> None:
+        """A copy of the message waits (or will, once the helper wrote it) in ``new``."""
+        copies = self._waiting.setdefault(recipient_id, set())
+        if copies is not None:
+            copies.add(message_id)
+            if len(copies) > COPIES_REMEMBERED:
+                self._waiting[recipient_id] = None
 
     # --- the worker ---------------------------------------------------------------------------
 
@@ -154,13 +178,13 @@ class Spool:
         agent_ids = await self.store.agents_with_pending()
         await self._name(agent_ids)
         for agent_id in agent_ids:
-            self._holding.add(agent_id)
             name = self._names[agent_id]
             ids = pending_ids.setdefault(safe_name(name), set())
             after = 0
             while page := await self.store.pending(agent_id, after_seq=after):
                 for pending in page:
                     ids.add(pending.envelope.id)
+                    self._copied(agent_id, pending.envelope.id)
                     try:
                         mail = self._mail(pending.envelope, name)
                     except Exception:

@@ -18,6 +18,7 @@ from email.parser import BytesParser
 from email.policy import default as default_policy
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from cloudbrain.agent.client import Client
@@ -33,6 +34,10 @@ from cloudbrain.memory.embedding import available_embedder
 from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.memory.store import MemoryStore
 from cloudbrain.server import Server
+from cloudbrain.server import spool as spool_module
+from cloudbrain.server.router import Envelope
+from cloudbrain.server.spool import Spool
+from cloudbrain.server.store import MessageStore
 from cloudbrain.settings import Settings
 from tests.conftest import AgentFactory
 from tests.services import ServerProcess, cli_env, free_port
@@ -277,3 +282,37 @@ async def test_mail_the_server_refuses_is_flagged_and_bounced_to_the_inbox(
     assert "exactly one address" in bounces[str(two["Message-ID"])].get_content()
     assert "unknown_recipient" in bounces[str(unknown["Message-ID"])].get_content()
     assert "text/plain" in bounces[str(html_only["Message-ID"])].get_content()
+
+
+async def test_only_acks_that_file_a_spooled_copy_go_to_the_spools_helper(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every batch for the helper process is a round trip: acks of messages that went straight
+    to a live session have nothing to file there."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'cloudbrain.db'}")
+    spool = Spool(tmp_path / "spool", DOMAIN, MessageStore(engine))
+    kept = Envelope(new_id(), "direct", "a-id", "alice", "s", "laptop", "hi", {}, datetime.now(UTC))
+    live_one, live_two = new_id(), new_id()
+
+    def queued() -> list[object]:
+        found: list[object] = []
+        while not spool._queue.empty():
+            found.append(spool._queue.get_nowait())
+        return found
+
+    spool.acked("b-id", [live_one])  # bob never had a copy
+    spool.keep(kept, ["b-id"])
+    assert [type(item).__name__ for item in queued()] == ["_Keep"]
+    spool.acked("b-id", [live_one, kept.id, live_two])
+    [filing] = queued()
+    assert filing.message_ids == [kept.id]  # type: ignore[attr-defined]
+    spool.acked("b-id", [live_two])  # nothing of bob's waits any more
+    assert queued() == []
+
+    monkeypatch.setattr(spool_module, "COPIES_REMEMBERED", 1)
+    spool.keep(kept, ["c-id"])
+    spool.keep(Envelope(**{**kept.__dict__, "id": new_id()}), ["c-id"])  # one too many
+    queued()
+    spool.acked("c-id", [live_one])  # too many to remember: every ack goes, as before
+    assert len(queued()) == 1
+    await engine.dispose()
