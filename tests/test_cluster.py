@@ -249,8 +249,11 @@ async def test_after_a_redis_restart_every_node_registers_and_learns_sessions_ag
             )
             dora = await clients.enter_async_context(Client(first.url, "dora", tokens["dora"]))
 
-            async def recalled() -> bool:  # r1 reads what other nodes stored every few seconds
-                return bool(await dora.recall(QUESTION, ai="ada"))
+            async def recalled() -> bool:
+                # r1 reads what other nodes stored every few seconds: until then it finds her
+                # memory by its words only, with no similarity, and that answers no ask.
+                found = await dora.recall(QUESTION, ai="ada")
+                return any("similarity" in r.why for r in found)
 
             assert await until(recalled, 20)
 
