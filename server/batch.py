@@ -6,35 +6,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
 from cloudbrain.db.models import agents, deliveries, messages, subscriptions
 from cloudbrain.db.types import utcnow
-from cloudbrain.server.router import Envelope, recipients
-
-
-@dataclass
-class Stored:
-    """What became of one message in a batch."""
-
-    envelope: Envelope
-    recipient_ids: list[str] = field(default_factory=list)  # who gets it (new messages only)
-    duplicate: bool = False  # the same sender sent this id before: already stored
-    conflict: bool = False  # another sender owns this id: refused
-    # For a duplicate, what the receipt of the original said.
-    original: tuple[datetime, int] | None = None
-
-    @property
-    def at(self) -> datetime:
-        return self.original[0] if self.original else self.envelope.created_at
-
-    @property
-    def recipients(self) -> int:
-        return self.original[1] if self.original else len(self.recipient_ids)
+from cloudbrain.server.router import Envelope, Stored, recipients
 
 
 def store_batch(

@@ -21,8 +21,7 @@ from typing import Generic, Literal, TypeVar
 
 from cloudbrain.errors import ErrorCode
 from cloudbrain.protocol import Error, Receipt
-from cloudbrain.server.batch import Stored
-from cloudbrain.server.router import Envelope
+from cloudbrain.server.router import Envelope, Stored
 
 S = TypeVar("S")  # a session, whatever carries the effects out
 

@@ -32,7 +32,6 @@ from cloudbrain.protocol import (
     Unsubscribe,
 )
 from cloudbrain.server.ask import AskService
-from cloudbrain.server.batch import Stored
 from cloudbrain.server.brain import BrainService
 from cloudbrain.server.cluster import Cluster
 from cloudbrain.server.delivery import Hand, Keep, Respond, Tell, after_commit
@@ -40,7 +39,7 @@ from cloudbrain.server.directory import DirectoryService
 from cloudbrain.server.handlers import Handlers, refusal
 from cloudbrain.server.memory import MemoryService
 from cloudbrain.server.outbox import OutboxBudget
-from cloudbrain.server.router import Envelope
+from cloudbrain.server.router import Envelope, Stored
 from cloudbrain.server.session import LiveSession, Peer, Transport
 from cloudbrain.server.social import SocialService
 from cloudbrain.server.spool import Spool

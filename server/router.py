@@ -1,9 +1,10 @@
-"""Who receives a message: plain decisions over plain data, no sockets, no database."""
+"""Who receives a message, and what became of it in its batch: plain decisions over plain data,
+no sockets, no database."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -72,3 +73,23 @@ def recipients(
 
 def is_expired(expires_at: datetime | None, now: datetime) -> bool:
     return expires_at is not None and expires_at <= now
+
+
+@dataclass
+class Stored:
+    """What became of one message in a batch."""
+
+    envelope: Envelope
+    recipient_ids: list[str] = field(default_factory=list)  # who gets it (new messages only)
+    duplicate: bool = False  # the same sender sent this id before: already stored
+    conflict: bool = False  # another sender owns this id: refused
+    # For a duplicate, what the receipt of the original said.
+    original: tuple[datetime, int] | None = None
+
+    @property
+    def at(self) -> datetime:
+        return self.original[0] if self.original else self.envelope.created_at
+
+    @property
+    def recipients(self) -> int:
+        return self.original[1] if self.original else len(self.recipient_ids)

@@ -16,8 +16,8 @@ from cloudbrain.db.models import agents, deliveries, messages, sessions, subscri
 from cloudbrain.db.types import utcnow
 from cloudbrain.ids import is_uuid, new_id
 from cloudbrain.protocol import AgentInfo, RecipientState, SessionInfo
-from cloudbrain.server.batch import Stored, store_batch
-from cloudbrain.server.router import Envelope
+from cloudbrain.server.batch import store_batch
+from cloudbrain.server.router import Envelope, Stored
 
 
 @dataclass(frozen=True)

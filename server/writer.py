@@ -22,8 +22,7 @@ from typing import Any
 from sqlalchemy.exc import DataError, DBAPIError, StatementError
 
 from cloudbrain.errors import ErrorCode
-from cloudbrain.server.batch import Stored
-from cloudbrain.server.router import Envelope
+from cloudbrain.server.router import Envelope, Stored
 from cloudbrain.server.store import MessageStore
 
 log = logging.getLogger(__name__)

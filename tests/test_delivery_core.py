@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from cloudbrain.errors import ErrorCode
 from cloudbrain.ids import new_id
 from cloudbrain.protocol import Error, Receipt
-from cloudbrain.server.batch import Stored
 from cloudbrain.server.delivery import (
     SENT_REMEMBERED,
     Hand,
@@ -19,7 +18,7 @@ from cloudbrain.server.delivery import (
     Tell,
     after_commit,
 )
-from cloudbrain.server.router import Envelope
+from cloudbrain.server.router import Envelope, Stored
 
 AT = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 SESSIONS = {"bob": ["bob@laptop", "bob@jetson"], "carol": ["carol@laptop"]}

@@ -17,7 +17,7 @@ from cloudbrain.db import create_engine
 from cloudbrain.identity import create_agent
 from cloudbrain.ids import new_id
 from cloudbrain.server import Server
-from cloudbrain.server.batch import Stored
+from cloudbrain.server.router import Stored
 from cloudbrain.settings import Settings
 from tests.conftest import ClientFactory
 from tests.fault_proxy import FaultProxy

@@ -28,8 +28,7 @@ from cloudbrain.maildir.mapping import delivered_mail
 from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.protocol import Deliver
 from cloudbrain.server import Server
-from cloudbrain.server.batch import Stored
-from cloudbrain.server.router import Envelope
+from cloudbrain.server.router import Envelope, Stored
 from cloudbrain.server.store import MessageStore
 from cloudbrain.server.writer import BatchWriter, Outgoing
 from cloudbrain.settings import Settings
