@@ -148,7 +148,7 @@ class Hub:
         profile: DeviceProfile | None = None,
     ) -> LiveSession:
         """Record a new session of ``agent`` on this node and make it, writing to
-        ``transport``; it is reachable once :meth:`register` ed. ``skills`` are added to the
+        ``transport`` (reachable once :meth:`register` is called). ``skills`` are added to the
         agent's declared skills."""
         session_id = await self.store.open_session(
             agent.id,
