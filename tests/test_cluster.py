@@ -278,7 +278,11 @@ async def test_after_a_redis_restart_every_node_registers_and_learns_sessions_ag
                 # and what she stored answers for her.
                 result = await dora.ask_and_wait(QUESTION, timeout=2)
                 assert "ada" in result.missing
-                assert [(a.agent, a.source) for a in result.answers] == [("ada", "memory")]
+                recall = await dora.recall(QUESTION, ai="ada")
+                assert [(a.agent, a.source) for a in result.answers] == [("ada", "memory")], (
+                    result,
+                    [(r.memory.content, r.why) for r in recall],
+                )
             finally:
                 os.kill(second.pid, signal.SIGCONT)
 
