@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any, get_args
 
 import pytest
@@ -159,3 +160,24 @@ def test_optional_fields_have_defaults_because_nulls_are_not_sent() -> None:
             todo += _models(field.annotation)
     assert not wrong, wrong
     assert len(seen) > 30
+
+
+def _canonical(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
+
+
+@given(
+    st.uuids()
+    .map(str)
+    .flatmap(
+        lambda u: st.sampled_from(
+            [u, u.upper(), u.replace("-", ""), "{" + u + "}", u + "\n", u[:-1] + "g", u[:35]]
+        )
+    )
+    | st.text(max_size=40)
+)
+def test_an_id_is_a_uuid_exactly_when_it_is_one_in_canonical_form(text: str) -> None:
+    assert is_uuid(text) == _canonical(text)
