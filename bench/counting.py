@@ -1,5 +1,5 @@
 """What the load generator counts: sends, deliveries and their latencies (``Tally``), the
-percentile maths, and the CPU time each side used (``CpuMeter``)."""
+percentile maths, the CPU time each side used (``CpuMeter``) and the server's peak memory."""
 
 from __future__ import annotations
 
@@ -14,9 +14,13 @@ NS_PER_MS = 1_000_000
 
 
 class Tally:
-    """Sends and deliveries, and the latencies of deliveries inside the measured window."""
+    """Sends and deliveries, and the latencies of deliveries inside the measured window.
 
-    def __init__(self) -> None:
+    ``copies``: deliveries each send makes (a topic message reaches every subscriber), so that
+    the tally knows when everything sent has arrived."""
+
+    def __init__(self, copies: int = 1) -> None:
+        self.copies = copies
         self.start_ns = math.inf
         self.end_ns = math.inf
         self.sent = self.delivered = 0
@@ -37,8 +41,13 @@ class Tally:
         self._check_settled()
 
     def _check_settled(self) -> None:
-        if self.stopped and self.delivered_total >= self.sent_total:
+        if self.stopped and self.delivered_total >= self.expected_total:
             self.settled.set()
+
+    @property
+    def expected_total(self) -> int:
+        """Deliveries that the sends of the whole run should make."""
+        return self.sent_total * self.copies
 
     @property
     def seconds(self) -> float:
@@ -83,6 +92,13 @@ class CpuMeter:
     def end(self) -> None:
         self._end = self._now()
 
+    def server_seconds(self) -> float | None:
+        """CPU seconds the server used over the window; None where unknown."""
+        if self._start is None or self._end is None:
+            return None
+        server0, server1 = self._start[2], self._end[2]
+        return None if server0 is None or server1 is None else server1 - server0
+
     def read(self) -> tuple[float | None, float | None]:
         """(server, load generator) as fractions of one core; None where unknown."""
         if self._start is None or self._end is None:
@@ -103,3 +119,16 @@ def process_cpu_seconds(pid: int) -> float | None:
         return None
     fields = stat.rsplit(")", 1)[1].split()  # fields from the 3rd on: state, ppid, ...
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mib(pid: int) -> float | None:
+    """The most resident memory a process has had (VmHWM), in MiB; None where there is no
+    /proc. The high-water mark, not a sample: a peak between two samples is not missed."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)  # the kernel gives kB
+    return None

@@ -1,14 +1,16 @@
-"""The load modes and one measured run: a window of messages in flight per sender
-(``throughput``) or a fixed total rate (``paced``), then the run summed up as a ``Result``."""
+"""The load modes and one measured run, summed up as a ``Result``: a window of messages in
+flight per sender (``throughput``, and ``fanout`` over one publisher and its subscribers), a
+fixed total rate (``paced``), or one message at a time (``roundtrip``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from bench.counting import CpuMeter, Tally, percentile_ms
+from bench.counting import CpuMeter, Tally, peak_rss_mib, percentile_ms
 from bench.links import Link
 from bench.progress import progress
 
@@ -23,6 +25,7 @@ class Params:
     duration: float
     rate: float
     warmup: float = WARMUP_SECONDS
+    subscribers: int = 50  # fanout: receivers of each topic message
 
 
 @dataclass
@@ -40,6 +43,10 @@ class Result:
     target_msgs_per_s: float | None
     server_cpu: float | None  # fractions of one core over the window (None without /proc)
     loadgen_cpu: float | None
+    # The server's CPU seconds per 1,000 messages delivered in the window: its cost per
+    # message, comparable across modes and loads where ``server_cpu`` is not.
+    server_cpu_s_per_1k: float | None = None
+    server_peak_rss_mib: float | None = None  # VmHWM at the end of the run (the process's life)
 
 
 async def keep_window(link: Link, window: int, stop: asyncio.Event) -> None:
@@ -70,17 +77,40 @@ async def pace(link: Link, rate: float, offset: float, stop: asyncio.Event) -> N
         await link.fire()
 
 
+async def one_at_a_time(link: Link, stop: asyncio.Event) -> None:
+    """Send a message, wait until its receiver has it, send the next, until ``stop``: each
+    latency is then the server's alone, with no queue ahead of the message."""
+    arrived = asyncio.Event()
+    link.on_arrival = arrived.set
+    while not stop.is_set():
+        arrived.clear()
+        link.tally.on_sent()
+        await link.fire()
+        # A message still missing after the drain time is lost (the result's ``undelivered``
+        # says so): go on with the next rather than stall the whole run.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(arrived.wait(), DRAIN_SECONDS)
+
+
+def driver(
+    mode: str, link: Link, index: int, links: int, params: Params, stop: asyncio.Event
+) -> Coroutine[Any, Any, None]:
+    """The coroutine that loads ``link``, the ``index``-th of ``links``, in ``mode``."""
+    if mode in ("throughput", "fanout"):
+        return keep_window(link, params.window, stop)
+    if mode == "paced":
+        return pace(link, params.rate / links, index / params.rate, stop)
+    if mode == "roundtrip":
+        return one_at_a_time(link, stop)
+    raise ValueError(f"unknown load mode {mode!r}")
+
+
 async def drive(links: list[Link], mode: str, params: Params, cpu: CpuMeter) -> None:
     """Run the load: warm-up, then the measured window, then the drain."""
     tally = links[0].tally
     stop = asyncio.Event()
-    per_link = params.rate / len(links)
     drivers = [
-        asyncio.create_task(
-            keep_window(link, params.window, stop)
-            if mode == "throughput"
-            else pace(link, per_link, i / params.rate, stop)
-        )
+        asyncio.create_task(driver(mode, link, i, len(links), params, stop))
         for i, link in enumerate(links)
     ]
     try:
@@ -116,12 +146,23 @@ async def measure(
             await link.open()
         await drive(links, mode, params, cpu)
         server_cpu, loadgen_cpu = cpu.read()
+        peak_mib = peak_rss_mib(server_pid)  # while the server still runs
     finally:
         await asyncio.gather(*(link.close() for link in links), return_exceptions=True)
     errors = [link.first_error for link in links if link.first_error]
     if errors:
         progress(f"{server} {mode}: {sum(link.errors for link in links)} errors, e.g. {errors[0]}")
-    return result_of(tally, links, server, mode, params, server_cpu, loadgen_cpu)
+    result = result_of(tally, links, server, mode, params, server_cpu, loadgen_cpu)
+    result.server_cpu_s_per_1k = per_thousand(cpu.server_seconds(), tally.delivered)
+    result.server_peak_rss_mib = peak_mib
+    return result
+
+
+def per_thousand(seconds: float | None, delivered: int) -> float | None:
+    """CPU seconds per 1,000 deliveries; None when either is unknown or nothing arrived."""
+    if seconds is None or not delivered:
+        return None
+    return round(seconds / delivered * 1000, 4)
 
 
 def result_of(
@@ -144,7 +185,7 @@ def result_of(
         max_ms=percentile_ms(latencies, 1.0),
         delivered=tally.delivered,
         sent=tally.sent,
-        undelivered=tally.sent_total - tally.delivered_total,
+        undelivered=tally.expected_total - tally.delivered_total,
         errors=sum(link.errors for link in links),
         target_msgs_per_s=params.rate if mode == "paced" else None,
         server_cpu=server_cpu,

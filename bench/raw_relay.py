@@ -1,11 +1,16 @@
 """The baseline for ``bench.relay``: the least a WebSocket message relay can do.
 
 Written straight on the ``websockets`` asyncio API, with none of what CloudBrain adds: no
-authentication, no validation beyond reading ``to``, no persistence, no receipts, no acks, no
-replay. A client connects and sends ``{"name": NAME}`` as its first text frame; the relay answers
-``{"welcome": NAME}`` (so the client knows it is reachable) and from then on forwards every frame
-``{"to": OTHER, ...}``, unchanged, to the connection registered as OTHER. Frames for a name
-nobody holds, and frames that are not such JSON objects, are dropped.
+authentication, no validation beyond reading ``to`` (or ``topic``), no persistence, no receipts,
+no acks, no replay. A client connects and sends ``{"name": NAME}`` as its first text frame; the
+relay answers ``{"welcome": NAME}`` (so the client knows it is reachable) and from then on
+forwards every frame ``{"to": OTHER, ...}``, unchanged, to the connection registered as OTHER.
+Frames for a name nobody holds, and frames that are not such JSON objects, are dropped.
+
+For fan-out, the hello may also hold ``"join": TOPIC``; the relay then copies every frame
+``{"topic": TOPIC, ...}``, unchanged, to every connection that joined TOPIC, except its sender
+(as the hub does for a publish). Joining in the hello, before the welcome, means a client that
+has its welcome is sure to get the next topic frame: no race with a separate join frame.
 
     python -m bench.raw_relay --port 9000
 """
@@ -19,17 +24,19 @@ import json
 import signal
 from typing import Any
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
 HELLO_TIMEOUT = 5.0
 
 
 class Relay:
-    """Connections by name, and the handler the websockets server calls for each one."""
+    """Connections by name and by topic, and the handler the websockets server calls for
+    each one."""
 
     def __init__(self) -> None:
         self.peers: dict[str, ServerConnection] = {}
+        self.topics: dict[str, set[ServerConnection]] = {}
 
     async def __call__(self, websocket: ServerConnection) -> None:
         name = await self._register(websocket)
@@ -37,41 +44,58 @@ class Relay:
             return
         try:
             async for frame in websocket:
-                await self._forward(frame)
+                await self._forward(frame, websocket)
         except ConnectionClosed:
             pass
         finally:
             if self.peers.get(name) is websocket:
                 del self.peers[name]
+            for members in self.topics.values():
+                members.discard(websocket)
 
     async def _register(self, websocket: ServerConnection) -> str | None:
         try:
-            first = await asyncio.wait_for(websocket.recv(), HELLO_TIMEOUT)
-            name = _field(first, "name")
+            hello = _object(await asyncio.wait_for(websocket.recv(), HELLO_TIMEOUT))
+            name = _string(hello, "name")
             if name is None:
                 await websocket.close(1008, 'the first frame must be {"name": ...}')
                 return None
             self.peers[name] = websocket
+            topic = _string(hello, "join")
+            if topic is not None:
+                self.topics.setdefault(topic, set()).add(websocket)
             await websocket.send(json.dumps({"welcome": name}))
         except (TimeoutError, ConnectionClosed):
             return None
         return name
 
-    async def _forward(self, frame: str | bytes) -> None:
-        to = _field(frame, "to")
+    async def _forward(self, frame: str | bytes, sender: ServerConnection) -> None:
+        data = _object(frame)
+        to, topic = _string(data, "to"), _string(data, "topic")
+        if topic is not None:
+            # ``broadcast`` writes every copy at once, without waiting for slow readers: the
+            # cheapest fan-out websockets offers (the load generator bounds what is in flight).
+            members = self.topics.get(topic, ())
+            broadcast((peer for peer in members if peer is not sender), frame)
+            return
         target = self.peers.get(to) if to is not None else None
         if target is not None:
             with contextlib.suppress(ConnectionClosed):
                 await target.send(frame)
 
 
-def _field(frame: str | bytes, key: str) -> str | None:
-    """``frame[key]`` if the frame is a JSON object holding a string there, else None."""
+def _object(frame: str | bytes) -> dict[str, Any]:
+    """The frame as a JSON object; empty if it is not one."""
     try:
         data: Any = json.loads(frame)
     except ValueError:
-        return None
-    value = data.get(key) if isinstance(data, dict) else None
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _string(data: dict[str, Any], key: str) -> str | None:
+    """``data[key]`` if it is a string, else None."""
+    value = data.get(key)
     return value if isinstance(value, str) else None
 
 
