@@ -221,12 +221,15 @@ def compute(
         # through the trust returned by silent AIs) plus what each of its givers passed on.
         from_seed = (DAMPING + (1 - DAMPING) * silent_share) * start[index[agent]]
         parts = [Part("seed", (), from_seed), *passed[agent]]
+        # Shares of what the parts add up to: the same as ``mine`` at the fixed point, but the
+        # iteration stops within an absolute tolerance, and for a trust near zero (1e-240, say)
+        # that leaves the parts far from ``mine`` relative to its size.
         score = Score(
             agent,
             "",
             published(mine, average),
             round(mine, 8),
-            _shares(parts, mine),
+            _shares(parts, sum(p.share for p in parts)),
             waiting.get(agent, 0),
         )
         result.scores[agent] = {"": score}

@@ -174,3 +174,21 @@ def test_scores_are_shares_of_one_trust_and_their_parts_add_up(
         if score.parts:
             assert abs(sum(p.share for p in score.parts) - 1.0) < 0.01
             assert score.agent not in {p.source for p in score.parts}  # never oneself
+
+
+def test_the_parts_of_a_trust_near_zero_still_add_up() -> None:
+    """Found by hypothesis: a trust of 1e-240 left the parts 1.72 of it."""
+    piece = Evidence("ai0", "ai0", "endorse", ("python",), NOW)
+    evidence = [
+        piece,
+        piece,
+        piece,
+        Evidence("ai0", "ai2", "endorse", ("python",), NOW),
+        Evidence("ai2", "ai0", "endorse", ("python",), NOW),
+    ]
+    created = {f"ai{i}": NOW for i in range(6)}
+    result = compute(created, evidence, {"ai0": 3.7593200337035683e-240, "ai1": 1.0}, NOW)
+    for by_skill in result.scores.values():
+        for score in by_skill.values():
+            if score.parts:
+                assert abs(sum(p.share for p in score.parts) - 1.0) < 0.01
