@@ -289,7 +289,7 @@ class Server:
     async def _start_gateway(self, hub: Hub) -> None:
         settings = self.settings
         assert self.engine is not None
-        self.mail_family = HubFamily(hub, self.engine, settings.node)
+        self.mail_family = HubFamily(hub, self.engine)
         self.gateway = gateway = MailGateway(
             self.mail_family,
             settings.home / "spool",

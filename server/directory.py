@@ -266,16 +266,16 @@ def skill_holders(profiles: list[AgentInfo]) -> list[SkillHolders]:
     only in case, ``-`` or ``_`` are one skill, named as the first holder by name wrote it."""
     found: dict[str, SkillHolders] = {}
 
-    def held(skill: str, names: Callable[[SkillHolders], list[str]], name: str) -> None:
-        holders = found.setdefault(normalize_topic(skill), SkillHolders(skill=skill))
-        if name not in names(holders):
-            names(holders).append(name)
+    def holders(skill: str) -> SkillHolders:
+        return found.setdefault(normalize_topic(skill), SkillHolders(skill=skill))
 
     for profile in sorted(profiles, key=lambda p: p.name):
-        for skill in profile.skills:
-            held(skill, lambda h: h.declared, profile.name)
-        for learned in profile.learned_skills:
-            held(learned.topic, lambda h: h.learned, profile.name)
+        for names in [
+            *(holders(skill).declared for skill in profile.skills),
+            *(holders(learned.topic).learned for learned in profile.learned_skills),
+        ]:
+            if profile.name not in names:
+                names.append(profile.name)
     online = {p.name for p in profiles if p.online}
     for holders in found.values():
         holders.online = len(online & {*holders.declared, *holders.learned})

@@ -66,10 +66,9 @@ class _Replies:
 class HubFamily:
     """Implements :class:`cloudbrain.maildir.gateway.Family` with the hub."""
 
-    def __init__(self, hub: Hub, engine: AsyncEngine, node: str) -> None:
+    def __init__(self, hub: Hub, engine: AsyncEngine) -> None:
         self.hub = hub
         self.engine = engine
-        self.node = node
         self._sessions: dict[str, tuple[LiveSession, _Replies]] = {}
         self._opening = asyncio.Lock()
 
