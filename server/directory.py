@@ -277,6 +277,6 @@ def skill_holders(profiles: list[AgentInfo]) -> list[SkillHolders]:
             if profile.name not in names:
                 names.append(profile.name)
     online = {p.name for p in profiles if p.online}
-    for holders in found.values():
-        holders.online = len(online & {*holders.declared, *holders.learned})
+    for entry in found.values():
+        entry.online = len(online & {*entry.declared, *entry.learned})
     return sorted(found.values(), key=lambda h: (-len({*h.declared, *h.learned}), h.skill.lower()))
