@@ -8,6 +8,7 @@ import contextlib
 import gc
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 import redis.asyncio as aioredis
@@ -39,6 +40,7 @@ from cloudbrain.server.directory import DirectoryService, DirectoryStore
 from cloudbrain.server.familio import HubFamilio
 from cloudbrain.server.feed import DeliveryFeed
 from cloudbrain.server.handlers import refusal
+from cloudbrain.server.housekeeping import Housekeeping
 from cloudbrain.server.hub import Hub
 from cloudbrain.server.legacy import LegacyClients
 from cloudbrain.server.mail import HubFamily
@@ -49,7 +51,6 @@ from cloudbrain.server.social import SocialService
 from cloudbrain.server.spool import Spool
 from cloudbrain.server.store import MessageStore
 from cloudbrain.server.summary import make_summarizer
-from cloudbrain.server.writer import run_periodically
 from cloudbrain.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class Server:
         self.engine: AsyncEngine | None = None
         self.hub: Hub | None = None
         self._listener: WebSocketServer | None = None
-        self._housekeeping: list[asyncio.Task[None]] = []
+        self._housekeeping = Housekeeping()
         self._reembed = False  # whether memories may be embedded again with this embedder
         self._smtp: asyncio.Server | None = None
         self.gateway: MailGateway | None = None
@@ -223,15 +224,13 @@ class Server:
             ping_interval=20,
             ping_timeout=20,
         )
-        self._housekeeping += [
-            asyncio.create_task(self._prepare_recall(memory), name="vector index"),
-            asyncio.create_task(self._watch_revocations(), name="revocations"),
-            asyncio.create_task(
-                run_periodically(settings.expiry_sweep, self.hub.expire, "expiry sweep"),
-                name="expiry",
-            ),
-            asyncio.create_task(self._keep_reputation(), name="reputation"),
-        ]
+        jobs = self._housekeeping
+        jobs.once(self._prepare_recall(memory), "vector index")
+        jobs.every(
+            settings.revocation_poll, self._revocation_watch(), "checking for revoked agents"
+        )
+        jobs.every(settings.expiry_sweep, self.hub.expire, "expiry sweep")
+        jobs.every(settings.reputation_every, self._reputation_refresh(), "reputation", now=True)
         log.info("CloudBrain server listening on %s (node %r)", self.url, settings.node)
         if self.web is not None:
             log.info("Familio, the web view, on %s", self.http_url)
@@ -241,7 +240,7 @@ class Server:
         then embed again what the embedder did not embed (see :mod:`reembed`)."""
         await memory.load_index()
         if self._reembed:
-            await reembed(memory)
+            await reembed(memory, stopping=self._housekeeping.stopping)
 
     async def _join_cluster(
         self, name: NodeName, hub: Hub, store: MessageStore, memory: MemoryStore
@@ -279,12 +278,7 @@ class Server:
         self.feed.start(after=await store.last_delivery())
         await self._stop_holding()  # the cluster's heartbeat renews the name from now on
         await cluster.start()
-        self._housekeeping.append(
-            asyncio.create_task(
-                run_periodically(CATCH_UP_SECONDS, memory.catch_up, "vector catch-up"),
-                name="vector catch-up",
-            )
-        )
+        self._housekeeping.every(CATCH_UP_SECONDS, memory.catch_up, "vector catch-up")
 
     async def _start_gateway(self, hub: Hub) -> None:
         settings = self.settings
@@ -330,10 +324,9 @@ class Server:
         assert self._smtp is not None, "no mail gateway"
         return int(self._smtp.sockets[0].getsockname()[1])
 
-    async def _keep_reputation(self) -> None:
-        """Reputation now, then again whenever what it depends on changes (checked every
-        ``reputation_every`` seconds); the directory reads what was worked out last."""
-
+    def _reputation_refresh(self) -> Callable[[], Awaitable[None]]:
+        """Reputation, worked out again whenever what it depends on changed; the directory
+        reads what was worked out last."""
         standing, hub = self.standing, self.hub
         assert standing is not None and hub is not None
 
@@ -341,29 +334,23 @@ class Server:
             if await standing.refresh():
                 hub.directory.store.forget_history()
 
-        try:
-            await refresh()
-        except Exception:
-            log.exception("working out reputation failed; trying again in a moment")
-        await run_periodically(self.settings.reputation_every, refresh, "reputation")
+        return refresh
 
-    async def _watch_revocations(self) -> None:
-        assert self.hub is not None
+    def _revocation_watch(self) -> Callable[[], Awaitable[None]]:
+        """A check for agents revoked since the last one (by the CLI, or another node)."""
+        hub = self.hub
+        assert hub is not None
         since = utcnow()
-        while True:
-            await asyncio.sleep(self.settings.revocation_poll)
-            try:
-                since = await self.hub.check_revocations(since)
-            except Exception:
-                log.exception("checking for revoked agents failed; will retry")
+
+        async def check() -> None:
+            nonlocal since
+            since = await hub.check_revocations(since)
+
+        return check
 
     async def stop(self) -> None:
         """Stop accepting, close connections (1001), store what is queued, release the database."""
-        for task in self._housekeeping:
-            task.cancel()
-        for task in self._housekeeping:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._housekeeping.stop()
         if self.web is not None:
             await self.web.stop()
         if self.hub is not None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,15 +177,3 @@ def refused_by_database(error: BaseException) -> bool:
         return str(getattr(error.orig, "sqlstate", "") or "").startswith("22")
     # Raised before the statement reached the database: the driver could not bind a value.
     return isinstance(error, StatementError)
-
-
-async def run_periodically(interval: float, job: Callable[[], Awaitable[None]], name: str) -> None:
-    """Run ``job`` every ``interval`` seconds until cancelled; a failing run is logged, not fatal."""
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await job()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("%s failed; will try again in %.1fs", name, interval)

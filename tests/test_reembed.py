@@ -1,5 +1,6 @@
 """Changing the embedder: memories embedded by another one are embedded again, in the
-background, a page at a time, with progress; recall then finds them by meaning."""
+background, a page at a time, with progress, stopping between pages when the server stops;
+recall then finds them by meaning."""
 
 from __future__ import annotations
 
@@ -33,9 +34,13 @@ async def test_memories_of_another_embedder_are_embedded_again(db_url: str) -> N
         store = MemoryStore(engine, OnnxEmbedder.shipped())
         await store.load_index()  # as a server does first: the index sees what is redone
         assert await pending(store) == 602
+        # A server stopping meanwhile: the page in hand is finished, the rest left for later.
+        stopping = asyncio.Event()
+        assert await reembed(store, lambda done, total: stopping.set(), stopping) == 256
+        assert await pending(store) == 346
         seen: list[tuple[int, int]] = []
-        assert await reembed(store, lambda done, total: seen.append((done, total))) == 602
-        assert seen[-1] == (602, 602) and len(seen) == 3  # pages of 256
+        assert await reembed(store, lambda done, total: seen.append((done, total))) == 346
+        assert seen == [(256, 346), (346, 346)]  # pages of 256
         assert await pending(store) == 0
         again = await store.get(fact.id)
         assert again is not None and again.embedder == "onnx:all-MiniLM-L6-v2-int8"

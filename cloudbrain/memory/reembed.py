@@ -46,8 +46,11 @@ async def pending(store: MemoryStore) -> int:
         )
 
 
-async def reembed(store: MemoryStore, progress: Progress | None = None) -> int:
-    """Embed every memory that has no vector in the store's space; return how many were."""
+async def reembed(
+    store: MemoryStore, progress: Progress | None = None, stopping: asyncio.Event | None = None
+) -> int:
+    """Embed every memory that has no vector in the store's space, page by page until done or
+    ``stopping`` is set (the next start goes on from there); return how many were."""
     if store.embedder is None:
         return 0
     embedder, space = store.embedder, store.embedder.name
@@ -56,7 +59,7 @@ async def reembed(store: MemoryStore, progress: Progress | None = None) -> int:
         return 0
     log.info("embedding %d memories again with %s, in the background", total, space)
     done, after, reported = 0, 0, time.monotonic()
-    while True:
+    while stopping is None or not stopping.is_set():
         async with store.engine.connect() as conn:
             page = list(
                 await conn.execute(
@@ -86,5 +89,10 @@ async def reembed(store: MemoryStore, progress: Progress | None = None) -> int:
         if time.monotonic() - reported >= REPORT_EVERY:
             log.info("embedded %d of %d memories again with %s", done, total, space)
             reported = time.monotonic()
-    log.info("embedded %d memories again with %s: recall finds them by meaning", done, space)
+    if stopping is not None and stopping.is_set():
+        log.info(
+            "stopped after embedding %d of %d memories again; the next start goes on", done, total
+        )
+    else:
+        log.info("embedded %d memories again with %s: recall finds them by meaning", done, space)
     return done
