@@ -36,14 +36,15 @@ async def test_a_run_in_progress_finishes_before_stop_returns() -> None:
 async def test_stop_comes_between_runs_without_waiting_out_the_interval() -> None:
     jobs = Housekeeping(grace=3600)
     runs = 0
+    ran = asyncio.Event()
 
     async def job() -> None:
         nonlocal runs
         runs += 1
+        ran.set()
 
     jobs.every(3600, job, "hourly", now=True)
-    while runs == 0:
-        await asyncio.sleep(0)
+    await ran.wait()
     await asyncio.wait_for(jobs.stop(), 60)
     assert runs == 1
 
@@ -53,16 +54,17 @@ async def test_a_failing_run_is_logged_and_the_next_one_comes(
 ) -> None:
     jobs = Housekeeping()
     runs = 0
+    ran_again = asyncio.Event()
 
     async def job() -> None:
         nonlocal runs
         runs += 1
         if runs == 1:
             raise RuntimeError("the database went away")
+        ran_again.set()
 
     jobs.every(0.01, job, "sweep")
-    while runs < 2:
-        await asyncio.sleep(0.01)
+    await ran_again.wait()
     await jobs.stop()
     assert "sweep failed; will try again" in caplog.text
     assert "the database went away" in caplog.text
@@ -91,15 +93,17 @@ async def test_a_job_that_outlives_the_grace_period_is_cancelled(
 async def test_a_one_off_job_sees_the_stop_and_ends_itself() -> None:
     jobs = Housekeeping(grace=3600)
     steps = 0
+    under_way = asyncio.Event()
 
     async def long_job() -> None:
         nonlocal steps
         while not jobs.stopping.is_set():
             steps += 1
+            if steps == 3:
+                under_way.set()
             await asyncio.sleep(0)
 
     jobs.once(long_job(), "re-embedding")
-    while steps < 3:
-        await asyncio.sleep(0)
+    await under_way.wait()
     await asyncio.wait_for(jobs.stop(), 60)
     assert steps >= 3
