@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from cloudbrain.protocol import LearnedSkill
+from cloudbrain.ratings import verdict_counts
 
 # What one rating is worth. Giving an answer is worth nothing by itself (it is only counted, for
 # show, in ``answers``): the judgement of others is what counts. An up-rating or an accept adds,
@@ -28,9 +28,6 @@ class AnswerEvidence:
     up: int = 0
     down: int = 0
     accepted: int = 0
-
-
-T = TypeVar("T")
 
 
 def answer_evidence(
@@ -90,19 +87,3 @@ def weight(skill: LearnedSkill) -> float:
         0.0,
         UP_WEIGHT * skill.up + ACCEPT_WEIGHT * skill.accepted + DOWN_WEIGHT * skill.down,
     )
-
-
-def latest_ratings(ratings: Iterable[tuple[str, str, T]]) -> dict[tuple[str, str], T]:
-    """Per (answer, rater), the rater's latest rating. ``ratings``: (answer, rater, rating),
-    oldest first: a later rating by the same rater replaces the earlier."""
-    return {(answer, rater): rating for answer, rater, rating in ratings}
-
-
-def verdict_counts(ratings: Iterable[tuple[str, str, str]]) -> dict[str, dict[str, int]]:
-    """Per answer, how many raters' latest rating is each verdict. ``ratings``: (answer,
-    rater, verdict), oldest first."""
-    counts: dict[str, dict[str, int]] = {}
-    for (answer, _), verdict in latest_ratings(ratings).items():
-        per_answer = counts.setdefault(answer, {})
-        per_answer[verdict] = per_answer.get(verdict, 0) + 1
-    return counts

@@ -13,16 +13,9 @@ from sqlalchemy import RowMapping, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudbrain.brainstate import BrainState
-from cloudbrain.db.models import (
-    agents,
-    ask_answers,
-    asks,
-    brain_states,
-    feedback,
-    memories,
-    sessions,
-)
-from cloudbrain.directory.skills import verdict_counts
+from cloudbrain.db.models import agents, ask_answers, brain_states, memories, sessions
+from cloudbrain.protocol import AskAnswer, AskResult
+from cloudbrain.storage.asks import AskStore
 
 
 class SessionRow(BaseModel):
@@ -80,6 +73,7 @@ class SpeedRow(BaseModel):
 class Queries:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.asks_store = AskStore(engine)
 
     async def sessions(
         self, name: str, limit: int, offset: int = 0
@@ -122,16 +116,10 @@ class Queries:
 
     async def answers(self, name: str, limit: int = 20) -> list[AnswerRow]:
         """The AI's newest answers to asks, with the question and the feedback on each."""
-        query = (
-            select(ask_answers, asks.c.question, asks.c.asker)
-            .join(asks, asks.c.id == ask_answers.c.ask_id)
-            .where(ask_answers.c.agent == name)
-            .order_by(ask_answers.c.at.desc())
-            .limit(limit)
-        )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return await self._with_feedback([_answer(row) for row in rows])
+        return [
+            _answer(given.ask, given.question, given.asker, given.rank, given.answer)
+            for given in await self.asks_store.given_by(name, limit)
+        ]
 
     async def answers_per_day(self, name: str, days: int, today: date) -> list[tuple[date, int]]:
         """How many answers the AI gave on each of the last ``days`` days, oldest first."""
@@ -172,62 +160,14 @@ class Queries:
     async def asks(
         self, limit: int, offset: int = 0, *, asker: str | None = None, ask_id: str | None = None
     ) -> tuple[list[AskRow], int]:
-        """Asks, newest first, each with its ranked answers and their feedback."""
-        query = select(asks).order_by(asks.c.created_at.desc()).limit(limit).offset(offset)
-        total = select(func.count()).select_from(asks)
-        if asker is not None:
-            query, total = query.where(asks.c.asker == asker), total.where(asks.c.asker == asker)
+        """Asks, newest first, each with its ranked answers and their feedback, and how many
+        there are in all; with ``ask_id``, that one ask (if there is one)."""
         if ask_id is not None:
-            query, total = query.where(asks.c.id == ask_id), total.where(asks.c.id == ask_id)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-            count = int(await conn.scalar(total) or 0)
-            ids = [row["id"] for row in rows]
-            answer_rows = (
-                (
-                    await conn.execute(
-                        select(ask_answers, asks.c.question, asks.c.asker)
-                        .join(asks, asks.c.id == ask_answers.c.ask_id)
-                        .where(ask_answers.c.ask_id.in_(ids))
-                        .order_by(ask_answers.c.rank)
-                    )
-                )
-                .mappings()
-                .all()
-                if ids
-                else []
-            )
-        answers = await self._with_feedback([_answer(row) for row in answer_rows])
-        by_ask: dict[str, list[AnswerRow]] = {}
-        for answer in answers:
-            by_ask.setdefault(answer.ask, []).append(answer)
-        return [
-            AskRow(
-                id=row["id"],
-                question=row["question"],
-                asker=row["asker"],
-                topics=row["topics"],
-                summary=row["summary"],
-                missing=row["missing"],
-                seconds=row["seconds"],
-                at=row["created_at"],
-                answers=by_ask.get(row["id"], []),
-            )
-            for row in rows
-        ], count
-
-    async def _with_feedback(self, answers: list[AnswerRow]) -> list[AnswerRow]:
-        """The answers with, per verdict, how many raters' latest rating it is."""
-        if not answers:
-            return answers
-        query = (
-            select(feedback.c.answer_id, feedback.c.rater, feedback.c.verdict)
-            .where(feedback.c.answer_id.in_([a.id for a in answers]))
-            .order_by(feedback.c.created_at, feedback.c.id)
-        )
-        async with self.engine.connect() as conn:
-            verdicts = verdict_counts((await conn.execute(query)).all())
-        return [a.model_copy(update={"feedback": verdicts.get(a.id, {})}) for a in answers]
+            found = await self.asks_store.get(ask_id)
+            results = [found] if found is not None and asker in (None, found.asker) else []
+            return [_ask(r) for r in results], len(results)
+        results = await self.asks_store.listing(limit, offset, asker=asker)
+        return [_ask(r) for r in results], await self.asks_store.count(asker)
 
 
 def _session(row: RowMapping) -> SessionRow:
@@ -243,19 +183,42 @@ def _session(row: RowMapping) -> SessionRow:
     )
 
 
-def _answer(row: RowMapping) -> AnswerRow:
+def _ask(result: AskResult) -> AskRow:
+    assert result.at is not None, "a stored ask has its time"
+    return AskRow(
+        id=result.ask,
+        question=result.question,
+        asker=result.asker,
+        topics=result.topics,
+        summary=result.summary,
+        missing=result.missing,
+        seconds=result.seconds,
+        at=result.at,
+        answers=[
+            _answer(result.ask, result.question, result.asker, rank, answer)
+            for rank, answer in enumerate(result.answers)
+        ],
+    )
+
+
+def _answer(ask: str, question: str, asker: str, rank: int, answer: AskAnswer) -> AnswerRow:
     return AnswerRow(
-        id=row["id"],
-        ask=row["ask_id"],
-        question=row["question"],
-        asker=row["asker"],
-        agent=row["agent"],
-        rank=row["rank"],
-        source=row["source"],
-        text=row["text"],
-        score=row["score"],
-        device=row["device"],
-        session=row["session"],
-        model=row["model"],
-        at=row["at"],
+        ask=ask,
+        question=question,
+        asker=asker,
+        rank=rank,
+        **answer.model_dump(
+            include={
+                "id",
+                "agent",
+                "source",
+                "text",
+                "score",
+                "device",
+                "session",
+                "model",
+                "at",
+                "feedback",
+            }
+        ),
     )

@@ -30,9 +30,9 @@ from cloudbrain.db.models import (
     social_events,
 )
 from cloudbrain.db.types import utcnow
-from cloudbrain.directory.skills import latest_ratings
 from cloudbrain.familio.reputation import Evidence, Reputation, compute
 from cloudbrain.protocol import ReputationInfo, ScorePart
+from cloudbrain.ratings import latest_ratings
 
 log = logging.getLogger(__name__)
 

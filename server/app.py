@@ -32,7 +32,6 @@ from cloudbrain.memory.reembed import reembed
 from cloudbrain.memory.store import MemoryStore
 from cloudbrain.protocol import Answer, ServerFrame, parse_client_frame
 from cloudbrain.server.ask import AskService
-from cloudbrain.server.asks_store import AskStore
 from cloudbrain.server.brain import BrainService, BrainStore
 from cloudbrain.server.cluster import HEARTBEAT_SECONDS, Cluster, RemoteSession
 from cloudbrain.server.connection import ConnectionHandler
@@ -52,6 +51,7 @@ from cloudbrain.server.spool import Spool
 from cloudbrain.server.store import MessageStore
 from cloudbrain.server.summary import make_summarizer
 from cloudbrain.settings import Settings
+from cloudbrain.storage.asks import AskStore
 
 log = logging.getLogger(__name__)
 

@@ -55,11 +55,11 @@ from cloudbrain.protocol import (
 )
 from cloudbrain.server.ask_memories import MemoryAnswers
 from cloudbrain.server.ask_window import window_answers
-from cloudbrain.server.asks_store import AskStore
 from cloudbrain.server.directory import DirectoryStore
 from cloudbrain.server.handlers import Handlers, refusal
 from cloudbrain.server.session import LiveSession, Peer
 from cloudbrain.server.summary import OllamaSummarizer
+from cloudbrain.storage.asks import AskStore
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,9 @@ class AskService:
         return Ok(re=frame.id)
 
     async def listing(self, session: LiveSession, frame: Asks) -> AskList:
-        results = await self.store.listing(session.agent.name if frame.mine else None, frame.limit)
+        results = await self.store.listing(
+            frame.limit, asker=session.agent.name if frame.mine else None
+        )
         return AskList(re=frame.id, asks=results)
 
     # --- one ask ----------------------------------------------------------------------------
@@ -351,7 +353,9 @@ class AskService:
                 "seconds": round(time.monotonic() - started, 3),
             }
         )
-        await self.store.save(result, frame)
+        # Shielded: an asker leaving cancels its asks, and a write cancelled halfway can keep its
+        # connection, and SQLite's write lock, checked out (see server/housekeeping.py).
+        await asyncio.shield(self.store.save(result, frame))
         session.send(result.to_json())
 
     async def _answered_before(self, session: LiveSession, frame: Ask) -> bool:

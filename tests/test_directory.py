@@ -9,9 +9,10 @@ from cloudbrain.directory.card import agent_card
 from cloudbrain.directory.routing import HEAVY, capacity, estimate_complexity, route
 from cloudbrain.directory.search import matches
 from cloudbrain.directory.selection import select_specialists
-from cloudbrain.directory.skills import AnswerEvidence, learned_skills, verdict_counts
+from cloudbrain.directory.skills import AnswerEvidence, learned_skills
 from cloudbrain.directory.topics import classify
 from cloudbrain.protocol import AgentInfo, AskAnswer, DeviceProfile, LearnedSkill
+from cloudbrain.ratings import verdict_counts
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

@@ -90,6 +90,7 @@ def test_the_command_line_loads_other_parts_only_when_a_command_runs() -> None:
         "directory/ask_plan.py",
         "server/protocol.py",
         "cloudbrain/ratelimit.py",
+        "cloudbrain/ratings.py",
         "cloudbrain/memory/facts/decisions.py",
         "agent/outbox.py",
         "agent/reconnect.py",
@@ -100,6 +101,40 @@ def test_decision_logic_does_no_io(module: str) -> None:
     io_modules = {"asyncio", "socket", "sqlalchemy", "websockets", "aiosqlite", "asyncpg"}
     found = {name.split(".")[0] for _, name in imports(ROOT / module, top_level_only=False)}
     assert not found & io_modules, found & io_modules
+
+
+# Modules that still read or write tables themselves rather than through cloudbrain/storage.
+# Each moves there in turn; the list only shrinks.
+TABLES_OUTSIDE_STORAGE = {
+    "cloudbrain/identity.py",
+    "cloudbrain/memory/fulltext.py",
+    "cloudbrain/memory/reembed.py",
+    "cloudbrain/memory/store.py",
+    "familio/queries.py",
+    "familio/social.py",
+    "familio/standing.py",
+    "server/batch.py",
+    "server/brain.py",
+    "server/directory.py",
+    "server/legacy_ids.py",
+    "server/legacy_import.py",
+    "server/store.py",
+}
+
+
+def test_tables_are_read_and_written_in_the_storage_layer() -> None:
+    using_tables = {
+        str(path.relative_to(ROOT))
+        for part in ALLOWED
+        for path in sources(part)
+        if path.parent.name not in ("storage", "db", "migrations")
+        and any(
+            module == "cloudbrain.db.models" for _, module in imports(path, top_level_only=False)
+        )
+    }
+    assert using_tables <= TABLES_OUTSIDE_STORAGE, sorted(using_tables - TABLES_OUTSIDE_STORAGE)
+    # A module that moved comes off the list, so that it cannot come back unnoticed.
+    assert using_tables == TABLES_OUTSIDE_STORAGE, sorted(TABLES_OUTSIDE_STORAGE - using_tables)
 
 
 # --- what each install needs ----------------------------------------------------------------
