@@ -12,10 +12,10 @@ from pydantic import BaseModel
 from sqlalchemy import RowMapping, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cloudbrain.brainstate import BrainState
-from cloudbrain.db.models import agents, ask_answers, brain_states, memories, sessions
+from cloudbrain.db.models import agents, ask_answers, memories, sessions
 from cloudbrain.protocol import AskAnswer, AskResult
 from cloudbrain.storage.asks import AskStore
+from cloudbrain.storage.brains import BrainStore
 
 
 class SessionRow(BaseModel):
@@ -74,6 +74,7 @@ class Queries:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.asks_store = AskStore(engine)
+        self.brains = BrainStore(engine)
 
     async def sessions(
         self, name: str, limit: int, offset: int = 0
@@ -136,16 +137,10 @@ class Queries:
 
     async def speeds(self, name: str) -> list[SpeedRow]:
         """Per device and model, answers and speed, from the AI's newest brain state."""
-        query = (
-            select(brain_states.c.state)
-            .where(brain_states.c.ai == name)
-            .order_by(brain_states.c.version.desc())
-            .limit(1)
-        )
-        async with self.engine.connect() as conn:
-            raw = await conn.scalar(query)
-        if raw is None:
+        newest = await self.brains.load(name)
+        if newest is None:
             return []
+        _, state, *_ = newest
         return [
             SpeedRow(
                 device=device,
@@ -154,7 +149,7 @@ class Queries:
                 tokens_per_second=spent.shown()[0],
                 seconds_per_answer=spent.shown()[1],
             )
-            for device, model, spent in BrainState.model_validate(raw).spent()
+            for device, model, spent in state.spent()
         ]
 
     async def asks(

@@ -32,7 +32,7 @@ from cloudbrain.memory.reembed import reembed
 from cloudbrain.memory.store import MemoryStore
 from cloudbrain.protocol import Answer, ServerFrame, parse_client_frame
 from cloudbrain.server.ask import AskService
-from cloudbrain.server.brain import BrainService, BrainStore
+from cloudbrain.server.brain import BrainService
 from cloudbrain.server.cluster import HEARTBEAT_SECONDS, Cluster, RemoteSession
 from cloudbrain.server.connection import ConnectionHandler
 from cloudbrain.server.directory import DirectoryService, DirectoryStore
@@ -52,6 +52,7 @@ from cloudbrain.server.store import MessageStore
 from cloudbrain.server.summary import make_summarizer
 from cloudbrain.settings import Settings
 from cloudbrain.storage.asks import AskStore
+from cloudbrain.storage.brains import BrainStore
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,6 @@ from cloudbrain.identity import AgentRecord
 from cloudbrain.ids import new_id
 from cloudbrain.peers import is_loopback
 from cloudbrain.protocol import Broadcast, Deliver
-from cloudbrain.server.brain import BrainStore
 from cloudbrain.server.hub import Hub
 from cloudbrain.server.legacy_admission import Admission, Opening, Refused
 from cloudbrain.server.legacy_ids import (
@@ -51,6 +50,7 @@ from cloudbrain.server.legacy_ids import (
 from cloudbrain.server.session import LiveSession
 from cloudbrain.server.store import MessageStore
 from cloudbrain.settings import Settings
+from cloudbrain.storage.brains import BrainStore
 
 log = logging.getLogger(__name__)
 

@@ -37,8 +37,8 @@ from cloudbrain.identity import InvalidName, check_name, get_agent
 from cloudbrain.ids import new_id
 from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.memory.store import MemoryStore
-from cloudbrain.server.brain import BrainStore
 from cloudbrain.server.legacy_ids import LegacyIds, agent_name, state_from_legacy
+from cloudbrain.storage.brains import BrainStore
 
 NAMESPACE = uuid.UUID("3c1f9d8e-7a52-4d1b-9e0f-6b2a4c8d1e37")  # of the ids made on import
 PAGE = 500

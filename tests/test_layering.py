@@ -114,7 +114,6 @@ TABLES_OUTSIDE_STORAGE = {
     "familio/social.py",
     "familio/standing.py",
     "server/batch.py",
-    "server/brain.py",
     "server/directory.py",
     "server/legacy_ids.py",
     "server/legacy_import.py",

@@ -28,9 +28,9 @@ from cloudbrain.memory.embedding import HashingEmbedder
 from cloudbrain.memory.store import MemoryStore, RecallFilter
 from cloudbrain.peers import is_loopback
 from cloudbrain.server import Server, legacy
-from cloudbrain.server.brain import BrainStore
 from cloudbrain.server.legacy_ids import LegacyIds, next_number
 from cloudbrain.settings import Settings
+from cloudbrain.storage.brains import BrainStore
 from tests.conftest import AgentFactory, ClientFactory
 from tests.processes import cli_env
 
