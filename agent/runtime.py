@@ -176,7 +176,10 @@ class AgentRuntime:
             if left <= 0:
                 continue  # waited in line past its deadline: the asker has its result
             try:
-                await asyncio.wait_for(self.answer_question(question), left)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the cancel
+                # that stops this loop, when it comes just as the answer is done.
+                async with asyncio.timeout(left):
+                    await self.answer_question(question)
             except TimeoutError:
                 log.info("no answer to ask %s within its deadline", question.ask)
             except Exception as exc:  # the server is away, or refused: the asker moves on
@@ -311,7 +314,8 @@ class AgentRuntime:
     async def _keep_syncing(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._learned.wait(), SYNC_EVERY)
+                async with asyncio.timeout(SYNC_EVERY):  # not wait_for: see _answer_questions
+                    await self._learned.wait()
             self._learned.clear()
             try:
                 await self.sync_now()

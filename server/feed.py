@@ -80,7 +80,10 @@ class DeliveryFeed:
     async def _run(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._rung.wait(), self.poll_seconds())
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the cancel
+                # that stops this loop, when it comes just as the bell rings.
+                async with asyncio.timeout(self.poll_seconds()):
+                    await self._rung.wait()
             self._rung.clear()
             try:
                 await self.pull()
