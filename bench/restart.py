@@ -6,8 +6,11 @@ next to a fresh pair on the same restarted server and to the same pair without a
     python -m bench.restart --unacked 500 --server-env CLOUDBRAIN_SPOOL=false   # A/B
     python -m bench.restart --keep-clients       # the pair's clients live through the restart
     python -m bench.restart --py-spy /tmp/restart-profiles --keep /tmp/restart-run
+    python -m bench.restart --stored 1000000     # a database with a million messages already
+    python -m bench.restart --db postgresql+asyncpg://postgres@127.0.0.1/test   # PostgreSQL
 
-One run, SQLite only, every server a process of its own (``bench.servers.hub``):
+One run, on SQLite (or, with ``--db``, on PostgreSQL: a fresh database for each of the two
+below, dropped after), every server a process of its own (``bench.servers.hub``):
 
 1. ``no_restart``: a fresh database; the pair ``s0``/``r0`` exchanges ``--history`` messages
    (``--window`` in flight, the receiver acking each), its clients close, and the same pair
@@ -34,12 +37,21 @@ the cores with the server and the load generator) and the messages delivered in 
 Per database: how many deliveries of ``r0`` were pending after its history and after the
 restart.
 
+``--stored N`` (what README reports: 1,000,000) gives each database, before its first server
+starts, ``N`` messages of an older history, all delivered, among ``s0``, ``r0`` and eight other
+agents (``bench.stored``: written straight into the hub's tables, a million in under a minute),
+so that the same measurements run against a database that already holds a large history; the
+fill's time and the database's size are reported. A backlog for the reconnect to replay is
+still ``--unacked``: pending copies stored before the server starts would be replayed at
+``r0``'s first connection, in the pair's history, not after the restart.
+
 ``--server-env CLOUDBRAIN_NAME=VALUE`` sets a server setting for every server of the run, for
 A/B comparisons (e.g. ``CLOUDBRAIN_SPOOL=false``: no Maildir spool and no spool helper).
 ``--py-spy DIR`` records the server with py-spy during each measured phase (``--format raw``:
 collapsed stacks, one line per stack with its sample count): ``DIR/<phase>.txt``. ``--keep
 DIR`` keeps the databases and server logs (``DIR/no_restart``, ``DIR/restart``), e.g. to
-read the query plans of the statements on the path.
+read the query plans of the statements on the path (PostgreSQL's databases are dropped all the
+same: only the logs stay).
 """
 
 from __future__ import annotations
@@ -49,7 +61,6 @@ import asyncio
 import contextlib
 import json
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -60,18 +71,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from sqlalchemy import func, select
+
 from bench.counting import Tally, process_cpu_seconds
 from bench.links import CLIENT_TIMEOUT, HubLink
 from bench.load import WARMUP_SECONDS, Params, Result, measure
-from bench.progress import number, positive, progress, set_quiet
+from bench.progress import local_postgres, number, positive, progress, set_quiet
 from bench.relay import machine, summary
-from bench.servers import hub, make_agents
+from bench.servers import hub, hub_database, make_agents
+from bench.stored import StoredHistory, fill, migrate
 from cloudbrain.agent.client import Client
+from cloudbrain.db import create_engine
+from cloudbrain.db.models import agents, deliveries
 from tests.processes import ServerProcess
 
 HISTORY_TIMEOUT = 300.0  # for the history's last message to arrive
 UNACKED_WINDOW = 100  # messages in flight while leaving some unacked
 SAME, FRESH = ("s0", "r0"), ("s1", "r1")
+# Who the --stored history is between besides s0 and r0: the pair has a history, and is not
+# the only one that has.
+OTHERS = tuple(f"h{i}" for i in range(8))
 
 
 class PhaseLink(HubLink):
@@ -155,6 +174,7 @@ class Database:
     after_replay: Backlog | None = None  # after --replay-first
     results: list[Result] = field(default_factory=list)
     phases: dict[str, Phase] = field(default_factory=dict)
+    stored: StoredHistory | None = None  # --stored: what was there before the first server
 
 
 # --- the phases ------------------------------------------------------------------------------
@@ -199,7 +219,11 @@ async def leave_unacked(server: ServerProcess, tokens: dict[str, str], count: in
 
 
 async def history_of(
-    server: ServerProcess, tokens: dict[str, str], args: argparse.Namespace, home: Path
+    server: ServerProcess,
+    tokens: dict[str, str],
+    args: argparse.Namespace,
+    home: Path,
+    db_url: str,
 ) -> tuple[Database, PhaseLink | None]:
     """The pair's history on ``server``; returns the database's figures and, with
     ``--keep-clients``, the pair's link, still open."""
@@ -211,7 +235,7 @@ async def history_of(
         if not args.keep_clients:
             await link.close()
     await leave_unacked(server, tokens, args.unacked)
-    db = Database(rate, backlog(home))
+    db = Database(rate, await backlog(db_url))
     progress(f"{home.name}: history at {rate:,.0f} msgs/s, r0 {db.after_history}")
     return db, link if args.keep_clients else None
 
@@ -269,32 +293,59 @@ def py_spy(pid: int, seconds: float, folder: Path | None, label: str) -> Iterato
             progress(f"py-spy failed ({recorder.returncode}): {err.decode(errors='replace')}")
 
 
+async def stored_history(
+    db_url: str, home: Path, count: int
+) -> tuple[dict[str, str], StoredHistory | None]:
+    """With ``--stored``: migrate the database, register the agents and store ``count``
+    delivered messages, before a server starts on it; returns the agents' tokens."""
+    if not count:
+        return {}, None
+    progress(f"{home.name}: storing {count:,} delivered messages first…")
+    await migrate(db_url)
+    names = [*SAME, *OTHERS]
+    tokens = await make_agents(db_url, names)
+    stored = await fill(db_url, names, count)
+    progress(
+        f"{home.name}: stored in {stored.seconds:g}s ({stored.rows_per_s:,.0f} rows/s), "
+        f"database {megabytes(stored.database_bytes)} MB"
+    )
+    return tokens, stored
+
+
 async def no_restart(home: Path, params: Params, args: argparse.Namespace) -> Database:
-    db_url = sqlite_url(home)
-    with hub(home, db_url, extra_env=args.server_env) as server:
-        tokens = await make_agents(db_url, list(SAME))
-        db, kept = await history_of(server, tokens, args, home)
-        link = kept or pair_link(server, tokens, SAME)
-        await measure_pair("no_restart", server, link, params, args.py_spy, db)
+    async with hub_database(home, args.db) as db_url:
+        tokens, stored = await stored_history(db_url, home, args.stored)
+        with hub(home, db_url, extra_env=args.server_env) as server:
+            tokens = tokens or await make_agents(db_url, list(SAME))
+            db, kept = await history_of(server, tokens, args, home, db_url)
+            db.stored = stored
+            link = kept or pair_link(server, tokens, SAME)
+            await measure_pair("no_restart", server, link, params, args.py_spy, db)
     return db
 
 
 async def with_restart(home: Path, params: Params, args: argparse.Namespace) -> Database:
-    db_url = sqlite_url(home)
+    async with hub_database(home, args.db) as db_url:
+        return await restarted(home, db_url, params, args)
+
+
+async def restarted(home: Path, db_url: str, params: Params, args: argparse.Namespace) -> Database:
+    tokens, stored = await stored_history(db_url, home, args.stored)
     with hub(home, db_url, extra_env=args.server_env) as server:
-        tokens = await make_agents(db_url, list(SAME))
-        db, kept = await history_of(server, tokens, args, home)
+        tokens = tokens or await make_agents(db_url, list(SAME))
+        db, kept = await history_of(server, tokens, args, home, db_url)
+        db.stored = stored
         port = server.port
         progress(f"{home.name}: stopping the server (SIGTERM)")
     # Leaving the block stopped it (SIGKILL after a while); now the same database (and port,
     # so that kept clients find it again).
     with hub(home, db_url, extra_env=args.server_env, port=port) as server:
-        db.after_restart = backlog(home)
+        db.after_restart = await backlog(db_url)
         progress(f"{home.name}: server started again, r0 {db.after_restart}")
         tokens |= await make_agents(db_url, list(FRESH))
         if args.replay_first is not None:
             await take_replay(server, tokens, args.replay_first)
-            db.after_replay = backlog(home)
+            db.after_replay = await backlog(db_url)
         phases = [("same_pair", SAME), ("fresh_pair", FRESH)]
         for label, pair in reversed(phases) if args.fresh_first else phases:
             link = kept if kept is not None and pair == SAME else pair_link(server, tokens, pair)
@@ -337,20 +388,25 @@ def children_cpu_seconds(pid: int) -> float | None:
     return total
 
 
-def sqlite_url(home: Path) -> str:
-    return f"sqlite+aiosqlite:///{home / 'cloudbrain.db'}"
+async def backlog(db_url: str) -> Backlog:
+    """Read the database beside the server (SQLite's WAL and PostgreSQL's MVCC: readers do
+    not block it)."""
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            pending = await conn.scalar(
+                select(func.count())
+                .select_from(deliveries.join(agents, agents.c.id == deliveries.c.recipient_id))
+                .where(agents.c.name == SAME[1], deliveries.c.state == "pending")
+            )
+            total = await conn.scalar(select(func.count()).select_from(deliveries))
+    finally:
+        await engine.dispose()
+    return Backlog(pending=int(pending or 0), deliveries=int(total or 0))
 
 
-def backlog(home: Path) -> Backlog:
-    """Read the database beside the server (WAL: readers do not block it)."""
-    with contextlib.closing(sqlite3.connect(home / "cloudbrain.db", timeout=30)) as conn:
-        pending = conn.execute(
-            "SELECT count(*) FROM deliveries JOIN agents ON agents.id = deliveries.recipient_id "
-            "WHERE agents.name = ? AND deliveries.state = 'pending'",
-            (SAME[1],),
-        ).fetchone()[0]
-        total = conn.execute("SELECT count(*) FROM deliveries").fetchone()[0]
-    return Backlog(pending=pending, deliveries=total)
+def megabytes(size: int | None) -> str:
+    return "n/a" if size is None else f"{size / 1e6:,.0f}"
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -373,12 +429,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "parameters": {
             **asdict(params),
             "history": args.history,
+            "stored": args.stored,
             "unacked": args.unacked,
             "keep_clients": args.keep_clients,
             "replay_first": args.replay_first,
             "fresh_first": args.fresh_first,
             "server_env": args.server_env,
-            "database": "sqlite",
+            "database": "postgresql" if args.db else "sqlite",
         },
         "databases": {name: asdict(db) for name, db in databases.items()},
         "same/fresh": {
@@ -411,6 +468,14 @@ def print_table(doc: dict[str, Any], out: TextIO) -> None:
             )
     ratio = number(doc["same/fresh"]["throughput"], 3)
     print(f"\nsame pair / fresh pair after the restart: x{ratio}", file=out)
+    for name, db in doc["databases"].items():
+        if stored := db["stored"]:
+            print(
+                f"{name}: {stored['messages']:,} messages stored before the run in "
+                f"{stored['seconds']:g}s ({stored['rows_per_s']:,.0f} rows/s), database "
+                f"{megabytes(stored['database_bytes'])} MB",
+                file=out,
+            )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -418,13 +483,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m bench.restart",
         description="Flood throughput of a sender/receiver pair with history after the hub "
         "restarted, next to a fresh pair on the same restarted server and to the same pair "
-        "without a restart (SQLite). Progress and a table go to stderr, JSON to stdout.",
+        "without a restart (SQLite, or PostgreSQL with --db). Progress and a table go to stderr, JSON to stdout.",
     )
     parser.add_argument(
         "--history",
         type=positive(int),
         default=20_000,
         help="messages the pair exchanges before the restart (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--stored",
+        type=int,
+        default=0,
+        metavar="N",
+        help="before the first server starts on a database, store N messages of an older "
+        "history in it, all delivered, among the pair and 8 other agents; README reports "
+        "1000000 (default: %(default)s, an empty database)",
     )
     parser.add_argument(
         "--unacked",
@@ -484,9 +558,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="a setting for the servers, e.g. CLOUDBRAIN_SPOOL=false (repeatable)",
     )
+    parser.add_argument(
+        "--db",
+        type=local_postgres,
+        metavar="URL",
+        help="run on PostgreSQL instead of SQLite, e.g. "
+        "postgresql+asyncpg://postgres@127.0.0.1/test: a fresh database on that server for each "
+        "of the two databases of the run, dropped after (the URL's database is only used to "
+        "connect)",
+    )
     parser.add_argument("--json-only", action="store_true", help="print only the JSON document")
     args = parser.parse_args(argv)
     args.server_env = dict(args.server_env)
+    if args.stored < 0:
+        parser.error("--stored: a number of messages, 0 or more")
     if args.keep_clients and args.unacked:
         parser.error("--unacked needs the receiver offline: not with --keep-clients")
     return args
