@@ -140,7 +140,6 @@ class Queries:
         newest = await self.brains.load(name)
         if newest is None:
             return []
-        _, state, *_ = newest
         return [
             SpeedRow(
                 device=device,
@@ -149,7 +148,7 @@ class Queries:
                 tokens_per_second=spent.shown()[0],
                 seconds_per_answer=spent.shown()[1],
             )
-            for device, model, spent in state.spent()
+            for device, model, spent in newest.state.spent()
         ]
 
     async def asks(

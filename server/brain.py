@@ -40,15 +40,14 @@ class BrainService:
         found = await self.store.load(ai, frame.version)
         if found is None:
             return BrainSnapshot(re=frame.id, ai=ai, version=None, state=BrainState())
-        version, state, device, saved_in, saved_at = found
         return BrainSnapshot(
             re=frame.id,
             ai=ai,
-            version=version,
-            state=state,
-            device=device,
-            session=saved_in,
-            saved_at=saved_at,
+            version=found.version,
+            state=found.state,
+            device=found.device,
+            session=found.session,
+            saved_at=found.saved_at,
         )
 
     async def history(self, session: LiveSession, frame: BrainHistory) -> BrainVersions:

@@ -346,11 +346,11 @@ class _Client:
         latest = await brains.load(self.agent.name)
         # A save updates the state: what it leaves out (everything but the task, from
         # cloudbrain-client 3.x) keeps what was saved or imported before.
-        state = updated_state(latest[1] if latest else None, state_from_save(frame))
+        state = updated_state(latest.state if latest else None, state_from_save(frame))
         await brains.save(
             self.agent.name,
             state,
-            latest[0] if latest else None,
+            latest.version if latest else None,
             device=DEVICE,
             session=self.session.id,
         )
@@ -364,7 +364,7 @@ class _Client:
                 {"type": "brain_state_loaded", "state": None, "message": "No previous state found"},
             )
             return
-        state = state_to_legacy(latest[1])
+        state = state_to_legacy(latest.state)
         await _send(
             self.websocket, {"type": "brain_state_loaded", "state": state, "timestamp": now()}
         )

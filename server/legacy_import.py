@@ -285,7 +285,7 @@ class _Importer:
             await brains.save(
                 self.names[number],
                 state_from_legacy(state, _json(info.get("brain_dump"))),
-                latest[0] if latest else None,
+                latest.version if latest else None,
                 device="legacy",
                 session=_session_id(number),
             )

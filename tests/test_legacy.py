@@ -212,7 +212,7 @@ async def test_a_state_saved_by_cloudbrain_client_3_updates_the_imported_one(
     try:
         latest = await BrainStore(engine).load("li")
         assert latest is not None
-        extra = latest[1].extra
+        extra = latest.state.extra
         assert extra["git_hash"] == "9f8e7d6" and extra["modified_files"] == ["server.py"]
         assert extra["session_identifier"] == "1a2b3c4" and extra["added_files"] == []
     finally:

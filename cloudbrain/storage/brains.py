@@ -21,6 +21,17 @@ SAVE_ATTEMPTS = 5  # concurrent saves race for the next version number; the lose
 
 
 @dataclass(frozen=True)
+class StoredBrain:
+    """One saved version of an AI's brain state, and where it was saved from."""
+
+    version: int
+    state: BrainState
+    device: str
+    session: str
+    saved_at: datetime
+
+
+@dataclass(frozen=True)
 class Saved:
     version: int
     merged: bool
@@ -92,9 +103,8 @@ class BrainStore:
         )
         return BrainState.model_validate(row) if row is not None else None
 
-    async def load(
-        self, ai: str, version: int | None = None
-    ) -> tuple[int, BrainState, str, str, datetime] | None:
+    async def load(self, ai: str, version: int | None = None) -> StoredBrain | None:
+        """The AI's state as saved in ``version``, or its newest; None if it has none."""
         query = select(brain_states).where(brain_states.c.ai == ai)
         query = (
             query.where(brain_states.c.version == version)
@@ -105,7 +115,7 @@ class BrainStore:
             row = (await conn.execute(query)).mappings().first()
         if row is None:
             return None
-        return (
+        return StoredBrain(
             row["version"],
             BrainState.model_validate(row["state"]),
             row["device"],
