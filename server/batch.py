@@ -6,13 +6,46 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
+from cloudbrain.db.bulk import BulkStatement
 from cloudbrain.db.models import agents, deliveries, messages, subscriptions
 from cloudbrain.db.types import utcnow
 from cloudbrain.server.router import Envelope, Stored, recipients
+
+# The batch's writes go through the driver's executemany (see cloudbrain.db.bulk): most of a
+# batch's time in Python was SQLAlchemy preparing each row.
+_INSERT_MESSAGE = BulkStatement(
+    insert(messages),
+    (
+        "id",
+        "sender_id",
+        "session_id",
+        "kind",
+        "topic",
+        "body",
+        "meta",
+        "conversation",
+        "reply_to",
+        "created_at",
+        "expires_at",
+    ),
+)
+_INSERT_DELIVERY = BulkStatement(insert(deliveries), ("message_id", "recipient_id", "state"))
+_MARK_DELIVERED = BulkStatement(
+    update(deliveries)
+    .where(
+        deliveries.c.recipient_id == bindparam("recipient"),
+        deliveries.c.message_id == bindparam("message"),
+        # An ack after the TTL ran out still means the copy arrived.
+        deliveries.c.state != bindparam("delivered"),
+    )
+    .values(state=bindparam("delivered"), delivered_at=bindparam("now")),
+    ("recipient", "message", "delivered", "now"),
+)
 
 
 def store_batch(
@@ -40,20 +73,10 @@ def store_batch(
 
 
 def _mark_delivered(conn: Connection, acks: Sequence[tuple[str, str]]) -> None:
-    # One statement, executed for many parameter sets: compiled once and looped over in the
-    # driver. (A statement per recipient with an IN list is compiled anew each time: slower.)
+    # One statement for many parameter sets, looped over in the driver. (A statement per
+    # recipient with an IN list would be compiled anew each time: slower.)
     now = utcnow()
-    conn.execute(
-        update(deliveries)
-        .where(
-            deliveries.c.recipient_id == bindparam("recipient"),
-            deliveries.c.message_id == bindparam("message"),
-            # An ack after the TTL ran out still means the copy arrived.
-            deliveries.c.state != "delivered",
-        )
-        .values(state="delivered", delivered_at=bindparam("now")),
-        [{"recipient": r, "message": m, "now": now} for r, m in acks],
-    )
+    _MARK_DELIVERED.executemany(conn, [(r, m, "delivered", now) for r, m in acks])
 
 
 def _resume_lost_commit(conn: Connection, results: list[Stored]) -> None:
@@ -72,18 +95,7 @@ def _resume_lost_commit(conn: Connection, results: list[Stored]) -> None:
 
 
 def _store_messages(conn: Connection, results: list[Stored]) -> None:
-    rows = conn.execute(
-        select(
-            messages.c.id,
-            messages.c.sender_id,
-            messages.c.created_at,
-            func.count(deliveries.c.seq),
-        )
-        .outerjoin(deliveries, deliveries.c.message_id == messages.c.id)
-        .where(messages.c.id.in_([r.envelope.id for r in results]))
-        .group_by(messages.c.id, messages.c.sender_id, messages.c.created_at)
-    )
-    earlier = {row[0]: (row[1], (row[2], row[3])) for row in rows}
+    earlier = _stored_before(conn, [r.envelope.id for r in results])
     fresh: list[Stored] = []
     first_in_batch: dict[str, Stored] = {}
     repeats: list[tuple[Stored, Stored]] = []
@@ -107,6 +119,33 @@ def _store_messages(conn: Connection, results: list[Stored]) -> None:
         repeat.original = (first.envelope.created_at, len(first.recipient_ids))
 
 
+def _stored_before(conn: Connection, ids: list[str]) -> dict[str, tuple[str, tuple[datetime, int]]]:
+    """Of ``ids``, those stored already: id -> (sender id, (accepted at, recipients)). Almost
+    always none, so the recipients are counted only for what is found."""
+    found = {
+        message_id: (sender_id, created_at)
+        for message_id, sender_id, created_at in conn.execute(
+            select(messages.c.id, messages.c.sender_id, messages.c.created_at).where(
+                messages.c.id.in_(ids)
+            )
+        )
+    }
+    if not found:
+        return {}
+    counts: dict[str, int] = {
+        message_id: count
+        for message_id, count in conn.execute(
+            select(deliveries.c.message_id, func.count())
+            .where(deliveries.c.message_id.in_(list(found)))
+            .group_by(deliveries.c.message_id)
+        )
+    }
+    return {
+        message_id: (sender_id, (created_at, counts.get(message_id, 0)))
+        for message_id, (sender_id, created_at) in found.items()
+    }
+
+
 def _insert_fresh(conn: Connection, fresh: list[Stored]) -> None:
     topics = {r.envelope.topic for r in fresh if r.envelope.kind == "topic"}
     subscribers: dict[str, list[str]] = defaultdict(list)
@@ -122,32 +161,28 @@ def _insert_fresh(conn: Connection, fresh: list[Stored]) -> None:
     if any(r.envelope.kind == "broadcast" for r in fresh):
         active = list(conn.scalars(select(agents.c.id).where(agents.c.revoked_at.is_(None))))
 
-    message_rows: list[dict[str, Any]] = []
-    delivery_rows: list[dict[str, Any]] = []
+    message_rows: list[tuple[Any, ...]] = []
+    delivery_rows: list[tuple[str, str, str]] = []
     for result in fresh:
         e = result.envelope
         result.recipient_ids = recipients(
             e, subscribers=subscribers.get(e.topic or "", ()), active_agents=active
         )
         message_rows.append(
-            {
-                "id": e.id,
-                "sender_id": e.sender_id,
-                "session_id": e.session_id,
-                "kind": e.kind,
-                "topic": e.topic,
-                "body": e.body,
-                "meta": e.meta,
-                "conversation": e.conversation,
-                "reply_to": e.reply_to,
-                "created_at": e.created_at,
-                "expires_at": e.expires_at,
-            }
+            (
+                e.id,
+                e.sender_id,
+                e.session_id,
+                e.kind,
+                e.topic,
+                e.body,
+                e.meta,
+                e.conversation,
+                e.reply_to,
+                e.created_at,
+                e.expires_at,
+            )
         )
-        delivery_rows.extend(
-            {"message_id": e.id, "recipient_id": rid, "state": "pending"}
-            for rid in result.recipient_ids
-        )
-    conn.execute(messages.insert(), message_rows)
-    if delivery_rows:
-        conn.execute(deliveries.insert(), delivery_rows)
+        delivery_rows.extend((e.id, rid, "pending") for rid in result.recipient_ids)
+    _INSERT_MESSAGE.executemany(conn, message_rows)
+    _INSERT_DELIVERY.executemany(conn, delivery_rows)
