@@ -53,22 +53,20 @@ STATUS = {
 
 @dataclass
 class Context:
-    """Everything Familio's routes use."""
+    """Everything Familio's routes use: the stores are the server's own, built once when the
+    process is wired."""
 
     engine: AsyncEngine
     family: Family
     memory: MemoryStore
     access: Access
-    social: SocialStore = field(init=False)
-    standing: Standing = field(init=False)
-    queries: Queries = field(init=False)
+    social: SocialStore
+    standing: Standing
+    queries: Queries
     templates: Jinja2Templates = field(init=False)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
-        self.social = SocialStore(self.engine)
-        self.standing = Standing(self.engine)
-        self.queries = Queries(self.engine)
         self.templates = Jinja2Templates(directory=HERE / "templates")
 
 

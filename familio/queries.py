@@ -71,10 +71,10 @@ class SpeedRow(BaseModel):
 
 
 class Queries:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, asks: AskStore, brains: BrainStore) -> None:
         self.engine = engine
-        self.asks_store = AskStore(engine)
-        self.brains = BrainStore(engine)
+        self.asks_store = asks
+        self.brains = brains
 
     async def sessions(
         self, name: str, limit: int, offset: int = 0

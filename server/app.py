@@ -22,6 +22,7 @@ from cloudbrain.db.types import utcnow
 from cloudbrain.errors import CloudBrainError, ProtocolError
 from cloudbrain.familio.access import Access, trusted_hosts
 from cloudbrain.familio.app import Context, WebServer, make_app
+from cloudbrain.familio.queries import Queries
 from cloudbrain.familio.social import SocialStore
 from cloudbrain.familio.standing import Standing
 from cloudbrain.files import private_home
@@ -164,8 +165,13 @@ class Server:
         self.standing = standing = Standing(self.engine)
         directory = DirectoryStore(self.engine, store, standing)
         hub: Hub
-        asks = AskService(
+        ask_store, brains, social = (
             AskStore(self.engine),
+            BrainStore(self.engine),
+            SocialStore(self.engine),
+        )
+        asks = AskService(
+            ask_store,
             directory,
             memory,
             lambda name: hub.answering_session(name),
@@ -182,10 +188,10 @@ class Server:
         hub = self.hub = Hub(
             store,
             MemoryService(memory, store.session_agents),
-            BrainService(brains := BrainStore(self.engine)),
+            BrainService(brains),
             DirectoryService(directory, lambda: self.url),
             asks,
-            SocialService(SocialStore(self.engine), standing),
+            SocialService(social, standing),
             self.spool,
             node=settings.node,
             outboxes=OutboxBudget(
@@ -211,10 +217,17 @@ class Server:
                     settings.http_reads,
                     trusted_hosts(settings.host, settings.http_hosts),
                 ),
+                social,
+                standing,
+                Queries(self.engine, ask_store, brains),
             )
             self.web = WebServer(make_app(familio), familio)
             await self.web.start(settings.host, settings.http_port)
-        legacy = LegacyClients(hub, store, settings, brains) if settings.legacy_protocol else None
+        legacy = (
+            LegacyClients(hub, store, settings, brains, social)
+            if settings.legacy_protocol
+            else None
+        )
         self._listener = await websocket_serve(
             ConnectionHandler(self.hub, self.engine, settings, legacy),
             settings.host,

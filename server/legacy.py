@@ -89,14 +89,19 @@ def now() -> str:
 
 class LegacyClients:
     def __init__(
-        self, hub: Hub, store: MessageStore, settings: Settings, brains: BrainStore
+        self,
+        hub: Hub,
+        store: MessageStore,
+        settings: Settings,
+        brains: BrainStore,
+        social: SocialStore,
     ) -> None:
         self.hub = hub
         self.store = store
         self.settings = settings
         self.ids = LegacyIds(store.engine)
         self.admission = Admission(self.ids, settings.legacy_new_per_hour)
-        self.social = SocialStore(store.engine)
+        self.social = social
         self.brains = brains
 
     async def serve(self, websocket: ServerConnection, first: dict[str, Any]) -> None:
