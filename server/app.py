@@ -49,11 +49,11 @@ from cloudbrain.server.node_name import NodeName
 from cloudbrain.server.outbox import OutboxBudget
 from cloudbrain.server.social import SocialService
 from cloudbrain.server.spool import Spool
-from cloudbrain.server.store import MessageStore
 from cloudbrain.server.summary import make_summarizer
 from cloudbrain.settings import Settings
 from cloudbrain.storage.asks import AskStore
 from cloudbrain.storage.brains import BrainStore
+from cloudbrain.storage.messages import MessageStore
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
 
+from cloudbrain.envelope import Envelope, Stored
 from cloudbrain.errors import ErrorCode
 from cloudbrain.protocol import Error, Receipt
-from cloudbrain.server.router import Envelope, Stored
 
 S = TypeVar("S")  # a session, whatever carries the effects out
 

@@ -43,7 +43,7 @@ from cloudbrain.protocol import (
 from cloudbrain.protocol.directory import SkillHolders, SkillList, Skills
 from cloudbrain.server.handlers import Handlers
 from cloudbrain.server.session import LiveSession
-from cloudbrain.server.store import MessageStore
+from cloudbrain.storage.messages import MessageStore
 
 # How long what AIs did (sessions, memories, devices, learned skills) is reused before it is
 # worked out again; new memories, answers and other nodes' ratings show after this.

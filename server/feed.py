@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterable
 
 from cloudbrain.server.session import LiveSession
-from cloudbrain.server.store import MessageStore
+from cloudbrain.storage.messages import MessageStore
 
 log = logging.getLogger(__name__)
 

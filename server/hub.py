@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from cloudbrain.db.types import utcnow
+from cloudbrain.envelope import Envelope, Stored, expiry
 from cloudbrain.errors import CloseCode, ErrorCode, ProtocolError
 from cloudbrain.identity import AgentRecord
 from cloudbrain.protocol import (
@@ -39,12 +40,11 @@ from cloudbrain.server.directory import DirectoryService
 from cloudbrain.server.handlers import Handlers, refusal
 from cloudbrain.server.memory import MemoryService
 from cloudbrain.server.outbox import OutboxBudget
-from cloudbrain.server.router import Envelope, Stored
 from cloudbrain.server.session import LiveSession, Peer, Transport
 from cloudbrain.server.social import SocialService
 from cloudbrain.server.spool import Spool
-from cloudbrain.server.store import MessageStore, expiry
 from cloudbrain.server.writer import AckItem, BatchWriter, Outgoing
+from cloudbrain.storage.messages import MessageStore
 
 log = logging.getLogger(__name__)
 

@@ -48,9 +48,9 @@ from cloudbrain.server.legacy_ids import (
     updated_state,
 )
 from cloudbrain.server.session import LiveSession
-from cloudbrain.server.store import MessageStore
 from cloudbrain.settings import Settings
 from cloudbrain.storage.brains import BrainStore
+from cloudbrain.storage.messages import MessageStore
 
 log = logging.getLogger(__name__)
 

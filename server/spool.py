@@ -26,12 +26,12 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
+from cloudbrain.envelope import Envelope
 from cloudbrain.ids import is_uuid
 from cloudbrain.maildir.folders import SENT, mark, put_once, safe_name, waiting
 from cloudbrain.maildir.mapping import delivered_mail
 from cloudbrain.maildir.spool_files import Change, serve
-from cloudbrain.server.router import Envelope
-from cloudbrain.server.store import MessageStore
+from cloudbrain.storage.messages import MessageStore
 
 log = logging.getLogger(__name__)
 

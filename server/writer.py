@@ -21,9 +21,9 @@ from typing import Any
 
 from sqlalchemy.exc import DataError, DBAPIError, StatementError
 
+from cloudbrain.envelope import Envelope, Stored
 from cloudbrain.errors import ErrorCode
-from cloudbrain.server.router import Envelope, Stored
-from cloudbrain.server.store import MessageStore
+from cloudbrain.storage.messages import MessageStore
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from cloudbrain.envelope import Envelope, Stored
 from cloudbrain.errors import ErrorCode
 from cloudbrain.ids import new_id
 from cloudbrain.protocol import Error, Receipt
@@ -18,7 +19,6 @@ from cloudbrain.server.delivery import (
     Tell,
     after_commit,
 )
-from cloudbrain.server.router import Envelope, Stored
 
 AT = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 SESSIONS = {"bob": ["bob@laptop", "bob@jetson"], "carol": ["carol@laptop"]}

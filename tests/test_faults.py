@@ -14,10 +14,10 @@ from sqlalchemy import make_url
 
 from cloudbrain.agent.client import Client
 from cloudbrain.db import create_engine
+from cloudbrain.envelope import Stored
 from cloudbrain.identity import create_agent
 from cloudbrain.ids import new_id
 from cloudbrain.server import Server
-from cloudbrain.server.router import Stored
 from cloudbrain.settings import Settings
 from tests.conftest import ClientFactory
 from tests.fault_proxy import FaultProxy

@@ -20,6 +20,7 @@ from cloudbrain.agent.errors import ServerError
 from cloudbrain.db import create_engine
 from cloudbrain.db.models import messages, sessions
 from cloudbrain.db.types import utcnow
+from cloudbrain.envelope import Envelope, Stored
 from cloudbrain.errors import ErrorCode
 from cloudbrain.identity import create_agent
 from cloudbrain.ids import new_id
@@ -28,10 +29,9 @@ from cloudbrain.maildir.mapping import delivered_mail
 from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.protocol import Deliver
 from cloudbrain.server import Server
-from cloudbrain.server.router import Envelope, Stored
-from cloudbrain.server.store import MessageStore
 from cloudbrain.server.writer import BatchWriter, Outgoing
 from cloudbrain.settings import Settings
+from cloudbrain.storage.messages import MessageStore
 from tests.conftest import AgentFactory, ClientFactory
 from tests.test_bad_input import others_still_fine
 from tests.test_smtp_gateway import carol_knows, files, submit, wait_for_answers

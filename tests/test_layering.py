@@ -84,7 +84,7 @@ def test_the_command_line_loads_other_parts_only_when_a_command_runs() -> None:
 @pytest.mark.parametrize(
     "module",
     [
-        "server/router.py",
+        "cloudbrain/envelope.py",
         "server/delivery.py",
         "directory/ask_machine.py",
         "directory/ask_plan.py",
@@ -113,11 +113,9 @@ TABLES_OUTSIDE_STORAGE = {
     "familio/queries.py",
     "familio/social.py",
     "familio/standing.py",
-    "server/batch.py",
     "server/directory.py",
     "server/legacy_ids.py",
     "server/legacy_import.py",
-    "server/store.py",
 }
 
 

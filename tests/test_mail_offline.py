@@ -25,6 +25,7 @@ from cloudbrain.agent.client import Client
 from cloudbrain.cli.outbox import ClientOutlet
 from cloudbrain.db import create_engine
 from cloudbrain.db.models import deliveries, messages
+from cloudbrain.envelope import Envelope
 from cloudbrain.identity import create_agent
 from cloudbrain.ids import new_id
 from cloudbrain.maildir.flush import LocalMail, flush
@@ -35,10 +36,9 @@ from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.memory.store import MemoryStore
 from cloudbrain.server import Server
 from cloudbrain.server import spool as spool_module
-from cloudbrain.server.router import Envelope
 from cloudbrain.server.spool import Spool
-from cloudbrain.server.store import MessageStore
 from cloudbrain.settings import Settings
+from cloudbrain.storage.messages import MessageStore
 from tests.conftest import AgentFactory
 from tests.services import ServerProcess, cli_env, free_port
 

@@ -1,11 +1,12 @@
-"""Every database read and write the hub does. The database is the source of truth: a message
-is acknowledged to its sender only after :meth:`MessageStore.write_batch` committed it."""
+"""Messages, their deliveries, sessions and subscriptions: every database read and write the
+hub does. The database is the source of truth: a message is acknowledged to its sender only
+after :meth:`MessageStore.write_batch` committed it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -14,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cloudbrain.db.engine import TransactionRunner, write_transaction
 from cloudbrain.db.models import agents, deliveries, messages, sessions, subscriptions
 from cloudbrain.db.types import utcnow
+from cloudbrain.envelope import Envelope, Stored
 from cloudbrain.ids import is_uuid, new_id
 from cloudbrain.protocol import AgentInfo, RecipientState, SessionInfo
-from cloudbrain.server.batch import store_batch
-from cloudbrain.server.router import Envelope, Stored
+from cloudbrain.storage.message_batch import store_batch
 
 
 @dataclass(frozen=True)
@@ -221,7 +222,7 @@ class MessageStore:
         self, envelopes: Sequence[Envelope], acks: Sequence[tuple[str, str]], *, retry: bool = False
     ) -> list[Stored]:
         """Store messages and their deliveries, and mark acked deliveries, in one transaction.
-        See :func:`cloudbrain.server.batch.store_batch`."""
+        See :func:`cloudbrain.storage.message_batch.store_batch`."""
         return await self._runner.run(lambda conn: store_batch(conn, envelopes, acks, retry=retry))
 
     # --- replay -----------------------------------------------------------------------------
@@ -332,7 +333,3 @@ class MessageStore:
                 )
                 for name, state, at in rows
             ]
-
-
-def expiry(created_at: datetime, ttl: float | None) -> datetime | None:
-    return created_at + timedelta(seconds=ttl) if ttl else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from cloudbrain.protocol import Deliver
@@ -69,6 +69,11 @@ def recipients(
         return [envelope.to_id]
     pool = subscribers if envelope.kind == "topic" else active_agents
     return sorted({agent for agent in pool if agent != envelope.sender_id})
+
+
+def expiry(created_at: datetime, ttl: float | None) -> datetime | None:
+    """When a message sent at ``created_at`` with a time to live of ``ttl`` seconds expires."""
+    return created_at + timedelta(seconds=ttl) if ttl else None
 
 
 def is_expired(expires_at: datetime | None, now: datetime) -> bool:

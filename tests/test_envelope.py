@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from cloudbrain.server.router import Envelope, is_expired, recipients
+from cloudbrain.envelope import Envelope, expiry, is_expired, recipients
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 
@@ -43,3 +43,5 @@ def test_expiry() -> None:
     assert not is_expired(None, NOW)
     assert is_expired(NOW, NOW)
     assert not is_expired(NOW + timedelta(seconds=1), NOW)
+    assert expiry(NOW, 30) == NOW + timedelta(seconds=30)
+    assert expiry(NOW, None) is None

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from cloudbrain.db.bulk import BulkStatement
 from cloudbrain.db.models import agents, deliveries, messages, subscriptions
 from cloudbrain.db.types import utcnow
-from cloudbrain.server.router import Envelope, Stored, recipients
+from cloudbrain.envelope import Envelope, Stored, recipients
 
 # The batch's writes go through the driver's executemany (see cloudbrain.db.bulk): most of a
 # batch's time in Python was SQLAlchemy preparing each row.
