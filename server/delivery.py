@@ -4,17 +4,20 @@
   (or a refusal, when another sender owns the id), each recipient's sessions on this node get
   the message, recipients with no session here are kept for the mail spool, and the other
   nodes hear what was stored, since they may hold sessions of the recipients.
+- From the other nodes (:class:`FeedPosition`): where the feed reads what they stored, so that
+  a message whose commit came late is still read, and which agents' messages it reads.
 - Per session (:class:`ReplayOrder`): while its unacked messages are replayed from the
   database, live messages are held back, then released minus what the replay sent; and a
   message that reaches the session twice (stored here, then seen again by the cluster's feed)
   goes out once.
 
-The hub and the sessions carry out what these decide (see ``hub`` and ``session``).
+The hub, the feed and the sessions carry out what these decide (see ``hub``, ``feed`` and
+``session``).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
@@ -26,6 +29,10 @@ from cloudbrain.protocol import Error, Receipt
 S = TypeVar("S")  # a session, whatever carries the effects out
 
 SENT_REMEMBERED = 1000  # message ids a session remembers having been sent
+# PostgreSQL hands out positions (``seq``) before the transactions that take them commit: a
+# position can appear after a higher one was read. How long such a commit may take.
+LATE_COMMIT_SECONDS = 5.0
+NAMED_AGENTS = 500  # the feed names this node's agents in its query while they are this few
 TAKEN = "another sender already used this message id; make a new one"
 
 
@@ -96,6 +103,34 @@ def after_commit(
     if crossing:
         effects.append(Tell(crossing))
     return effects
+
+
+@dataclass
+class FeedPosition:
+    """Where the feed reads next: after the highest position read at least
+    :data:`LATE_COMMIT_SECONDS` ago. What was read since is read again (and each session skips
+    what it was sent), so a position that appears late is not passed over. Times are
+    monotonic seconds, given by the caller."""
+
+    safe: int  # positions up to here were read long enough ago
+    _reads: deque[tuple[float, int]] = field(default_factory=deque)  # (when, highest then)
+
+    def after(self, now: float) -> int:
+        """The position to read after, at ``now``."""
+        while self._reads and self._reads[0][0] <= now - LATE_COMMIT_SECONDS:
+            self.safe = max(self.safe, self._reads.popleft()[1])
+        return self.safe
+
+    def read(self, now: float, highest: int) -> None:
+        """A read that began at ``now`` reached position ``highest``."""
+        self._reads.append((now, highest))
+
+
+def feed_among(local_agents: Collection[str]) -> list[str] | None:
+    """Whose deliveries the feed reads: this node's agents, named while they are few enough
+    (``None``: everyone's, and the sessions pick theirs). An empty list: nobody's, since a
+    session that comes gets its messages by replay."""
+    return list(local_agents) if len(local_agents) <= NAMED_AGENTS else None
 
 
 @dataclass

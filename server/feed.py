@@ -10,7 +10,7 @@ never loses them. Reading in storage order keeps each sender's messages in order
 
 PostgreSQL hands out positions (``seq``) before the transactions that take them commit, so a
 position can appear after a higher one was already read. The feed therefore reads again, each
-time, everything still pending from a few seconds back (:data:`LATE_COMMIT_SECONDS`).
+time, everything still pending from a few seconds back (see :class:`delivery.FeedPosition`).
 """
 
 from __future__ import annotations
@@ -19,17 +19,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Collection, Iterable
 
+from cloudbrain.server.delivery import FeedPosition, feed_among
 from cloudbrain.server.session import LiveSession
 from cloudbrain.storage.messages import MessageStore
 
 log = logging.getLogger(__name__)
 
-LATE_COMMIT_SECONDS = 5.0
 PAGE = 1000
-NAMED_AGENTS = 500
 
 
 class DeliveryFeed:
@@ -45,8 +43,7 @@ class DeliveryFeed:
         self.local_agents = local_agents  # ids of the agents with sessions on this node
         self.poll_seconds = poll_seconds  # how long to wait for a doorbell before looking
         self._rung = asyncio.Event()
-        self._seen: deque[tuple[float, int]] = deque()  # (when, highest position read then)
-        self._safe = 0  # positions up to here were read at least LATE_COMMIT_SECONDS ago
+        self._position = FeedPosition(0)
         self._task: asyncio.Task[None] | None = None
         self._pulling = False
 
@@ -69,7 +66,7 @@ class DeliveryFeed:
 
     def start(self, after: int) -> None:
         """Feed messages stored after position ``after`` (what is older, replay sends)."""
-        self._safe = after
+        self._position = FeedPosition(after)
         self._task = asyncio.create_task(self._run(), name="delivery feed")
 
     async def stop(self) -> None:
@@ -100,14 +97,11 @@ class DeliveryFeed:
 
     async def _pull(self) -> int:
         now = time.monotonic()
-        while self._seen and self._seen[0][0] <= now - LATE_COMMIT_SECONDS:
-            self._safe = max(self._safe, self._seen.popleft()[1])
-        after, handed, highest = self._safe, 0, self._safe
-        local = self.local_agents()
-        # Only this node's agents' deliveries, while they are few enough to name.
-        among = list(local) if len(local) <= NAMED_AGENTS else None
-        if among is not None and not among:
-            return 0  # nobody here: a session that comes gets its messages by replay
+        after = highest = self._position.after(now)
+        handed = 0
+        among = feed_among(self.local_agents())
+        if among == []:
+            return 0
         while True:
             page = await self.store.pending(None, after_seq=after, limit=PAGE, among=among)
             for pending in page:
@@ -120,5 +114,5 @@ class DeliveryFeed:
                 after = highest = max(highest, page[-1].seq)
             if len(page) < PAGE:
                 break
-        self._seen.append((now, highest))
+        self._position.read(now, highest)
         return handed

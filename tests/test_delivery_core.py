@@ -11,13 +11,17 @@ from cloudbrain.errors import ErrorCode
 from cloudbrain.ids import new_id
 from cloudbrain.protocol import Error, Receipt
 from cloudbrain.server.delivery import (
+    LATE_COMMIT_SECONDS,
+    NAMED_AGENTS,
     SENT_REMEMBERED,
+    FeedPosition,
     Hand,
     Keep,
     ReplayOrder,
     Respond,
     Tell,
     after_commit,
+    feed_among,
 )
 
 AT = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
@@ -118,3 +122,30 @@ def test_a_session_remembers_a_bounded_number_of_sent_ids() -> None:
         assert order.live(f"m{number}") == "send"
     assert order.live(f"m{SENT_REMEMBERED}") == "skip"
     assert order.live("m0") == "send"  # forgotten: the oldest goes first
+
+
+def test_the_feed_reads_again_what_it_read_lately_and_moves_on_once_commits_settle() -> None:
+    position = FeedPosition(100)
+    assert position.after(now=0.0) == 100
+    position.read(0.0, highest=150)
+    # A message at 120 may still commit: the next reads start from 100 again...
+    assert position.after(now=1.0) == 100
+    position.read(1.0, highest=180)
+    assert position.after(now=LATE_COMMIT_SECONDS - 0.1) == 100
+    # ...until the first read is old enough: then from what it reached, and so on.
+    assert position.after(now=LATE_COMMIT_SECONDS) == 150
+    assert position.after(now=1.0 + LATE_COMMIT_SECONDS) == 180
+
+
+def test_a_read_that_found_nothing_new_never_moves_the_position_back() -> None:
+    position = FeedPosition(100)
+    position.read(0.0, highest=100)
+    position.read(1.0, highest=90)  # cannot happen from the database, but must not hurt
+    assert position.after(now=2.0 * LATE_COMMIT_SECONDS) == 100
+
+
+def test_the_feed_names_this_nodes_agents_while_they_are_few() -> None:
+    assert feed_among(set()) == []
+    assert feed_among({"bob"}) == ["bob"]
+    assert feed_among({str(n) for n in range(NAMED_AGENTS)}) is not None
+    assert feed_among({str(n) for n in range(NAMED_AGENTS + 1)}) is None
