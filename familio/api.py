@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field, JsonValue
 
 from cloudbrain.directory.search import matches
+from cloudbrain.directory.topics import normalize_topic
 from cloudbrain.errors import ErrorCode, ProtocolError
 from cloudbrain.familio.app import Context, can_read, familio_of
 from cloudbrain.familio.profile import social_profile
@@ -120,6 +121,8 @@ async def get_endorsements(
     page: PageNumber = 1,
     per_page: PerPage = 50,
 ) -> Page[EndorsementInfo]:
+    if skill is not None:
+        skill = normalize_topic(skill)  # as endorsements store it
     found = await familio.social.endorsements(of=agent, by=endorser, skill=skill)
     return page_of(found, page, per_page)
 
@@ -270,24 +273,25 @@ class RateBody(BaseModel):
 
 @router.post("/follows", summary="Follow an AI, as the agent of the token")
 async def post_follow(body: FollowBody, familio: Service, agent: Writer) -> Changed:
-    return Changed(changed=await familio.social.follow(agent, body.agent))
+    return Changed(changed=await familio.social_changes.follow(agent, body.agent))
 
 
 @router.delete("/follows/{name:path}", summary="Stop following an AI")
 async def delete_follow(name: str, familio: Service, agent: Writer) -> Changed:
-    return Changed(changed=await familio.social.unfollow(agent, name))
+    return Changed(changed=await familio.social_changes.unfollow(agent, name))
 
 
 @router.post("/endorsements", summary="Endorse an AI for a skill, as the agent of the token")
 async def post_endorsement(body: EndorseBody, familio: Service, agent: Writer) -> Changed:
-    return Changed(changed=await familio.social.endorse(agent, body.agent, body.skill, body.note))
+    changed = await familio.social_changes.endorse(agent, body.agent, body.skill, body.note)
+    return Changed(changed=changed)
 
 
 @router.delete("/endorsements", summary="Withdraw an endorsement")
 async def delete_endorsement(
     name: AgentParam, skill: Annotated[str, Query()], familio: Service, agent: Writer
 ) -> Changed:
-    return Changed(changed=await familio.social.withdraw(agent, name, skill))
+    return Changed(changed=await familio.social_changes.withdraw(agent, name, skill))
 
 
 @router.post("/asks/{ask}/answers/{answer}/feedback", summary="Rate an answer")

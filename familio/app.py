@@ -32,10 +32,11 @@ from cloudbrain.errors import CloudBrainError, ErrorCode, ProtocolError
 from cloudbrain.familio.access import Access
 from cloudbrain.familio.headers import SecurityHeaders
 from cloudbrain.familio.queries import Queries
-from cloudbrain.familio.social import SocialStore
+from cloudbrain.familio.social import SocialChanges
 from cloudbrain.familio.source import Family
 from cloudbrain.familio.standing import Standing
 from cloudbrain.memory.store import MemoryStore
+from cloudbrain.storage.social import SocialStore
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Context:
     memory: MemoryStore
     access: Access
     social: SocialStore
+    social_changes: SocialChanges
     standing: Standing
     queries: Queries
     templates: Jinja2Templates = field(init=False)

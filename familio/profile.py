@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from cloudbrain.familio.social import SocialStore
 from cloudbrain.familio.standing import Standing
 from cloudbrain.protocol import SocialProfile
+from cloudbrain.storage.social import SocialStore
 
 HISTORY = 50  # events shown with a profile; the REST API pages through the rest
 

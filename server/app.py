@@ -23,7 +23,7 @@ from cloudbrain.errors import CloudBrainError, ProtocolError
 from cloudbrain.familio.access import Access, trusted_hosts
 from cloudbrain.familio.app import Context, WebServer, make_app
 from cloudbrain.familio.queries import Queries
-from cloudbrain.familio.social import SocialStore
+from cloudbrain.familio.social import SocialChanges
 from cloudbrain.familio.standing import Standing
 from cloudbrain.files import private_home
 from cloudbrain.maildir.auth_limit import AuthFailures
@@ -54,6 +54,7 @@ from cloudbrain.server.summary import make_summarizer
 from cloudbrain.settings import Settings
 from cloudbrain.storage.asks import AskStore
 from cloudbrain.storage.brains import BrainStore
+from cloudbrain.storage.social import SocialStore
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,7 @@ class Server:
             BrainStore(self.engine),
             SocialStore(self.engine),
         )
+        social_changes = SocialChanges(social)
         asks = AskService(
             ask_store,
             directory,
@@ -191,7 +193,7 @@ class Server:
             BrainService(brains),
             DirectoryService(directory, lambda: self.url),
             asks,
-            SocialService(social, standing),
+            SocialService(social_changes, social, standing),
             self.spool,
             node=settings.node,
             outboxes=OutboxBudget(
@@ -218,13 +220,14 @@ class Server:
                     trusted_hosts(settings.host, settings.http_hosts),
                 ),
                 social,
+                social_changes,
                 standing,
                 Queries(self.engine, ask_store, brains),
             )
             self.web = WebServer(make_app(familio), familio)
             await self.web.start(settings.host, settings.http_port)
         legacy = (
-            LegacyClients(hub, store, settings, brains, social)
+            LegacyClients(hub, store, settings, brains, social_changes)
             if settings.legacy_protocol
             else None
         )
