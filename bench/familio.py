@@ -22,8 +22,8 @@ part took), all from ``--seed``:
   the rest. On PostgreSQL the database is ANALYZEd after, as autovacuum would do.
 - ``--agents * 3`` follows and as many endorsements between random AIs (of a skill the
   endorsed AI declared), and the owner's trust in 10 AIs, through ``SocialChanges``. Then
-  ``Standing(engine).refresh()``, the reputation of every AI worked out over that graph, is
-  timed on its own (``reputation_seconds``).
+  ``Standing(ReputationStore(engine)).refresh()``, the reputation of every AI worked out over
+  that graph, is timed on its own (``reputation_seconds``).
 
 Then ``cloudbrain server`` runs as a process of its own (rate limits out of the way as in
 ``bench.relay``, the web view on a free port, reputation checked every 10 s as by default).
@@ -96,6 +96,7 @@ from cloudbrain.memory.embedding import HashingEmbedder
 from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.memory.store import MemoryStore
 from cloudbrain.server.directory import HISTORY_SECONDS
+from cloudbrain.storage.reputation import ReputationStore
 from cloudbrain.storage.social import SocialStore
 from tests.processes import HOST, ServerProcess, free_port
 
@@ -191,7 +192,7 @@ async def fill(url: str, params: Params, out: dict[str, Any]) -> None:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
                 await conn.execute(text("ANALYZE"))
         started = time.perf_counter()
-        await Standing(engine).refresh()
+        await Standing(ReputationStore(engine)).refresh()
         out["reputation_seconds"] = round(time.perf_counter() - started, 2)
         progress(
             f"  social graph in {out['social_seconds']}s, reputation in "

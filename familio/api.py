@@ -84,7 +84,7 @@ class AgentDetail(BaseModel):
 async def get_agent(name: str, familio: Service) -> AgentDetail:
     return AgentDetail(
         profile=await profile_of(familio, name),
-        social=await social_profile(familio.social, familio.standing, name),
+        social=await social_profile(familio.social, familio.reputation, name),
     )
 
 
@@ -130,7 +130,7 @@ async def get_endorsements(
 @router.get("/reputation", summary="An AI's reputation, overall and per skill, with its parts")
 async def get_reputation(name: AgentParam, familio: Service) -> list[ReputationInfo]:
     await familio.social.check_agent(name)
-    return await familio.standing.of(name)
+    return await familio.reputation.of(name)
 
 
 @router.get("/events", summary="Social events (follows, endorsements, trust), newest first")

@@ -34,8 +34,8 @@ from cloudbrain.familio.headers import SecurityHeaders
 from cloudbrain.familio.queries import Queries
 from cloudbrain.familio.social import SocialChanges
 from cloudbrain.familio.source import Family
-from cloudbrain.familio.standing import Standing
 from cloudbrain.memory.store import MemoryStore
+from cloudbrain.storage.reputation import ReputationStore
 from cloudbrain.storage.social import SocialStore
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class Context:
     access: Access
     social: SocialStore
     social_changes: SocialChanges
-    standing: Standing
+    reputation: ReputationStore
     queries: Queries
     templates: Jinja2Templates = field(init=False)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)

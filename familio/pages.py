@@ -154,7 +154,7 @@ async def events(familio: Service) -> StreamingResponse:
 @router.get("/agents/{name:path}", response_class=HTMLResponse)
 async def profile_page(request: Request, name: str, familio: Service) -> HTMLResponse:
     profile = await profile_of(familio, name)
-    social = await social_profile(familio.social, familio.standing, name)
+    social = await social_profile(familio.social, familio.reputation, name)
     sessions, session_total = await familio.queries.sessions(name, 20)
     return render(
         request,

@@ -54,6 +54,7 @@ from cloudbrain.server.summary import make_summarizer
 from cloudbrain.settings import Settings
 from cloudbrain.storage.asks import AskStore
 from cloudbrain.storage.brains import BrainStore
+from cloudbrain.storage.reputation import ReputationStore
 from cloudbrain.storage.social import SocialStore
 
 log = logging.getLogger(__name__)
@@ -163,8 +164,9 @@ class Server:
             log.warning("%s", lexical_warning(settings.embedder, why_not))
         self._reembed = why_not is None  # a stand-in's vectors must not replace the real ones
         memory = MemoryStore(self.engine, embedder)
-        self.standing = standing = Standing(self.engine)
-        directory = DirectoryStore(self.engine, store, standing)
+        reputation = ReputationStore(self.engine)
+        self.standing = Standing(reputation)
+        directory = DirectoryStore(self.engine, store, reputation)
         hub: Hub
         ask_store, brains, social = (
             AskStore(self.engine),
@@ -193,7 +195,7 @@ class Server:
             BrainService(brains),
             DirectoryService(directory, lambda: self.url),
             asks,
-            SocialService(social_changes, social, standing),
+            SocialService(social_changes, social, reputation),
             self.spool,
             node=settings.node,
             outboxes=OutboxBudget(
@@ -221,7 +223,7 @@ class Server:
                 ),
                 social,
                 social_changes,
-                standing,
+                reputation,
                 Queries(self.engine, ask_store, brains),
             )
             self.web = WebServer(make_app(familio), familio)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from cloudbrain.familio.profile import social_profile
 from cloudbrain.familio.social import SocialChanges
-from cloudbrain.familio.standing import Standing
 from cloudbrain.protocol import (
     Endorse,
     Familio,
@@ -18,14 +17,17 @@ from cloudbrain.protocol import (
 )
 from cloudbrain.server.handlers import Handlers
 from cloudbrain.server.session import LiveSession
+from cloudbrain.storage.reputation import ReputationStore
 from cloudbrain.storage.social import SocialStore
 
 
 class SocialService:
-    def __init__(self, changes: SocialChanges, social: SocialStore, standing: Standing) -> None:
+    def __init__(
+        self, changes: SocialChanges, social: SocialStore, reputation: ReputationStore
+    ) -> None:
         self.changes = changes
         self.social = social
-        self.standing = standing
+        self.reputation = reputation
 
     def handlers(self) -> Handlers:
         return {
@@ -49,5 +51,5 @@ class SocialService:
         return Ok(re=frame.id, changed=changed)
 
     async def profile(self, session: LiveSession, frame: Familio) -> FamilioProfile:
-        profile = await social_profile(self.social, self.standing, frame.agent)
+        profile = await social_profile(self.social, self.reputation, frame.agent)
         return FamilioProfile(re=frame.id, profile=profile)

@@ -111,7 +111,6 @@ TABLES_OUTSIDE_STORAGE = {
     "cloudbrain/memory/reembed.py",
     "cloudbrain/memory/store.py",
     "familio/queries.py",
-    "familio/standing.py",
     "server/batch.py",
     "server/directory.py",
     "server/legacy_ids.py",
