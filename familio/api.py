@@ -15,7 +15,6 @@ from cloudbrain.directory.topics import normalize_topic
 from cloudbrain.errors import ErrorCode, ProtocolError
 from cloudbrain.familio.app import Context, can_read, familio_of
 from cloudbrain.familio.profile import social_profile
-from cloudbrain.familio.queries import AskRow, SessionRow
 from cloudbrain.familio.reads import (
     MAX_PAGE,
     Page,
@@ -37,6 +36,7 @@ from cloudbrain.protocol import (
     SocialEvent,
     SocialProfile,
 )
+from cloudbrain.storage.activity import AskRow, SessionRow
 
 
 async def acting_agent(request: Request) -> str:
@@ -148,7 +148,7 @@ async def get_sessions(
     name: AgentParam, familio: Service, page: PageNumber = 1, per_page: PerPage = 50
 ) -> Page[SessionRow]:
     await familio.social.check_agent(name)
-    rows, total = await familio.queries.sessions(name, per_page, (page - 1) * per_page)
+    rows, total = await familio.activity.sessions(name, per_page, (page - 1) * per_page)
     return Page(items=rows, page=page, per_page=per_page, total=total)
 
 
@@ -238,13 +238,13 @@ async def list_asks(
     page: PageNumber = 1,
     per_page: PerPage = 20,
 ) -> Page[AskRow]:
-    rows, total = await familio.queries.asks(per_page, (page - 1) * per_page, asker=asker)
+    rows, total = await familio.activity.asks(per_page, (page - 1) * per_page, asker=asker)
     return Page(items=rows, page=page, per_page=per_page, total=total)
 
 
 @router.get("/asks/{ask}", summary="One ask with its ranked answers and feedback")
 async def get_ask(ask: str, familio: Service) -> AskRow:
-    rows, _ = await familio.queries.asks(1, ask_id=ask) if is_uuid(ask) else ([], 0)
+    rows, _ = await familio.activity.asks(1, ask_id=ask) if is_uuid(ask) else ([], 0)
     if not rows:
         raise ProtocolError(ErrorCode.NOT_FOUND, f"no ask with id {ask!r}")
     return rows[0]

@@ -31,10 +31,10 @@ from starlette.exceptions import HTTPException
 from cloudbrain.errors import CloudBrainError, ErrorCode, ProtocolError
 from cloudbrain.familio.access import Access
 from cloudbrain.familio.headers import SecurityHeaders
-from cloudbrain.familio.queries import Queries
 from cloudbrain.familio.social import SocialChanges
 from cloudbrain.familio.source import Family
 from cloudbrain.memory.store import MemoryStore
+from cloudbrain.storage.activity import Activity
 from cloudbrain.storage.reputation import ReputationStore
 from cloudbrain.storage.social import SocialStore
 
@@ -64,7 +64,7 @@ class Context:
     social: SocialStore
     social_changes: SocialChanges
     reputation: ReputationStore
-    queries: Queries
+    activity: Activity
     templates: Jinja2Templates = field(init=False)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 

@@ -22,7 +22,6 @@ from cloudbrain.db.types import utcnow
 from cloudbrain.errors import CloudBrainError, ProtocolError
 from cloudbrain.familio.access import Access, trusted_hosts
 from cloudbrain.familio.app import Context, WebServer, make_app
-from cloudbrain.familio.queries import Queries
 from cloudbrain.familio.social import SocialChanges
 from cloudbrain.familio.standing import Standing
 from cloudbrain.files import private_home
@@ -52,6 +51,7 @@ from cloudbrain.server.spool import Spool
 from cloudbrain.server.store import MessageStore
 from cloudbrain.server.summary import make_summarizer
 from cloudbrain.settings import Settings
+from cloudbrain.storage.activity import Activity
 from cloudbrain.storage.asks import AskStore
 from cloudbrain.storage.brains import BrainStore
 from cloudbrain.storage.reputation import ReputationStore
@@ -224,7 +224,7 @@ class Server:
                 social,
                 social_changes,
                 reputation,
-                Queries(self.engine, ask_store, brains),
+                Activity(self.engine, ask_store, brains),
             )
             self.web = WebServer(make_app(familio), familio)
             await self.web.start(settings.host, settings.http_port)

@@ -110,7 +110,6 @@ TABLES_OUTSIDE_STORAGE = {
     "cloudbrain/memory/fulltext.py",
     "cloudbrain/memory/reembed.py",
     "cloudbrain/memory/store.py",
-    "familio/queries.py",
     "server/batch.py",
     "server/directory.py",
     "server/legacy_ids.py",
