@@ -26,6 +26,7 @@ from cloudbrain.familio.reads import (
 from cloudbrain.ids import is_uuid
 from cloudbrain.memory.records import Kind, MemoryRecord
 from cloudbrain.protocol import (
+    MAX_INTEGER,
     AgentInfo,
     AgentName,
     EndorsementInfo,
@@ -137,7 +138,9 @@ async def get_reputation(name: AgentParam, familio: Service) -> list[ReputationI
 async def get_history(
     familio: Service,
     agent: Annotated[str | None, Query(description="By or about this AI.")] = None,
-    before: Annotated[int | None, Query(description="Events before this seq.")] = None,
+    before: Annotated[
+        int | None, Query(ge=0, le=MAX_INTEGER, description="Events before this seq.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[SocialEvent]:
     return await familio.social.history(agent, limit=limit, before=before)
