@@ -21,9 +21,9 @@ part took), all from ``--seed``:
   over 60 days and the devices of ``DEVICES``; ``star`` has 5% of them (5,000), the others share
   the rest. On PostgreSQL the database is ANALYZEd after, as autovacuum would do.
 - ``--agents * 3`` follows and as many endorsements between random AIs (of a skill the
-  endorsed AI declared), and the owner's trust in 10 AIs, through ``SocialStore``. Then
-  ``Standing(engine).refresh()``, the reputation of every AI worked out over that graph, is
-  timed on its own (``reputation_seconds``).
+  endorsed AI declared), and the owner's trust in 10 AIs, through ``SocialChanges``. Then
+  ``Standing(ReputationStore(engine)).refresh()``, the reputation of every AI worked out over
+  that graph, is timed on its own (``reputation_seconds``).
 
 Then ``cloudbrain server`` runs as a process of its own (rate limits out of the way as in
 ``bench.relay``, the web view on a free port, reputation checked every 10 s as by default).
@@ -89,13 +89,15 @@ from bench.recall import run_and_report, store_all, summarize, versions
 from bench.servers import hub, hub_database
 from cloudbrain.db import create_engine, upgrade
 from cloudbrain.db.models import reputation
-from cloudbrain.familio.social import SocialStore
+from cloudbrain.familio.social import SocialChanges
 from cloudbrain.familio.standing import Standing
 from cloudbrain.identity import create_agent
 from cloudbrain.memory.embedding import HashingEmbedder
 from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.memory.store import MemoryStore
 from cloudbrain.server.directory import HISTORY_SECONDS
+from cloudbrain.storage.reputation import ReputationStore
+from cloudbrain.storage.social import SocialStore
 from tests.processes import HOST, ServerProcess, free_port
 
 STAR = "star"
@@ -171,7 +173,7 @@ async def fill(url: str, params: Params, out: dict[str, Any]) -> None:
         progress(f"  {params.memories:,} memories in {seconds:.0f}s; follows and endorsements…")
 
         started = time.perf_counter()
-        social = SocialStore(engine)
+        social = SocialChanges(SocialStore(engine))
         follows = endorsements = 0
         wanted = min(3 * len(names), len(names) * (len(names) - 1))  # a tiny family has fewer
         while follows < wanted:
@@ -190,7 +192,7 @@ async def fill(url: str, params: Params, out: dict[str, Any]) -> None:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
                 await conn.execute(text("ANALYZE"))
         started = time.perf_counter()
-        await Standing(engine).refresh()
+        await Standing(ReputationStore(engine)).refresh()
         out["reputation_seconds"] = round(time.perf_counter() - started, 2)
         progress(
             f"  social graph in {out['social_seconds']}s, reputation in "

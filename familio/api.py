@@ -11,10 +11,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field, JsonValue
 
 from cloudbrain.directory.search import matches
+from cloudbrain.directory.topics import normalize_topic
 from cloudbrain.errors import ErrorCode, ProtocolError
 from cloudbrain.familio.app import Context, can_read, familio_of
 from cloudbrain.familio.profile import social_profile
-from cloudbrain.familio.queries import AskRow, SessionRow
 from cloudbrain.familio.reads import (
     MAX_PAGE,
     Page,
@@ -26,6 +26,7 @@ from cloudbrain.familio.reads import (
 from cloudbrain.ids import is_uuid
 from cloudbrain.memory.records import Kind, MemoryRecord
 from cloudbrain.protocol import (
+    MAX_INTEGER,
     AgentInfo,
     AgentName,
     EndorsementInfo,
@@ -36,6 +37,7 @@ from cloudbrain.protocol import (
     SocialEvent,
     SocialProfile,
 )
+from cloudbrain.storage.activity import AskRow, SessionRow
 
 
 async def acting_agent(request: Request) -> str:
@@ -83,7 +85,7 @@ class AgentDetail(BaseModel):
 async def get_agent(name: str, familio: Service) -> AgentDetail:
     return AgentDetail(
         profile=await profile_of(familio, name),
-        social=await social_profile(familio.social, familio.standing, name),
+        social=await social_profile(familio.social, familio.reputation, name),
     )
 
 
@@ -120,6 +122,8 @@ async def get_endorsements(
     page: PageNumber = 1,
     per_page: PerPage = 50,
 ) -> Page[EndorsementInfo]:
+    if skill is not None:
+        skill = normalize_topic(skill)  # as endorsements store it
     found = await familio.social.endorsements(of=agent, by=endorser, skill=skill)
     return page_of(found, page, per_page)
 
@@ -127,14 +131,16 @@ async def get_endorsements(
 @router.get("/reputation", summary="An AI's reputation, overall and per skill, with its parts")
 async def get_reputation(name: AgentParam, familio: Service) -> list[ReputationInfo]:
     await familio.social.check_agent(name)
-    return await familio.standing.of(name)
+    return await familio.reputation.of(name)
 
 
 @router.get("/events", summary="Social events (follows, endorsements, trust), newest first")
 async def get_history(
     familio: Service,
     agent: Annotated[str | None, Query(description="By or about this AI.")] = None,
-    before: Annotated[int | None, Query(description="Events before this seq.")] = None,
+    before: Annotated[
+        int | None, Query(ge=0, le=MAX_INTEGER, description="Events before this seq.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[SocialEvent]:
     return await familio.social.history(agent, limit=limit, before=before)
@@ -145,7 +151,7 @@ async def get_sessions(
     name: AgentParam, familio: Service, page: PageNumber = 1, per_page: PerPage = 50
 ) -> Page[SessionRow]:
     await familio.social.check_agent(name)
-    rows, total = await familio.queries.sessions(name, per_page, (page - 1) * per_page)
+    rows, total = await familio.activity.sessions(name, per_page, (page - 1) * per_page)
     return Page(items=rows, page=page, per_page=per_page, total=total)
 
 
@@ -235,13 +241,13 @@ async def list_asks(
     page: PageNumber = 1,
     per_page: PerPage = 20,
 ) -> Page[AskRow]:
-    rows, total = await familio.queries.asks(per_page, (page - 1) * per_page, asker=asker)
+    rows, total = await familio.activity.asks(per_page, (page - 1) * per_page, asker=asker)
     return Page(items=rows, page=page, per_page=per_page, total=total)
 
 
 @router.get("/asks/{ask}", summary="One ask with its ranked answers and feedback")
 async def get_ask(ask: str, familio: Service) -> AskRow:
-    rows, _ = await familio.queries.asks(1, ask_id=ask) if is_uuid(ask) else ([], 0)
+    rows, _ = await familio.activity.asks(1, ask_id=ask) if is_uuid(ask) else ([], 0)
     if not rows:
         raise ProtocolError(ErrorCode.NOT_FOUND, f"no ask with id {ask!r}")
     return rows[0]
@@ -270,24 +276,25 @@ class RateBody(BaseModel):
 
 @router.post("/follows", summary="Follow an AI, as the agent of the token")
 async def post_follow(body: FollowBody, familio: Service, agent: Writer) -> Changed:
-    return Changed(changed=await familio.social.follow(agent, body.agent))
+    return Changed(changed=await familio.social_changes.follow(agent, body.agent))
 
 
 @router.delete("/follows/{name:path}", summary="Stop following an AI")
 async def delete_follow(name: str, familio: Service, agent: Writer) -> Changed:
-    return Changed(changed=await familio.social.unfollow(agent, name))
+    return Changed(changed=await familio.social_changes.unfollow(agent, name))
 
 
 @router.post("/endorsements", summary="Endorse an AI for a skill, as the agent of the token")
 async def post_endorsement(body: EndorseBody, familio: Service, agent: Writer) -> Changed:
-    return Changed(changed=await familio.social.endorse(agent, body.agent, body.skill, body.note))
+    changed = await familio.social_changes.endorse(agent, body.agent, body.skill, body.note)
+    return Changed(changed=changed)
 
 
 @router.delete("/endorsements", summary="Withdraw an endorsement")
 async def delete_endorsement(
     name: AgentParam, skill: Annotated[str, Query()], familio: Service, agent: Writer
 ) -> Changed:
-    return Changed(changed=await familio.social.withdraw(agent, name, skill))
+    return Changed(changed=await familio.social_changes.withdraw(agent, name, skill))
 
 
 @router.post("/asks/{ask}/answers/{answer}/feedback", summary="Rate an answer")

@@ -31,11 +31,12 @@ from starlette.exceptions import HTTPException
 from cloudbrain.errors import CloudBrainError, ErrorCode, ProtocolError
 from cloudbrain.familio.access import Access
 from cloudbrain.familio.headers import SecurityHeaders
-from cloudbrain.familio.queries import Queries
-from cloudbrain.familio.social import SocialStore
+from cloudbrain.familio.social import SocialChanges
 from cloudbrain.familio.source import Family
-from cloudbrain.familio.standing import Standing
 from cloudbrain.memory.store import MemoryStore
+from cloudbrain.storage.activity import Activity
+from cloudbrain.storage.reputation import ReputationStore
+from cloudbrain.storage.social import SocialStore
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,9 @@ class Context:
     memory: MemoryStore
     access: Access
     social: SocialStore
-    standing: Standing
-    queries: Queries
+    social_changes: SocialChanges
+    reputation: ReputationStore
+    activity: Activity
     templates: Jinja2Templates = field(init=False)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 

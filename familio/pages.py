@@ -154,8 +154,8 @@ async def events(familio: Service) -> StreamingResponse:
 @router.get("/agents/{name:path}", response_class=HTMLResponse)
 async def profile_page(request: Request, name: str, familio: Service) -> HTMLResponse:
     profile = await profile_of(familio, name)
-    social = await social_profile(familio.social, familio.standing, name)
-    sessions, session_total = await familio.queries.sessions(name, 20)
+    social = await social_profile(familio.social, familio.reputation, name)
+    sessions, session_total = await familio.activity.sessions(name, 20)
     return render(
         request,
         "profile.html",
@@ -163,8 +163,8 @@ async def profile_page(request: Request, name: str, familio: Service) -> HTMLRes
         social=social,
         sessions=sessions,
         session_total=session_total,
-        answers=await familio.queries.answers(name, 20),
-        speeds=await familio.queries.speeds(name),
+        answers=await familio.activity.answers(name, 20),
+        speeds=await familio.activity.speeds(name),
     )
 
 
@@ -206,8 +206,8 @@ async def memories_page_html(
         ]
     )
     today = datetime.now(UTC).date()
-    per_day = await familio.queries.answers_per_day(name, 30, today)
-    speeds = await familio.queries.speeds(name)
+    per_day = await familio.activity.answers_per_day(name, 30, today)
+    speeds = await familio.activity.speeds(name)
     return render(
         request,
         "memories.html",
@@ -228,7 +228,7 @@ async def memories_page_html(
             [(f"{s.device} / {s.model}", s.seconds_per_answer or 0.0) for s in speeds],
             colour=charts.PALETTE[1],
         ),
-        devices=await familio.queries.memory_devices(name),
+        devices=await familio.activity.memory_devices(name),
         form={
             "q": q or "",
             "since": since or "",
@@ -241,7 +241,7 @@ async def memories_page_html(
 
 @router.get("/sessions/{session:path}", response_class=HTMLResponse)
 async def session_page(request: Request, session: str, familio: Service) -> HTMLResponse:
-    found = await familio.queries.session(session) if is_uuid(session) else None
+    found = await familio.activity.session(session) if is_uuid(session) else None
     # Of a session of this server, only its agent's memories: a label is anyone's to write.
     memories = await familio.memory.newest(
         RecallFilter(
@@ -269,7 +269,7 @@ async def asks_page(
     asker: str | None = None,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
 ) -> HTMLResponse:
-    rows, total = await familio.queries.asks(20, (page - 1) * 20, asker=asker or None)
+    rows, total = await familio.activity.asks(20, (page - 1) * 20, asker=asker or None)
     return render(
         request,
         "asks.html",
@@ -283,7 +283,7 @@ async def asks_page(
 
 @router.get("/asks/{ask}", response_class=HTMLResponse)
 async def ask_page(request: Request, ask: str, familio: Service) -> HTMLResponse:
-    rows, _ = await familio.queries.asks(1, ask_id=ask) if is_uuid(ask) else ([], 0)
+    rows, _ = await familio.activity.asks(1, ask_id=ask) if is_uuid(ask) else ([], 0)
     if not rows:
         raise ProtocolError(ErrorCode.NOT_FOUND, f"no ask with id {ask!r}")
     return render(request, "asks.html", asks=rows, total=1, page=1, pages=1, asker="", single=True)

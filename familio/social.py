@@ -1,109 +1,40 @@
-"""The social graph in the database: follows, endorsements and the owner's trust.
-
-Every change is an event in ``social_events`` (append-only: a withdrawal is a new event, and the
-history can always be shown), written in the same transaction as the tables that hold what the
-events add up to now (``follows``, ``endorsements``, ``owner_trust``), which is what queries
-read. A request that changes nothing (following someone already followed) writes nothing and
-says so (``False``).
+"""Familio's rules for changing the social graph: an AI follows and endorses others, never
+itself; a skill is named as the directory names topics; the owner's trust is a weight in a
+fixed range. Every change to follows, endorsements and trust comes through here; what passes
+is stored (with its event) by :class:`cloudbrain.storage.social.SocialStore`, which is also
+where the graph is read from.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
-from sqlalchemy import delete, func, or_, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from cloudbrain.db.engine import write_transaction
-from cloudbrain.db.models import agents, endorsements, follows, owner_trust, social_events
-from cloudbrain.db.types import utcnow
 from cloudbrain.directory.topics import normalize_topic
 from cloudbrain.errors import ErrorCode, ProtocolError
-from cloudbrain.ids import new_id
-from cloudbrain.protocol import EndorsementInfo, Link, SocialEvent
+from cloudbrain.storage.social import SocialStore
 
 MAX_TRUST = 100.0
+MAX_SKILL = 128  # characters of a skill's name that are kept (the column's width)
 
 
-class SocialStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-
-    # --- changes ------------------------------------------------------------------------------
+class SocialChanges:
+    def __init__(self, store: SocialStore) -> None:
+        self.store = store
 
     async def follow(self, actor: str, subject: str) -> bool:
         """``actor`` follows ``subject``; False when it already did."""
         _not_oneself(actor, subject, "follow")
-        try:
-            async with write_transaction(self.engine) as conn:
-                await _check_agent(conn, subject)
-                found = await conn.scalar(
-                    select(func.count())
-                    .select_from(follows)
-                    .where(follows.c.follower == actor, follows.c.followee == subject)
-                )
-                if found:
-                    return False
-                now = utcnow()
-                await conn.execute(
-                    follows.insert().values(follower=actor, followee=subject, since=now)
-                )
-                await _event(conn, "follow", actor, subject, at=now)
-        except IntegrityError:  # the same follow, made at the same moment, won
-            return False
-        return True
+        return await self.store.follow(actor, subject)
 
     async def unfollow(self, actor: str, subject: str) -> bool:
-        async with write_transaction(self.engine) as conn:
-            gone = await conn.execute(
-                delete(follows).where(follows.c.follower == actor, follows.c.followee == subject)
-            )
-            if not gone.rowcount:
-                return False
-            await _event(conn, "unfollow", actor, subject)
-        return True
+        """Anyone may stop following anyone: nothing to check."""
+        return await self.store.unfollow(actor, subject)
 
     async def endorse(self, actor: str, subject: str, skill: str, note: str = "") -> bool:
         """``actor`` vouches for ``subject``'s ``skill``; False when it already did."""
         _not_oneself(actor, subject, "endorse")
-        skill = _skill(skill)
-        where = (
-            (endorsements.c.endorser == actor)
-            & (endorsements.c.agent == subject)
-            & (endorsements.c.skill == skill)
-        )
-        try:
-            async with write_transaction(self.engine) as conn:
-                await _check_agent(conn, subject)
-                if await conn.scalar(select(func.count()).select_from(endorsements).where(where)):
-                    return False
-                now = utcnow()
-                await conn.execute(
-                    endorsements.insert().values(
-                        endorser=actor, agent=subject, skill=skill, note=note, since=now
-                    )
-                )
-                await _event(conn, "endorse", actor, subject, skill=skill, note=note, at=now)
-        except IntegrityError:  # the same endorsement, made at the same moment, won
-            return False
-        return True
+        return await self.store.endorse(actor, subject, skill_name(skill), note)
 
     async def withdraw(self, actor: str, subject: str, skill: str) -> bool:
-        skill = _skill(skill)
-        async with write_transaction(self.engine) as conn:
-            gone = await conn.execute(
-                delete(endorsements).where(
-                    endorsements.c.endorser == actor,
-                    endorsements.c.agent == subject,
-                    endorsements.c.skill == skill,
-                )
-            )
-            if not gone.rowcount:
-                return False
-            await _event(conn, "withdraw", actor, subject, skill=skill)
-        return True
+        return await self.store.withdraw(actor, subject, skill_name(skill))
 
     async def trust(self, subject: str, weight: float) -> bool:
         """The owner's trust in ``subject`` (0 takes it away); False when it is so already."""
@@ -111,132 +42,16 @@ class SocialStore:
             raise ProtocolError(
                 ErrorCode.INVALID_FRAME, f"trust is a weight from 0 to {MAX_TRUST:g}, not {weight}"
             )
-        try:
-            async with write_transaction(self.engine) as conn:
-                await _check_agent(conn, subject)
-                before = await conn.scalar(
-                    select(owner_trust.c.weight).where(owner_trust.c.agent == subject)
-                )
-                if (before or 0.0) == weight:
-                    return False
-                await conn.execute(delete(owner_trust).where(owner_trust.c.agent == subject))
-                now = utcnow()
-                if weight > 0:
-                    await conn.execute(
-                        owner_trust.insert().values(agent=subject, weight=weight, since=now)
-                    )
-                await _event(conn, "trust", "", subject, weight=weight, at=now)
-        except IntegrityError:  # the same trust, given at the same moment, won
-            return False
-        return True
-
-    # --- reads --------------------------------------------------------------------------------
-
-    async def check_agent(self, name: str) -> None:
-        """``not_found`` unless ``name`` is an active AI."""
-        async with self.engine.connect() as conn:
-            await _check_agent(conn, name)
-
-    async def followers(self, name: str) -> list[Link]:
-        """Who follows ``name``, newest first."""
-        return await self._links(follows.c.follower, follows.c.followee == name)
-
-    async def following(self, name: str) -> list[Link]:
-        """Whom ``name`` follows, newest first."""
-        return await self._links(follows.c.followee, follows.c.follower == name)
-
-    async def _links(self, other: Any, where: Any) -> list[Link]:
-        query = select(other, follows.c.since).where(where).order_by(follows.c.since.desc())
-        async with self.engine.connect() as conn:
-            return [Link(agent=a, since=s) for a, s in await conn.execute(query)]
-
-    async def endorsements(
-        self, *, of: str | None = None, by: str | None = None, skill: str | None = None
-    ) -> list[EndorsementInfo]:
-        """Endorsements as they stand, newest first: received by ``of``, given by ``by``."""
-        query = select(endorsements).order_by(endorsements.c.since.desc())
-        if of is not None:
-            query = query.where(endorsements.c.agent == of)
-        if by is not None:
-            query = query.where(endorsements.c.endorser == by)
-        if skill is not None:
-            query = query.where(endorsements.c.skill == normalize_topic(skill))
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [EndorsementInfo.model_validate(dict(row)) for row in rows]
-
-    async def all_follows(self) -> list[tuple[str, str]]:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(select(follows.c.follower, follows.c.followee))
-            return [(a, b) for a, b in rows]
-
-    async def owner_trust(self) -> dict[str, float]:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(select(owner_trust.c.agent, owner_trust.c.weight))
-            return {agent: weight for agent, weight in rows}
-
-    async def history(
-        self, name: str | None = None, *, limit: int = 50, before: int | None = None
-    ) -> list[SocialEvent]:
-        """Events by or about ``name`` (everyone's when None), newest first; ``before`` is a
-        ``seq`` to page back from."""
-        query = select(social_events).order_by(social_events.c.seq.desc()).limit(limit)
-        if name is not None:
-            query = query.where(or_(social_events.c.actor == name, social_events.c.subject == name))
-        if before is not None:
-            query = query.where(social_events.c.seq < before)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [_event_info(row) for row in rows]
+        return await self.store.trust(subject, weight)
 
 
-async def _check_agent(conn: AsyncConnection, name: str) -> None:
-    found = await conn.scalar(
-        select(func.count())
-        .select_from(agents)
-        .where(agents.c.name == name, agents.c.revoked_at.is_(None))
-    )
-    if not found:
-        raise ProtocolError(ErrorCode.NOT_FOUND, f"no agent named {name!r}")
-
-
-async def _event(
-    conn: AsyncConnection,
-    kind: str,
-    actor: str,
-    subject: str,
-    *,
-    skill: str = "",
-    weight: float | None = None,
-    note: str = "",
-    at: datetime | None = None,
-) -> None:
-    await conn.execute(
-        social_events.insert().values(
-            id=new_id(),
-            kind=kind,
-            actor=actor,
-            subject=subject,
-            skill=skill,
-            weight=weight,
-            note=note,
-            created_at=at or utcnow(),
-        )
-    )
-
-
-def _event_info(row: Any) -> SocialEvent:
-    return SocialEvent(
-        id=row["id"],
-        seq=row["seq"],
-        kind=row["kind"],
-        actor=row["actor"],
-        subject=row["subject"],
-        skill=row["skill"],
-        weight=row["weight"],
-        note=row["note"],
-        at=row["created_at"],
-    )
+def skill_name(skill: str) -> str:
+    """A skill as endorsements store it: named as the directory names topics, so that
+    "PostgreSQL" and "postgresql" are one skill; ``invalid_frame`` when nothing is left."""
+    normalized = normalize_topic(skill)
+    if not normalized:
+        raise ProtocolError(ErrorCode.INVALID_FRAME, "a skill needs a name, e.g. 'python'")
+    return normalized[:MAX_SKILL]
 
 
 def _not_oneself(actor: str, subject: str, what: str) -> None:
@@ -244,10 +59,3 @@ def _not_oneself(actor: str, subject: str, what: str) -> None:
         raise ProtocolError(
             ErrorCode.FORBIDDEN, f"an AI cannot {what} itself; that is for the others to do"
         )
-
-
-def _skill(skill: str) -> str:
-    normalized = normalize_topic(skill)
-    if not normalized:
-        raise ProtocolError(ErrorCode.INVALID_FRAME, "a skill needs a name, e.g. 'python'")
-    return normalized[:128]

@@ -22,8 +22,7 @@ from cloudbrain.db.types import utcnow
 from cloudbrain.errors import CloudBrainError, ProtocolError
 from cloudbrain.familio.access import Access, trusted_hosts
 from cloudbrain.familio.app import Context, WebServer, make_app
-from cloudbrain.familio.queries import Queries
-from cloudbrain.familio.social import SocialStore
+from cloudbrain.familio.social import SocialChanges
 from cloudbrain.familio.standing import Standing
 from cloudbrain.files import private_home
 from cloudbrain.maildir.auth_limit import AuthFailures
@@ -51,9 +50,12 @@ from cloudbrain.server.social import SocialService
 from cloudbrain.server.spool import Spool
 from cloudbrain.server.summary import make_summarizer
 from cloudbrain.settings import Settings
+from cloudbrain.storage.activity import Activity
 from cloudbrain.storage.asks import AskStore
 from cloudbrain.storage.brains import BrainStore
 from cloudbrain.storage.messages import MessageStore
+from cloudbrain.storage.reputation import ReputationStore
+from cloudbrain.storage.social import SocialStore
 
 log = logging.getLogger(__name__)
 
@@ -162,14 +164,16 @@ class Server:
             log.warning("%s", lexical_warning(settings.embedder, why_not))
         self._reembed = why_not is None  # a stand-in's vectors must not replace the real ones
         memory = MemoryStore(self.engine, embedder)
-        self.standing = standing = Standing(self.engine)
-        directory = DirectoryStore(self.engine, store, standing)
+        reputation = ReputationStore(self.engine)
+        self.standing = Standing(reputation)
+        directory = DirectoryStore(self.engine, store, reputation)
         hub: Hub
         ask_store, brains, social = (
             AskStore(self.engine),
             BrainStore(self.engine),
             SocialStore(self.engine),
         )
+        social_changes = SocialChanges(social)
         asks = AskService(
             ask_store,
             directory,
@@ -191,7 +195,7 @@ class Server:
             BrainService(brains),
             DirectoryService(directory, lambda: self.url),
             asks,
-            SocialService(social, standing),
+            SocialService(social_changes, social, reputation),
             self.spool,
             node=settings.node,
             outboxes=OutboxBudget(
@@ -218,13 +222,14 @@ class Server:
                     trusted_hosts(settings.host, settings.http_hosts),
                 ),
                 social,
-                standing,
-                Queries(self.engine, ask_store, brains),
+                social_changes,
+                reputation,
+                Activity(self.engine, ask_store, brains),
             )
             self.web = WebServer(make_app(familio), familio)
             await self.web.start(settings.host, settings.http_port)
         legacy = (
-            LegacyClients(hub, store, settings, brains, social)
+            LegacyClients(hub, store, settings, brains, social_changes)
             if settings.legacy_protocol
             else None
         )

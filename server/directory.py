@@ -29,7 +29,6 @@ from cloudbrain.directory.search import matches
 from cloudbrain.directory.skills import AnswerEvidence, answer_evidence, learned_skills
 from cloudbrain.directory.topics import normalize_topic
 from cloudbrain.errors import ErrorCode, ProtocolError
-from cloudbrain.familio.standing import Standing
 from cloudbrain.protocol import (
     ANSWERS_CAPABILITY,
     AgentCard,
@@ -44,6 +43,7 @@ from cloudbrain.protocol.directory import SkillHolders, SkillList, Skills
 from cloudbrain.server.handlers import Handlers
 from cloudbrain.server.session import LiveSession
 from cloudbrain.storage.messages import MessageStore
+from cloudbrain.storage.reputation import ReputationStore
 
 # How long what AIs did (sessions, memories, devices, learned skills) is reused before it is
 # worked out again; new memories, answers and other nodes' ratings show after this.
@@ -64,7 +64,9 @@ class History:
 
 
 class DirectoryStore:
-    def __init__(self, engine: AsyncEngine, messages: MessageStore, standing: Standing) -> None:
+    def __init__(
+        self, engine: AsyncEngine, messages: MessageStore, standing: ReputationStore
+    ) -> None:
         self.engine = engine
         self.messages = messages
         self.standing = standing

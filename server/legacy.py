@@ -33,7 +33,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from cloudbrain.errors import CloseCode, ProtocolError
-from cloudbrain.familio.social import SocialStore
+from cloudbrain.familio.social import SocialChanges
 from cloudbrain.identity import AgentRecord
 from cloudbrain.ids import new_id
 from cloudbrain.peers import is_loopback
@@ -94,7 +94,7 @@ class LegacyClients:
         store: MessageStore,
         settings: Settings,
         brains: BrainStore,
-        social: SocialStore,
+        social: SocialChanges,
     ) -> None:
         self.hub = hub
         self.store = store

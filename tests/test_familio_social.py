@@ -14,8 +14,9 @@ import pytest
 from cloudbrain.agent.errors import ServerError
 from cloudbrain.db import create_engine
 from cloudbrain.errors import ErrorCode
-from cloudbrain.familio.social import SocialStore
+from cloudbrain.familio.social import SocialChanges
 from cloudbrain.server import Server
+from cloudbrain.storage.social import SocialStore
 from tests.conftest import ClientFactory
 
 
@@ -100,8 +101,8 @@ async def test_reputation_is_worked_out_in_the_background_and_explained(
     await connect("grace")
     engine = create_engine(server.settings.db_url)
     try:
-        assert await SocialStore(engine).trust("you", 1.0) is True
-        assert await SocialStore(engine).trust("you", 1.0) is False
+        assert await SocialChanges(SocialStore(engine)).trust("you", 1.0) is True
+        assert await SocialChanges(SocialStore(engine)).trust("you", 1.0) is False
     finally:
         await engine.dispose()
     await you.endorse("ada", "python")

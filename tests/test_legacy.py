@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cloudbrain.db import create_engine, upgrade
 from cloudbrain.db.migrate import alembic_config
 from cloudbrain.db.models import reputation
-from cloudbrain.familio.social import SocialStore
 from cloudbrain.identity import create_agent, get_agent, revoke_agent
 from cloudbrain.memory.embedding import HashingEmbedder
 from cloudbrain.memory.store import MemoryStore, RecallFilter
@@ -31,6 +30,7 @@ from cloudbrain.server import Server, legacy
 from cloudbrain.server.legacy_ids import LegacyIds, next_number
 from cloudbrain.settings import Settings
 from cloudbrain.storage.brains import BrainStore
+from cloudbrain.storage.social import SocialStore
 from tests.conftest import AgentFactory, ClientFactory
 from tests.processes import cli_env
 

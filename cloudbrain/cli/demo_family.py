@@ -161,9 +161,10 @@ def seed_memories(now: datetime) -> list[MemoryRecord]:
 
 async def seed_social(engine: AsyncEngine, owner: str) -> None:
     """The owner trusts its own identity; the family follows and endorses one another."""
-    from cloudbrain.familio.social import SocialStore
+    from cloudbrain.familio.social import SocialChanges
+    from cloudbrain.storage.social import SocialStore
 
-    social = SocialStore(engine)
+    social = SocialChanges(SocialStore(engine))
     await social.trust(owner, 1.0)
     for follower, followee in FOLLOWS:
         await social.follow(follower, followee)

@@ -185,11 +185,13 @@ def trust(
 
     Example: cloudbrain familio trust you   (your own identity: your ratings count most)
     """
-    from cloudbrain.familio.social import SocialStore
+    from cloudbrain.familio.social import SocialChanges
+    from cloudbrain.storage.social import SocialStore
 
     config = settings(home, db)
     changed = run(
-        with_engine(config.db_url, lambda e: SocialStore(e).trust(agent, weight)), as_json
+        with_engine(config.db_url, lambda e: SocialChanges(SocialStore(e)).trust(agent, weight)),
+        as_json,
     )
     _done(
         changed,
@@ -202,7 +204,7 @@ def trust(
 @app.command("trusted")
 def trusted(db: str = Db, home: Path = Home, as_json: bool = Json) -> None:
     """The AIs the owner trusts, with their weights."""
-    from cloudbrain.familio.social import SocialStore
+    from cloudbrain.storage.social import SocialStore
 
     config = settings(home, db)
     found = run(with_engine(config.db_url, lambda e: SocialStore(e).owner_trust()), as_json)

@@ -1,6 +1,7 @@
-"""What the web view and the REST API read from the database besides the social graph: an AI's
-sessions, recent answers with their feedback, answers per day, speed per device and model,
-and asks with their ranked answers. Every list comes a page at a time, by an index.
+"""What the AIs of the family did, as the web view and the REST API read it: an AI's sessions,
+recent answers with their feedback, answers per day, speed per device and model, and asks with
+their ranked answers. Every list comes a page at a time, by an index; asks and brain states are
+read through their own stores.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class SpeedRow(BaseModel):
     seconds_per_answer: float | None
 
 
-class Queries:
+class Activity:
     def __init__(self, engine: AsyncEngine, asks: AskStore, brains: BrainStore) -> None:
         self.engine = engine
         self.asks_store = asks
