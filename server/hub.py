@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 
 from cloudbrain.db.types import utcnow
 from cloudbrain.errors import CloseCode, ErrorCode, ProtocolError
-from cloudbrain.identity import AgentRecord
 from cloudbrain.protocol import (
     ANSWERS_CAPABILITY,
     PRESENCE_CAPABILITY,
@@ -45,6 +44,7 @@ from cloudbrain.server.social import SocialService
 from cloudbrain.server.spool import Spool
 from cloudbrain.server.store import MessageStore, expiry
 from cloudbrain.server.writer import AckItem, BatchWriter, Outgoing
+from cloudbrain.storage.agents import AgentRecord
 
 log = logging.getLogger(__name__)
 

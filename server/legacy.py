@@ -34,7 +34,6 @@ from websockets.protocol import State
 
 from cloudbrain.errors import CloseCode, ProtocolError
 from cloudbrain.familio.social import SocialStore
-from cloudbrain.identity import AgentRecord
 from cloudbrain.ids import new_id
 from cloudbrain.peers import is_loopback
 from cloudbrain.protocol import Broadcast, Deliver
@@ -50,6 +49,7 @@ from cloudbrain.server.legacy_ids import (
 from cloudbrain.server.session import LiveSession
 from cloudbrain.server.store import MessageStore
 from cloudbrain.settings import Settings
+from cloudbrain.storage.agents import AgentRecord
 from cloudbrain.storage.brains import BrainStore
 
 log = logging.getLogger(__name__)

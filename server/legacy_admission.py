@@ -25,8 +25,9 @@ from sqlalchemy.exc import IntegrityError
 
 from cloudbrain.db.types import utcnow
 from cloudbrain.errors import CloseCode, CloudBrainError
-from cloudbrain.identity import AgentRecord, check_name, get_agent
+from cloudbrain.identity import check_name, get_agent
 from cloudbrain.server.legacy_ids import ASSIGN, HIGHEST, LOWEST, LegacyAI, LegacyIds, agent_name
+from cloudbrain.storage.agents import AgentRecord
 
 WINDOW = timedelta(hours=1)  # what legacy_new_per_hour counts over
 

@@ -24,7 +24,8 @@ from cloudbrain.brainstate import BrainState
 from cloudbrain.db.engine import write_transaction
 from cloudbrain.db.models import legacy_ids
 from cloudbrain.db.types import utcnow
-from cloudbrain.identity import AgentRecord, create_agent, get_agent
+from cloudbrain.identity import create_agent, get_agent
+from cloudbrain.storage.agents import AgentRecord
 
 ATTEMPTS = 5  # two new AIs racing for the next number: the loser takes the one after
 # The original server read ``ai_id`` 999 as "give me a number" (its autonomous agents open
