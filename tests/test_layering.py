@@ -114,7 +114,6 @@ TABLES_OUTSIDE_STORAGE = {
     "familio/standing.py",
     "server/batch.py",
     "server/directory.py",
-    "server/legacy_import.py",
     "server/store.py",
 }
 
