@@ -54,6 +54,7 @@ from cloudbrain.server.summary import make_summarizer
 from cloudbrain.settings import Settings
 from cloudbrain.storage.asks import AskStore
 from cloudbrain.storage.brains import BrainStore
+from cloudbrain.storage.profiles import ProfileStore
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,7 @@ class Server:
         self._reembed = why_not is None  # a stand-in's vectors must not replace the real ones
         memory = MemoryStore(self.engine, embedder)
         self.standing = standing = Standing(self.engine)
-        directory = DirectoryStore(self.engine, store, standing)
+        directory = DirectoryStore(ProfileStore(self.engine), store, standing)
         hub: Hub
         ask_store, brains, social = (
             AskStore(self.engine),

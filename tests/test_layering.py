@@ -113,7 +113,6 @@ TABLES_OUTSIDE_STORAGE = {
     "familio/social.py",
     "familio/standing.py",
     "server/batch.py",
-    "server/directory.py",
     "server/store.py",
 }
 
