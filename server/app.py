@@ -54,6 +54,7 @@ from cloudbrain.storage.activity import Activity
 from cloudbrain.storage.asks import AskStore
 from cloudbrain.storage.brains import BrainStore
 from cloudbrain.storage.messages import MessageStore
+from cloudbrain.storage.profiles import ProfileStore
 from cloudbrain.storage.reputation import ReputationStore
 from cloudbrain.storage.social import SocialStore
 
@@ -166,7 +167,7 @@ class Server:
         memory = MemoryStore(self.engine, embedder)
         reputation = ReputationStore(self.engine)
         self.standing = Standing(reputation)
-        directory = DirectoryStore(self.engine, store, reputation)
+        directory = DirectoryStore(ProfileStore(self.engine), store, reputation)
         hub: Hub
         ask_store, brains, social = (
             AskStore(self.engine),

@@ -11,19 +11,8 @@ from dataclasses import dataclass
 from importlib.metadata import version
 
 from pydantic import JsonValue
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudbrain.brainstate import BrainState, Performance
-from cloudbrain.db.models import (
-    agents,
-    ask_answers,
-    asks,
-    brain_states,
-    feedback,
-    memories,
-    sessions,
-)
 from cloudbrain.directory.card import agent_card
 from cloudbrain.directory.search import matches
 from cloudbrain.directory.skills import AnswerEvidence, answer_evidence, learned_skills
@@ -43,12 +32,14 @@ from cloudbrain.protocol.directory import SkillHolders, SkillList, Skills
 from cloudbrain.server.handlers import Handlers
 from cloudbrain.server.session import LiveSession
 from cloudbrain.storage.messages import MessageStore
+from cloudbrain.storage.profiles import ProfileStore
 from cloudbrain.storage.reputation import ReputationStore
 
 # How long what AIs did (sessions, memories, devices, learned skills) is reused before it is
 # worked out again; new memories, answers and other nodes' ratings show after this.
 HISTORY_SECONDS = 10.0
 NEUTRAL_REPUTATION = 0.5  # until reputation has been worked out for the first time
+EXAMPLE_ASKS = 100  # the newest asks an AI answered that its card's examples are taken from
 
 
 @dataclass(frozen=True)
@@ -65,9 +56,9 @@ class History:
 
 class DirectoryStore:
     def __init__(
-        self, engine: AsyncEngine, messages: MessageStore, standing: ReputationStore
+        self, tables: ProfileStore, messages: MessageStore, standing: ReputationStore
     ) -> None:
-        self.engine = engine
+        self.tables = tables
         self.messages = messages
         self.standing = standing
         self._history_at: tuple[float, History] | None = None
@@ -96,19 +87,8 @@ class DirectoryStore:
         """Which of the AIs called ``names`` have a session open that takes questions, on
         whichever node: the database's word, which holds even when this node cannot reach
         that session's node."""
-        if not names:
-            return set()
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(agents.c.name, sessions.c.capabilities)
-                .join(sessions, sessions.c.agent_id == agents.c.id)
-                .where(
-                    agents.c.name.in_(list(names)),
-                    agents.c.revoked_at.is_(None),
-                    sessions.c.ended_at.is_(None),
-                )
-            )
-            return {name for name, capabilities in rows if ANSWERS_CAPABILITY in capabilities}
+        capabilities = await self.tables.open_capabilities(names)
+        return {name for name, offered in capabilities.items() if ANSWERS_CAPABILITY in offered}
 
     def forget_history(self) -> None:
         """Work the history out again at the next request (a rating should count at once)."""
@@ -123,39 +103,10 @@ class DirectoryStore:
         return self._history_at[1]
 
     async def _work_out_history(self) -> History:
-        async with self.engine.connect() as conn:
-            session_counts: dict[str, int] = {
-                name: count
-                for name, count in await conn.execute(
-                    select(agents.c.name, func.count(sessions.c.id))
-                    .join(sessions, sessions.c.agent_id == agents.c.id)
-                    .group_by(agents.c.name)
-                )
-            }
-            memory_counts: dict[str, int] = {
-                ai: count
-                for ai, count in await conn.execute(
-                    select(memories.c.ai, func.count()).group_by(memories.c.ai)
-                )
-            }
-            newest = (
-                select(brain_states.c.ai, func.max(brain_states.c.version).label("version"))
-                .group_by(brain_states.c.ai)
-                .subquery()
-            )
-            states = {
-                ai: BrainState.model_validate(state)
-                for ai, state in await conn.execute(
-                    select(brain_states.c.ai, brain_states.c.state).join(
-                        newest,
-                        (newest.c.ai == brain_states.c.ai)
-                        & (newest.c.version == brain_states.c.version),
-                    )
-                )
-            }
+        states = await self.tables.newest_states()
         return History(
-            sessions=session_counts,
-            memories=memory_counts,
+            sessions=await self.tables.session_counts(),
+            memories=await self.tables.memory_counts(),
             devices={ai: devices(state) for ai, state in states.items()},
             learned=learned_skills(await self.evidence()),
             reputation=await self.standing.scores(),
@@ -164,25 +115,7 @@ class DirectoryStore:
     async def evidence(self) -> list[AnswerEvidence]:
         """Every answer that knew something, with the topics of its ask and, per verdict,
         how many raters' latest rating it is (its author's own ratings left out)."""
-        async with self.engine.connect() as conn:
-            answers = (
-                await conn.execute(
-                    select(ask_answers.c.id, ask_answers.c.agent, asks.c.topics)
-                    .join(asks, asks.c.id == ask_answers.c.ask_id)
-                    .where(ask_answers.c.knows.is_(True))
-                )
-            ).all()
-            ratings = (
-                await conn.execute(
-                    select(feedback.c.answer_id, feedback.c.rater, feedback.c.verdict).order_by(
-                        feedback.c.created_at, feedback.c.id
-                    )
-                )
-            ).all()
-        return answer_evidence(
-            [(answer_id, agent, topics) for answer_id, agent, topics in answers],
-            [(answer_id, rater, verdict) for answer_id, rater, verdict in ratings],
-        )
+        return answer_evidence(await self.tables.knowing_answers(), await self.tables.ratings())
 
     async def card(self, name: str, server_url: str) -> dict[str, JsonValue] | None:
         """The agent card of the AI called ``name``; None when there is no such AI."""
@@ -199,19 +132,11 @@ class DirectoryStore:
 
     async def examples(self, agent: str) -> dict[str, list[str]]:
         """Questions the AI answered, per topic, newest first: the examples of its card."""
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(asks.c.question, asks.c.topics)
-                .join(ask_answers, ask_answers.c.ask_id == asks.c.id)
-                .where(ask_answers.c.agent == agent, ask_answers.c.knows.is_(True))
-                .order_by(asks.c.created_at.desc())
-                .limit(100)
-            )
-            found: dict[str, list[str]] = defaultdict(list)
-            for question, topics in rows:
-                for topic in topics:
-                    if question not in found[topic]:
-                        found[topic].append(question)
+        found: dict[str, list[str]] = defaultdict(list)
+        for question, topics in await self.tables.answered(agent, EXAMPLE_ASKS):
+            for topic in topics:
+                if question not in found[topic]:
+                    found[topic].append(question)
         return found
 
 

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from cloudbrain.db.types import utcnow
 from cloudbrain.envelope import Envelope, Stored, expiry
 from cloudbrain.errors import CloseCode, ErrorCode, ProtocolError
-from cloudbrain.identity import AgentRecord
 from cloudbrain.protocol import (
     ANSWERS_CAPABILITY,
     PRESENCE_CAPABILITY,
@@ -44,6 +43,7 @@ from cloudbrain.server.session import LiveSession, Peer, Transport
 from cloudbrain.server.social import SocialService
 from cloudbrain.server.spool import Spool
 from cloudbrain.server.writer import AckItem, BatchWriter, Outgoing
+from cloudbrain.storage.agents import AgentRecord
 from cloudbrain.storage.messages import MessageStore
 
 log = logging.getLogger(__name__)

@@ -34,22 +34,23 @@ from websockets.protocol import State
 
 from cloudbrain.errors import CloseCode, ProtocolError
 from cloudbrain.familio.social import SocialChanges
-from cloudbrain.identity import AgentRecord
 from cloudbrain.ids import new_id
 from cloudbrain.peers import is_loopback
 from cloudbrain.protocol import Broadcast, Deliver
 from cloudbrain.server.hub import Hub
 from cloudbrain.server.legacy_admission import Admission, Opening, Refused
 from cloudbrain.server.legacy_ids import (
-    LegacyAI,
     LegacyIds,
+    original_identity,
     state_from_save,
     state_to_legacy,
     updated_state,
 )
 from cloudbrain.server.session import LiveSession
 from cloudbrain.settings import Settings
+from cloudbrain.storage.agents import AgentRecord
 from cloudbrain.storage.brains import BrainStore
+from cloudbrain.storage.legacy_ids import LegacyAI
 from cloudbrain.storage.messages import MessageStore
 
 log = logging.getLogger(__name__)
@@ -249,7 +250,7 @@ class _Client:
             "sender_name": deliver.sender,
             "sender_nickname": sender.nickname or None,
             "sender_project": sender.project or None,
-            "sender_identity": sender.identity,
+            "sender_identity": original_identity(sender),
             "sender_expertise": "",
             "conversation_id": legacy.get("conversation_id", deliver.conversation),
             "message_type": legacy.get("message_type", "message"),
@@ -298,7 +299,7 @@ class _Client:
             "metadata": {
                 **metadata,
                 "project": self.ai.project or None,
-                "identity": self.ai.identity,
+                "identity": original_identity(self.ai),
             },
         }
         message = Broadcast(
@@ -314,7 +315,7 @@ class _Client:
             "sender_name": self.agent.name,
             "sender_nickname": self.ai.nickname or None,
             "sender_project": self.ai.project or None,
-            "sender_identity": self.ai.identity,
+            "sender_identity": original_identity(self.ai),
             "sender_expertise": ", ".join(self.agent.skills),
             "conversation_id": conversation,
             "message_type": legacy["message_type"],
@@ -335,7 +336,7 @@ class _Client:
                         "name": profile.name,
                         "nickname": ai.nickname or None,
                         "project": ai.project or None,
-                        "identity": ai.identity,
+                        "identity": original_identity(ai),
                         "expertise": ", ".join(profile.skills),
                         "version": ai.version,
                     }

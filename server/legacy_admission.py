@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from cloudbrain.db.types import utcnow
 from cloudbrain.errors import CloseCode, CloudBrainError
-from cloudbrain.identity import AgentRecord, check_name, get_agent
-from cloudbrain.server.legacy_ids import ASSIGN, HIGHEST, LOWEST, LegacyAI, LegacyIds, agent_name
+from cloudbrain.identity import check_name, get_agent
+from cloudbrain.server.legacy_ids import ASSIGN, HIGHEST, LOWEST, LegacyIds, agent_name
+from cloudbrain.storage.agents import AgentRecord
+from cloudbrain.storage.legacy_ids import LegacyAI
 
 WINDOW = timedelta(hours=1)  # what legacy_new_per_hour counts over
 
@@ -130,7 +130,7 @@ class Admission:
                     nickname=opening.nickname,
                     project=opening.project,
                 )
-            except (IntegrityError, CloudBrainError):
+            except CloudBrainError:
                 # Another node made this number or name just now: the next try finds it.
                 raise Refused(
                     f"AI {opening.number} or {name!r} was just taken; connect again",

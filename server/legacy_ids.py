@@ -12,19 +12,17 @@ original protocol (by an original-protocol opening or by ``import-legacy``) are
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudbrain.brainstate import BrainState
-from cloudbrain.db.engine import write_transaction
-from cloudbrain.db.models import legacy_ids
 from cloudbrain.db.types import utcnow
-from cloudbrain.identity import AgentRecord, create_agent, get_agent
+from cloudbrain.errors import CloudBrainError
+from cloudbrain.identity import create_agent, get_agent
+from cloudbrain.storage.agents import AgentRecord
+from cloudbrain.storage.legacy_ids import LegacyAI, LegacyIdStore
 
 ATTEMPTS = 5  # two new AIs racing for the next number: the loser takes the one after
 # The original server read ``ai_id`` 999 as "give me a number" (its autonomous agents open
@@ -32,9 +30,6 @@ ATTEMPTS = 5  # two new AIs racing for the next number: the loser takes the one 
 ASSIGN = 999
 # The numbers a column of the original (an SQL INTEGER) can hold.
 LOWEST, HIGHEST = 1, 2**31 - 1
-# The sizes of legacy_ids' text columns: what an original client or database says is clipped
-# to them (and NUL, which PostgreSQL cannot store, dropped) rather than failing the write.
-SIZES = {"nickname": 128, "project": 128, "version": 64}
 
 
 def next_number(highest: int | None) -> int:
@@ -48,20 +43,10 @@ def description(number: int) -> str:
     return f"from the original CloudBrain (AI {number})"
 
 
-@dataclass(frozen=True)
-class LegacyAI:
-    number: int
-    agent: str
-    nickname: str = ""
-    project: str = ""
-    version: str = ""
-    open_to_original: bool = False  # may a client of the original protocol be this AI
-
-    @property
-    def identity(self) -> str:
-        """What the original server called an AI in messages: nickname_project, or a part."""
-        nick = self.nickname or f"AI_{self.number}"
-        return f"{nick}_{self.project}" if self.project else nick
+def original_identity(ai: LegacyAI) -> str:
+    """What the original server called an AI in messages: nickname_project, or a part."""
+    nick = ai.nickname or f"AI_{ai.number}"
+    return f"{nick}_{ai.project}" if ai.project else nick
 
 
 def agent_name(name: str, number: int) -> str:
@@ -70,9 +55,14 @@ def agent_name(name: str, number: int) -> str:
     return cleaned or f"ai-{number}"
 
 
+class NumberTaken(CloudBrainError):
+    """The number, or a number for the agent, was taken by someone else just now."""
+
+
 class LegacyIds:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._store = LegacyIdStore(engine)
         # Numbers, once given, never change: each message to an original client names its
         # sender's, so they are kept rather than read again.
         self._of_agent: dict[str, LegacyAI] = {}
@@ -80,22 +70,10 @@ class LegacyIds:
     async def by_number(self, number: int) -> LegacyAI | None:
         if not LOWEST <= number <= HIGHEST:  # no such row, and PostgreSQL would refuse the query
             return None
-        async with self.engine.connect() as conn:
-            row = (
-                (await conn.execute(select(legacy_ids).where(legacy_ids.c.legacy_id == number)))
-                .mappings()
-                .first()
-            )
-        return _ai(row) if row is not None else None
+        return await self._store.by_number(number)
 
     async def by_agent(self, name: str) -> LegacyAI | None:
-        async with self.engine.connect() as conn:
-            row = (
-                (await conn.execute(select(legacy_ids).where(legacy_ids.c.agent == name)))
-                .mappings()
-                .first()
-            )
-        return _ai(row) if row is not None else None
+        return await self._store.by_agent(name)
 
     async def of_agent(self, name: str) -> LegacyAI:
         """The AI's number, given now (the next free one) if it has none yet."""
@@ -110,15 +88,13 @@ class LegacyIds:
             known = await self.by_agent(name)
             if known is not None:
                 return known
-            try:
-                return await self._record(LegacyAI(await self._next_free(), name))
-            except IntegrityError:
-                continue
+            given = await self._store.add(LegacyAI(await self._next_free(), name))
+            if given is not None:
+                return given
         raise RuntimeError(f"could not give {name!r} a number of the original protocol")
 
     async def _next_free(self) -> int:
-        async with self.engine.connect() as conn:
-            return next_number(await conn.scalar(select(func.max(legacy_ids.c.legacy_id))))
+        return next_number(await self._store.highest())
 
     async def claim(
         self, number: int, name: str, *, nickname: str = "", project: str = "", version: str = ""
@@ -142,7 +118,14 @@ class LegacyIds:
         else:
             agent, token = await create_agent(self.engine, name, description=description(number))
         ai = LegacyAI(number, name, nickname, project, version, open_to_original=token is not None)
-        return await self._record(ai), agent, token
+        claimed = await self._store.add(ai)
+        if claimed is None:
+            raise NumberTaken(
+                f"AI {number} or {name!r} was given a number just now, by another import or "
+                "an original-protocol client",
+                hint="import again: what is imported already is kept",
+            )
+        return claimed, agent, token
 
     async def create_for_opening(
         self, number: int | None, name: str, *, nickname: str = "", project: str = ""
@@ -152,89 +135,33 @@ class LegacyIds:
         never left made without it (it would then be closed to the client it was made for)."""
         for _ in range(ATTEMPTS):
             chosen = number if number is not None else await self._next_free()
-            ai = LegacyAI(chosen, name, nickname, project, open_to_original=True)
-            try:
-                ai = await self._record(ai, opening_created_at=utcnow())
-            except IntegrityError:
+            ai = await self._store.add(
+                LegacyAI(chosen, name, nickname, project, open_to_original=True),
+                opening_created_at=utcnow(),
+            )
+            if ai is None:
                 if number is None:
                     continue  # another new AI took that number just now: the next one
-                raise
+                raise NumberTaken(f"AI {number} or {name!r} has a number already")
             try:
                 agent, _token = await create_agent(
                     self.engine, name, description=description(chosen)
                 )
             except BaseException:  # cancellation too: a number left without its agent is stuck
-                await self._forget(chosen)
+                await self._store.remove(chosen)
                 raise
             return ai, agent
         raise RuntimeError(f"could not give {name!r} a number of the original protocol")
 
     async def created_by_openings_since(self, since: datetime) -> int:
         """How many identities original-protocol openings made at or after ``since``."""
-        async with self.engine.connect() as conn:
-            found = await conn.scalar(
-                select(func.count()).where(legacy_ids.c.opening_created_at >= since)
-            )
-        return int(found or 0)
-
-    async def _record(
-        self, ai: LegacyAI, *, opening_created_at: datetime | None = None
-    ) -> LegacyAI:
-        ai = LegacyAI(
-            ai.number,
-            ai.agent,
-            _clip(ai.nickname, SIZES["nickname"]),
-            _clip(ai.project, SIZES["project"]),
-            _clip(ai.version, SIZES["version"]),
-            ai.open_to_original,
-        )
-        async with write_transaction(self.engine) as conn:
-            await conn.execute(
-                legacy_ids.insert().values(
-                    legacy_id=ai.number,
-                    agent=ai.agent,
-                    nickname=ai.nickname,
-                    project=ai.project,
-                    version=ai.version,
-                    open_to_original=ai.open_to_original,
-                    opening_created_at=opening_created_at,
-                )
-            )
-        return ai
-
-    async def _forget(self, number: int) -> None:
-        async with write_transaction(self.engine) as conn:
-            await conn.execute(delete(legacy_ids).where(legacy_ids.c.legacy_id == number))
+        return await self._store.created_by_openings_since(since)
 
     async def state_imported(self, number: int) -> str | None:
-        async with self.engine.connect() as conn:
-            found: str | None = await conn.scalar(
-                select(legacy_ids.c.state_imported).where(legacy_ids.c.legacy_id == number)
-            )
-            return found
+        return await self._store.state_imported(number)
 
     async def mark_state_imported(self, number: int, activity: str) -> None:
-        async with write_transaction(self.engine) as conn:
-            await conn.execute(
-                update(legacy_ids)
-                .where(legacy_ids.c.legacy_id == number)
-                .values(state_imported=activity)
-            )
-
-
-def _ai(row: Any) -> LegacyAI:
-    return LegacyAI(
-        row["legacy_id"],
-        row["agent"],
-        row["nickname"],
-        row["project"],
-        row["version"],
-        bool(row["open_to_original"]),
-    )
-
-
-def _clip(text: str, size: int) -> str:
-    return text.replace("\x00", "")[:size]
+        await self._store.mark_state_imported(number, activity)
 
 
 # --- brain states --------------------------------------------------------------------------------

@@ -26,19 +26,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cloudbrain.db.engine import write_transaction
-from cloudbrain.db.models import agents, follows, messages, sessions, social_events
 from cloudbrain.errors import CloudBrainError
 from cloudbrain.identity import InvalidName, check_name, get_agent
-from cloudbrain.ids import new_id
 from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.memory.store import MemoryStore
 from cloudbrain.server.legacy_ids import LegacyIds, agent_name, state_from_legacy
 from cloudbrain.storage.brains import BrainStore
+from cloudbrain.storage.legacy_import import ImportedMessage, ImportSession, LegacyImportStore
 
 NAMESPACE = uuid.UUID("3c1f9d8e-7a52-4d1b-9e0f-6b2a4c8d1e37")  # of the ids made on import
 PAGE = 500
@@ -128,6 +124,7 @@ class _Importer:
     ) -> None:
         self.source, self.engine, self.memory, self.progress = source, engine, memory, progress
         self.ids = LegacyIds(engine)
+        self.stored = LegacyImportStore(engine)
         self.report = ImportReport()
         self.names: dict[int, str] = {}  # original number -> agent name
         self.agent_ids: dict[int, str] = {}  # original number -> agent id
@@ -226,33 +223,32 @@ class _Importer:
         if not rows:
             return len(page)
         made = {_message_id(r): r for r in rows}
-        async with self.engine.connect() as conn:
-            known = set(
-                await conn.scalars(select(messages.c.id).where(messages.c.id.in_(list(made))))
-            )
+        known = await self.stored.known_messages(list(made))
         new = {k: v for k, v in made.items() if k not in known}
         self.report.messages_known += len(known)
-        async with write_transaction(self.engine) as conn:
-            for number in {int(r["sender_id"]) for r in new.values()}:
-                await _ensure_session(conn, self.agent_ids[number], _session_id(number))
-            for message_id, row in new.items():
-                number = int(row["sender_id"])
-                await conn.execute(
-                    messages.insert().values(
-                        id=message_id,
-                        sender_id=self.agent_ids[number],
-                        session_id=_session_id(number),
-                        kind="broadcast",
-                        body=str(row.get("content") or ""),
-                        meta={"legacy": _legacy_meta(row)},
-                        conversation=f"legacy-{row.get('conversation_id', 1)}",
-                        created_at=_when(row.get("created_at")),
-                    )
-                )
+        await self.stored.add_messages([self._message(k, v) for k, v in new.items()])
         self.report.messages += len(new)
         stored = await self.memory.add([self._memory(k, v) for k, v in made.items()])
         self.report.memories += len(stored.stored)
         return len(page)
+
+    def _message(self, message_id: str, row: dict[str, Any]) -> ImportedMessage:
+        number = int(row["sender_id"])
+        return ImportedMessage(
+            id=message_id,
+            session=ImportSession(
+                id=_session_id(number),
+                agent_id=self.agent_ids[number],
+                node=NODE,
+                device="legacy",
+                client="cloudbrain import-legacy",
+                end_reason="imported",
+            ),
+            body=str(row.get("content") or ""),
+            meta={"legacy": _legacy_meta(row)},
+            conversation=f"legacy-{row.get('conversation_id', 1)}",
+            created_at=_when(row.get("created_at")),
+        )
 
     def _memory(self, message_id: str, row: dict[str, Any]) -> MemoryRecord:
         number = int(row["sender_id"])
@@ -304,60 +300,12 @@ class _Importer:
                     )
 
     async def _follow(self, follower: str, followee: str, since: datetime) -> bool:
-        """Record that ``follower`` follows ``followee`` since ``since``, as Familio records a
-        follow (the ``follows`` row and its ``follow`` event, in one transaction), but dated
-        when it was made in the original rather than now; False when there is nothing to do:
-        it is there already, it is oneself, or either AI was revoked."""
+        """Record that ``follower`` follows ``followee`` since ``since``, dated when it was
+        made in the original; False when there is nothing to do: it is there already, it is
+        oneself, or either AI was revoked."""
         if follower == followee:
             return False
-        pair = (follows.c.follower == follower) & (follows.c.followee == followee)
-        try:
-            async with write_transaction(self.engine) as conn:
-                alive = await conn.scalar(
-                    select(func.count())
-                    .select_from(agents)
-                    .where(agents.c.name.in_([follower, followee]), agents.c.revoked_at.is_(None))
-                )
-                if alive != 2 or await conn.scalar(
-                    select(func.count()).select_from(follows).where(pair)
-                ):
-                    return False
-                await conn.execute(
-                    follows.insert().values(follower=follower, followee=followee, since=since)
-                )
-                await conn.execute(
-                    social_events.insert().values(
-                        id=new_id(),
-                        kind="follow",
-                        actor=follower,
-                        subject=followee,
-                        note=FOLLOW_NOTE,
-                        created_at=since,
-                    )
-                )
-        except IntegrityError:  # the same follow, made at the same moment elsewhere
-            return False
-        return True
-
-
-async def _ensure_session(conn: Any, agent_id: str, session_id: str) -> None:
-    """The session the imported messages of one AI are recorded under (made once)."""
-    if await conn.scalar(select(sessions.c.id).where(sessions.c.id == session_id)):
-        return
-    moment = datetime.now(UTC)
-    await conn.execute(
-        sessions.insert().values(
-            id=session_id,
-            agent_id=agent_id,
-            node=NODE,
-            device="legacy",
-            client="cloudbrain import-legacy",
-            capabilities=[],
-            started_at=moment,
-            ended_at=moment,
-            end_reason="imported",
-        )
-    )
+        return await self.stored.add_follow(follower, followee, since, FOLLOW_NOTE)
 
 
 def _message_id(row: dict[str, Any]) -> str:

@@ -18,10 +18,10 @@ from typing import Protocol
 from websockets.exceptions import ConnectionClosed
 
 from cloudbrain.errors import CloseCode
-from cloudbrain.identity import AgentRecord
 from cloudbrain.protocol import DeviceProfile
 from cloudbrain.server.delivery import ReplayOrder
 from cloudbrain.server.outbox import OutboxBudget, frame_bytes
+from cloudbrain.storage.agents import AgentRecord
 
 log = logging.getLogger(__name__)
 

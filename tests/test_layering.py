@@ -103,14 +103,6 @@ def test_decision_logic_does_no_io(module: str) -> None:
     assert not found & io_modules, found & io_modules
 
 
-# Modules that still read or write tables themselves rather than through cloudbrain/storage.
-# Each moves there in turn; the list only shrinks.
-TABLES_OUTSIDE_STORAGE = {
-    "cloudbrain/identity.py",
-    "server/directory.py",
-    "server/legacy_ids.py",
-    "server/legacy_import.py",
-}
 # The memory package is the storage of memories: its search is SQL (full text per dialect)
 # woven with the ranking, so it keeps the one table it owns, and only that one.
 MEMORY_TABLES = {"memories"}
@@ -136,9 +128,7 @@ def test_tables_are_read_and_written_in_the_storage_layer() -> None:
     in_memory = {name: used for name, used in using_tables.items() if "/memory/" in name}
     assert all(used <= MEMORY_TABLES for used in in_memory.values()), in_memory
     outside = {name for name, used in using_tables.items() if used and name not in in_memory}
-    assert outside <= TABLES_OUTSIDE_STORAGE, sorted(outside - TABLES_OUTSIDE_STORAGE)
-    # A module that moved comes off the list, so that it cannot come back unnoticed.
-    assert outside == TABLES_OUTSIDE_STORAGE, sorted(TABLES_OUTSIDE_STORAGE - outside)
+    assert not outside, sorted(outside)
 
 
 # --- what each install needs ----------------------------------------------------------------

@@ -19,11 +19,11 @@ from websockets.exceptions import ConnectionClosed
 
 from cloudbrain.agent.client import Client
 from cloudbrain.errors import CloseCode
-from cloudbrain.identity import AgentRecord
 from cloudbrain.server import Server
 from cloudbrain.server.outbox import OutboxBudget, frame_bytes
 from cloudbrain.server.session import LiveSession
 from cloudbrain.settings import Settings
+from cloudbrain.storage.agents import AgentRecord
 from tests.conftest import AgentFactory, ClientFactory
 from tests.test_faults import received_in_order
 from tests.wire import hello, raw

@@ -15,7 +15,7 @@ from cloudbrain.credentials import save
 from cloudbrain.errors import CloudBrainError
 
 if TYPE_CHECKING:
-    from cloudbrain.identity import AgentRecord
+    from cloudbrain.storage.agents import AgentRecord
 
 app = typer.Typer(help="Register, list and revoke AI identities.", no_args_is_help=True)
 
