@@ -1,29 +1,34 @@
 """Reputation: how much the family trusts each AI, globally and per skill, and why.
 
-EigenTrust-style. Every endorsement and every rating of an answer is a piece of evidence from
-one AI (the giver) about another (the receiver). Each giver's evidence is spread over the AIs
-it speaks for, so an AI that endorses everyone says little about each. Trust then flows along
-the evidence: an AI's trust is what its givers pass on, each in proportion to its own trust,
-plus a share of the seed. The seed is the trust the owner of the server assigns
-(``cloudbrain familio trust NAME``). Until the owner has trusted anyone, AIs are seeded by the
-age of their identity in whole days, up to :data:`SEED_AGE_DAYS` (alike when they were made the
-same day).
-Trust that is never passed on (an AI that gave no evidence) returns to the seed.
+Every endorsement and every rating of an answer is a piece of evidence from one AI (the giver)
+about another (the receiver). Trust starts at a seed and flows along the evidence, as in
+EigenTrust: each round an AI passes on ``1 - DAMPING`` of what reached it, spread over the AIs
+it spoke for. Four rules keep it from being bought:
 
-What that buys: a ring of accounts praising each other has only the seed it started with to
-pass round, which is nothing with the owner's trust elsewhere and little for fresh accounts;
-praise from an AI that nobody trusts is worth nothing; and each AI's score is a sum of named
-parts (the seed, and each giver's contribution), which is what the profile page shows.
+- **The seed is the owner's.** It is the trust the owner of the server assigns (``cloudbrain
+  familio trust NAME``). Until the owner has trusted anyone, the seed is the family's founders:
+  the identities made within :data:`FOUNDING_DAYS` of the first. Identities made later, however
+  many and however old they grow, hold trust only as far as the seed vouches for them.
+- **Nothing returns to its giver.** An AI's trust is worked out as if what it passed on could
+  never come back to it, through any cycle: praise that an AI's protégés pay back counts for
+  nothing (:class:`Flow`).
+- **A giver lends a bounded share.** However few AIs a giver speaks for, each receives at most
+  :data:`MAX_LEND` of what the giver passes on (the rest is not passed), so one turncoat cannot
+  hand its whole standing to a newcomer.
+- **Scores do not depend on how many identities exist.** A score compares an AI's trust with
+  what a seeded AI holds of its own (``DAMPING`` times the average seed), on the 0..1 scale
+  ``r / (r + 1)``: a seeded AI that nobody spoke for scores 0.5, an AI with no trust 0.
+  Identities that do nothing change nobody's score.
 
-Also: self-endorsements and ratings of one's own answers are ignored; each giver's evidence
-counts at most :data:`GIVER_DAILY_CAP` pieces per UTC day and each receiver gains at most
-:data:`RECEIVER_DAILY_CAP` per day, the rest waiting in order for later days; a down-rating
-takes away from what the same giver said of the same AI.
+Also: self-endorsements and ratings of one's own answers are ignored; a giver's evidence counts
+at most :data:`GIVER_DAILY_CAP` pieces per UTC day, the rest waiting in order for the giver's
+later days (a receiver has no queue that others could fill); a down-rating takes away from what
+the same giver said of the same AI.
 
-Scores are published on a 0..1 scale: ``r / (r + 1)`` where ``r`` is the AI's trust relative
-to the average (so an average AI scores 0.5, one with three times the average 0.75, one with
-none 0). Per skill, the score counts only the evidence for that skill, each piece weighted by
-its giver's global trust (one step, no seed: a skill score is what trusted AIs said of it).
+Per skill, a score counts only the evidence for that skill: what each giver said of it, spread
+over everything that giver said (endorsing everyone for everything dilutes), times the giver's
+trust with the receiver's own contributions taken out, under the same bounded share. Each score
+is a sum of named parts (the seed, and each giver's contribution), which the profile page shows.
 
 Plain functions over plain data, so the server can run them on a schedule and tests can run
 them directly.
@@ -34,16 +39,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import numpy as np
 
-DAMPING = 0.15  # the share of each round that returns to the seed (EigenTrust's a)
+DAMPING = 0.15  # the share of its seed an AI keeps each round (EigenTrust's a)
+MAX_LEND = 0.5  # of what a giver passes on, the most one receiver gets
 GIVER_DAILY_CAP = 10  # pieces of evidence one giver can add per UTC day
-RECEIVER_DAILY_CAP = 20  # pieces of evidence one AI can gain per UTC day
-SEED_AGE_DAYS = 30  # without the owner's trust, identities this old are seeded fully
-MAX_ROUNDS = 200
-TOLERANCE = 1e-10
+FOUNDING_DAYS = 1  # without the owner's trust, identities made this close to the first seed
 
 # What each kind of evidence is worth. A down-rating subtracts, but a giver's opinion of an AI
 # never goes below nothing (EigenTrust clips each pair at zero).
@@ -87,32 +90,27 @@ class Reputation:
     """Everyone's scores: ``scores[agent][skill]``, the global one under ``""``."""
 
     scores: dict[str, dict[str, Score]] = field(default_factory=dict)
-    seeded_by: str = "age"  # owner | age
-    rounds: int = 0
+    seeded_by: str = "founders"  # owner | founders
 
     def of(self, agent: str, skill: str = "") -> Score | None:
         return self.scores.get(agent, {}).get(skill)
 
 
 def counted(evidence: Iterable[Evidence], today: date) -> tuple[list[Evidence], dict[str, int]]:
-    """The evidence that counts by ``today`` under the daily caps, and per receiver how many
-    pieces still wait. Self-evidence is dropped. Evidence is taken oldest first; a piece that
-    finds its giver's or receiver's day full moves to the next day with room."""
+    """The evidence that counts by ``today`` under the giver's daily cap, and per receiver how
+    many pieces still wait. Self-evidence is dropped. Each giver's evidence is taken oldest
+    first; a piece that finds its giver's day full moves to the giver's next day with room, so
+    what others give never delays it."""
     given: dict[tuple[str, date], int] = defaultdict(int)
-    gained: dict[tuple[str, date], int] = defaultdict(int)
     counts: list[Evidence] = []
     waiting: dict[str, int] = defaultdict(int)
     for piece in sorted(evidence, key=lambda e: (e.at, e.giver, e.receiver, e.kind)):
         if piece.giver == piece.receiver:
             continue
         day = piece.at.date()
-        while (
-            given[(piece.giver, day)] >= GIVER_DAILY_CAP
-            or gained[(piece.receiver, day)] >= RECEIVER_DAILY_CAP
-        ):
-            day = date.fromordinal(day.toordinal() + 1)
+        while given[(piece.giver, day)] >= GIVER_DAILY_CAP:
+            day += timedelta(days=1)
         given[(piece.giver, day)] += 1
-        gained[(piece.receiver, day)] += 1
         if day <= today:
             counts.append(piece)
         else:
@@ -132,56 +130,89 @@ def opinions(
     return {pair: value for pair, value in total.items() if value > 0}
 
 
+def lent(
+    said: Mapping[tuple[str, str], float], spoken: Mapping[str, float] | None = None
+) -> dict[tuple[str, str], float]:
+    """Per (giver, receiver): the share of what the giver passes on that the receiver gets, in
+    proportion to what the giver said of it among all it said (``spoken``, by default the sum
+    of ``said``), and never more than :data:`MAX_LEND`."""
+    if spoken is None:
+        totals: dict[str, float] = defaultdict(float)
+        for (giver, _), weight in said.items():
+            totals[giver] += weight
+        spoken = totals
+    return {
+        (giver, receiver): min(MAX_LEND, weight / spoken[giver])
+        for (giver, receiver), weight in said.items()
+    }
+
+
 def seed(
-    agents: Sequence[str],
-    owner_trust: Mapping[str, float],
-    created: Mapping[str, datetime],
-    now: datetime,
-) -> np.ndarray:
-    """The seed distribution: the owner's trust where there is any, else by the age of each
-    identity in days (up to :data:`SEED_AGE_DAYS`)."""
-    weights = np.array([max(0.0, owner_trust.get(a, 0.0)) for a in agents], dtype=np.float64)
-    if weights.sum() <= 0:
-        # In whole days, so identities made the same day are alike, and one made today has
-        # no seed of its own while older ones exist.
-        days = [(now - created[a]).days if a in created else 0 for a in agents]
-        weights = np.clip(np.array(days, dtype=np.float64), 0, SEED_AGE_DAYS)
-    if weights.sum() <= 0:  # all made today: a fresh family, everyone alike
-        weights = np.ones(len(agents), dtype=np.float64)
-    normalized: np.ndarray = weights / weights.sum()
-    return normalized
+    agents: Sequence[str], owner_trust: Mapping[str, float], created: Mapping[str, datetime]
+) -> tuple[dict[str, float], str]:
+    """Where trust starts, summing to 1, and who set it: the owner's trust where there is any
+    (``"owner"``), else alike for the founders, the identities made within
+    :data:`FOUNDING_DAYS` of the first (``"founders"``)."""
+    weights = {a: owner_trust[a] for a in agents if owner_trust.get(a, 0.0) > 0}
+    seeded_by = "owner"
+    if not weights:
+        first = min(created[a] for a in agents)
+        founding = timedelta(days=FOUNDING_DAYS)
+        weights = {a: 1.0 for a in agents if created[a] - first < founding}
+        seeded_by = "founders"
+    total = sum(weights.values())
+    return {a: w / total for a, w in weights.items()}, seeded_by
 
 
-def propagate(
-    agents: Sequence[str], pairs: Mapping[tuple[str, str], float], start: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """EigenTrust's power iteration. Returns (trust, the normalized weight of each pair in
-    ``pairs`` order, rounds). Trust held by AIs that gave no evidence returns to the seed."""
-    index = {a: i for i, a in enumerate(agents)}
-    known = [(index[g], index[r], w) for (g, r), w in pairs.items() if g in index and r in index]
-    givers = np.array([k[0] for k in known], dtype=np.int64)
-    receivers = np.array([k[1] for k in known], dtype=np.int64)
-    weights = np.array([k[2] for k in known], dtype=np.float64)
-    out = np.bincount(givers, weights=weights, minlength=len(agents)) if known else np.zeros(0)
-    normalized = weights / out[givers] if known else weights
-    silent = np.ones(len(agents), dtype=bool)
-    silent[givers] = False
-    trust = start.copy()
-    rounds = 0
-    for rounds in range(1, MAX_ROUNDS + 1):  # noqa: B007
-        passed = np.bincount(receivers, weights=normalized * trust[givers], minlength=len(agents))
-        returned = trust[silent].sum() * start
-        following = (1 - DAMPING) * (passed + returned) + DAMPING * start
-        change = float(np.abs(following - trust).sum())
-        trust = following
-        if change < TOLERANCE:
-            break
-    return trust, normalized, rounds
+class Flow:
+    """Trust flowing from the seed along the lent shares, solved exactly.
+
+    With ``L[r, g]`` the share giver ``g`` lends receiver ``r``, trust ``t`` is the fixed point
+    of ``t = d s + (1 - d) L t``, so ``t = d Q s`` with ``Q = (I - (1 - d) L)^-1``. ``Q[x, x]``
+    is how much of a unit starting at ``x`` comes back to it through every cycle, so
+    ``t[x] / Q[x, x]`` is x's trust had nothing it passed on returned (Sherman-Morrison on
+    the row of x's lending), and the same gives every giver's trust without x's part in it.
+    Only AIs with evidence are in the matrix (its size is theirs, squared): the others hold
+    their seed's ``d s`` alone.
+    """
+
+    def __init__(self, shares: Mapping[tuple[str, str], float], seeds: Mapping[str, float]) -> None:
+        names = sorted({agent for pair in shares for agent in pair})
+        self._index = {agent: i for i, agent in enumerate(names)}
+        self._seeds = seeds
+        size = len(names)
+        lending = np.zeros((size, size))
+        for (giver, receiver), share in shares.items():
+            lending[self._index[receiver], self._index[giver]] = share
+        self._q = np.linalg.inv(np.eye(size) - (1 - DAMPING) * lending)
+        start = np.array([seeds.get(agent, 0.0) for agent in names])
+        self._trust = DAMPING * (self._q @ start)
+
+    def own(self, agent: str) -> float:
+        """``agent``'s trust with nothing it passed on coming back to it."""
+        i = self._index.get(agent)
+        if i is None:
+            return DAMPING * self._seeds.get(agent, 0.0)
+        return max(0.0, float(self._trust[i] / self._q[i, i]))
+
+    def without(self, giver: str, receiver: str) -> float:
+        """``giver``'s trust had ``receiver`` passed nothing on: what the giver can lend the
+        receiver without handing back the receiver's own."""
+        g, x = self._index.get(giver), self._index.get(receiver)
+        if g is None:
+            return DAMPING * self._seeds.get(giver, 0.0)
+        if x is None:
+            return float(self._trust[g])
+        if g == x:
+            return self.own(receiver)
+        returned = self._q[g, x] * self._trust[x] / self._q[x, x]
+        return max(0.0, float(self._trust[g] - returned))
 
 
-def published(trust: float, average: float) -> float:
-    """A share of trust on the 0..1 scale: 0.5 for the average, 0 for none."""
-    relative = trust / average if average > 0 else 0.0
+def published(trust: float, reference: float) -> float:
+    """Trust on the 0..1 scale: 0.5 for ``reference`` (what a seeded AI holds of its own), 0
+    for none."""
+    relative = trust / reference if reference > 0 else 0.0
     return round(relative / (relative + 1), 4)
 
 
@@ -196,39 +227,38 @@ def compute(
     agents = sorted(created)
     if not agents:
         return Reputation()
-    counts, waiting = counted((e for e in evidence if e.receiver in agents), now.date())
-    pairs = opinions(counts)
-    start = seed(agents, owner_trust, created, now)
-    trust, normalized, rounds = propagate(agents, pairs, start)
-    index = {a: i for i, a in enumerate(agents)}
+    known = (e for e in evidence if e.giver in created and e.receiver in created)
+    counts, waiting = counted(known, now.date())
+    seeds, seeded_by = seed(agents, owner_trust, created)
+    reference = DAMPING / len(seeds)  # a seeded AI's own trust, on average
+    shares = lent(opinions(counts))
+    flow = Flow(shares, seeds)
     kinds: dict[tuple[str, str, str], set[str]] = defaultdict(set)  # (giver, receiver, skill)
     for piece in counts:
         for skill in ("", *piece.skills):
             kinds[(piece.giver, piece.receiver, skill)].add(piece.kind)
-    known = [pair for pair in pairs if pair[0] in index and pair[1] in index]
-    givers = {giver for giver, _ in known}
-    silent_share = sum(trust[index[a]] for a in agents if a not in givers)
+
+    def part(giver: str, receiver: str, skill: str, share: float) -> Part:
+        amount = (1 - DAMPING) * share * flow.without(giver, receiver)
+        return Part(giver, tuple(sorted(kinds[(giver, receiver, skill)])), amount)
+
     passed: dict[str, list[Part]] = defaultdict(list)
-    for (giver, receiver), weight in zip(known, normalized, strict=True):
-        amount = (1 - DAMPING) * trust[index[giver]] * weight
-        passed[receiver].append(Part(giver, tuple(sorted(kinds[(giver, receiver, "")])), amount))
-    average = 1.0 / len(agents)
-    by_owner = any(owner_trust.get(a, 0) > 0 for a in agents)
-    result = Reputation(seeded_by="owner" if by_owner else "age", rounds=rounds)
+    for (giver, receiver), share in shares.items():
+        passed[receiver].append(part(giver, receiver, "", share))
+    own = {agent: flow.own(agent) for agent in agents}
+    total = sum(own.values())  # > 0: someone holds a seed
+    result = Reputation(seeded_by=seeded_by)
     for agent in agents:
-        mine = float(trust[index[agent]])
-        # At the fixed point an AI's trust is exactly its share of the seed (directly, and
-        # through the trust returned by silent AIs) plus what each of its givers passed on.
-        from_seed = (DAMPING + (1 - DAMPING) * silent_share) * start[index[agent]]
-        parts = [Part("seed", (), from_seed), *passed[agent]]
-        # Shares of what the parts add up to: the same as ``mine`` at the fixed point, but the
-        # iteration stops within an absolute tolerance, and for a trust near zero (1e-240, say)
-        # that leaves the parts far from ``mine`` relative to its size.
+        # An AI's own trust is exactly its seed's part plus what each giver lent it out of a
+        # trust that holds nothing of the AI's (see :class:`Flow`).
+        parts = [Part("seed", (), DAMPING * seeds.get(agent, 0.0)), *passed[agent]]
+        # Shares of what the parts add up to: the same as ``own`` but for rounding, which for
+        # a trust near zero (1e-240, say) is far from it relative to its size.
         score = Score(
             agent,
             "",
-            published(mine, average),
-            round(mine, 8),
+            published(own[agent], reference),
+            round(own[agent] / total, 8),
             _shares(parts, sum(p.share for p in parts)),
             waiting.get(agent, 0),
         )
@@ -240,18 +270,17 @@ def compute(
         for (giver, _), weight in said.items():
             spoken[giver] += weight
     for skill, said in by_skill.items():
-        # A skill's score: the skill's evidence, weighted by each giver's global trust and
-        # spread over everything that giver said (endorsing everyone for everything dilutes).
         received: dict[str, list[Part]] = defaultdict(list)
-        for (giver, receiver), weight in said.items():
-            if giver in index and receiver in index:
-                amount = float(trust[index[giver]]) * weight / spoken[giver]
-                kind = tuple(sorted(kinds[(giver, receiver, skill)]))
-                received[receiver].append(Part(giver, kind, amount))
+        for (giver, receiver), share in lent(said, spoken).items():
+            received[receiver].append(part(giver, receiver, skill, share))
         for agent, parts in received.items():
             value = sum(p.share for p in parts)
             result.scores[agent][skill] = Score(
-                agent, skill, published(value, average), round(value, 8), _shares(parts, value)
+                agent,
+                skill,
+                published(value, reference),
+                round(value / total, 8),
+                _shares(parts, value),
             )
     return result
 

@@ -41,10 +41,9 @@ class Standing:
             log.debug("reputation was saved by another node meanwhile")
         self._seen = seen
         log.info(
-            "reputation of %d AIs worked out from %d pieces of evidence (%d rounds, seeded by %s)",
+            "reputation of %d AIs worked out from %d pieces of evidence (seeded by %s)",
             len(created),
             len(evidence),
-            result.rounds,
             result.seeded_by,
         )
         return True
