@@ -25,6 +25,10 @@ at most :data:`GIVER_DAILY_CAP` pieces per UTC day, the rest waiting in order fo
 later days (a receiver has no queue that others could fill); a down-rating takes away from what
 the same giver said of the same AI.
 
+Learned skills follow the same rules (see :mod:`cloudbrain.directory.skills`): each rating of
+an AI's answers on a topic counts as much as the rater's trust with the AI's own part taken
+out, under the same daily cap; their weight is worked out here, beside the per-skill score.
+
 Per skill, a score counts only the evidence for that skill: what each giver said of it, spread
 over everything that giver said (endorsing everyone for everything dilutes), times the giver's
 trust with the receiver's own contributions taken out, under the same bounded share. Each score
@@ -38,10 +42,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 import numpy as np
+
+from cloudbrain.directory.skills import VERDICT_WEIGHTS, weight
 
 DAMPING = 0.15  # the share of its seed an AI keeps each round (EigenTrust's a)
 MAX_LEND = 0.5  # of what a giver passes on, the most one receiver gets
@@ -79,10 +85,11 @@ class Score:
 
     agent: str
     skill: str  # "" for the global score
-    score: float  # 0..1, 0.5 = average
+    score: float  # 0..1: 0.5 = as much as a seeded AI holds of its own
     trust: float  # the raw share of all trust (sums to 1 over the family, globally)
     parts: tuple[Part, ...] = ()
     waiting: int = 0  # pieces of evidence held back by the daily caps
+    learned: float = 0.0  # per skill: the weight of the skill learned from trusted ratings
 
 
 @dataclass
@@ -138,12 +145,12 @@ def lent(
     of ``said``), and never more than :data:`MAX_LEND`."""
     if spoken is None:
         totals: dict[str, float] = defaultdict(float)
-        for (giver, _), weight in said.items():
-            totals[giver] += weight
+        for (giver, _), amount in said.items():
+            totals[giver] += amount
         spoken = totals
     return {
-        (giver, receiver): min(MAX_LEND, weight / spoken[giver])
-        for (giver, receiver), weight in said.items()
+        (giver, receiver): min(MAX_LEND, amount / spoken[giver])
+        for (giver, receiver), amount in said.items()
     }
 
 
@@ -267,8 +274,8 @@ def compute(
     by_skill = {skill: opinions(counts, skill) for skill in skills}
     spoken: dict[str, float] = defaultdict(float)  # all a giver said, about any skill
     for said in by_skill.values():
-        for (giver, _), weight in said.items():
-            spoken[giver] += weight
+        for (giver, _), amount in said.items():
+            spoken[giver] += amount
     for skill, said in by_skill.items():
         received: dict[str, list[Part]] = defaultdict(list)
         for (giver, receiver), share in lent(said, spoken).items():
@@ -282,7 +289,24 @@ def compute(
                 round(value / total, 8),
                 _shares(parts, value),
             )
+    for (agent, skill), by_rater in ratings_by_rater(counts).items():
+        trusted = {rater: published(flow.without(rater, agent), reference) for rater in by_rater}
+        learned = weight(by_rater, trusted)
+        if learned > 0:
+            found = result.scores[agent].get(skill) or Score(agent, skill, 0.0, 0.0)
+            result.scores[agent][skill] = replace(found, learned=learned)
     return result
+
+
+def ratings_by_rater(counts: Iterable[Evidence]) -> dict[tuple[str, str], dict[str, float]]:
+    """Per (rated AI, topic), each rater's verdicts on its answers, summed as learned skills
+    weigh them."""
+    found: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for piece in counts:
+        if piece.kind in VERDICT_WEIGHTS:
+            for skill in piece.skills:
+                found[(piece.receiver, skill)][piece.giver] += VERDICT_WEIGHTS[piece.kind]
+    return found
 
 
 def _shares(parts: Sequence[Part], total: float) -> tuple[Part, ...]:

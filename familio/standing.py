@@ -75,5 +75,6 @@ def _info(score: Score, now: datetime) -> ReputationInfo:
         trust=score.trust,
         parts=[ScorePart(source=p.source, kinds=list(p.kinds), share=p.share) for p in score.parts],
         waiting=score.waiting,
+        learned=score.learned,
         computed_at=now,
     )

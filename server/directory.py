@@ -108,13 +108,13 @@ class DirectoryStore:
             sessions=await self.tables.session_counts(),
             memories=await self.tables.memory_counts(),
             devices={ai: devices(state) for ai, state in states.items()},
-            learned=learned_skills(await self.evidence()),
+            learned=learned_skills(await self.evidence(), await self.standing.learned()),
             reputation=await self.standing.scores(),
         )
 
     async def evidence(self) -> list[AnswerEvidence]:
-        """Every answer that knew something, with the topics of its ask and, per verdict,
-        how many raters' latest rating it is (its author's own ratings left out)."""
+        """Every answer that knew something, with the topics of its ask and each rater's
+        latest verdict on it (its author's own ratings left out)."""
         return answer_evidence(await self.tables.knowing_answers(), await self.tables.ratings())
 
     async def card(self, name: str, server_url: str) -> dict[str, JsonValue] | None:

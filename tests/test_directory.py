@@ -83,20 +83,21 @@ def test_a_learned_skill_wins_a_tie_of_declared_ones() -> None:
 def test_learned_skills_weigh_feedback_not_answers() -> None:
     evidence = [
         AnswerEvidence("alice", ("python",)),
-        AnswerEvidence("alice", ("python", "asyncio"), up=1),
-        AnswerEvidence("alice", ("python",), accepted=1),
-        AnswerEvidence("bob", ("python",), down=1),
-        AnswerEvidence("bob", ("rust",), accepted=1),
+        AnswerEvidence("alice", ("python", "asyncio"), (("dora", "up"),)),
+        AnswerEvidence("alice", ("python",), (("eve", "accept"),)),
+        AnswerEvidence("bob", ("python",), (("dora", "down"),)),
+        AnswerEvidence("bob", ("rust",), (("eve", "accept"),)),
         AnswerEvidence("carol", ("go",)),
         AnswerEvidence("carol", ("go",)),
     ]
-    found = learned_skills(evidence)
-    # The unrated answer is counted for show but adds nothing: python is 2 + 3.
-    assert [(s.topic, s.answers, s.weight) for s in found["alice"]] == [
-        ("python", 3, 5.0),
-        ("asyncio", 1, 2.0),
+    weights = {"alice": {"python": 5.0, "asyncio": 2.0}, "bob": {"rust": 3.0}}
+    found = learned_skills(evidence, weights)
+    # Every answer is counted for show; the weight is what the ratings taught.
+    assert [(s.topic, s.answers, s.up, s.accepted, s.weight) for s in found["alice"]] == [
+        ("python", 3, 1, 1, 5.0),
+        ("asyncio", 1, 1, 0, 2.0),
     ]
-    assert [(s.topic, s.accepted) for s in found["bob"]] == [("rust", 1)]  # python: -2 < 0
+    assert [(s.topic, s.accepted) for s in found["bob"]] == [("rust", 1)]
     assert "carol" not in found  # answers nobody rated teach nothing
 
 

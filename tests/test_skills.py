@@ -5,7 +5,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 from cloudbrain.agent.client import Client
-from cloudbrain.directory.skills import AnswerEvidence, answer_evidence, learned_skills
+from cloudbrain.directory.skills import AnswerEvidence, answer_evidence, learned_skills, weight
 from cloudbrain.ids import new_id
 from cloudbrain.protocol import AgentInfo, AskResult, LearnedSkill
 from cloudbrain.protocol.directory import SkillHolders, SkillList, Skills
@@ -18,20 +18,39 @@ QUESTION = "How do I roll back a kubernetes deployment?"
 VACUUM_NOTE = "Before you roll back a deployment, run VACUUM ANALYZE on the database"
 
 
+def k8s(*verdicts: tuple[str, str]) -> AnswerEvidence:
+    return AnswerEvidence("grace", ("kubernetes",), verdicts)
+
+
+TRUSTED = {"dora": 0.5, "ada": 0.7, "half": 0.25}  # reputation of the raters, as grace sees them
+
+
 def test_answers_nobody_rated_teach_nothing() -> None:
-    unrated = [AnswerEvidence("grace", ("kubernetes",)) for _ in range(4)]
-    assert learned_skills(unrated) == {}
-    rated = [*unrated, AnswerEvidence("grace", ("kubernetes",), up=1)]
-    assert learned_skills(rated) == {
+    unrated = [k8s() for _ in range(4)]
+    assert learned_skills(unrated, {}) == {}
+    rated = [*unrated, k8s(("dora", "up"))]
+    weights = {"grace": {"kubernetes": weight({"dora": 2.0}, TRUSTED)}}
+    assert learned_skills(rated, weights) == {
         "grace": [LearnedSkill(topic="kubernetes", answers=5, up=1, weight=2.0)]
     }
 
 
 def test_an_accept_teaches_and_a_down_rating_takes_back() -> None:
-    accepted = AnswerEvidence("ivy", ("kubernetes",), accepted=1)
-    assert [s.weight for s in learned_skills([accepted])["ivy"]] == [3.0]
-    down = AnswerEvidence("ivy", ("kubernetes",), down=1)
-    assert learned_skills([accepted, down]) == {}  # 3 - 2 = 1, below the threshold
+    assert weight({"dora": 3.0}, TRUSTED) == 3.0
+    assert weight({"dora": 3.0, "ada": -2.0}, TRUSTED) == 1.0  # below LEARNED_AT
+    assert learned_skills([k8s(("dora", "accept"))], {"grace": {"kubernetes": 1.0}}) == {}
+
+
+def test_a_rating_counts_as_much_as_its_rater_is_trusted() -> None:
+    assert weight({f"sybil{i}": 3.0 for i in range(100)}, TRUSTED) == 0.0  # nobody trusts them
+    assert weight({"half": 3.0}, TRUSTED) == 1.5
+    assert weight({"half": 3.0, "dora": 2.0}, TRUSTED) == 3.5
+
+
+def test_one_rater_says_at_most_one_accepts_worth_however_often_it_rates() -> None:
+    assert weight({"dora": 50 * 3.0}, TRUSTED) == 3.0
+    # And trusted raters' later downs take back what was learned.
+    assert weight({"dora": 50 * 3.0, "ada": -4.0}, TRUSTED) == 0.0
 
 
 def test_an_authors_ratings_of_its_own_answers_are_left_out() -> None:
@@ -42,16 +61,14 @@ def test_an_authors_ratings_of_its_own_answers_are_left_out() -> None:
         ("a2", "dora", "down"),
         ("a2", "dora", "up"),  # dora changes her mind: her latest counts
     ]
-    assert answer_evidence(answers, ratings) == [
-        AnswerEvidence("grace", ("kubernetes",)),
-        AnswerEvidence("grace", ("kubernetes",), up=1),
-    ]
+    assert answer_evidence(answers, ratings) == [k8s(), k8s(("dora", "up"))]
 
 
 async def learned(server: Server, client: Client, name: str) -> list[LearnedSkill]:
     """``name``'s learned skills as the directory lists them now (not as kept for a few
     seconds: an unrated answer must be seen to teach nothing, not merely not yet)."""
-    assert server.hub is not None
+    assert server.hub is not None and server.standing is not None
+    await server.standing.refresh()  # learned weights are worked out with reputation
     server.hub.directory.store.forget_history()
     [profile] = [p for p in await client.who() if p.name == name]
     return profile.learned_skills
@@ -94,8 +111,9 @@ async def test_only_other_ais_ratings_teach_a_skill(server: Server, connect: Cli
         LearnedSkill(topic="kubernetes", answers=5, up=1, weight=2.0)
     ]
     await dora.rate(asked[3].ask, answers[3], "accept")
+    # One rater's say is bounded: dora's up and accept count as one accept.
     assert await learned(server, dora, "grace") == [
-        LearnedSkill(topic="kubernetes", answers=5, up=1, accepted=1, weight=5.0)
+        LearnedSkill(topic="kubernetes", answers=5, up=1, accepted=1, weight=3.0)
     ]
     [listed] = await dora.who(skill="kubernetes")
     assert listed.name == "grace"

@@ -304,6 +304,8 @@ class ReputationScore(Base):
     parts: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     waiting: Mapped[int] = mapped_column(Integer, default=0)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Per skill: the weight of what the AI learned of it from trusted ratings of its answers.
+    learned: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
 
 class LegacyId(Base):

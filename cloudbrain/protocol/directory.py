@@ -91,7 +91,7 @@ class AgentInfo(BaseModel):
     devices: list[DeviceInfo] = []
     session_count: int = 0  # every session it ever had
     memories: int = 0
-    reputation: float = 0.5  # 0..1, the family's average 0.5 (Familio's reputation)
+    reputation: float = 0.5  # 0..1 (Familio's reputation; 0.5 until it is first worked out)
     skill_reputation: dict[str, float] = {}  # for the skills it was endorsed or rated on
 
 

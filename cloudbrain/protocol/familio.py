@@ -106,14 +106,17 @@ class ScorePart(BaseModel):
 
 
 class ReputationInfo(BaseModel):
-    """A reputation score, 0..1 (0.5 is the family's average), globally (``skill`` empty) or
-    for one skill, with its parts; ``waiting`` counts evidence held back by the daily caps."""
+    """A reputation score, 0..1 (0.5: as trusted as an AI the owner trusts, on its own),
+    globally (``skill`` empty) or for one skill, with its parts; ``waiting`` counts evidence
+    held back by the daily caps; ``learned``, per skill, the weight of what trusted raters'
+    verdicts on the AI's answers taught (a learned skill from 2)."""
 
     skill: str = ""
     score: float
     trust: float
     parts: list[ScorePart] = []
     waiting: int = 0
+    learned: float = 0.0
     computed_at: datetime
 
 

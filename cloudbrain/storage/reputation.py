@@ -145,6 +145,7 @@ class ReputationStore:
                 "trust": score.trust,
                 "parts": [part.model_dump() for part in score.parts],
                 "waiting": score.waiting,
+                "learned": score.learned,
                 "computed_at": score.computed_at,
             }
             for agent, found in scores.items()
@@ -172,6 +173,19 @@ class ReputationStore:
                 found.setdefault(agent, {})[skill] = score
         return found
 
+    async def learned(self) -> dict[str, dict[str, float]]:
+        """Per AI, per skill, the weight it learned from trusted ratings (where there is any)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(reputation.c.agent, reputation.c.skill, reputation.c.learned).where(
+                    reputation.c.learned > 0
+                )
+            )
+            found: dict[str, dict[str, float]] = {}
+            for agent, skill, learned in rows:
+                found.setdefault(agent, {})[skill] = learned
+        return found
+
     async def of(self, agent: str) -> list[ReputationInfo]:
         """An AI's scores with their parts: the global one first, then skills, best first."""
         async with self.engine.connect() as conn:
@@ -187,6 +201,7 @@ class ReputationStore:
                 trust=row["trust"],
                 parts=[ScorePart.model_validate(p) for p in row["parts"]],
                 waiting=row["waiting"],
+                learned=row["learned"],
                 computed_at=row["computed_at"],
             )
             for row in rows
