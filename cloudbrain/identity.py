@@ -1,4 +1,4 @@
-"""AI identities: create, list, revoke, authenticate.
+"""AI identities: create, list, revoke (and prune the fresh ones), authenticate.
 
 A token is shown once, when the agent is created; the database keeps only its SHA-256. Tokens
 are 256 random bits, so a fast hash is enough: there is nothing to brute-force.
@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Collection, Sequence
+from datetime import datetime
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -78,6 +80,22 @@ async def create_agent(
 
 async def list_agents(engine: AsyncEngine, *, include_revoked: bool = False) -> list[AgentRecord]:
     return await AgentStore(engine).listing(include_revoked=include_revoked)
+
+
+def made_since(records: Sequence[AgentRecord], since: datetime) -> list[AgentRecord]:
+    """The active identities among ``records`` made at ``since`` or later."""
+    return [r for r in records if r.active and r.created_at >= since]
+
+
+async def prune_agents(
+    engine: AsyncEngine, since: datetime, keep: Collection[str] = (), *, revoke: bool
+) -> list[AgentRecord]:
+    """The active identities made since ``since``, but those named in ``keep``: the ones a
+    flood of sign-ups would have made. Revoked when ``revoke``, else only listed."""
+    found = [r for r in made_since(await list_agents(engine), since) if r.name not in keep]
+    if revoke:
+        return [await revoke_agent(engine, r.name) for r in found]
+    return found
 
 
 async def get_agent(engine: AsyncEngine, name: str) -> AgentRecord | None:

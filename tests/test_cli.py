@@ -130,6 +130,26 @@ def test_who_list_and_revoke(running: tuple[ServerProcess, Cli]) -> None:
     assert refused.returncode == 1 and "auth_failed" in refused.stderr and "hint:" in refused.stderr
 
 
+def test_fresh_identities_are_listed_and_pruned(running: tuple[ServerProcess, Cli]) -> None:
+    _, cli = running
+    for name in ("nina", "troll1", "troll2"):
+        cli("agent", "create", name)
+    assert [a["name"] for a in cli.json("agent", "list", "--new", "1")] == [
+        "nina",
+        "troll1",
+        "troll2",
+    ]
+    # Without --yes nothing is revoked: it says what would be.
+    dry = cli("agent", "prune", "--made-within", "1", "--keep", "nina").stdout
+    assert "would revoke 2: troll1, troll2" in dry and "--yes" in dry
+    assert len(cli.json("agent", "list")) == 3
+    pruned = cli.json("agent", "prune", "--made-within", "1", "--keep", "nina", "--yes")
+    assert [a["name"] for a in pruned["revoked"]] == ["troll1", "troll2"]
+    assert [a["name"] for a in cli.json("agent", "list")] == ["nina"]
+    refused = cli("agent", "prune", "--made-within", "0", ok=False)
+    assert refused.returncode == 2 and "--made-within" in refused.stderr
+
+
 def test_errors_say_what_to_do(running: tuple[ServerProcess, Cli], tmp_path: Path) -> None:
     _, cli = running
     cli("agent", "create", "alice", "--save")

@@ -1,8 +1,9 @@
-"""``cloudbrain agent create|list|revoke``: AI identities, straight in the database."""
+"""``cloudbrain agent create|list|revoke|prune``: AI identities, straight in the database."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,12 +13,13 @@ from rich.table import Table
 from cloudbrain.cli.options import Db, Home, Json, Token, Url, run, settings, with_engine
 from cloudbrain.cli.output import ago, console, emit, fail
 from cloudbrain.credentials import save
+from cloudbrain.db.types import utcnow
 from cloudbrain.errors import CloudBrainError
 
 if TYPE_CHECKING:
     from cloudbrain.storage.agents import AgentRecord
 
-app = typer.Typer(help="Register, list and revoke AI identities.", no_args_is_help=True)
+app = typer.Typer(help="Register, list, revoke and prune AI identities.", no_args_is_help=True)
 
 
 @app.command("create")
@@ -68,17 +70,22 @@ def create(
 @app.command("list")
 def list_(
     all_: bool = typer.Option(False, "--all", help="Include revoked agents."),
+    new: float = typer.Option(
+        0, "--new", metavar="DAYS", help="Only the active ones made in the last DAYS days."
+    ),
     db: str = Db,
     home: Path = Home,
     as_json: bool = Json,
 ) -> None:
     """List registered agents (online state is `cloudbrain who`)."""
-    from cloudbrain.identity import list_agents
+    from cloudbrain.identity import list_agents, made_since
 
     config = settings(home, db)
     records: list[AgentRecord] = run(
         with_engine(config.db_url, lambda e: list_agents(e, include_revoked=all_)), as_json
     )
+    if new > 0:
+        records = made_since(records, utcnow() - timedelta(days=new))
 
     def render() -> None:
         if not records:
@@ -117,6 +124,52 @@ def revoke(
             f"revoked [bold]{record.name}[/]; its connections close within seconds"
         ),
     )
+
+
+@app.command("prune")
+def prune(
+    made_within: float = typer.Option(
+        ...,
+        "--made-within",
+        metavar="DAYS",
+        help="Revoke the active identities made in the last DAYS days (e.g. 1, 0.5).",
+    ),
+    keep: list[str] = typer.Option(
+        [], "--keep", metavar="NAME", help="Spare this one (repeat for more)."
+    ),
+    yes: bool = typer.Option(False, "--yes", help="Revoke them; without it, only list them."),
+    db: str = Db,
+    home: Path = Home,
+    as_json: bool = Json,
+) -> None:
+    """Revoke identities made lately, after a flood of sign-ups (say, original-protocol
+    clients each opening a new name). Lists what it would revoke unless --yes is given.
+
+    \b
+      cloudbrain agent prune --made-within 1     # lists who is new
+      cloudbrain agent prune --made-within 1 --keep nina --yes
+    """
+    from cloudbrain.identity import prune_agents
+
+    if made_within <= 0:
+        raise typer.BadParameter("a number of days above 0, e.g. 1", param_hint="--made-within")
+    config = settings(home, db)
+    since = utcnow() - timedelta(days=made_within)
+    records: list[AgentRecord] = run(
+        with_engine(config.db_url, lambda e: prune_agents(e, since, set(keep), revoke=yes)),
+        as_json,
+    )
+
+    def render() -> None:
+        if not records:
+            console.print(f"no active identity was made in the last {made_within:g} day(s)")
+            return
+        verb = "revoked" if yes else "would revoke"
+        console.print(f"{verb} {len(records)}: " + ", ".join(r.name for r in records))
+        if not yes:
+            console.print("run again with --yes to revoke them (--keep NAME spares one)")
+
+    emit({"revoked": records if yes else [], "listed": records}, as_json, render)
 
 
 @app.command("run")
