@@ -15,6 +15,7 @@ from bench.attacks import (
     BEGIN,
     DAY0,
     END,
+    EXPERT,
     SCENARIOS,
     Scenario,
     family,
@@ -43,7 +44,7 @@ def test_the_honest_expert_is_asked_first_every_day_of_the_attack(scenario: Scen
 def test_rings_of_the_sizes_between_lose_too(size: int) -> None:
     """The table shows rings of 1, 10, 30 and 100; these fill in between."""
     days = list(play(Scenario(f"a ring of {size}", ring(size))))
-    assert all(d.first == "erin" and d.attacker == 0.0 for d in days)
+    assert all(d.first == EXPERT and d.attacker == 0.0 for d in days)
 
 
 def test_without_the_owners_trust_a_ring_of_20_loses_for_at_least_30_days() -> None:
