@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,7 +13,6 @@ from rich.table import Table
 from cloudbrain.cli.options import Db, Home, Json, Token, Url, run, settings, with_engine
 from cloudbrain.cli.output import ago, console, emit, fail
 from cloudbrain.credentials import save
-from cloudbrain.db.types import utcnow
 from cloudbrain.errors import CloudBrainError
 
 if TYPE_CHECKING:
@@ -85,7 +84,7 @@ def list_(
         with_engine(config.db_url, lambda e: list_agents(e, include_revoked=all_)), as_json
     )
     if new > 0:
-        records = made_since(records, utcnow() - timedelta(days=new))
+        records = made_since(records, datetime.now(UTC) - timedelta(days=new))
 
     def render() -> None:
         if not records:
@@ -154,7 +153,7 @@ def prune(
     if made_within <= 0:
         raise typer.BadParameter("a number of days above 0, e.g. 1", param_hint="--made-within")
     config = settings(home, db)
-    since = utcnow() - timedelta(days=made_within)
+    since = datetime.now(UTC) - timedelta(days=made_within)
     records: list[AgentRecord] = run(
         with_engine(config.db_url, lambda e: prune_agents(e, since, set(keep), revoke=yes)),
         as_json,
