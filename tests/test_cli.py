@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +224,12 @@ def test_help_teaches() -> None:
     for command in ("server", "send", "listen", "who", "status", "agent", "agent create", "db"):
         text = Cli(Path("/nonexistent"))(*command.split(), "--help").stdout
         assert "Usage" in text
+
+
+def test_version_is_the_installed_packages_and_completion_is_offered() -> None:
+    cli = Cli(Path("/nonexistent"))
+    assert cli("--version").stdout == f"cloudbrain {version('cloudbrain')}\n"
+    assert "--install-completion" in cli("--help").stdout
 
 
 def test_server_refuses_a_busy_port_clearly(tmp_path: Path) -> None:

@@ -7,6 +7,8 @@ never loads the server or the agent code.
 
 from __future__ import annotations
 
+from importlib.metadata import version
+
 import typer
 
 from cloudbrain.cli import (
@@ -38,8 +40,28 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
-    add_completion=False,
 )
+
+
+def show_version(asked: bool) -> None:
+    if asked:
+        print(f"cloudbrain {version('cloudbrain')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    _version: bool = typer.Option(
+        False,
+        "--version",
+        callback=show_version,
+        is_eager=True,
+        help="Print the installed version and exit.",
+    ),
+) -> None:
+    """The options that come before the command."""
+
+
 app.add_typer(agents.app, name="agent")
 app.add_typer(memory.app, name="memory")
 app.add_typer(brain.app, name="brain")
