@@ -72,7 +72,7 @@ def select_specialists(
             "online": online,
             "reputation": reputation,
         }
-        # The average reputation (0.5) leaves the score as it is.
+        # A reputation of 0.5 (a trusted AI on its own) leaves the score as it is.
         score = round((evidence + online) * (0.5 + reputation), 4)
         chosen.append(Specialist(agent=profile.name, live=live, score=score, why=why))
     if not chosen:
