@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import logging
 import time
@@ -38,6 +39,8 @@ from cloudbrain.memory.store import RecallFilter
 from cloudbrain.protocol import ANSWERS_CAPABILITY, DeviceProfile, Question
 
 log = logging.getLogger(__name__)
+
+STUCK_AFTER = 12.0  # seconds after a stop request at which what still runs is logged
 
 
 SYNC_EVERY = 10.0  # seconds between syncs when nothing new was learned
@@ -109,6 +112,7 @@ class AgentRuntime:
             *(asyncio.create_task(job(self.client), name="job") for job in jobs),
         ]
         stopping = asyncio.create_task(stop.wait())
+        watchdog = asyncio.create_task(report_if_stuck(stop, STUCK_AFTER), name="watchdog")
         try:
             done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -125,6 +129,7 @@ class AgentRuntime:
                 await asyncio.wait_for(self.brain_state.close(), 10)
             await self.client.close()
             await self.local.close()
+            watchdog.cancel()
             log.info("%s stopped", self.config.name)
 
     async def _serve(self) -> None:
@@ -344,3 +349,15 @@ def confidence(answer: Answer) -> float:
     if answer.model == "recall":
         return 0.6
     return 0.8 if answer.used else 0.6
+
+
+async def report_if_stuck(stop: asyncio.Event, after: float) -> None:
+    """Log every task still running ``after`` seconds after ``stop`` is set, with where it
+    waits: a stop that hangs then says why in the agent's own log."""
+    await stop.wait()
+    await asyncio.sleep(after)
+    for task in asyncio.all_tasks():
+        if task is not asyncio.current_task():
+            where = io.StringIO()
+            task.print_stack(file=where)
+            log.warning("still running %.0f s after the stop request: %s", after, where.getvalue())

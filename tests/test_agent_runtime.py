@@ -12,7 +12,7 @@ import pytest
 from cloudbrain.agent.brains import RecallBrain
 from cloudbrain.agent.cache import LocalMemory
 from cloudbrain.agent.client import Client
-from cloudbrain.agent.runtime import AgentConfig, AgentRuntime
+from cloudbrain.agent.runtime import AgentConfig, AgentRuntime, report_if_stuck
 from cloudbrain.agent.sync import sync
 from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.server import Server
@@ -406,3 +406,19 @@ async def test_an_agents_own_recall_uses_the_shipped_model(
         reply = await bob.request("alice", "What is the deadline for reimbursement requests?")
         assert "30 days" in reply.text
     await running.end()
+
+
+async def test_a_stop_that_hangs_says_what_still_runs(caplog: pytest.LogCaptureFixture) -> None:
+    stop = asyncio.Event()
+
+    async def never_ends() -> None:
+        await asyncio.Event().wait()
+
+    hanging = asyncio.create_task(never_ends(), name="hanging")
+    watchdog = asyncio.create_task(report_if_stuck(stop, 0.01))
+    await asyncio.sleep(0.05)
+    assert caplog.text == ""  # nothing is reported before a stop is asked for
+    stop.set()
+    await watchdog
+    hanging.cancel()
+    assert "still running" in caplog.text and "never_ends" in caplog.text

@@ -170,6 +170,14 @@ async def test_an_asker_who_leaves_cancels_the_ask(connect: ClientFactory) -> No
     assert await slow.asks() == []  # nothing stored for a cancelled ask
 
 
+async def reputation_worked_out(server: Server) -> None:
+    """Work reputation out now, as the server does every ``reputation_every`` seconds: learned
+    skills weigh their raters' trust, so they are worked out with it."""
+    assert server.hub is not None and server.standing is not None
+    await server.standing.refresh()
+    server.hub.directory.store.forget_history()
+
+
 async def test_feedback_teaches_who_knows_what(
     server: Server, make_agent: AgentFactory, connect: ClientFactory, tmp_path: Path
 ) -> None:
@@ -189,6 +197,7 @@ async def test_feedback_teaches_who_knows_what(
             named = await asker.ask_and_wait("What is a python wheel?", agents=["ben"])
             [bens] = [a for a in named.answers if a.agent == "ben"]
             await asker.rate(named.ask, bens.id, "accept")
+        await reputation_worked_out(server)
         second = await asker.ask_and_wait("What is a python wheel?", max_specialists=1)
     finally:
         await amy.end()

@@ -12,7 +12,7 @@ from cloudbrain.protocol.directory import SkillHolders, SkillList, Skills
 from cloudbrain.server import Server
 from cloudbrain.server.directory import skill_holders
 from tests.conftest import AgentFactory, ClientFactory
-from tests.test_ask import store
+from tests.test_ask import reputation_worked_out, store
 
 QUESTION = "How do I roll back a kubernetes deployment?"
 VACUUM_NOTE = "Before you roll back a deployment, run VACUUM ANALYZE on the database"
@@ -67,9 +67,7 @@ def test_an_authors_ratings_of_its_own_answers_are_left_out() -> None:
 async def learned(server: Server, client: Client, name: str) -> list[LearnedSkill]:
     """``name``'s learned skills as the directory lists them now (not as kept for a few
     seconds: an unrated answer must be seen to teach nothing, not merely not yet)."""
-    assert server.hub is not None and server.standing is not None
-    await server.standing.refresh()  # learned weights are worked out with reputation
-    server.hub.directory.store.forget_history()
+    await reputation_worked_out(server)
     [profile] = [p for p in await client.who() if p.name == name]
     return profile.learned_skills
 
