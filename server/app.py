@@ -251,7 +251,14 @@ class Server:
         )
         jobs.every(settings.expiry_sweep, self.hub.expire, "expiry sweep")
         jobs.every(settings.reputation_every, self._reputation_refresh(), "reputation", now=True)
-        log.info("CloudBrain server listening on %s (node %r)", self.url, settings.node)
+        assert self._listener is not None
+        bound = ", ".join(_address(sock.getsockname()) for sock in self._listener.sockets)
+        log.info(
+            "CloudBrain server listening on %s (node %r); clients on this machine use %s",
+            bound,
+            settings.node,
+            self.url,
+        )
         if self.web is not None:
             log.info("Familio, the web view, on %s", self.http_url)
 
@@ -437,3 +444,9 @@ def _redact(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+def _address(sockname: tuple[str, int] | tuple[str, int, int, int]) -> str:
+    """An address a socket is bound to, as ``host:port`` (``[host]:port`` for IPv6)."""
+    host, port = sockname[0], sockname[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
