@@ -119,18 +119,25 @@ class AgentRuntime:
                 if task is not stopping:
                     task.result()  # a crashed loop is an error worth raising
         finally:
-            for task in [stopping, *tasks]:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.sync_now(), 10)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.brain_state.close(), 10)
-            await self.client.close()
-            await self.local.close()
-            watchdog.cancel()
+            try:
+                await self._shut_down([stopping, *tasks])
+            finally:
+                watchdog.cancel()
             log.info("%s stopped", self.config.name)
+
+    async def _shut_down(self, tasks: Sequence[asyncio.Task[Any]]) -> None:
+        """Stop the loops, sync what is left, save the brain state, close the connection and
+        this device's memory."""
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.sync_now(), 10)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.brain_state.close(), 10)
+        await self.client.close()
+        await self.local.close()
 
     async def _serve(self) -> None:
         async for message in self.client.messages():
