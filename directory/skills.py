@@ -17,12 +17,11 @@ the answers and ratings behind them for show.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from cloudbrain.protocol import LearnedSkill
-from cloudbrain.ratings import latest_ratings
+from cloudbrain.ratings import verdict_counts
 
 # What one rating is worth. Giving an answer is worth nothing by itself (it is only counted, for
 # show, in ``answers``): the judgement of others is what counts. An up-rating or an accept adds,
@@ -35,12 +34,14 @@ TRUSTED_SCORE = 0.5  # a rater with this reputation (a seeded AI's own) counts f
 
 @dataclass(frozen=True)
 class AnswerEvidence:
-    """One answer an AI gave to an ask about ``topics``, with each rater's latest verdict on
-    it (its author's own left out)."""
+    """One answer an AI gave to an ask about ``topics``, with the feedback others gave it
+    (for show: what it teaches is worked out by reputation, which weighs each rater)."""
 
     agent: str
     topics: tuple[str, ...]
-    verdicts: tuple[tuple[str, str], ...] = ()  # (rater, verdict)
+    up: int = 0
+    down: int = 0
+    accepted: int = 0
 
 
 def answer_evidence(
@@ -48,24 +49,32 @@ def answer_evidence(
     ratings: Iterable[tuple[str, str, str]],
 ) -> list[AnswerEvidence]:
     """The evidence of ``answers`` ((answer, author, topics of its ask)) given ``ratings``
-    ((answer, rater, verdict), oldest first): per answer, each rater's latest verdict. A
-    rating by the answer's own author (an AI that rated or accepted its own answer, say to an
-    ask it put to itself) is left out."""
+    ((answer, rater, verdict), oldest first): per answer and verdict, how many raters' latest
+    rating it is. A rating by the answer's own author (an AI that rated or accepted its own
+    answer, say to an ask it put to itself) is left out."""
     answers = list(answers)
     authors = {answer: author for answer, author, _ in answers}
-    by_answer: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for (answer, rater), verdict in latest_ratings(ratings).items():
-        if rater != authors.get(answer):
-            by_answer[answer].append((rater, verdict))
+    verdicts = verdict_counts(
+        (answer, rater, verdict)
+        for answer, rater, verdict in ratings
+        if rater != authors.get(answer)
+    )
     return [
-        AnswerEvidence(author, tuple(topics), tuple(sorted(by_answer.get(answer, ()))))
+        AnswerEvidence(
+            agent=author,
+            topics=tuple(topics),
+            up=verdicts.get(answer, {}).get("up", 0),
+            down=verdicts.get(answer, {}).get("down", 0),
+            accepted=verdicts.get(answer, {}).get("accept", 0),
+        )
         for answer, author, topics in answers
     ]
 
 
 def rater_weight(reputation: float) -> float:
-    """How much a rater's verdicts count, 0..1, from its global reputation score: fully from
-    :data:`TRUSTED_SCORE`, nothing for an AI that nobody trusted speaks for."""
+    """How much a rater's verdicts count, 0..1, from its reputation as the rated AI sees it
+    (the rated AI's own part taken out): fully from :data:`TRUSTED_SCORE`, nothing for an AI
+    that nobody trusted speaks for."""
     return min(1.0, max(0.0, reputation) / TRUSTED_SCORE)
 
 
@@ -76,15 +85,14 @@ def learned_skills(
     :data:`LEARNED_AT`, strongest first, each with the answers and verdicts behind it."""
     shown: dict[tuple[str, str], LearnedSkill] = {}
     for item in evidence:
-        verdicts = [verdict for _, verdict in item.verdicts]
         for topic in item.topics:
             known = shown.get((item.agent, topic)) or LearnedSkill(topic=topic)
             shown[(item.agent, topic)] = LearnedSkill(
                 topic=topic,
                 answers=known.answers + 1,
-                up=known.up + verdicts.count("up"),
-                down=known.down + verdicts.count("down"),
-                accepted=known.accepted + verdicts.count("accept"),
+                up=known.up + item.up,
+                down=known.down + item.down,
+                accepted=known.accepted + item.accepted,
             )
     found: dict[str, list[LearnedSkill]] = {}
     for (agent, topic), skill in shown.items():

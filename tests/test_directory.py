@@ -83,10 +83,10 @@ def test_a_learned_skill_wins_a_tie_of_declared_ones() -> None:
 def test_learned_skills_weigh_feedback_not_answers() -> None:
     evidence = [
         AnswerEvidence("alice", ("python",)),
-        AnswerEvidence("alice", ("python", "asyncio"), (("dora", "up"),)),
-        AnswerEvidence("alice", ("python",), (("eve", "accept"),)),
-        AnswerEvidence("bob", ("python",), (("dora", "down"),)),
-        AnswerEvidence("bob", ("rust",), (("eve", "accept"),)),
+        AnswerEvidence("alice", ("python", "asyncio"), up=1),
+        AnswerEvidence("alice", ("python",), accepted=1),
+        AnswerEvidence("bob", ("python",), down=1),
+        AnswerEvidence("bob", ("rust",), accepted=1),
         AnswerEvidence("carol", ("go",)),
         AnswerEvidence("carol", ("go",)),
     ]

@@ -18,8 +18,8 @@ QUESTION = "How do I roll back a kubernetes deployment?"
 VACUUM_NOTE = "Before you roll back a deployment, run VACUUM ANALYZE on the database"
 
 
-def k8s(*verdicts: tuple[str, str]) -> AnswerEvidence:
-    return AnswerEvidence("grace", ("kubernetes",), verdicts)
+def k8s(up: int = 0, accepted: int = 0) -> AnswerEvidence:
+    return AnswerEvidence("grace", ("kubernetes",), up=up, accepted=accepted)
 
 
 TRUSTED = {"dora": 0.5, "ada": 0.7, "half": 0.25}  # reputation of the raters, as grace sees them
@@ -28,7 +28,7 @@ TRUSTED = {"dora": 0.5, "ada": 0.7, "half": 0.25}  # reputation of the raters, a
 def test_answers_nobody_rated_teach_nothing() -> None:
     unrated = [k8s() for _ in range(4)]
     assert learned_skills(unrated, {}) == {}
-    rated = [*unrated, k8s(("dora", "up"))]
+    rated = [*unrated, k8s(up=1)]
     weights = {"grace": {"kubernetes": weight({"dora": 2.0}, TRUSTED)}}
     assert learned_skills(rated, weights) == {
         "grace": [LearnedSkill(topic="kubernetes", answers=5, up=1, weight=2.0)]
@@ -38,7 +38,7 @@ def test_answers_nobody_rated_teach_nothing() -> None:
 def test_an_accept_teaches_and_a_down_rating_takes_back() -> None:
     assert weight({"dora": 3.0}, TRUSTED) == 3.0
     assert weight({"dora": 3.0, "ada": -2.0}, TRUSTED) == 1.0  # below LEARNED_AT
-    assert learned_skills([k8s(("dora", "accept"))], {"grace": {"kubernetes": 1.0}}) == {}
+    assert learned_skills([k8s(accepted=1)], {"grace": {"kubernetes": 1.0}}) == {}
 
 
 def test_a_rating_counts_as_much_as_its_rater_is_trusted() -> None:
@@ -61,7 +61,7 @@ def test_an_authors_ratings_of_its_own_answers_are_left_out() -> None:
         ("a2", "dora", "down"),
         ("a2", "dora", "up"),  # dora changes her mind: her latest counts
     ]
-    assert answer_evidence(answers, ratings) == [k8s(), k8s(("dora", "up"))]
+    assert answer_evidence(answers, ratings) == [k8s(), k8s(up=1)]
 
 
 async def learned(server: Server, client: Client, name: str) -> list[LearnedSkill]:
