@@ -56,11 +56,11 @@ class History:
 
 class DirectoryStore:
     def __init__(
-        self, tables: ProfileStore, messages: MessageStore, standing: ReputationStore
+        self, tables: ProfileStore, messages: MessageStore, reputation: ReputationStore
     ) -> None:
         self.tables = tables
         self.messages = messages
-        self.standing = standing
+        self.reputation = reputation
         self._history_at: tuple[float, History] | None = None
 
     async def profiles(self, name: str | None = None) -> list[AgentInfo]:
@@ -104,12 +104,13 @@ class DirectoryStore:
 
     async def _work_out_history(self) -> History:
         states = await self.tables.newest_states()
+        scores, learned = await self.reputation.scores()
         return History(
             sessions=await self.tables.session_counts(),
             memories=await self.tables.memory_counts(),
             devices={ai: devices(state) for ai, state in states.items()},
-            learned=learned_skills(await self.evidence(), await self.standing.learned()),
-            reputation=await self.standing.scores(),
+            learned=learned_skills(await self.evidence(), learned),
+            reputation=scores,
         )
 
     async def evidence(self) -> list[AnswerEvidence]:

@@ -162,29 +162,22 @@ class ReputationStore:
 
     # --- reads --------------------------------------------------------------------------------
 
-    async def scores(self) -> dict[str, dict[str, float]]:
-        """Per AI, per skill ("" for the global score), as last worked out."""
-        found: dict[str, dict[str, float]] = {}
+    async def scores(self) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+        """As last worked out, per AI and skill ("" for the global score): the scores, and the
+        weight learned of each skill where there is any."""
+        scores: dict[str, dict[str, float]] = {}
+        learned: dict[str, dict[str, float]] = {}
         async with self.engine.connect() as conn:
             rows = await conn.execute(
-                select(reputation.c.agent, reputation.c.skill, reputation.c.score)
-            )
-            for agent, skill, score in rows:
-                found.setdefault(agent, {})[skill] = score
-        return found
-
-    async def learned(self) -> dict[str, dict[str, float]]:
-        """Per AI, per skill, the weight it learned from trusted ratings (where there is any)."""
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(reputation.c.agent, reputation.c.skill, reputation.c.learned).where(
-                    reputation.c.learned > 0
+                select(
+                    reputation.c.agent, reputation.c.skill, reputation.c.score, reputation.c.learned
                 )
             )
-            found: dict[str, dict[str, float]] = {}
-            for agent, skill, learned in rows:
-                found.setdefault(agent, {})[skill] = learned
-        return found
+            for agent, skill, score, weight in rows:
+                scores.setdefault(agent, {})[skill] = score
+                if weight > 0:
+                    learned.setdefault(agent, {})[skill] = weight
+        return scores, learned
 
     async def of(self, agent: str) -> list[ReputationInfo]:
         """An AI's scores with their parts: the global one first, then skills, best first."""
