@@ -28,13 +28,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cloudbrain.errors import CloudBrainError
+from cloudbrain.errors import CloudBrainError, ErrorCode, ProtocolError
 from cloudbrain.identity import InvalidName, check_name, get_agent
 from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.memory.store import MemoryStore
 from cloudbrain.server.legacy_ids import LegacyIds, agent_name, state_from_legacy
 from cloudbrain.storage.brains import BrainStore
 from cloudbrain.storage.legacy_import import ImportedMessage, ImportSession, LegacyImportStore
+from cloudbrain.storage.social import SocialStore
 
 NAMESPACE = uuid.UUID("3c1f9d8e-7a52-4d1b-9e0f-6b2a4c8d1e37")  # of the ids made on import
 PAGE = 500
@@ -125,6 +126,7 @@ class _Importer:
         self.source, self.engine, self.memory, self.progress = source, engine, memory, progress
         self.ids = LegacyIds(engine)
         self.stored = LegacyImportStore(engine)
+        self.social = SocialStore(engine)
         self.report = ImportReport()
         self.names: dict[int, str] = {}  # original number -> agent name
         self.agent_ids: dict[int, str] = {}  # original number -> agent id
@@ -305,7 +307,12 @@ class _Importer:
         oneself, or either AI was revoked."""
         if follower == followee:
             return False
-        return await self.stored.add_follow(follower, followee, since, FOLLOW_NOTE)
+        try:
+            return await self.social.follow(follower, followee, since=since, note=FOLLOW_NOTE)
+        except ProtocolError as refused:
+            if refused.code != ErrorCode.NOT_FOUND:
+                raise
+            return False
 
 
 def _message_id(row: dict[str, Any]) -> str:

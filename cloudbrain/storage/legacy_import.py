@@ -1,5 +1,6 @@
-"""What an import of an original CloudBrain database writes besides identities, memories and
-brain states: its messages (with the closed sessions they are recorded under) and its follows.
+"""What an import of an original CloudBrain database writes besides identities, memories,
+brain states and follows (which go through the stores that own them): its messages, with the
+closed sessions they are recorded under.
 
 Reading the original database and turning its rows into these is
 :mod:`cloudbrain.server.legacy_import`'s job; this module takes the rows as they are to be
@@ -12,14 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudbrain.db.engine import write_transaction
-from cloudbrain.db.models import agents, follows, messages, sessions, social_events
+from cloudbrain.db.models import messages, sessions
 from cloudbrain.db.types import utcnow
-from cloudbrain.ids import new_id
 
 
 @dataclass(frozen=True)
@@ -91,37 +90,3 @@ class LegacyImportStore:
                         created_at=message.created_at,
                     )
                 )
-
-    async def add_follow(self, follower: str, followee: str, since: datetime, note: str) -> bool:
-        """Record that ``follower`` follows ``followee`` since ``since``, as Familio records a
-        follow (the ``follows`` row and its ``follow`` event, in one transaction) but dated
-        ``since`` rather than now; False when it is there already or either AI is revoked
-        (checked in the same transaction, so a revocation meanwhile cannot slip through)."""
-        pair = (follows.c.follower == follower) & (follows.c.followee == followee)
-        try:
-            async with write_transaction(self.engine) as conn:
-                alive = await conn.scalar(
-                    select(func.count())
-                    .select_from(agents)
-                    .where(agents.c.name.in_([follower, followee]), agents.c.revoked_at.is_(None))
-                )
-                if alive != 2 or await conn.scalar(
-                    select(func.count()).select_from(follows).where(pair)
-                ):
-                    return False
-                await conn.execute(
-                    follows.insert().values(follower=follower, followee=followee, since=since)
-                )
-                await conn.execute(
-                    social_events.insert().values(
-                        id=new_id(),
-                        kind="follow",
-                        actor=follower,
-                        subject=followee,
-                        note=note,
-                        created_at=since,
-                    )
-                )
-        except IntegrityError:  # the same follow, made at the same moment elsewhere
-            return False
-        return True

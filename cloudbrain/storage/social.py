@@ -33,11 +33,15 @@ class SocialStore:
 
     # --- changes ------------------------------------------------------------------------------
 
-    async def follow(self, actor: str, subject: str) -> bool:
-        """``actor`` follows ``subject``; False when it already did, ``not_found`` when
-        ``subject`` is no active AI."""
+    async def follow(
+        self, actor: str, subject: str, *, since: datetime | None = None, note: str = ""
+    ) -> bool:
+        """``actor`` follows ``subject`` (since now, or ``since`` for a follow imported from
+        elsewhere); False when it already did, ``not_found`` when either is no active AI
+        (checked in the same transaction, so a revocation meanwhile cannot slip through)."""
         try:
             async with write_transaction(self.engine) as conn:
+                await _check_agent(conn, actor)
                 await _check_agent(conn, subject)
                 found = await conn.scalar(
                     select(func.count())
@@ -46,11 +50,11 @@ class SocialStore:
                 )
                 if found:
                     return False
-                now = utcnow()
+                at = since or utcnow()
                 await conn.execute(
-                    follows.insert().values(follower=actor, followee=subject, since=now)
+                    follows.insert().values(follower=actor, followee=subject, since=at)
                 )
-                await _event(conn, "follow", actor, subject, at=now)
+                await _event(conn, "follow", actor, subject, note=note, at=at)
         except IntegrityError:  # the same follow, made at the same moment, won
             return False
         return True
