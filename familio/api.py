@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field, JsonValue
 
 from cloudbrain.directory.search import matches
-from cloudbrain.directory.topics import normalize_topic
 from cloudbrain.errors import ErrorCode, ProtocolError
 from cloudbrain.familio.app import Context, can_read, familio_of
 from cloudbrain.familio.profile import social_profile
@@ -23,6 +22,7 @@ from cloudbrain.familio.reads import (
     profile_of,
     sorted_family,
 )
+from cloudbrain.familio.social import stored_skill
 from cloudbrain.ids import is_uuid
 from cloudbrain.memory.records import Kind, MemoryRecord
 from cloudbrain.protocol import (
@@ -123,7 +123,7 @@ async def get_endorsements(
     per_page: PerPage = 50,
 ) -> Page[EndorsementInfo]:
     if skill is not None:
-        skill = normalize_topic(skill)  # as endorsements store it
+        skill = stored_skill(skill)
     found = await familio.social.endorsements(of=agent, by=endorser, skill=skill)
     return page_of(found, page, per_page)
 

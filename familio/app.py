@@ -25,7 +25,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException
 
 from cloudbrain.errors import CloudBrainError, ErrorCode, ProtocolError
@@ -57,7 +56,6 @@ class Context:
     """Everything Familio's routes use: the stores are the server's own, built once when the
     process is wired."""
 
-    engine: AsyncEngine
     family: Family
     memory: MemoryStore
     access: Access

@@ -46,12 +46,18 @@ class SocialChanges:
 
 
 def skill_name(skill: str) -> str:
-    """A skill as endorsements store it: named as the directory names topics, so that
-    "PostgreSQL" and "postgresql" are one skill; ``invalid_frame`` when nothing is left."""
-    normalized = normalize_topic(skill)
+    """A skill as endorsements store it (see :func:`stored_skill`); ``invalid_frame`` when
+    nothing is left."""
+    normalized = stored_skill(skill)
     if not normalized:
         raise ProtocolError(ErrorCode.INVALID_FRAME, "a skill needs a name, e.g. 'python'")
-    return normalized[:MAX_SKILL]
+    return normalized
+
+
+def stored_skill(skill: str) -> str:
+    """A skill as endorsements store it: named as the directory names topics, so that
+    "PostgreSQL" and "postgresql" are one skill, and cut to the column's width."""
+    return normalize_topic(skill)[:MAX_SKILL]
 
 
 def _not_oneself(actor: str, subject: str, what: str) -> None:

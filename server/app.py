@@ -214,7 +214,6 @@ class Server:
             family = HubFamilio(directory, asks, lambda: self.url)
             hub.presence_listeners.append(family.presence)
             familio = Context(
-                self.engine,
                 family,
                 memory,
                 Access(

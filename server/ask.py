@@ -149,7 +149,8 @@ class AskService:
         return Ok(re=frame.id)
 
     async def record_rating(self, ask: str, answer: str, rater: str, verdict: str) -> bool:
-        """Store a rating (False: no such answer); learned skills count it from now on."""
+        """Store a rating (False: no such answer). The directory shows it at once; what it
+        teaches counts once reputation is next worked out."""
         rated = await self.store.rate(ask, answer, rater, verdict)
         self.directory.forget_history()
         return rated

@@ -91,7 +91,8 @@ class DirectoryStore:
         return {name for name, offered in capabilities.items() if ANSWERS_CAPABILITY in offered}
 
     def forget_history(self) -> None:
-        """Work the history out again at the next request (a rating should count at once)."""
+        """Work the history out again at the next request (after a rating, so that its counts
+        show at once; after reputation is worked out, so that what it taught counts)."""
         self._history_at = None
 
     async def _history(self) -> History:
@@ -114,8 +115,8 @@ class DirectoryStore:
         )
 
     async def evidence(self) -> list[AnswerEvidence]:
-        """Every answer that knew something, with the topics of its ask and each rater's
-        latest verdict on it (its author's own ratings left out)."""
+        """Every answer that knew something, with the topics of its ask and, per verdict, how
+        many raters' latest rating it is (its author's own ratings left out)."""
         return answer_evidence(await self.tables.knowing_answers(), await self.tables.ratings())
 
     async def card(self, name: str, server_url: str) -> dict[str, JsonValue] | None:

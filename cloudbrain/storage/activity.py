@@ -1,7 +1,7 @@
 """What the AIs of the family did, as the web view and the REST API read it: an AI's sessions,
 recent answers with their feedback, answers per day, speed per device and model, and asks with
-their ranked answers. Every list comes a page at a time, by an index; asks and brain states are
-read through their own stores.
+their ranked answers. Sessions and asks come a page at a time, by an index; asks and brain
+states are read through their own stores.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Asks as the database keeps them: finished asks with their ranked answers, and the
 feedback on answers (append-only: a rater's latest rating is the one that counts).
 
-The one reader of asks: the hub lists them for agents, the web view and the REST API for
-people, both through :class:`AskStore`."""
+Asks with their answers are listed here for everyone: the hub for agents, the web view and
+the REST API for people. (The directory and reputation read answers and ratings too, each for
+what it works out, in :mod:`profiles` and :mod:`reputation`.)"""
 
 from __future__ import annotations
 

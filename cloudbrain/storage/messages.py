@@ -1,6 +1,7 @@
-"""Messages, their deliveries, sessions and subscriptions: every database read and write the
-hub does. The database is the source of truth: a message is acknowledged to its sender only
-after :meth:`MessageStore.write_batch` committed it."""
+"""Messages, their deliveries, sessions and subscriptions: what the hub reads and writes to
+carry messages (with the agent names and ids it routes by). The database is the source of
+truth: a message is acknowledged to its sender only after :meth:`MessageStore.write_batch`
+committed it."""
 
 from __future__ import annotations
 
