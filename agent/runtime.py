@@ -130,8 +130,8 @@ class AgentRuntime:
         this device's memory."""
         for task in tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Every one, whatever became of it: a loop that crashed is reported by ``run``.
+        await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.sync_now(), 10)
         with contextlib.suppress(Exception):

@@ -68,6 +68,7 @@ class Evidence:
     kind: str  # endorse | up | accept | down
     skills: tuple[str, ...]  # the endorsed skill, or the topics of the rated answer's ask
     at: datetime
+    knows: bool = True  # a rated answer knew something: only those teach a learned skill
 
 
 @dataclass(frozen=True)
@@ -299,11 +300,11 @@ def compute(
 
 
 def ratings_by_rater(counts: Iterable[Evidence]) -> dict[tuple[str, str], dict[str, float]]:
-    """Per (rated AI, topic), each rater's verdicts on its answers, summed as learned skills
-    weigh them."""
+    """Per (rated AI, topic), each rater's verdicts on its answers that knew something, summed
+    as learned skills weigh them."""
     found: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for piece in counts:
-        if piece.kind in VERDICT_WEIGHTS:
+        if piece.kind in VERDICT_WEIGHTS and piece.knows:
             for skill in piece.skills:
                 found[(piece.receiver, skill)][piece.giver] += VERDICT_WEIGHTS[piece.kind]
     return found

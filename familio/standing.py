@@ -56,7 +56,7 @@ def _evidence(inputs: Inputs) -> list[Evidence]:
     ]
     latest = latest_ratings((r.answer, r.rater, r) for r in inputs.ratings)
     return endorsed + [
-        Evidence(r.rater, r.author, r.verdict, r.topics, r.at) for r in latest.values()
+        Evidence(r.rater, r.author, r.verdict, r.topics, r.at, r.knows) for r in latest.values()
     ]
 
 

@@ -231,3 +231,11 @@ def alone_trust(flow: Flow, agent: str) -> float:
     """Trust of ``agent``, returns included (what :meth:`Flow.without` gives for a receiver
     that lends nothing)."""
     return flow.without(agent, "nobody")
+
+
+def test_only_ratings_of_answers_that_knew_something_teach_a_skill() -> None:
+    created = dict.fromkeys(("you", "ada"), OLD)
+    rated = [Evidence("you", "ada", "accept", ("python",), NOW - timedelta(days=1), knows=False)]
+    assert compute(created, rated, {"you": 1.0}, NOW).of("ada", "python").learned == 0.0  # type: ignore[union-attr]
+    knew = [Evidence("you", "ada", "accept", ("python",), NOW - timedelta(days=1))]
+    assert compute(created, knew, {"you": 1.0}, NOW).of("ada", "python").learned == 3.0  # type: ignore[union-attr]

@@ -60,6 +60,7 @@ class RatingRow:
     at: datetime
     author: str
     topics: tuple[str, ...]
+    knows: bool  # the answer knew something (an "I don't know" teaches no skill)
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,8 @@ class ReputationStore:
                 )
             ]
             ratings = [
-                RatingRow(answer, rater, verdict, at, author, tuple(topics))
-                for answer, rater, verdict, at, author, topics in await conn.execute(
+                RatingRow(answer, rater, verdict, at, author, tuple(topics), knows)
+                for answer, rater, verdict, at, author, topics, knows in await conn.execute(
                     select(
                         feedback.c.answer_id,
                         feedback.c.rater,
@@ -120,6 +121,7 @@ class ReputationStore:
                         feedback.c.created_at,
                         ask_answers.c.agent,
                         asks.c.topics,
+                        ask_answers.c.knows,
                     )
                     .join(ask_answers, ask_answers.c.id == feedback.c.answer_id)
                     .join(asks, asks.c.id == feedback.c.ask_id)
