@@ -212,7 +212,8 @@ def trusted(db: str = Db, home: Path = Home, as_json: bool = Json) -> None:
     def render() -> None:
         if not found:
             console.print(
-                "nobody yet: reputation is seeded by the age of each identity. "
+                "nobody yet: reputation is seeded by the family's founders (the identities "
+                "made within a day of the first). "
                 "`cloudbrain familio trust NAME` seeds it with your trust instead."
             )
         for name, weight in sorted(found.items()):
