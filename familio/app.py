@@ -156,7 +156,14 @@ class WebServer:
         assert self._socket is not None, "web server not started"
         return int(self._socket.getsockname()[1])
 
-    async def start(self, host: str, port: int) -> None:
+    @property
+    def address(self) -> tuple[str, int]:
+        assert self._socket is not None, "web server not started"
+        host, port = self._socket.getsockname()[:2]
+        return str(host), int(port)
+
+    async def start(self, host: str, port: int, tls: tuple[str, str] = ("", "")) -> None:
+        """Listen on ``host:port``; with a certificate and key (PEM files), over HTTPS."""
         # The socket is ours, so a port in use is our error to report (uvicorn would exit).
         try:
             self._socket = _listen(host, port)
@@ -172,6 +179,8 @@ class WebServer:
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=2,
+            ssl_certfile=tls[0] or None,
+            ssl_keyfile=tls[1] or None,
         )
         self._server = _Embedded(config)
         self._task = asyncio.create_task(self._server.serve([self._socket]), name="web")

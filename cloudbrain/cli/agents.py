@@ -12,7 +12,7 @@ from rich.table import Table
 
 from cloudbrain.cli.options import Db, Home, Json, Token, Url, run, settings, with_engine
 from cloudbrain.cli.output import ago, console, emit, fail
-from cloudbrain.credentials import save
+from cloudbrain.credentials import save, server_url
 from cloudbrain.errors import CloudBrainError
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def create(
         ),
         as_json,
     )
-    saved = save(config.home, name, token) if save_token else None
+    saved = save(config.home, server_url(config.home), name, token) if save_token else None
 
     def render() -> None:
         console.print(f"created agent [bold]{record.name}[/]")
@@ -231,7 +231,6 @@ def run_agent(
     from cloudbrain.agent.runtime import AgentConfig, AgentRuntime
     from cloudbrain.cli.outbox import flushing_job, local_mail
     from cloudbrain.credentials import resolve
-    from cloudbrain.settings import client_url
 
     if brain not in ("auto", "ollama", "recall"):
         fail(CloudBrainError(f"unknown brain {brain!r}", hint="use ollama, recall or auto"))
@@ -239,7 +238,7 @@ def run_agent(
         fail(CloudBrainError(f"unknown Ollama API {ollama_api!r}", hint="use chat or generate"))
     config = settings(home)
     try:
-        credentials = resolve(config.home, name, token)
+        credentials = resolve(config.home, url, name, token)
         # Checked and escaped here, before anything connects or touches the disk.
         folder = device_folder(config.home, credentials.name, device or socket.gethostname())
     except CloudBrainError as error:
@@ -270,7 +269,8 @@ def run_agent(
             AgentConfig(
                 name=credentials.name,
                 token=credentials.token,
-                url=client_url(url),
+                url=credentials.url,
+                trust=credentials.trust,
                 device=device_name,
                 folder=folder,
                 skills=tuple(skill),

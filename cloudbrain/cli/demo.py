@@ -115,7 +115,7 @@ async def _demo(config: Settings, brain: str) -> None:
     from cloudbrain.agent.brains import RecallBrain
     from cloudbrain.agent.brains.ollama import DEFAULT_MODEL, DEFAULT_URL, OllamaBrain
     from cloudbrain.agent.runtime import AgentConfig, AgentRuntime
-    from cloudbrain.credentials import MissingCredentials, resolve, save
+    from cloudbrain.credentials import MissingCredentials, resolve, save, trust_for
     from cloudbrain.db import create_engine, upgrade
     from cloudbrain.identity import create_agent, get_agent
     from cloudbrain.memory.embedding import available_embedder
@@ -129,7 +129,7 @@ async def _demo(config: Settings, brain: str) -> None:
         for member in (None, *FAMILY):  # the asker first: the default when there is none
             name = member.name if member else ASKER
             try:
-                tokens[name] = resolve(config.home, name, None).token
+                tokens[name] = resolve(config.home, config.url, name, None).token
                 continue
             except MissingCredentials:
                 pass
@@ -144,7 +144,7 @@ async def _demo(config: Settings, brain: str) -> None:
                 description=member.description if member else "you, asking from the CLI",
                 skills=list(member.skills) if member else [],
             )
-            save(config.home, name, tokens[name])
+            save(config.home, config.url, name, tokens[name])
         embedder, _ = await asyncio.to_thread(available_embedder, config.embedder)
         await MemoryStore(engine, embedder).add(seed_memories(datetime.now(UTC)))
         await seed_social(engine, ASKER)
@@ -161,6 +161,7 @@ async def _demo(config: Settings, brain: str) -> None:
                     name=member.name,
                     token=tokens[member.name],
                     url=server.url,
+                    trust=trust_for(config.home, server.url),
                     device=member.device,
                     folder=config.home / "agents" / member.name / member.device,
                     skills=member.skills,
