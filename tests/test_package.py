@@ -149,7 +149,8 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Dist:
     """The sdist and the wheel, built as `make dist` builds them: in an isolated environment
     with the build backend pyproject asks for, the wheel from the sdist."""
     out = tmp_path_factory.mktemp("dist")
-    # Set, setuptools says "byte-compiling is disabled" about the machine, not the package.
+    # Where PYTHONDONTWRITEBYTECODE is set, setuptools warns "byte-compiling is disabled": a
+    # warning about the machine, not the package, which would hide the ones that matter.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     built = subprocess.run(
         [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
