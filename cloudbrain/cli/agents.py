@@ -174,8 +174,10 @@ def prune(
 @app.command("run")
 def run_agent(
     name: str = typer.Argument(
-        ...,
-        help="The agent to run (its token comes from --token, CLOUDBRAIN_TOKEN or the credentials file).",
+        None,
+        help="The agent to run (default: the one `cloudbrain login` saved for the server); its "
+        "token comes from --token, CLOUDBRAIN_TOKEN or that login.",
+        show_default=False,
     ),
     brain: str = typer.Option(
         "auto",
