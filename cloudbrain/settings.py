@@ -151,11 +151,6 @@ class Settings:
         return f"{'wss' if self.tls else 'ws'}://{self.local_host()}:{self.port}"
 
 
-def client_url(explicit: str | None = None) -> str:
-    """The server URL a client connects to: flag, then ``CLOUDBRAIN_URL``, then the default."""
-    return explicit or os.environ.get("CLOUDBRAIN_URL") or f"ws://127.0.0.1:{DEFAULT_PORT}"
-
-
 def _convert(name: str, type_name: Any, raw: str) -> Any:
     kind = str(type_name)
     try:
