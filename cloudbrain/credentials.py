@@ -142,6 +142,17 @@ def forget(home: Path, url: str, name: str | None = None) -> list[str]:
     return removed
 
 
+def saved_tokens(home: Path, name: str) -> list[str]:
+    """Every token saved for an agent called ``name``, whatever its server: for the one
+    program that can check them without sending them anywhere, the owner of the database."""
+    found = []
+    for entry in _servers(_read(home)).values():
+        agent = entry.get("agents", {}).get(name)
+        if isinstance(agent, dict) and isinstance(agent.get("token"), str):
+            found.append(agent["token"])
+    return found
+
+
 def saved_servers(home: Path) -> list[dict[str, Any]]:
     """What is saved, server by server, without the tokens (for listing)."""
     data = _read(home)

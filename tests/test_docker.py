@@ -271,7 +271,7 @@ def test_the_command_check_catches_what_the_cli_does_not_have() -> None:
         ["serve"],  # no such command
         ["agent"],  # a group, not a command
         ["server", "--nodes", "n1"],  # no such flag
-        ["agent", "run", "--device", "laptop"],  # the name is missing
+        ["agent", "create", "--skill", "python"],  # the name is missing
         ["agent", "run", "a", "b"],  # one name too many
         ["agent", "run", "a", "--gpu-memory", "lots"],  # not a number
     ):

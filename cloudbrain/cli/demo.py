@@ -115,9 +115,9 @@ async def _demo(config: Settings, brain: str) -> None:
     from cloudbrain.agent.brains import RecallBrain
     from cloudbrain.agent.brains.ollama import DEFAULT_MODEL, DEFAULT_URL, OllamaBrain
     from cloudbrain.agent.runtime import AgentConfig, AgentRuntime
-    from cloudbrain.credentials import MissingCredentials, resolve, save, trust_for
+    from cloudbrain.credentials import save, saved_tokens, trust_for
     from cloudbrain.db import create_engine, upgrade
-    from cloudbrain.identity import create_agent, get_agent
+    from cloudbrain.identity import agent_of_token, create_agent, get_agent
     from cloudbrain.memory.embedding import available_embedder
     from cloudbrain.memory.store import MemoryStore
     from cloudbrain.server import Server, settle
@@ -128,11 +128,15 @@ async def _demo(config: Settings, brain: str) -> None:
     try:
         for member in (None, *FAMILY):  # the asker first: the default when there is none
             name = member.name if member else ASKER
-            try:
-                tokens[name] = resolve(config.home, config.url, name, None).token
+            # Saved by an earlier demo, perhaps on another port: its own database says whose.
+            for token in saved_tokens(config.home, name):
+                found = await agent_of_token(engine, token)
+                if found is not None and found.name == name:
+                    tokens[name] = token
+                    save(config.home, config.url, name, token)
+                    break
+            if name in tokens:
                 continue
-            except MissingCredentials:
-                pass
             if await get_agent(engine, name) is not None:
                 raise CloudBrainError(
                     f"agent {name!r} exists but its token is not saved under {config.home}",
