@@ -88,7 +88,16 @@ app.command("import-legacy")(legacy.import_legacy)
 # Modules of the optional parts, by the extra that installs them (see pyproject.toml).
 EXTRAS = {
     "agent": {"sqlalchemy", "aiosqlite", "alembic", "numpy", "ollama", "onnxruntime", "tokenizers"},
-    "server": {"asyncpg", "aiosmtpd", "mail_deduplicate", "fastapi", "uvicorn", "jinja2", "redis"},
+    "server": {
+        "asyncpg",
+        "aiosmtpd",
+        "mail_deduplicate",
+        "fastapi",
+        "uvicorn",
+        "jinja2",
+        "redis",
+        "prometheus_client",
+    },
 }
 
 
