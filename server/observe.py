@@ -19,12 +19,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cloudbrain.familio.app import can_read
+from cloudbrain.errors import ProtocolError
+from cloudbrain.familio.app import STATUS, can_read, error_body
 from cloudbrain.server.metrics import CONTENT_TYPE, Metrics
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,12 @@ def add_routes(
             return JSONResponse({"status": "unavailable", "failed": failed}, 503)
         return JSONResponse({"status": "ok"})
 
-    async def scrape() -> Response:
+    async def scrape(request: Request) -> Response:
+        try:
+            await can_read(request)
+        except ProtocolError as refused:
+            # The error body of the REST API, not the web view's error page: a scraper reads it.
+            return error_body(refused.code, refused.detail, STATUS.get(refused.code, 400))
         try:
             metrics.pending.set(await pending(CHECK_SECONDS))
         except Exception as exc:  # the database is away: the rest is still worth reading
@@ -118,10 +124,4 @@ def add_routes(
     # Not part of Familio's REST API, so not in its OpenAPI document either.
     app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
     app.add_api_route("/readyz", readyz, methods=["GET"], include_in_schema=False)
-    app.add_api_route(
-        "/metrics",
-        scrape,
-        methods=["GET"],
-        include_in_schema=False,
-        dependencies=[Depends(can_read)],
-    )
+    app.add_api_route("/metrics", scrape, methods=["GET"], include_in_schema=False)
