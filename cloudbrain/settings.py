@@ -101,6 +101,8 @@ class Settings:
     # How often reputation is worked out again (when anything it depends on changed), seconds.
     reputation_every: float = 10.0
     log_level: str = "INFO"
+    # How log lines look: "text" for people, or "json" (one object per line) for collectors.
+    log_format: str = "text"
 
     @classmethod
     def load(cls, **overrides: Any) -> Settings:

@@ -176,6 +176,8 @@ class WebServer:
             # Outside FastAPI's own error handling, so even a 500 carries the headers.
             SecurityHeaders(self.app),
             lifespan="off",
+            # uvicorn's lines go through the process's own handlers (and format: JSON too).
+            log_config=None,
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=2,

@@ -45,7 +45,9 @@ from cloudbrain.server.hub import Hub
 from cloudbrain.server.legacy import LegacyClients
 from cloudbrain.server.mail import HubFamily
 from cloudbrain.server.memory import MemoryService
+from cloudbrain.server.metrics import Metrics
 from cloudbrain.server.node_name import NodeName
+from cloudbrain.server.observe import Readiness, add_routes
 from cloudbrain.server.outbox import OutboxBudget
 from cloudbrain.server.social import SocialService
 from cloudbrain.server.spool import Spool
@@ -86,6 +88,8 @@ class Server:
         self._name: NodeName | None = None  # this node's name on Redis, in a cluster
         self._holding: asyncio.Task[None] | None = None  # renews it until the cluster does
         self._tls: ssl.SSLContext | None = None
+        # This server's own, so that several servers in one process count apart.
+        self.metrics = Metrics(settings.node)
 
     @property
     def port(self) -> int:
@@ -196,6 +200,7 @@ class Server:
             lambda name: hub.answering_session(name),
             make_summarizer(settings.summarizer),
             settings.max_asks_per_session,
+            metrics=self.metrics,
         )
         self.spool = None
         if settings.spool:
@@ -206,7 +211,7 @@ class Server:
             await self.spool.start()
         hub = self.hub = Hub(
             store,
-            MemoryService(memory, store.session_agents),
+            MemoryService(memory, store.session_agents, self.metrics),
             BrainService(brains),
             DirectoryService(directory, lambda: self.url),
             asks,
@@ -218,6 +223,7 @@ class Server:
                 node_bytes=settings.node_outbox_bytes,
                 session_frames=settings.outbox_limit,
             ),
+            metrics=self.metrics,
         )
         self.hub.writer.start()
         if self._name is not None:
@@ -240,7 +246,15 @@ class Server:
                 reputation,
                 Activity(self.engine, ask_store, brains),
             )
-            self.web = WebServer(make_app(familio), familio)
+            app = make_app(familio)
+            cluster = self.cluster
+            add_routes(
+                app,
+                self.metrics,
+                Readiness(self.engine, cluster.redis.ping if cluster is not None else None),
+                store.count_pending,
+            )
+            self.web = WebServer(app, familio)
             await self.web.start(
                 settings.listening_host("http"), settings.http_port, settings.tls_files
             )
@@ -250,7 +264,7 @@ class Server:
             else None
         )
         self._listener = await websocket_serve(
-            ConnectionHandler(self.hub, self.engine, settings, legacy),
+            ConnectionHandler(self.hub, self.engine, settings, legacy, self.metrics),
             settings.listening_host("ws"),
             settings.port,
             ssl=self._tls,
@@ -315,6 +329,7 @@ class Server:
             on_remote_answer=remote_answer,
             end_node_sessions=lambda node: store.close_node_sessions(node, "node gone"),
             open_session_nodes=store.nodes_with_open_sessions,
+            metrics=self.metrics,
         )
         self.feed = DeliveryFeed(store, hub.sessions_of, hub.local_agents, cluster.poll_seconds)
         cluster.feed_ring, cluster.feed_offer = self.feed.ring, self.feed.offer

@@ -103,6 +103,7 @@ EXTRAS = {
         "jinja2",
         "redis",
         "cryptography",
+        "prometheus_client",
     },
 }
 

@@ -10,7 +10,19 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from cloudbrain.cli.options import Db, Home, Json, Token, Url, run, settings, with_engine
+from cloudbrain.cli.options import (
+    Db,
+    Home,
+    Json,
+    LogFormat,
+    LogLevel,
+    Token,
+    Url,
+    run,
+    settings,
+    start_logging,
+    with_engine,
+)
 from cloudbrain.cli.output import ago, console, emit, fail
 from cloudbrain.credentials import save, server_url
 from cloudbrain.errors import CloudBrainError
@@ -216,6 +228,8 @@ def run_agent(
     url: str = Url,
     token: str = Token,
     home: Path = Home,
+    log_level: str = LogLevel,
+    log_format: str = LogFormat,
 ) -> None:
     """Run an agent that answers messages from what it remembers and learns from each exchange.
 
@@ -238,17 +252,14 @@ def run_agent(
         fail(CloudBrainError(f"unknown brain {brain!r}", hint="use ollama, recall or auto"))
     if ollama_api not in ("chat", "generate"):
         fail(CloudBrainError(f"unknown Ollama API {ollama_api!r}", hint="use chat or generate"))
-    config = settings(home)
+    config = settings(home, log_level=log_level, log_format=log_format)
     try:
         credentials = resolve(config.home, url, name, token)
         # Checked and escaped here, before anything connects or touches the disk.
         folder = device_folder(config.home, credentials.name, device or socket.gethostname())
     except CloudBrainError as error:
         fail(error)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-    )
-    logging.getLogger("websockets").setLevel(logging.WARNING)
+    start_logging(config, ("websockets",))
     device_name = device or socket.gethostname()
     thinker = OllamaBrain(
         credentials.name,

@@ -38,6 +38,7 @@ from cloudbrain.cli.options import (
     SmtpPort,
     run,
     settings,
+    start_logging,
 )
 from cloudbrain.cli.output import console, fail
 from cloudbrain.errors import CloudBrainError
@@ -95,11 +96,7 @@ def demo(
         http_port=http_port,
         http=http,
     )
-    logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-    )
-    for noisy in ("websockets", "alembic.runtime.migration", "mail.log"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    start_logging(config, ("websockets", "alembic.runtime.migration", "mail.log"))
     try:
         run(_demo(config, brain))
     except OSError as exc:

@@ -89,6 +89,19 @@ Http = typer.Option(
     help="Serve Familio, the web view and REST API (env CLOUDBRAIN_HTTP; default: on).",
     show_default=False,
 )
+LogLevel = typer.Option(
+    None,
+    "--log-level",
+    help="DEBUG, INFO, WARNING or ERROR (env CLOUDBRAIN_LOG_LEVEL; default: INFO).",
+    show_default=False,
+)
+LogFormat = typer.Option(
+    None,
+    "--log-format",
+    help="text, or json: one JSON object per line with time, level, logger and message "
+    "(env CLOUDBRAIN_LOG_FORMAT; default: text).",
+    show_default=False,
+)
 Since = typer.Option(
     None, "--since", help="From this time: 30m, 2h, 2d, 1w, yesterday, 2026-11-20 …"
 )
@@ -117,6 +130,16 @@ def settings(home: Path | None = None, db: str | None = None, **overrides: Any) 
     # say so). A missing one is made 0700 by whatever first writes into it.
     private_home(config.home, create=False)
     return config
+
+
+def start_logging(config: Settings, quiet: tuple[str, ...] = ()) -> None:
+    """Log as the settings say (see :mod:`cloudbrain.logs`), or fail naming the choices."""
+    from cloudbrain.logs import configure
+
+    try:
+        configure(config.log_level, config.log_format, quiet)
+    except CloudBrainError as exc:
+        fail(exc)
 
 
 def run(coroutine: Coroutine[Any, Any, T], as_json: bool = False) -> T:

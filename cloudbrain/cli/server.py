@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 
 import typer
@@ -14,11 +13,14 @@ from cloudbrain.cli.options import (
     Http,
     HttpPort,
     Json,
+    LogFormat,
+    LogLevel,
     MailDomain,
     Smtp,
     SmtpPort,
     run,
     settings,
+    start_logging,
 )
 from cloudbrain.cli.output import console, emit, fail
 from cloudbrain.errors import CloudBrainError
@@ -81,11 +83,8 @@ def run_server(
         help="This node's name in logs and sessions (env CLOUDBRAIN_NODE; default: hostname).",
         show_default=False,
     ),
-    log_level: str = typer.Option(
-        None,
-        help="DEBUG, INFO, WARNING or ERROR (env CLOUDBRAIN_LOG_LEVEL; default: INFO).",
-        show_default=False,
-    ),
+    log_level: str = LogLevel,
+    log_format: str = LogFormat,
     smtp_port: int = SmtpPort,
     mail_domain: str = MailDomain,
     smtp: bool = Smtp,
@@ -133,6 +132,7 @@ def run_server(
         port=port,
         node=node,
         log_level=log_level,
+        log_format=log_format,
         smtp_port=smtp_port,
         mail_domain=mail_domain,
         smtp=smtp,
@@ -141,14 +141,12 @@ def run_server(
         redis_url=redis,
         legacy_protocol=legacy_protocol,
     )
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
     # Our own lines say who connected and why they left; the libraries' would repeat them.
-    for noisy in ("websockets", "alembic.runtime.migration", "mail.log"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
-    console.print(f"[bold]CloudBrain[/] server starting on [cyan]{config.url}[/] (Ctrl-C stops it)")
+    start_logging(config, ("websockets", "alembic.runtime.migration", "mail.log"))
+    if config.log_format.strip().lower() != "json":  # there, every line out is a JSON object
+        console.print(
+            f"[bold]CloudBrain[/] server starting on [cyan]{config.url}[/] (Ctrl-C stops it)"
+        )
     try:
         asyncio.run(serve(config))
     except ValueError as exc:  # a setting that cannot work, e.g. an unknown embedder spec
