@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from cloudbrain.directory.search import matches
 from cloudbrain.errors import ErrorCode, ProtocolError
 from cloudbrain.familio import charts
-from cloudbrain.familio.app import Context, can_read, familio_of
+from cloudbrain.familio.app import Context, can_read, familio_of, here
 from cloudbrain.familio.profile import social_profile
 from cloudbrain.familio.reads import MAX_PAGE, memories_page, profile_of, sorted_family
 from cloudbrain.ids import is_uuid
@@ -278,6 +278,7 @@ async def asks_page(
         page=page,
         pages=pages(total, 20),
         asker=asker or "",
+        back=here(request),
     )
 
 
@@ -286,7 +287,17 @@ async def ask_page(request: Request, ask: str, familio: Service) -> HTMLResponse
     rows, _ = await familio.activity.asks(1, ask_id=ask) if is_uuid(ask) else ([], 0)
     if not rows:
         raise ProtocolError(ErrorCode.NOT_FOUND, f"no ask with id {ask!r}")
-    return render(request, "asks.html", asks=rows, total=1, page=1, pages=1, asker="", single=True)
+    return render(
+        request,
+        "asks.html",
+        asks=rows,
+        total=1,
+        page=1,
+        pages=1,
+        asker="",
+        single=True,
+        back=here(request),
+    )
 
 
 @router.get("/graph", response_class=HTMLResponse)

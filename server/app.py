@@ -234,6 +234,9 @@ class Server:
                     self.engine,
                     settings.http_reads,
                     trusted_hosts(settings.listening_host("http"), settings.http_hosts),
+                    failures=AuthFailures(
+                        delay=settings.http_login_delay, most=settings.http_login_failures
+                    ),
                 ),
                 social,
                 social_changes,
