@@ -112,6 +112,7 @@ def _form(request: Request, access: Access, back: str, *, problem: str, status: 
     form_token = secrets.token_urlsafe(32)
     response = render(request, "login.html", next=back, form_token=form_token, problem=problem)
     response.status_code = status
+    response.headers["Cache-Control"] = "no-store"  # each visit gets a token of its own
     _set_cookie(response, access, access.form_cookie, form_token, FORM_LIFETIME)
     return response
 

@@ -41,7 +41,12 @@ def wants_html(request: Request) -> bool:
 
 def render(request: Request, template: str, **context: Any) -> HTMLResponse:
     familio = familio_of(request)
-    return familio.templates.TemplateResponse(request, template, context)
+    response = familio.templates.TemplateResponse(request, template, context)
+    if getattr(request.state, "login", None) is not None:
+        # The page holds the login's form token and what only the login may read: no cache
+        # on the way (a proxy) or in the browser keeps it for whoever comes next.
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def error_page(request: Request, status: int, detail: str) -> HTMLResponse:

@@ -108,7 +108,7 @@ async def test_a_login_reads_what_only_a_token_may_and_says_who_is_logged_in(
     value = http.cookies[COOKIE]
 
     page = await http.get("/agents/bob", headers=HTML)
-    assert page.status_code == 200
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
     assert 'Logged in as <a id="logged-in-as" href="/agents/alice">alice</a>' in page.text
     assert (await http.get("/api/agents")).status_code == 200
     # The database keeps the hash of the cookie, never the cookie.
