@@ -90,6 +90,10 @@ class Settings:
     # More names (commas or spaces) the Host header of a loopback read may give besides
     # localhost, loopback addresses and ``host``: the name a proxy on this machine forwards.
     http_hosts: str = ""
+    # Failed logins to the web view from one address: the answer waits http_login_delay
+    # seconds, doubled with each failure; after http_login_failures the address is locked out.
+    http_login_failures: int = 5
+    http_login_delay: float = 1.0
     # Cluster mode: the Redis that several server nodes on one database share ("": one node).
     redis_url: str = ""
     # Take clients of the original CloudBrain protocol on the same port (from this machine only:

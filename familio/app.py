@@ -18,11 +18,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
@@ -40,6 +42,10 @@ from cloudbrain.storage.social import SocialStore
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
+
+# Pages fetched by the family page's script, not opened by a person: a refusal stays a refusal
+# there rather than a redirect to the login form.
+FETCHED = frozenset({"/rows", "/events"})
 
 # The HTTP status of each error code, for error bodies: {"error": {"code", "detail"}}.
 STATUS = {
@@ -67,7 +73,15 @@ class Context:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
-        self.templates = Jinja2Templates(directory=HERE / "templates")
+        self.templates = Jinja2Templates(
+            directory=HERE / "templates", context_processors=[login_context]
+        )
+
+
+def login_context(request: Request) -> dict[str, Any]:
+    """What every page shows of the login: who is logged in, and the token its forms carry
+    (the read check looked the login up before any page is rendered)."""
+    return {"login": getattr(request.state, "login", None)}
 
 
 def familio_of(request: Request) -> Context:
@@ -85,13 +99,34 @@ async def can_read(request: Request) -> None:
     await familio_of(request).access.may_read(request)
 
 
+def to_login(request: Request) -> bool:
+    """Whether a refusal for want of a token sends the browser to the login form instead: a
+    page a person opened, not the REST API, a write or what a page's script fetches."""
+    from cloudbrain.familio.pages import wants_html
+
+    path = request.url.path
+    return wants_html(request) and request.method in ("GET", "HEAD") and path not in FETCHED
+
+
+def here(request: Request) -> str:
+    """This page's path and query: where a form on it, or the login, sends the browser back."""
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def login_address(request: Request) -> str:
+    """/login, with the page to come back to once logged in."""
+    back = here(request)
+    return "/login" if back == "/" else f"/login?next={quote(back, safe='')}"
+
+
 def error_body(code: str, detail: str, status: int) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse({"error": {"code": code, "detail": detail}}, status, headers=headers)
 
 
 def make_app(familio: Context) -> FastAPI:
-    from cloudbrain.familio import api, pages
+    from cloudbrain.familio import actions, api, login, pages
 
     app = FastAPI(
         title="CloudBrain Familio",
@@ -102,12 +137,16 @@ def make_app(familio: Context) -> FastAPI:
     )
     app.state.familio = familio
     app.include_router(api.router)
+    app.include_router(login.router)
+    app.include_router(actions.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.exception_handler(ProtocolError)
     async def refused(request: Request, exc: ProtocolError) -> Response:
         status = STATUS.get(exc.code, 400)
+        if status == 401 and to_login(request):
+            return RedirectResponse(login_address(request), 303)
         if pages.wants_html(request):
             return pages.error_page(request, status, exc.detail)
         return error_body(exc.code, exc.detail, status)

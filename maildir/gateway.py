@@ -8,7 +8,7 @@ refusal with the SMTP code that says what went wrong.
 
 AUTH is offered and taken only over TLS (STARTTLS, or TLS from the first byte, when a
 certificate is configured) or on a loopback connection: a token never crosses a network in clear text. Failed AUTH slows down the
-address it comes from, then locks it out for a while (:mod:`cloudbrain.maildir.auth_limit`).
+address it comes from, then locks it out for a while (:mod:`cloudbrain.auth_limit`).
 
 Trusting loopback trusts every process on this machine, a mail relay among them: a relay that
 forwards mail from elsewhere makes every sender look local. So mail taken on that trust must
@@ -38,7 +38,7 @@ from typing import Protocol
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from cloudbrain.maildir.auth_limit import AuthFailures
+from cloudbrain.auth_limit import AuthFailures
 from cloudbrain.maildir.folders import SENT, mark, put_once, read, safe_name, waiting
 from cloudbrain.maildir.mapping import (
     MailError,

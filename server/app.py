@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.server import Server as WebSocketServer
 from websockets.asyncio.server import serve as websocket_serve
 
+from cloudbrain.auth_limit import AuthFailures
 from cloudbrain.db import create_engine, upgrade
 from cloudbrain.db.types import utcnow
 from cloudbrain.errors import CloudBrainError, ProtocolError
@@ -26,7 +27,6 @@ from cloudbrain.familio.app import Context, WebServer, make_app
 from cloudbrain.familio.social import SocialChanges
 from cloudbrain.familio.standing import Standing
 from cloudbrain.files import private_home
-from cloudbrain.maildir.auth_limit import AuthFailures
 from cloudbrain.maildir.gateway import MailGateway
 from cloudbrain.memory.embedding import available_embedder, lexical_warning
 from cloudbrain.memory.reembed import reembed
@@ -240,6 +240,9 @@ class Server:
                     self.engine,
                     settings.http_reads,
                     trusted_hosts(settings.listening_host("http"), settings.http_hosts),
+                    failures=AuthFailures(
+                        delay=settings.http_login_delay, most=settings.http_login_failures
+                    ),
                 ),
                 social,
                 social_changes,

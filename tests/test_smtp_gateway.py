@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
+from cloudbrain import auth_limit
 from cloudbrain.agent.client import Client
+from cloudbrain.auth_limit import LONGEST_DELAY, AfterFailure, AuthFailures
 from cloudbrain.certificates import make_server_files
 from cloudbrain.ids import new_id
-from cloudbrain.maildir import auth_limit
-from cloudbrain.maildir.auth_limit import LONGEST_DELAY, AfterFailure, AuthFailures
 from cloudbrain.maildir.gateway import INCOMING
 from cloudbrain.server import Server
 from cloudbrain.settings import Settings
