@@ -97,8 +97,12 @@ def certificate_fingerprint(path: Path) -> str:
 
 
 def certificate_names(path: Path) -> list[str]:
+    """The host names and addresses a certificate (the first in a PEM file) is valid for."""
     cert = x509.load_pem_x509_certificate(path.read_bytes())
-    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    try:
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
     return [str(n) for n in names.get_values_for_type(x509.DNSName)] + [
         str(a) for a in names.get_values_for_type(x509.IPAddress)
     ]

@@ -10,6 +10,7 @@ import logging
 import signal
 import ssl
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from types import TracebackType
 
 import redis.asyncio as aioredis
@@ -239,7 +240,11 @@ class Server:
                 Access(
                     self.engine,
                     settings.http_reads,
-                    trusted_hosts(settings.listening_host("http"), settings.http_hosts),
+                    trusted_hosts(
+                        settings.listening_host("http"),
+                        " ".join([settings.http_hosts, *self._certificate_names()]),
+                    ),
+                    secure_cookies=self._tls is not None,
                     failures=AuthFailures(
                         delay=settings.http_login_delay, most=settings.http_login_failures
                     ),
@@ -298,6 +303,16 @@ class Server:
                 _address(self.web.address),
                 self.http_url,
             )
+
+    def _certificate_names(self) -> list[str]:
+        """The names the server's certificate carries: the names people type to reach it, so
+        the web view takes them as its Host without a CLOUDBRAIN_HTTP_HOSTS entry."""
+        cert, _ = self.settings.tls_files
+        if not cert:
+            return []
+        from cloudbrain.certificates import certificate_names
+
+        return certificate_names(Path(cert))
 
     async def _prepare_recall(self, memory: MemoryStore) -> None:
         """Load the vector index now rather than at the first recall, which would wait for it;

@@ -32,6 +32,7 @@ from cloudbrain.server import Server
 from cloudbrain.settings import Settings
 from cloudbrain.tls import CertificateRefused, Trust, normal_pin, plaintext_refusal
 from tests.services import ServerProcess, cli_env
+from tests.test_familio_login import cookie_set, log_in
 from tests.test_smtp_gateway import outside_address, plain
 
 
@@ -331,3 +332,30 @@ def test_credentials_written_before_servers_were_known_belong_to_this_machines_s
     os.chmod(home / "credentials.json", 0o600)
     listed = json.loads(cloudbrain(home, "logins", "--json", CLOUDBRAIN_PORT="8799").stdout)
     assert listed[0]["url"] == "ws://127.0.0.1:8799" and listed[0]["agents"] == ["alice"]
+
+
+async def test_a_person_logs_in_to_the_web_view_by_a_name_its_certificate_carries(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    made = make_server_files(home, ["laptop.example", "127.0.0.1"])
+    token = await agent(home, "alice")
+    async with Server(local_settings(home, http_reads="nobody")) as server:
+        assert server.web is not None
+        # What a browser on the LAN sends: the name it typed, in Host and in Origin. No
+        # CLOUDBRAIN_HTTP_HOSTS entry: the certificate's names are this server's names.
+        named = f"laptop.example:{server.web.port}"
+        async with httpx.AsyncClient(
+            base_url=server.http_url,
+            verify=ssl.create_default_context(cafile=made.ca),
+            headers={"Host": named, "Origin": f"https://{named}"},
+        ) as browser:
+            logged_in = await log_in(browser, token)
+            assert logged_in.status_code == 303
+            cookie = cookie_set(logged_in, "__Host-familio_login").lower()
+            assert "secure" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+            page = await browser.get("/", headers={"Accept": "text/html"})
+            assert page.status_code == 200 and "alice" in page.text
+            # A name the certificate does not carry is another site (DNS rebinding).
+            foreign = await browser.get("/", headers={"Host": f"evil.example:{server.web.port}"})
+            assert foreign.status_code in (400, 403)
