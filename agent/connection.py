@@ -56,7 +56,7 @@ from cloudbrain.protocol import (
     parse_server_frame,
 )
 from cloudbrain.ratelimit import TokenBucket
-from cloudbrain.tls import CertificateRefused, Trust, check_pin, client_context
+from cloudbrain.tls import CertificateRefused, Trust, check_pin, client_context, refusal_of
 
 log = logging.getLogger(__name__)
 
@@ -252,9 +252,7 @@ class Connection:
                 **secure,
             )
         except ssl.SSLCertVerificationError as exc:
-            raise CertificateRefused(
-                f"the certificate of {self.url} is not trusted ({exc.verify_message})"
-            ) from None
+            raise refusal_of(self.url, exc) from None
         if self.trust.pin:
             try:
                 check_pin(ws.transport.get_extra_info("ssl_object"), self.trust.pin)

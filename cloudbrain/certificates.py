@@ -38,17 +38,22 @@ class ServerFiles:
     new_ca: bool
 
 
-def default_names() -> list[str]:
-    """What a server on this machine is called: its host name (and .local, as mDNS resolves
-    it), localhost, the loopback addresses and the addresses its name resolves to."""
-    host = socket.gethostname()
-    names = [host, f"{host}.local", "localhost", "127.0.0.1", "::1"]
-    try:
-        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError:
-        found = []
-    names += [str(entry[4][0]) for entry in found]
-    return list(dict.fromkeys(names))
+LOCAL_NAMES = ["localhost", "127.0.0.1", "::1"]
+
+
+def certificate_names_for(given: list[str]) -> list[str]:
+    """The names a server certificate carries: those given (default: this machine's host
+    name, NAME.local as mDNS resolves it, and the addresses the name resolves to), and always
+    this machine's own, which the commands run on the server itself connect to."""
+    if not given:
+        host = socket.gethostname()
+        given = [host, f"{host}.local"]
+        try:
+            found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except OSError:
+            found = []
+        given += [str(entry[4][0]) for entry in found]
+    return list(dict.fromkeys([*given, *LOCAL_NAMES]))
 
 
 def make_server_files(

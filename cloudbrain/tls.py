@@ -17,6 +17,7 @@ import re
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cloudbrain.errors import CloudBrainError
 
@@ -27,6 +28,8 @@ CA_KEY_FILE = "ca-key.pem"
 CERT_FILE = "server.pem"
 KEY_FILE = "server-key.pem"
 
+# OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH
+NAME_MISMATCH = frozenset({62, 64})
 _PIN = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
 
 
@@ -132,12 +135,25 @@ def check_pin(ssl_object: ssl.SSLObject | ssl.SSLSocket | None, pin: str) -> Non
 class CertificateRefused(CloudBrainError):
     """The server's certificate is not the one this client trusts."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(
             message,
-            hint="if the server made a new certificate, copy its CA (or fingerprint) again "
-            "with `cloudbrain login URL --ca FILE` or `--pin`; otherwise something is in between",
+            hint=hint
+            or "if the server made a new CA, copy its ca.pem (or fingerprint) again with "
+            "`cloudbrain login URL --ca FILE` or `--pin`; otherwise something is in between",
         )
+
+
+def refusal_of(url: str, error: ssl.SSLCertVerificationError) -> CertificateRefused:
+    """What a failed certificate check means, and what to do about it."""
+    host = urlsplit(url).hostname or url
+    if error.verify_code in NAME_MISMATCH:
+        return CertificateRefused(
+            f"the certificate of {url} does not name {host}",
+            hint=f"on the server, `cloudbrain tls init --name {host}` adds the name (the CA "
+            "stays the same); or connect by a name the certificate has",
+        )
+    return CertificateRefused(f"the certificate of {url} is not trusted ({error.verify_message})")
 
 
 def is_local(host: str) -> bool:

@@ -107,10 +107,11 @@ async def test_the_certificate_must_name_the_address_dialled(tmp_path: Path) -> 
     made = make_server_files(tmp_path / "home", ["laptop.example"])
     token = await agent(tmp_path / "home", "alice")
     async with Server(local_settings(tmp_path / "home")) as server:
-        with pytest.raises(CertificateRefused, match="not trusted"):
+        with pytest.raises(CertificateRefused, match=r"does not name 127\.0\.0\.1") as refused:
             await Client(
                 server.url, "alice", token, trust=Trust(ca_file=str(made.ca)), timeout=5
             ).connect()
+        assert "tls init --name 127.0.0.1" in refused.value.hint
 
 
 async def test_clear_text_to_a_tls_port_gets_nowhere(tls_server: Server, tmp_path: Path) -> None:
@@ -238,7 +239,7 @@ def test_tls_init_then_login_from_another_machine(tmp_path: Path) -> None:
     assert oct(Path(made["key"]).stat().st_mode & 0o777) == "0o600"
     shown = json.loads(cloudbrain(server_home, "tls", "show", "--json").stdout)
     assert shown["fingerprint"] == made["fingerprint"]
-    assert shown["names"] == ["localhost", "127.0.0.1"]
+    assert shown["names"] == ["localhost", "127.0.0.1", "::1"]  # this machine's are always in
     token = json.loads(cloudbrain(server_home, "agent", "create", "jetson-agent", "--json").stdout)[
         "token"
     ]

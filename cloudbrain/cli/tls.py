@@ -22,8 +22,8 @@ def init(
         None,
         "--name",
         help="A name or address other machines use for this server (repeat the flag): "
-        "laptop.local, 192.168.1.10 … Default: this machine's host name, NAME.local, "
-        "localhost, its loopback and resolved addresses.",
+        "laptop.local, 192.168.1.10 … Default: this machine's host name, NAME.local and the "
+        "addresses it resolves to. localhost and the loopback addresses are always added.",
         show_default=False,
     ),
     port: int = typer.Option(
@@ -42,15 +42,15 @@ def init(
     keeps the CA, so machines that trust it need nothing new, and makes a new certificate:
     that is how names are added.
     """
-    from cloudbrain.certificates import default_names, make_server_files
+    from cloudbrain.certificates import LOCAL_NAMES, certificate_names_for, make_server_files
 
     config = settings(home, port=port)
-    chosen = list(dict.fromkeys(names or default_names()))
+    chosen = certificate_names_for(names or [])
     try:
         made = make_server_files(config.home, chosen)
     except CloudBrainError as exc:
         fail(exc, as_json)
-    first = next((n for n in chosen if n not in ("localhost", "127.0.0.1", "::1")), chosen[0])
+    first = next((n for n in chosen if n not in LOCAL_NAMES), chosen[0])
     url = f"wss://{first}:{config.port}"
     found = {
         "ca": str(made.ca),
@@ -73,6 +73,7 @@ def init(
             f"     cloudbrain login {url} --name NAME --ca ca.pem\n"
             f"     (or, without the file: --pin {made.fingerprint})",
             highlight=False,
+            soft_wrap=True,  # a fingerprint cut in two cannot be pasted
         )
 
     emit(found, as_json, render)
