@@ -94,7 +94,10 @@ class AgentRuntime:
         # nothing, is loaded first: once connected, questions may come.
         await self.local.load_embedder()
         try:
-            await self.client.connect(wait=True)
+            if not await self._connect_unless(stop):
+                await self.client.close()
+                log.info("%s stopped before a server answered", self.config.name)
+                return
             await self.local.open()
         except BaseException:
             await self.client.close()
@@ -127,6 +130,22 @@ class AgentRuntime:
             finally:
                 watchdog.cancel()
             log.info("%s stopped", self.config.name)
+
+    async def _connect_unless(self, stop: asyncio.Event) -> bool:
+        """Connect, waiting as long as it takes for a server to answer, unless told to stop
+        first (a service manager's SIGTERM must not wait for the network); whether connected."""
+        log.info("%s connecting to %s", self.config.name, self.client.url)
+        connecting = asyncio.create_task(self.client.connect(wait=True), name="connect")
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait([connecting, stopping], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not connecting.done():
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connecting
+            return False
+        connecting.result()  # a refused token raises here
+        return True
 
     async def _shut_down(self, tasks: Sequence[asyncio.Task[Any]]) -> None:
         """Stop the loops, sync what is left, save the brain state, close the connection and

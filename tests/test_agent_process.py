@@ -291,3 +291,29 @@ def test_a_long_device_name_is_still_one_folder(tmp_path: Path) -> None:
     assert device_folder(tmp_path, "alice", twin) != folder
     private_folder(folder)
     assert folder.is_dir()
+
+
+def test_an_agent_waiting_for_a_server_stops_when_told(tmp_path: Path) -> None:
+    """With no server to be reached, `agent run` keeps trying, and says so; a SIGTERM then
+    ends it at once, as a service manager expects."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cloudbrain", "agent", "run", "alice", "--brain", "recall"],
+        env=cli_env(
+            tmp_path / "home",
+            CLOUDBRAIN_URL=f"ws://127.0.0.1:{free_port()}",
+            CLOUDBRAIN_TOKEN="cb_nothing_listens",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:  # the first line it logs: what it is waiting for
+        if b"connecting to" in line:
+            break
+    process.send_signal(signal.SIGTERM)
+    try:
+        rest = process.communicate(timeout=15)[0].decode()
+    finally:
+        process.kill()
+    assert process.returncode == 0, rest
+    assert "alice stopped before a server answered" in rest
