@@ -92,7 +92,14 @@ async def prune_agents(
 ) -> list[AgentRecord]:
     """The active identities made since ``since``, but those named in ``keep``: the ones a
     flood of sign-ups would have made. Revoked when ``revoke``, else only listed."""
-    found = [r for r in made_since(await list_agents(engine), since) if r.name not in keep]
+    everyone = await list_agents(engine)
+    unknown = sorted(set(keep) - {r.name for r in everyone})
+    if unknown:  # a typo in --keep would otherwise revoke the very agent meant to be kept
+        raise AgentNotFound(
+            f"no agent named {', '.join(map(repr, unknown))} to keep",
+            hint="`cloudbrain agent list` shows the agents there are",
+        )
+    found = [r for r in made_since(everyone, since) if r.name not in keep]
     if revoke:
         return [await revoke_agent(engine, r.name) for r in found]
     return found

@@ -143,6 +143,9 @@ def test_fresh_identities_are_listed_and_pruned(running: tuple[ServerProcess, Cl
     # Without --yes nothing is revoked: it says what would be.
     dry = cli("agent", "prune", "--made-within", "1", "--keep", "nina").stdout
     assert "would revoke 2: troll1, troll2" in dry and "--yes" in dry
+    # A name to keep that is not there (a typo) revokes nothing and says so.
+    typo = cli("agent", "prune", "--made-within", "1", "--keep", "nnia", "--yes", ok=False)
+    assert typo.returncode == 1 and "'nnia'" in typo.stderr
     assert len(cli.json("agent", "list")) == 3
     pruned = cli.json("agent", "prune", "--made-within", "1", "--keep", "nina", "--yes")
     assert [a["name"] for a in pruned["revoked"]] == ["troll1", "troll2"]
