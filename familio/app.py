@@ -156,6 +156,14 @@ class WebServer:
         assert self._socket is not None, "web server not started"
         return int(self._socket.getsockname()[1])
 
+    @property
+    def address(self) -> tuple[str, int]:
+        """The address the web view's socket is bound to: host (as bound, ``0.0.0.0`` for
+        every address) and port."""
+        assert self._socket is not None, "web server not started"
+        host, port = self._socket.getsockname()[:2]
+        return str(host), int(port)
+
     async def start(self, host: str, port: int) -> None:
         # The socket is ours, so a port in use is our error to report (uvicorn would exit).
         try:

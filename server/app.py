@@ -259,7 +259,13 @@ class Server:
             self.url,
         )
         if self.web is not None:
-            log.info("Familio, the web view, on %s", self.http_url)
+            # Where it is bound, which in a container or on 0.0.0.0 is not where this
+            # machine's browser goes; then that URL.
+            log.info(
+                "Familio, the web view, listening on %s; on this machine at %s",
+                _address(self.web.address),
+                self.http_url,
+            )
 
     async def _prepare_recall(self, memory: MemoryStore) -> None:
         """Load the vector index now rather than at the first recall, which would wait for it;
