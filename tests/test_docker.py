@@ -399,10 +399,12 @@ def test_the_dockerignore_check_follows_dockers_rules() -> None:
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_the_images_get_every_source_of_the_package_and_nothing_else(dockerfile: Path) -> None:
-    """What the build copies is in the context its .dockerignore leaves (BuildKit reads
-    `<Dockerfile>.dockerignore`), and it is the whole package: a new subpackage in
-    pyproject.toml needs a COPY here."""
-    ignore = dockerfile.with_name(dockerfile.name + ".dockerignore")
+    """What the build copies is in the context the .dockerignore of the repository root leaves
+    (the context is the root; the classic builder reads no `<Dockerfile>.dockerignore`, so
+    there must be none, or BuildKit would read another list), and it is the whole package: a
+    new subpackage in pyproject.toml needs a COPY here."""
+    assert not dockerfile.with_name(dockerfile.name + ".dockerignore").exists()
+    ignore = ROOT / ".dockerignore"
     patterns = [
         line.strip()
         for line in ignore.read_text().splitlines()
