@@ -23,8 +23,8 @@
 
 ARG BASE=cloudbrain-base:bookworm-42380345ec28
 
-# --- builder: CloudBrain's agent in a venv, pip outside it (as in docker/Dockerfile) ---------
-FROM ${BASE} AS builder
+# --- dependencies: those of the agent, in a venv, pip outside it (as in docker/Dockerfile) --
+FROM ${BASE} AS dependencies
 # PEM text of authorities this machine trusts beyond Debian's; this stage only (see Dockerfile).
 ARG EXTRA_CA_CERTS=""
 RUN if [ -n "$EXTRA_CA_CERTS" ]; then \
@@ -37,7 +37,15 @@ WORKDIR /src
 # The dependencies first, so their layer stays cached until pyproject.toml changes.
 COPY pyproject.toml docker/requirements.py ./
 RUN /opt/pip/bin/python requirements.py agent > requirements.txt \
-    && /opt/pip/bin/pip --python /opt/cloudbrain/bin/python install -r requirements.txt
+    && /opt/pip/bin/pip --python /opt/cloudbrain/bin/python install -r requirements.txt \
+    && /opt/pip/bin/python requirements.py --build > build.txt && /opt/pip/bin/pip install -r build.txt
+# CloudBrain itself goes to a folder of its own, which the venv reads through a .pth file: a
+# change of the sources then makes a new small layer in the image, not a new copy of the venv.
+RUN echo /opt/cloudbrain-package > "$(/opt/cloudbrain/bin/python -c \
+        'import sysconfig; print(sysconfig.get_path("purelib"))')/cloudbrain-package.pth"
+
+# --- package: CloudBrain built and installed next to its dependencies ------------------------
+FROM dependencies AS package
 COPY README.md ./
 COPY cloudbrain cloudbrain
 COPY server server
@@ -45,17 +53,23 @@ COPY agent agent
 COPY directory directory
 COPY maildir maildir
 COPY familio familio
-RUN /opt/pip/bin/pip --python /opt/cloudbrain/bin/python install '.[agent]' \
+# Built with the build backend installed above, and installed without its dependencies (they
+# are all there, which `pip check` proves): a change of the sources or README downloads nothing.
+RUN /opt/pip/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheel . \
+    && /opt/pip/bin/pip --python /opt/cloudbrain/bin/python install --no-deps \
+        --target /opt/cloudbrain-package /tmp/wheel/*.whl \
     && /opt/pip/bin/pip --python /opt/cloudbrain/bin/python check \
-    && /opt/cloudbrain/bin/cloudbrain --help > /dev/null
+    && /opt/cloudbrain-package/bin/cloudbrain --help > /dev/null
 
 # --- runtime: the same base and Python, the venv, no sources, no pip ------------------------
 FROM ${BASE}
 RUN useradd --uid 10001 --user-group --create-home --home-dir /home/cloudbrain \
         --shell /usr/sbin/nologin cloudbrain \
     && mkdir /data && chown cloudbrain:cloudbrain /data
-COPY --from=builder /opt/cloudbrain /opt/cloudbrain
-ENV PATH=/opt/cloudbrain/bin:$PATH \
+# The venv with the dependencies (cached while pyproject.toml stays), then CloudBrain.
+COPY --from=dependencies /opt/cloudbrain /opt/cloudbrain
+COPY --from=package /opt/cloudbrain-package /opt/cloudbrain-package
+ENV PATH=/opt/cloudbrain-package/bin:/opt/cloudbrain/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     CLOUDBRAIN_HOME=/data \
     OLLAMA_HOST=http://127.0.0.1:11434

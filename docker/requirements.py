@@ -1,6 +1,7 @@
 """Prints the requirements of CloudBrain's extras, one a line, from pyproject.toml alone.
 
     python3 requirements.py server > requirements.txt
+    python3 requirements.py --build        # the build backend's requirement (setuptools>=69)
 
 The images install these before they copy the sources, so the layer with the dependencies
 (minutes to build, hundreds of MB) is rebuilt only when pyproject.toml changes. An extra that
@@ -35,9 +36,11 @@ def requirements(project: dict[str, Any], extras: list[str]) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    path = Path("pyproject.toml")
-    project = tomllib.loads(path.read_text())["project"]
-    print("\n".join(requirements(project, argv[1:])))
+    pyproject = tomllib.loads(Path("pyproject.toml").read_text())
+    if argv[1:] == ["--build"]:
+        print("\n".join(pyproject["build-system"]["requires"]))
+    else:
+        print("\n".join(requirements(pyproject["project"], argv[1:])))
     return 0
 
 

@@ -687,11 +687,15 @@ def test_every_image_compose_pulls_is_pinned(jetson_config: dict[str, Any]) -> N
 
 def test_the_dockerfiles_name_no_unpinned_image() -> None:
     for dockerfile in DOCKERFILES:
+        stages: list[str] = []
         for keyword, arguments in instructions(dockerfile):
             if keyword == "FROM":
                 # Every stage starts from ARG BASE, whose default is the local base's tag
-                # (tests/test_container.py checks it against docker/base-image.sh).
-                assert arguments.split()[0] == "${BASE}", f"{dockerfile.name}: FROM {arguments}"
+                # (tests/test_container.py checks it against docker/base-image.sh), or from
+                # a stage before it.
+                words = arguments.split()
+                assert words[0] in ["${BASE}", *stages], f"{dockerfile.name}: FROM {arguments}"
+                stages += words[2:3] if words[1:2] == ["AS"] else []
 
 
 def test_compose_publishes_on_this_machine_only_unless_told(config: dict[str, Any]) -> None:
