@@ -247,6 +247,8 @@ def image(base_image: str, pytestconfig: pytest.Config) -> Built:
     assert words[-1] == ".", "README builds from the repository root"
     tagged = words.index("-t") + 1
     words[tagged] = IMAGE
+    # A failed step's container is removed too, so failed runs leave nothing behind.
+    words[2:2] = ["--force-rm"]
     extra_cas = "".join(p.read_text() for p in sorted(LOCAL_CAS.glob("*.crt")))
     if extra_cas:
         words[2:2] = ["--build-arg", f"EXTRA_CA_CERTS={extra_cas}"]
