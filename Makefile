@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench base-image clean
+.PHONY: run test lint bench dist base-image clean
 
 run: $(VENV)/.runtime
 	$(BIN)/cloudbrain demo
@@ -30,6 +30,11 @@ bench: $(VENV)/.runtime
 	$(BIN)/python -m bench.familio
 	$(BIN)/python -m bench.cluster
 
+# The wheel and the sdist, in dist/: what another machine installs without a clone.
+dist: $(VENV)/.dev
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -47,4 +52,4 @@ base-image:
 	docker/base-image.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info build dist

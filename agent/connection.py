@@ -13,10 +13,11 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
@@ -55,6 +56,7 @@ from cloudbrain.protocol import (
     parse_server_frame,
 )
 from cloudbrain.ratelimit import TokenBucket
+from cloudbrain.tls import CertificateRefused, Trust, check_pin, client_context, refusal_of
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +77,14 @@ class Connection:
         max_backoff: float = 10.0,
         dedupe_window: int = 100_000,
         on_presence: Callable[[Presence], None] | None = None,
+        trust: Trust | None = None,
     ) -> None:
         # Several servers (nodes of one cluster): the next is tried when one cannot be reached.
         self.urls = server_urls(url)
+        # How a wss:// server proves itself (a CA file or a pinned certificate); checked before
+        # the token is sent. Refused at once for a ws:// URL, where it would mean nothing.
+        self.trust = trust or Trust()
+        self._tls = {u: client_context(u, self.trust) for u in self.urls}
         self._at = 0
         self.name = name
         self.device = device or socket.gethostname()
@@ -228,19 +235,49 @@ class Connection:
                 hint="is `cloudbrain server` running there? CLOUDBRAIN_URL or --url picks the server",
             )
 
+    async def _open(self) -> ClientConnection:
+        """A WebSocket to the current server whose certificate (for wss://) is one we trust."""
+        tls = self._tls[self.url]
+        # Only for wss://: websockets refuses ``ssl`` on ws://, and would take None there as
+        # "no TLS" on wss://.
+        secure: dict[str, Any] = {"ssl": tls} if tls is not None else {}
+        try:
+            ws = await connect(
+                self.url,
+                open_timeout=self.timeout,
+                max_size=None,  # the server is trusted to send sane frames
+                compression=None,
+                ping_interval=20,
+                ping_timeout=20,
+                **secure,
+            )
+        except ssl.SSLCertVerificationError as exc:
+            raise refusal_of(self.url, exc) from None
+        if self.trust.pin:
+            try:
+                check_pin(ws.transport.get_extra_info("ssl_object"), self.trust.pin)
+            except CertificateRefused:
+                await ws.close()
+                raise
+        return ws
+
     async def _run(self, *, retry_first: bool) -> None:
         attempt = 0
         ever_connected = False
         while not self._closing:
             try:
-                ws = await connect(
-                    self.url,
-                    open_timeout=self.timeout,
-                    max_size=None,  # the server is trusted to send sane frames
-                    compression=None,
-                    ping_interval=20,
-                    ping_timeout=20,
-                )
+                ws = await self._open()
+            except CertificateRefused as exc:
+                # Nothing secret was sent. Before the first success this is a setting to fix;
+                # later it may be a server that changed its certificate, or someone between.
+                if not ever_connected:
+                    self._failure = exc
+                    self._end()
+                    return
+                log.warning("%s; trying again", exc)
+                attempt += 1
+                await self._backoff(attempt)
+                continue
             except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
                 failed = self.url
                 self._at = (self._at + 1) % len(self.urls)

@@ -15,7 +15,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from cloudbrain.memory.facts import Fact, Judged, asks_anything, extract_facts, 
 from cloudbrain.memory.records import Kind, MemoryRecord
 from cloudbrain.memory.store import RecallFilter
 from cloudbrain.protocol import ANSWERS_CAPABILITY, DeviceProfile, Question
+from cloudbrain.tls import Trust
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class AgentConfig:
     skills: tuple[str, ...] = ()
     profile: DeviceProfile | None = None  # announced, so asks can route heavy work here
     embedder: str = DEFAULT_SPEC  # how this device's own memory store embeds (CLOUDBRAIN_EMBEDDER)
+    trust: Trust = field(default_factory=Trust)  # how a wss:// server proves itself
 
 
 class AgentRuntime:
@@ -73,6 +75,7 @@ class AgentRuntime:
             capabilities=(ANSWERS_CAPABILITY,),
             skills=config.skills,
             profile=config.profile,
+            trust=config.trust,
         )
         self.brain_state = BrainStateManager(self.client, config.folder)
         self._handled: OrderedDict[str, None] = self._load_handled()

@@ -79,7 +79,7 @@ async def measure(db_url: str, workdir: Path) -> dict[str, Any]:
         [sys.executable, "-m", "cloudbrain", "demo", "--brain", "recall"], env, home / "demo.log"
     )
     with demo:
-        you = resolve(home, "you", None)
+        you = resolve(home, demo.url, "you", None)
         async with Client(demo.url, "you", you.token, timeout=30) as client:
             await until_online(client, LIVE)
             on_first, on_chosen, off_nobody, ms = [], [], [], []

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from cloudbrain.tls import CERT_FILE, KEY_FILE, tls_folder
+
 DEFAULT_PORT = 8766
 
 
@@ -23,8 +25,20 @@ class Settings:
     home: Path = field(default_factory=default_home)
     # Empty means the embedded default: a SQLite file under ``home``.
     database_url: str = ""
+    # Where the listeners bind: ``host`` for all three, unless ws_host, http_host or smtp_host
+    # names another address for one of them.
     host: str = "127.0.0.1"
+    ws_host: str = ""
+    http_host: str = ""
+    smtp_host: str = ""
     port: int = DEFAULT_PORT
+    # TLS for all three listeners (wss://, https://, SMTP STARTTLS): a PEM certificate (chain)
+    # and its key. Empty: the pair `cloudbrain tls init` wrote under home/tls, if there is one.
+    tls_cert: str = ""
+    tls_key: str = ""
+    # A listener that other machines can reach without TLS is refused unless this is on (for
+    # a TLS proxy in front, or a network the person trusts).
+    allow_plaintext: bool = False
     node: str = field(default_factory=socket.gethostname)
     max_frame_bytes: int = 1024 * 1024
     # Per-connection token bucket: sustained frames per second and the burst above it.
@@ -59,10 +73,9 @@ class Settings:
     smtp_port: int = 8025
     smtp_max_bytes: int = 1024 * 1024
     smtp_trust_loopback: bool = True
-    # STARTTLS: a PEM certificate (chain) and its key ("": no TLS). AUTH is offered only over
-    # TLS or on loopback, so a gateway open to a network needs them for anyone to log in.
-    smtp_tls_cert: str = ""
-    smtp_tls_key: str = ""
+    # With TLS, the gateway offers STARTTLS, or with smtp_implicit_tls speaks TLS from the
+    # first byte (as on port 465). AUTH is taken only over TLS or on loopback.
+    smtp_implicit_tls: bool = False
     # Failed AUTH from one address: the answer waits smtp_auth_delay seconds, doubled with each
     # failure; after smtp_auth_failures the connection is closed and the address locked out.
     smtp_auth_failures: int = 5
@@ -77,6 +90,10 @@ class Settings:
     # More names (commas or spaces) the Host header of a loopback read may give besides
     # localhost, loopback addresses and ``host``: the name a proxy on this machine forwards.
     http_hosts: str = ""
+    # Failed logins to the web view from one address: the answer waits http_login_delay
+    # seconds, doubled with each failure; after http_login_failures the address is locked out.
+    http_login_failures: int = 5
+    http_login_delay: float = 1.0
     # Cluster mode: the Redis that several server nodes on one database share ("": one node).
     redis_url: str = ""
     # Take clients of the original CloudBrain protocol on the same port (from this machine only:
@@ -88,6 +105,8 @@ class Settings:
     # How often reputation is worked out again (when anything it depends on changed), seconds.
     reputation_every: float = 10.0
     log_level: str = "INFO"
+    # How log lines look: "text" for people, or "json" (one object per line) for collectors.
+    log_format: str = "text"
 
     @classmethod
     def load(cls, **overrides: Any) -> Settings:
@@ -109,19 +128,33 @@ class Settings:
         return self.database_url or f"sqlite+aiosqlite:///{self.home / 'cloudbrain.db'}"
 
     @property
-    def local_host(self) -> str:
-        """The address clients on this machine use to reach this server."""
-        return "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+    def tls_files(self) -> tuple[str, str]:
+        """The certificate and key in force: the configured pair, or the one under home/tls."""
+        if self.tls_cert or self.tls_key:
+            return self.tls_cert, self.tls_key
+        folder = tls_folder(self.home)
+        cert, key = folder / CERT_FILE, folder / KEY_FILE
+        return (str(cert), str(key)) if cert.exists() and key.exists() else ("", "")
+
+    @property
+    def tls(self) -> bool:
+        return any(self.tls_files)
+
+    def listening_host(self, listener: str) -> str:
+        """Where ``listener`` ("ws", "http" or "smtp") binds."""
+        return str(getattr(self, f"{listener}_host")) or self.host
+
+    def local_host(self, listener: str = "ws") -> str:
+        """The address clients on this machine use to reach ``listener``."""
+        host = self.listening_host(listener)
+        if host in ("0.0.0.0", "::", ""):
+            return "127.0.0.1"
+        return f"[{host}]" if ":" in host else host
 
     @property
     def url(self) -> str:
         """The WebSocket URL clients on this machine use to reach this server."""
-        return f"ws://{self.local_host}:{self.port}"
-
-
-def client_url(explicit: str | None = None) -> str:
-    """The server URL a client connects to: flag, then ``CLOUDBRAIN_URL``, then the default."""
-    return explicit or os.environ.get("CLOUDBRAIN_URL") or f"ws://127.0.0.1:{DEFAULT_PORT}"
+        return f"{'wss' if self.tls else 'ws'}://{self.local_host()}:{self.port}"
 
 
 def _convert(name: str, type_name: Any, raw: str) -> Any:

@@ -2,8 +2,8 @@
 
 It finds the server's command line in /proc (PID 1, or a child of an init), reads the ports
 the way the server does (flag, then ``CLOUDBRAIN_*`` variable, then default) and asks the
-web view for ``GET /api/presence``; with the web view off (``--no-http``) it checks that the
-WebSocket port accepts connections. A container running anything else (an agent) has no port
+web view's listener for ``GET /healthz``, which answers whatever the read policy; with the web
+view off (``--no-http``) it checks that the WebSocket port accepts connections. A container running anything else (an agent) has no port
 to probe and passes: it is up as long as its command runs. Exit 0 healthy, 1 not.
 
 Only the standard library: slim images have no curl.
@@ -80,7 +80,7 @@ def probe(args: Sequence[str], env: Mapping[str, str]) -> str | None:
     host = "127.0.0.1" if host in ANY_ADDRESS else host
     http_port = setting(args, "--http-port", env, "8767")
     if switch(args, "http", env) and http_port != "0":
-        url = f"http://{host}:{http_port}/api/presence"
+        url = f"http://{host}:{http_port}/healthz"
         try:
             with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
                 status = int(response.status)
@@ -88,9 +88,7 @@ def probe(args: Sequence[str], env: Mapping[str, str]) -> str | None:
             status = exc.code
         except OSError as exc:
             return f"{url}: {exc}"
-        # 401/403: reads are closed to this address (CLOUDBRAIN_HTTP_READS=nobody), yet the
-        # server is up and answering.
-        return None if status in (200, 401, 403) else f"{url}: HTTP {status}"
+        return None if status == 200 else f"{url}: HTTP {status}"
     port = int(setting(args, "--port", env, "8766"))
     try:
         with socket.create_connection((host, port), timeout=TIMEOUT):

@@ -1,11 +1,12 @@
 """Context's REST API, under ``/api``. Collections are filtered by query parameters (AI names
 may hold a ``/``, so they are never a path segment except at the end). Lists come a page at a time (``page``, ``per_page``,
 with ``total``); errors have one body, ``{"error": {"code", "detail"}}``, with the codes of the
-wire protocol; writes act as the agent whose token comes as ``Authorization: Bearer``."""
+wire protocol; writes act as the agent whose token comes as ``Authorization: Bearer`` (or, from a
+browser logged in at ``/login``, as its login's agent, with the login's ``X-CSRF-Token``)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field, JsonValue
@@ -14,6 +15,7 @@ from cloudbrain.directory.search import matches
 from cloudbrain.errors import ErrorCode, ProtocolError
 from cloudbrain.familio.app import Context, can_read, familio_of
 from cloudbrain.familio.profile import social_profile
+from cloudbrain.familio.rating import Verdict, rate_answer
 from cloudbrain.familio.reads import (
     MAX_PAGE,
     Page,
@@ -271,7 +273,7 @@ class EndorseBody(BaseModel):
 
 
 class RateBody(BaseModel):
-    verdict: Literal["up", "down", "accept"]
+    verdict: Verdict
 
 
 @router.post("/follows", summary="Follow an AI, as the agent of the token")
@@ -301,7 +303,5 @@ async def delete_endorsement(
 async def post_feedback(
     ask: str, answer: str, body: RateBody, familio: Service, agent: Writer
 ) -> Changed:
-    known = is_uuid(ask) and is_uuid(answer)
-    if not known or not await familio.family.rate(ask, answer, agent, body.verdict):
-        raise ProtocolError(ErrorCode.NOT_FOUND, "that ask has no answer with that id")
+    await rate_answer(familio.family, ask, answer, agent, body.verdict)
     return Changed(changed=True)

@@ -18,11 +18,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
@@ -40,6 +42,10 @@ from cloudbrain.storage.social import SocialStore
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
+
+# Pages fetched by the family page's script, not opened by a person: a refusal stays a refusal
+# there rather than a redirect to the login form.
+FETCHED = frozenset({"/rows", "/events"})
 
 # The HTTP status of each error code, for error bodies: {"error": {"code", "detail"}}.
 STATUS = {
@@ -67,7 +73,15 @@ class Context:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
-        self.templates = Jinja2Templates(directory=HERE / "templates")
+        self.templates = Jinja2Templates(
+            directory=HERE / "templates", context_processors=[login_context]
+        )
+
+
+def login_context(request: Request) -> dict[str, Any]:
+    """What every page shows of the login: who is logged in, and the token its forms carry
+    (the read check looked the login up before any page is rendered)."""
+    return {"login": getattr(request.state, "login", None)}
 
 
 def familio_of(request: Request) -> Context:
@@ -85,13 +99,34 @@ async def can_read(request: Request) -> None:
     await familio_of(request).access.may_read(request)
 
 
+def to_login(request: Request) -> bool:
+    """Whether a refusal for want of a token sends the browser to the login form instead: a
+    page a person opened, not the REST API, a write or what a page's script fetches."""
+    from cloudbrain.familio.pages import wants_html
+
+    path = request.url.path
+    return wants_html(request) and request.method in ("GET", "HEAD") and path not in FETCHED
+
+
+def here(request: Request) -> str:
+    """This page's path and query: where a form on it, or the login, sends the browser back."""
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def login_address(request: Request) -> str:
+    """/login, with the page to come back to once logged in."""
+    back = here(request)
+    return "/login" if back == "/" else f"/login?next={quote(back, safe='')}"
+
+
 def error_body(code: str, detail: str, status: int) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse({"error": {"code": code, "detail": detail}}, status, headers=headers)
 
 
 def make_app(familio: Context) -> FastAPI:
-    from cloudbrain.familio import api, pages
+    from cloudbrain.familio import actions, api, login, pages
 
     app = FastAPI(
         title="CloudBrain Familio",
@@ -102,12 +137,16 @@ def make_app(familio: Context) -> FastAPI:
     )
     app.state.familio = familio
     app.include_router(api.router)
+    app.include_router(login.router)
+    app.include_router(actions.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.exception_handler(ProtocolError)
     async def refused(request: Request, exc: ProtocolError) -> Response:
         status = STATUS.get(exc.code, 400)
+        if status == 401 and to_login(request):
+            return RedirectResponse(login_address(request), 303)
         if pages.wants_html(request):
             return pages.error_page(request, status, exc.detail)
         return error_body(exc.code, exc.detail, status)
@@ -158,13 +197,12 @@ class WebServer:
 
     @property
     def address(self) -> tuple[str, int]:
-        """The address the web view's socket is bound to: host (as bound, ``0.0.0.0`` for
-        every address) and port."""
         assert self._socket is not None, "web server not started"
         host, port = self._socket.getsockname()[:2]
         return str(host), int(port)
 
-    async def start(self, host: str, port: int) -> None:
+    async def start(self, host: str, port: int, tls: tuple[str, str] = ("", "")) -> None:
+        """Listen on ``host:port``; with a certificate and key (PEM files), over HTTPS."""
         # The socket is ours, so a port in use is our error to report (uvicorn would exit).
         try:
             self._socket = _listen(host, port)
@@ -177,9 +215,13 @@ class WebServer:
             # Outside FastAPI's own error handling, so even a 500 carries the headers.
             SecurityHeaders(self.app),
             lifespan="off",
+            # uvicorn's lines go through the process's own handlers (and format: JSON too).
+            log_config=None,
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=2,
+            ssl_certfile=tls[0] or None,
+            ssl_keyfile=tls[1] or None,
         )
         self._server = _Embedded(config)
         self._task = asyncio.create_task(self._server.serve([self._socket]), name="web")

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from cloudbrain.directory.search import matches
 from cloudbrain.errors import ErrorCode, ProtocolError
 from cloudbrain.familio import charts
-from cloudbrain.familio.app import Context, can_read, familio_of
+from cloudbrain.familio.app import Context, can_read, familio_of, here
 from cloudbrain.familio.profile import social_profile
 from cloudbrain.familio.reads import MAX_PAGE, memories_page, profile_of, sorted_family
 from cloudbrain.ids import is_uuid
@@ -41,7 +41,12 @@ def wants_html(request: Request) -> bool:
 
 def render(request: Request, template: str, **context: Any) -> HTMLResponse:
     familio = familio_of(request)
-    return familio.templates.TemplateResponse(request, template, context)
+    response = familio.templates.TemplateResponse(request, template, context)
+    if getattr(request.state, "login", None) is not None:
+        # The page holds the login's form token and what only the login may read: no cache
+        # on the way (a proxy) or in the browser keeps it for whoever comes next.
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def error_page(request: Request, status: int, detail: str) -> HTMLResponse:
@@ -278,6 +283,7 @@ async def asks_page(
         page=page,
         pages=pages(total, 20),
         asker=asker or "",
+        back=here(request),
     )
 
 
@@ -286,7 +292,17 @@ async def ask_page(request: Request, ask: str, familio: Service) -> HTMLResponse
     rows, _ = await familio.activity.asks(1, ask_id=ask) if is_uuid(ask) else ([], 0)
     if not rows:
         raise ProtocolError(ErrorCode.NOT_FOUND, f"no ask with id {ask!r}")
-    return render(request, "asks.html", asks=rows, total=1, page=1, pages=1, asker="", single=True)
+    return render(
+        request,
+        "asks.html",
+        asks=rows,
+        total=1,
+        page=1,
+        pages=1,
+        asker="",
+        single=True,
+        back=here(request),
+    )
 
 
 @router.get("/graph", response_class=HTMLResponse)

@@ -6,9 +6,9 @@ authenticated with AUTH PLAIN or LOGIN (agent name and token), or, when the serv
 own machine, sending from loopback as the agent the MAIL FROM address names — and answers every
 refusal with the SMTP code that says what went wrong.
 
-AUTH is offered and taken only over TLS (STARTTLS, when a certificate is configured) or on a
-loopback connection: a token never crosses a network in clear text. Failed AUTH slows down the
-address it comes from, then locks it out for a while (:mod:`cloudbrain.maildir.auth_limit`).
+AUTH is offered and taken only over TLS (STARTTLS, or TLS from the first byte, when a
+certificate is configured) or on a loopback connection: a token never crosses a network in clear text. Failed AUTH slows down the
+address it comes from, then locks it out for a while (:mod:`cloudbrain.auth_limit`).
 
 Trusting loopback trusts every process on this machine, a mail relay among them: a relay that
 forwards mail from elsewhere makes every sender look local. So mail taken on that trust must
@@ -38,8 +38,7 @@ from typing import Protocol
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from cloudbrain.errors import CloudBrainError
-from cloudbrain.maildir.auth_limit import AuthFailures
+from cloudbrain.auth_limit import AuthFailures
 from cloudbrain.maildir.folders import SENT, mark, put_once, read, safe_name, waiting
 from cloudbrain.maildir.mapping import (
     MailError,
@@ -102,6 +101,7 @@ class MailGateway:
         *,
         trust_loopback: bool,
         tls: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
         failures: AuthFailures | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -110,6 +110,7 @@ class MailGateway:
         self.domain = domain
         self.trust_loopback = trust_loopback
         self.tls = tls
+        self.implicit_tls = implicit_tls  # the listener wraps every connection in TLS itself
         # Not ``auth_...``: aiosmtpd takes every handler attribute of that name for a mechanism.
         self.failures = failures if failures is not None else AuthFailures()
         self.clock = clock
@@ -130,7 +131,7 @@ class MailGateway:
             ident="CloudBrain mail gateway",
             data_size_limit=max_bytes,
             enable_SMTPUTF8=True,
-            tls_context=self.tls,
+            tls_context=None if self.implicit_tls else self.tls,  # no STARTTLS inside TLS
             auth_required=False,  # mail from loopback may be trusted; handle_MAIL decides
             # TLS or loopback: aiosmtpd's switch knows only TLS, so handle_EHLO and _may_auth
             # decide per connection.
@@ -153,7 +154,7 @@ class MailGateway:
         responses: list[str],
     ) -> list[str]:
         session.host_name = hostname  # what aiosmtpd does itself when there is no hook
-        if _may_auth(session):
+        if _may_auth(server):
             return responses
         return [line for line in responses if not line.startswith("250-AUTH ")]
 
@@ -172,7 +173,7 @@ class MailGateway:
     async def _refuse(self, server: SMTP) -> AuthResult | None:
         """Why this connection may not AUTH at all (before it sends any credentials)."""
         assert server.session is not None
-        if not _may_auth(server.session):
+        if not _may_auth(server):
             return AuthResult(success=False, handled=False, message=ENCRYPTION_REQUIRED)
         if self.failures.locked(_client(server.session), self.clock()):
             await _hang_up(server)
@@ -322,30 +323,12 @@ class MailGateway:
         await asyncio.gather(*self._asking, return_exceptions=True)
 
 
-def tls_context(cert: str, key: str) -> ssl.SSLContext | None:
-    """The STARTTLS context of a PEM certificate (chain) and its key; None without either."""
-    if not cert and not key:
-        return None
-    if not (cert and key):
-        raise CloudBrainError(
-            "STARTTLS needs both a certificate and its key",
-            hint="set CLOUDBRAIN_SMTP_TLS_CERT and CLOUDBRAIN_SMTP_TLS_KEY, or neither",
-        )
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    try:
-        context.load_cert_chain(cert, key)
-    except (OSError, ssl.SSLError) as exc:
-        raise CloudBrainError(
-            f"cannot load the mail gateway's certificate {cert} with key {key}: {exc}",
-            hint="check CLOUDBRAIN_SMTP_TLS_CERT and CLOUDBRAIN_SMTP_TLS_KEY (PEM files)",
-        ) from None
-    return context
-
-
-def _may_auth(session: Session) -> bool:
-    """AUTH sends a token: only inside TLS, or where it never leaves this machine."""
-    return session.ssl is not None or is_loopback(session.peer)
+def _may_auth(server: SMTP) -> bool:
+    """AUTH sends a token: only inside TLS (after STARTTLS, or on a listener that speaks TLS
+    from the first byte), or where it never leaves this machine."""
+    assert server.session is not None
+    encrypted = server.transport is not None and server.transport.get_extra_info("ssl_object")
+    return bool(encrypted) or is_loopback(server.session.peer)
 
 
 def _client(session: Session) -> str:

@@ -8,7 +8,9 @@ import contextlib
 import gc
 import logging
 import signal
+import ssl
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from types import TracebackType
 
 import redis.asyncio as aioredis
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.server import Server as WebSocketServer
 from websockets.asyncio.server import serve as websocket_serve
 
+from cloudbrain.auth_limit import AuthFailures
 from cloudbrain.db import create_engine, upgrade
 from cloudbrain.db.types import utcnow
 from cloudbrain.errors import CloudBrainError, ProtocolError
@@ -25,8 +28,7 @@ from cloudbrain.familio.app import Context, WebServer, make_app
 from cloudbrain.familio.social import SocialChanges
 from cloudbrain.familio.standing import Standing
 from cloudbrain.files import private_home
-from cloudbrain.maildir.auth_limit import AuthFailures
-from cloudbrain.maildir.gateway import MailGateway, tls_context
+from cloudbrain.maildir.gateway import MailGateway
 from cloudbrain.memory.embedding import available_embedder, lexical_warning
 from cloudbrain.memory.reembed import reembed
 from cloudbrain.memory.store import MemoryStore
@@ -44,7 +46,9 @@ from cloudbrain.server.hub import Hub
 from cloudbrain.server.legacy import LegacyClients
 from cloudbrain.server.mail import HubFamily
 from cloudbrain.server.memory import MemoryService
+from cloudbrain.server.metrics import Metrics
 from cloudbrain.server.node_name import NodeName
+from cloudbrain.server.observe import Readiness, add_routes
 from cloudbrain.server.outbox import OutboxBudget
 from cloudbrain.server.social import SocialService
 from cloudbrain.server.spool import Spool
@@ -57,6 +61,7 @@ from cloudbrain.storage.messages import MessageStore
 from cloudbrain.storage.profiles import ProfileStore
 from cloudbrain.storage.reputation import ReputationStore
 from cloudbrain.storage.social import SocialStore
+from cloudbrain.tls import plaintext_refusal, server_context
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +88,9 @@ class Server:
         self.feed: DeliveryFeed | None = None
         self._name: NodeName | None = None  # this node's name on Redis, in a cluster
         self._holding: asyncio.Task[None] | None = None  # renews it until the cluster does
+        self._tls: ssl.SSLContext | None = None
+        # This server's own, so that several servers in one process count apart.
+        self.metrics = Metrics(settings.node)
 
     @property
     def port(self) -> int:
@@ -96,6 +104,9 @@ class Server:
 
     async def start(self) -> None:
         settings = self.settings
+        why_not = plaintext_refusal(self._listeners(), settings.tls, settings.allow_plaintext)
+        if why_not is not None:
+            raise CloudBrainError("refusing to listen in clear text", hint=why_not)
         # The data folder holds tokens, memories and mail: its owner's only (0700).
         private_home(settings.home)
         if settings.redis_url:
@@ -107,6 +118,13 @@ class Server:
         except BaseException:
             await self._unclaim()
             raise
+
+    def _listeners(self) -> dict[str, str]:
+        """The listeners this server opens, by name, with the address each binds."""
+        settings = self.settings
+        wanted = {"WebSocket": "ws", "web view": "http", "mail gateway": "smtp"}
+        on = {"WebSocket": True, "web view": settings.http, "mail gateway": settings.smtp}
+        return {name: settings.listening_host(key) for name, key in wanted.items() if on[name]}
 
     async def _claim_name(self, redis_url: str) -> NodeName:
         """Hold this node's name on Redis (see :mod:`cloudbrain.server.node_name`), or raise
@@ -151,6 +169,7 @@ class Server:
 
     async def _start(self) -> None:
         settings = self.settings
+        self._tls = server_context(*settings.tls_files)
         log.info("database: %s", _redact(settings.db_url))
         await asyncio.to_thread(upgrade, settings.db_url)
         self.engine = create_engine(settings.db_url)
@@ -182,6 +201,7 @@ class Server:
             lambda name: hub.answering_session(name),
             make_summarizer(settings.summarizer),
             settings.max_asks_per_session,
+            metrics=self.metrics,
         )
         self.spool = None
         if settings.spool:
@@ -192,7 +212,7 @@ class Server:
             await self.spool.start()
         hub = self.hub = Hub(
             store,
-            MemoryService(memory, store.session_agents),
+            MemoryService(memory, store.session_agents, self.metrics),
             BrainService(brains),
             DirectoryService(directory, lambda: self.url),
             asks,
@@ -204,6 +224,7 @@ class Server:
                 node_bytes=settings.node_outbox_bytes,
                 session_frames=settings.outbox_limit,
             ),
+            metrics=self.metrics,
         )
         self.hub.writer.start()
         if self._name is not None:
@@ -219,24 +240,42 @@ class Server:
                 Access(
                     self.engine,
                     settings.http_reads,
-                    trusted_hosts(settings.host, settings.http_hosts),
+                    trusted_hosts(
+                        settings.listening_host("http"),
+                        " ".join([settings.http_hosts, *self._certificate_names()]),
+                    ),
+                    secure_cookies=self._tls is not None,
+                    failures=AuthFailures(
+                        delay=settings.http_login_delay, most=settings.http_login_failures
+                    ),
                 ),
                 social,
                 social_changes,
                 reputation,
                 Activity(self.engine, ask_store, brains),
             )
-            self.web = WebServer(make_app(familio), familio)
-            await self.web.start(settings.host, settings.http_port)
+            app = make_app(familio)
+            cluster = self.cluster
+            add_routes(
+                app,
+                self.metrics,
+                Readiness(self.engine, cluster.redis.ping if cluster is not None else None),
+                store.count_pending,
+            )
+            self.web = WebServer(app, familio)
+            await self.web.start(
+                settings.listening_host("http"), settings.http_port, settings.tls_files
+            )
         legacy = (
             LegacyClients(hub, store, settings, brains, social_changes)
             if settings.legacy_protocol
             else None
         )
         self._listener = await websocket_serve(
-            ConnectionHandler(self.hub, self.engine, settings, legacy),
-            settings.host,
+            ConnectionHandler(self.hub, self.engine, settings, legacy, self.metrics),
+            settings.listening_host("ws"),
             settings.port,
+            ssl=self._tls,
             max_size=settings.max_frame_bytes,
             # Compression costs more CPU than it saves on small JSON frames.
             compression=None,
@@ -259,13 +298,21 @@ class Server:
             self.url,
         )
         if self.web is not None:
-            # Where it is bound, which in a container or on 0.0.0.0 is not where this
-            # machine's browser goes; then that URL.
             log.info(
-                "Familio, the web view, listening on %s; on this machine at %s",
+                "Familio, the web view, listening on %s; on this machine %s",
                 _address(self.web.address),
                 self.http_url,
             )
+
+    def _certificate_names(self) -> list[str]:
+        """The names the server's certificate carries: the names people type to reach it, so
+        the web view takes them as its Host without a CLOUDBRAIN_HTTP_HOSTS entry."""
+        cert, _ = self.settings.tls_files
+        if not cert:
+            return []
+        from cloudbrain.certificates import certificate_names
+
+        return certificate_names(Path(cert))
 
     async def _prepare_recall(self, memory: MemoryStore) -> None:
         """Load the vector index now rather than at the first recall, which would wait for it;
@@ -300,6 +347,7 @@ class Server:
             on_remote_answer=remote_answer,
             end_node_sessions=lambda node: store.close_node_sessions(node, "node gone"),
             open_session_nodes=store.nodes_with_open_sessions,
+            metrics=self.metrics,
         )
         self.feed = DeliveryFeed(store, hub.sessions_of, hub.local_agents, cluster.poll_seconds)
         cluster.feed_ring, cluster.feed_offer = self.feed.ring, self.feed.offer
@@ -321,34 +369,48 @@ class Server:
             settings.home / "spool",
             settings.mail_domain,
             trust_loopback=settings.smtp_trust_loopback,
-            tls=tls_context(settings.smtp_tls_cert, settings.smtp_tls_key),
+            tls=self._tls,
+            implicit_tls=settings.smtp_implicit_tls,
             failures=AuthFailures(delay=settings.smtp_auth_delay, most=settings.smtp_auth_failures),
         )
+        host = settings.listening_host("smtp")
+        if settings.smtp_implicit_tls and self._tls is None:
+            raise CloudBrainError(
+                "the mail gateway cannot speak TLS from the first byte without a certificate",
+                hint="run `cloudbrain tls init`, or pass --tls-cert and --tls-key",
+            )
         try:
             self._smtp = await asyncio.get_running_loop().create_server(
-                lambda: gateway.smtp(settings.smtp_max_bytes), settings.host, settings.smtp_port
+                lambda: gateway.smtp(settings.smtp_max_bytes),
+                host,
+                settings.smtp_port,
+                ssl=self._tls if settings.smtp_implicit_tls else None,
             )
         except OSError as exc:
             raise CloudBrainError(
-                f"cannot listen for mail on {settings.host}:{settings.smtp_port}: "
-                f"{exc.strerror or exc}",
+                f"cannot listen for mail on {host}:{settings.smtp_port}: {exc.strerror or exc}",
                 hint="pick another --smtp-port, or run without the mail gateway (--no-smtp)",
             ) from None
         resumed = gateway.answer_waiting()
         if resumed:
             log.info("answering %d mailed ask(s) accepted before a restart", resumed)
         log.info(
-            "mail gateway on smtp://%s:%d for @%s",
-            settings.host,
-            self.smtp_port,
+            "mail gateway on %s for @%s (%s)",
+            ", ".join(_address(sock.getsockname()) for sock in self._smtp.sockets),
             settings.mail_domain,
+            "TLS from the first byte"
+            if settings.smtp_implicit_tls
+            else "STARTTLS"
+            if self._tls
+            else "no TLS",
         )
 
     @property
     def http_url(self) -> str:
         """Where the web view and REST API answer."""
         assert self.web is not None, "no web view"
-        return f"http://{self.settings.local_host}:{self.web.port}"
+        scheme = "https" if self._tls else "http"
+        return f"{scheme}://{self.settings.local_host('http')}:{self.web.port}"
 
     @property
     def smtp_port(self) -> int:

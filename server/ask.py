@@ -57,6 +57,7 @@ from cloudbrain.server.ask_memories import MemoryAnswers
 from cloudbrain.server.ask_window import window_answers
 from cloudbrain.server.directory import DirectoryStore
 from cloudbrain.server.handlers import Handlers, refusal
+from cloudbrain.server.metrics import Metrics
 from cloudbrain.server.session import LiveSession, Peer
 from cloudbrain.server.summary import OllamaSummarizer
 from cloudbrain.storage.asks import AskStore
@@ -88,7 +89,9 @@ class AskService:
         answering_session: Callable[[str], Peer | None],
         summarizer: OllamaSummarizer | None = None,
         max_open_per_session: int = 8,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()
         self.store = store
         self.directory = directory
         self.memory = memory
@@ -99,7 +102,7 @@ class AskService:
         # that opens hundreds at once would make every other agent wait.
         self.max_open_per_session = max_open_per_session
         self._open: dict[str, OpenAsk] = {}
-        self._tasks: dict[LiveSession, set[asyncio.Task[None]]] = defaultdict(set)
+        self._tasks: dict[LiveSession, set[asyncio.Task[str]]] = defaultdict(set)
         # Set in a cluster: sends an answer for an ask of another node there (True if so).
         self.forward: Callable[[LiveSession, Answer], bool] | None = None
 
@@ -116,9 +119,10 @@ class AskService:
                 f"{self.max_open_per_session} asks of this session are still open; "
                 "ask again when one has ended",
             )
+        started = time.monotonic()
         task = asyncio.create_task(self._run(session, frame), name=f"ask-{frame.id}")
         self._tasks[session].add(task)
-        task.add_done_callback(lambda t: self._finished(session, frame, t))
+        task.add_done_callback(lambda t: self._finished(session, frame, t, started))
 
     def cancel_for(self, session: LiveSession) -> None:
         """The asker left: its asks stop where they are."""
@@ -172,11 +176,12 @@ class AskService:
 
     # --- one ask ----------------------------------------------------------------------------
 
-    async def _run(self, session: LiveSession, frame: Ask) -> None:
+    async def _run(self, session: LiveSession, frame: Ask) -> str:
+        """Run the ask; returns how it ended (see :attr:`Metrics.asks`)."""
         started = time.monotonic()
         ask_id, asker = frame.ask_id or new_id(), session.agent.name
         if frame.ask_id is not None and await self._answered_before(session, frame):
-            return
+            return "repeated"
         deadline = utcnow() + timedelta(seconds=frame.timeout)
         listed = await window_answers(self.memory, frame, asker, utcnow())
         if listed is not None:
@@ -190,7 +195,7 @@ class AskService:
                 ).to_json()
             )
             ranked = aggregate(listed.answers)
-            await self._finish(
+            return await self._finish(
                 session,
                 frame,
                 started,
@@ -202,7 +207,6 @@ class AskService:
                     shortfalls=listed.shortfalls,
                 ),
             )
-            return
         where = RecallFilter(since=frame.since, until=frame.until)
         profiles = await self.directory.profiles()
         floor = floor_for(self.memory.embedder.name if self.memory.embedder else None)
@@ -318,7 +322,7 @@ class AskService:
             await from_memories(name)
         ranked = aggregate(answers)
         knowing = {a.agent for a in ranked if a.knows}
-        await self._finish(
+        return await self._finish(
             session,
             frame,
             started,
@@ -336,8 +340,9 @@ class AskService:
 
     async def _finish(
         self, session: LiveSession, frame: Ask, started: float, result: AskResult
-    ) -> None:
-        """Summarize the ranked answers, store the ask and send its result."""
+    ) -> str:
+        """Summarize the ranked answers, store the ask and send its result; returns whether
+        anyone knew (``answered``) or not (``nobody_knows``)."""
         summary, summary_by = summarize(result.answers), "extractive"
         if self.summarizer is not None and (
             written := await self.summarizer.summarize(frame.question, result.answers)
@@ -358,6 +363,7 @@ class AskService:
         # connection, and SQLite's write lock, checked out (see server/housekeeping.py).
         await asyncio.shield(self.store.save(result, frame))
         session.send(result.to_json())
+        return "nobody_knows" if result.nobody_knows else "answered"
 
     async def _answered_before(self, session: LiveSession, frame: Ask) -> bool:
         """An ask with the asker's own id that was asked before gets its stored result again
@@ -439,20 +445,24 @@ class AskService:
             )
             machine.answered(live.agent.name, scored.knows)
 
-    def _finished(self, session: LiveSession, frame: Ask, task: asyncio.Task[None]) -> None:
+    def _finished(
+        self, session: LiveSession, frame: Ask, task: asyncio.Task[str], started: float
+    ) -> None:
         tasks = self._tasks.get(session)
         if tasks is not None:
             tasks.discard(task)
             if not tasks:
                 del self._tasks[session]
-        if task.cancelled():
-            return
-        exc = task.exception()
+        exc = None if task.cancelled() else task.exception()
+        outcome = "cancelled" if task.cancelled() else "failed" if exc else task.result()
+        self.metrics.asks.labels(outcome=outcome).inc()
+        self.metrics.ask_seconds.observe(time.monotonic() - started)
         if exc is None:
             return
         if not isinstance(exc, ProtocolError):
             log.error("ask failed", exc_info=exc)
             exc = ProtocolError(ErrorCode.INTERNAL, f"the ask failed: {exc}")
+        self.metrics.error(exc.code)
         with contextlib.suppress(Exception):  # the asker may be gone
             session.send(refusal(frame, exc).to_json())
 

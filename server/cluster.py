@@ -34,6 +34,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from cloudbrain.protocol import ANSWERS_CAPABILITY, DeviceProfile, Presence
+from cloudbrain.server.metrics import Metrics
 from cloudbrain.server.node_name import NODE_TTL_SECONDS, PREFIX, NodeName, alive_key
 from cloudbrain.server.session import LiveSession
 
@@ -53,6 +54,11 @@ DOORBELL_BYTES = 64 * 1024  # messages a doorbell carries; more, and nodes read 
 
 def node_channel(node: str) -> str:
     return f"{PREFIX}:node:{node}"
+
+
+def channel_kind(channel: str) -> str:
+    """A channel as metrics name it: one of a few words, never a node's name."""
+    return {DOORBELL: "doorbell", PRESENCE: "presence", NODES: "nodes"}.get(channel, "node")
 
 
 def sessions_key(node: str) -> str:
@@ -137,8 +143,11 @@ class Cluster:
         on_remote_answer: Callable[[RemoteSession, str], None],
         end_node_sessions: Callable[[str], Any],
         open_session_nodes: Callable[[], Any],
+        metrics: Metrics | None = None,
     ) -> None:
         self.url = url
+        self.metrics = metrics or Metrics(name.node)
+        self.metrics.watch_redis(lambda: self.healthy)
         self.node = name.node
         self._name = name  # claimed before the node started; the heartbeat renews it
         self.redis: aioredis.Redis = name.redis
@@ -261,6 +270,7 @@ class Cluster:
         try:
             self._outgoing.put_nowait(command)
         except asyncio.QueueFull:
+            self.metrics.cluster_dropped.inc()
             log.warning("cluster: too much waiting for Redis; a %s to %s is dropped", *command[:2])
 
     # --- background ---------------------------------------------------------------------------
@@ -398,6 +408,8 @@ class Cluster:
                         await self.redis.expire(key, NODE_TTL_SECONDS)
                     else:
                         await self.redis.hdel(key, field)
+                    kind = channel_kind(key) if op == "publish" else "sessions"
+                    self.metrics.cluster_sent.labels(channel=kind).inc()
                     break
                 except (RedisError, OSError) as exc:
                     self._degraded(exc)
@@ -432,6 +444,7 @@ class Cluster:
                     await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed from redis 8.2
 
     def _receive(self, channel: str, data: bytes) -> None:
+        self.metrics.cluster_received.labels(channel=channel_kind(channel)).inc()
         message = json.loads(data)
         if channel == DOORBELL:
             named = message.get("to")

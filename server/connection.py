@@ -16,6 +16,7 @@ from cloudbrain.identity import authenticate
 from cloudbrain.protocol import Error, Hello, Limits, Welcome
 from cloudbrain.server.hub import Hub
 from cloudbrain.server.legacy import LegacyClients, looks_legacy
+from cloudbrain.server.metrics import Metrics
 from cloudbrain.server.protocol import Accepted, ConnectionProtocol, Rejected
 from cloudbrain.server.session import LiveSession
 from cloudbrain.settings import Settings
@@ -32,8 +33,10 @@ class ConnectionHandler:
         engine: AsyncEngine,
         settings: Settings,
         legacy: LegacyClients | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.hub = hub
+        self.metrics = metrics or Metrics()
         self.engine = engine  # where agents and their tokens are
         self.settings = settings
         self.legacy = legacy  # clients of the original protocol, when the server takes them
@@ -44,6 +47,13 @@ class ConnectionHandler:
         )
 
     async def __call__(self, websocket: ServerConnection) -> None:
+        self.metrics.connections.inc()
+        try:
+            await self._serve(websocket)
+        finally:
+            self.metrics.connections.dec()
+
+    async def _serve(self, websocket: ServerConnection) -> None:
         protocol = ConnectionProtocol(
             rate_per_second=self.settings.rate_per_second, rate_burst=self.settings.rate_burst
         )
@@ -176,13 +186,14 @@ class ConnectionHandler:
                 log.warning(
                     "%r sent a bad frame: %s: %s", session, verdict.error.code, verdict.error.detail
                 )
+            self.metrics.error(verdict.error.code)
             session.send(verdict.error.to_json())
             if verdict.close is not None:
                 # Keep reading until the close completes, so the error frame goes out first.
                 session.close(verdict.close, verdict.error.code)
 
-    @staticmethod
-    async def _refuse(websocket: ServerConnection, error: Error, code: CloseCode) -> None:
+    async def _refuse(self, websocket: ServerConnection, error: Error, code: CloseCode) -> None:
+        self.metrics.error(error.code)
         try:
             await websocket.send(error.to_json())
             await websocket.close(code, error.code)

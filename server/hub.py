@@ -38,6 +38,7 @@ from cloudbrain.server.delivery import Hand, Keep, Respond, Tell, after_commit
 from cloudbrain.server.directory import DirectoryService
 from cloudbrain.server.handlers import Handlers, refusal
 from cloudbrain.server.memory import MemoryService
+from cloudbrain.server.metrics import Metrics
 from cloudbrain.server.outbox import OutboxBudget
 from cloudbrain.server.session import LiveSession, Peer, Transport
 from cloudbrain.server.social import SocialService
@@ -89,8 +90,10 @@ class Hub:
         *,
         node: str,
         outboxes: OutboxBudget[LiveSession],
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics = metrics or Metrics(node)
         self.node = node
         # The outbox budget of this node, shared by every session made for this hub.
         self.outboxes = outboxes
@@ -107,7 +110,10 @@ class Hub:
         self.stopping = False  # the server is shutting down: it ends every session at once
         self.cluster: Cluster | None = None  # set when this node is one of several
         on_acked = None if spool is None else self._acked
-        self.writer = BatchWriter(store, self._stored, self._store_failed, on_acked)
+        self.writer = BatchWriter(
+            store, self._stored, self._store_failed, on_acked, metrics=metrics
+        )
+        metrics.count_sessions(lambda: len(self._by_id))
         self._sessions: dict[str, set[LiveSession]] = defaultdict(set)
         self._agent_ids: dict[str, str] = {}  # name -> id, for active agents seen lately
         # Who handles each kind of frame: the services' handlers, then the hub's own.
@@ -219,6 +225,7 @@ class Hub:
                 await session.send_replayed(pending.envelope.id, text)
                 after = pending.seq
             count += len(page)
+            self.metrics.delivered.labels(path="replay").inc(len(page))
             if not session.writable:
                 return count  # closed meanwhile: the next connection replays the rest
             if len(page) < size and session.finish_replay():
@@ -289,6 +296,8 @@ class Hub:
         except Exception:
             log.exception("%r: handling a %r frame failed", session, frame.type)
             reply = refusal(frame, ProtocolError(ErrorCode.INTERNAL, FAILED))
+        if isinstance(reply, Error):
+            self.metrics.error(reply.code)
         if reply is not None:
             session.send(reply.to_json())
 
@@ -371,11 +380,15 @@ class Hub:
     def _stored(self, results: list[tuple[Outgoing, Stored]]) -> None:
         """Called once a batch is committed: carry out what :func:`after_commit` decides."""
         senders = [(outgoing.origin, stored) for outgoing, stored in results]
+        live = self.metrics.delivered.labels(path="live")
         for effect in after_commit(senders, self.sessions_of):
             match effect:
                 case Respond(to=sender, frame=frame):
+                    if isinstance(frame, Error):
+                        self.metrics.error(frame.code)
                     sender.send(frame.to_json())
                 case Hand(to=session, message_id=message_id, text=text):
+                    live.inc()
                     session.deliver(message_id, text)
                 case Keep(envelope=envelope, recipient_ids=away) if self.spool is not None:
                     self.spool.keep(envelope, away)
@@ -390,6 +403,7 @@ class Hub:
     def _store_failed(self, outgoing: list[Outgoing], code: ErrorCode) -> None:
         detail = _NOT_STORED[code]
         for item in outgoing:
+            self.metrics.error(code)
             item.origin.send(Error(re=item.envelope.id, code=code, detail=detail).to_json())
 
     async def expire(self) -> None:

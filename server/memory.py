@@ -21,6 +21,7 @@ from cloudbrain.protocol import (
     Remembered,
 )
 from cloudbrain.server.handlers import Handlers
+from cloudbrain.server.metrics import Metrics
 from cloudbrain.server.session import LiveSession
 
 # session ids -> the ids of the agents they belong to (those that are sessions of this server).
@@ -28,9 +29,12 @@ SessionAgents = Callable[[Iterable[str]], Awaitable[dict[str, str]]]
 
 
 class MemoryService:
-    def __init__(self, store: MemoryStore, session_agents: SessionAgents) -> None:
+    def __init__(
+        self, store: MemoryStore, session_agents: SessionAgents, metrics: Metrics | None = None
+    ) -> None:
         self.store = store
         self.session_agents = session_agents
+        self.metrics = metrics or Metrics()
 
     def handlers(self) -> Handlers:
         return {Remember: self.remember, Recall: self.recall, Memories: self.page}
@@ -69,7 +73,8 @@ class MemoryService:
             until=frame.until,
             include_superseded=frame.include_superseded,
         )
-        found = await self.store.search(frame.query, where, frame.limit)
+        with self.metrics.timing(self.metrics.recall_seconds):
+            found = await self.store.search(frame.query, where, frame.limit)
         results = [
             RecallResult(
                 memory=r.memory.model_copy(update={"embedding": None}), score=r.score, why=r.why

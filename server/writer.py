@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from sqlalchemy.exc import DataError, DBAPIError, StatementError
 
 from cloudbrain.envelope import Envelope, Stored
 from cloudbrain.errors import ErrorCode
+from cloudbrain.server.metrics import Metrics
 from cloudbrain.storage.messages import MessageStore
 
 log = logging.getLogger(__name__)
@@ -59,8 +61,10 @@ class BatchWriter:
         on_failed: OnFailed,
         on_acked: OnAcked | None = None,
         max_queue: int = 20_000,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics = metrics or Metrics()
         self._on_stored = on_stored
         self._on_failed = on_failed
         self._on_acked = on_acked
@@ -130,11 +134,13 @@ class BatchWriter:
         acks = [(item.recipient_id, mid) for item in ack_items for mid in item.message_ids]
         attempt = 0
         while True:
+            started = time.perf_counter()
             try:
                 # A try after a failed one may find its messages stored already: the failure
                 # can have been the lost reply to a COMMIT that went through.
-                return await self._store.write_batch(envelopes, acks, retry=attempt > 0)
+                stored = await self._store.write_batch(envelopes, acks, retry=attempt > 0)
             except Exception as error:
+                self._metrics.write_failures.inc()
                 if refused_by_database(error):
                     raise RefusedByDatabase(str(getattr(error, "orig", error))) from error
                 if self._stopping:
@@ -151,10 +157,21 @@ class BatchWriter:
                     )
                 attempt += 1
                 await asyncio.sleep(delay)
+            else:
+                self._metrics.commit_seconds.observe(time.perf_counter() - started)
+                self._metrics.batch_size.observe(len(envelopes) + len(acks))
+                return stored
 
     def _done(
         self, outgoing: list[Outgoing], ack_items: list[AckItem], stored: list[Stored]
     ) -> None:
+        metrics = self._metrics
+        for result in stored:
+            if not (result.duplicate or result.conflict):
+                metrics.accepted.labels(kind=result.envelope.kind).inc()
+        acked = sum(len(item.message_ids) for item in ack_items)
+        if acked:
+            metrics.acked.inc(acked)
         self._on_stored(list(zip(outgoing, stored, strict=True)))
         if self._on_acked is not None and ack_items:
             self._on_acked(ack_items)

@@ -180,12 +180,14 @@ def test_errors_say_what_to_do(running: tuple[ServerProcess, Cli], tmp_path: Pat
 
 
 def test_credentials_file_is_private(running: tuple[ServerProcess, Cli]) -> None:
-    _, cli = running
+    server, cli = running
     created = cli.json("agent", "create", "alice", "--save")
     path = Path(created["saved_to"])
     assert path.stat().st_mode & 0o777 == 0o600
     assert path.parent.stat().st_mode & 0o777 == 0o700  # the home it made on the way
-    assert json.loads(path.read_text())["default"] == "alice"
+    saved = json.loads(path.read_text())  # kept for the server CLOUDBRAIN_URL names
+    assert saved["current"] == server.url
+    assert saved["servers"][server.url]["default"] == "alice"
 
 
 def test_a_home_open_to_others_is_closed_and_its_database_made_private(tmp_path: Path) -> None:

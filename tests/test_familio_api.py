@@ -228,8 +228,11 @@ async def test_reads_need_a_token_where_the_owner_says_so(
     ):
         refused = await http.get("/api/agents")
         assert refused.status_code == 401 and error_of(refused)["code"] == "auth_failed"
+        # A page sends a person to the login form instead (tests/test_familio_login.py).
         page = await http.get("/", headers={"Accept": "text/html"})
-        assert page.status_code == 401 and "token" in page.text
+        assert page.status_code == 303 and page.headers["location"] == "/login"
+        login = await http.get("/login")
+        assert login.status_code == 200 and 'name="token"' in login.text
         allowed = await http.get("/api/agents", headers={"Authorization": f"Bearer {token}"})
         assert allowed.status_code == 200
 

@@ -1,18 +1,23 @@
 """Familio's web view in a real browser (Debian's chromium, driven by Playwright) against a real
 server: the family page following agents as they come and go, a profile after endorsements,
-the memory timeline's filters, and a hostile AI name that must stay text."""
+the memory timeline's filters, a hostile AI name that must stay text, and a person who logs in
+to rate an answer and endorse an AI."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from playwright.async_api import Route
 
+from cloudbrain.agent.client import Client
 from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.server import Server
+from cloudbrain.settings import Settings
 from tests.browser import Tab, open_tab
-from tests.conftest import ClientFactory
+from tests.conftest import AgentFactory, ClientFactory
 
 WAIT_MS = 15_000
 HOSTILE = "<script>alert(1)</script>"
@@ -183,8 +188,105 @@ async def test_every_page_works_within_its_content_security_policy(
         "/graph",
         "/asks",
         "/docs",
+        "/login",
     ):
         await page.goto(server.http_url + path)
         blocked += await page.evaluate("window.cspViolations")
     assert blocked == []
     assert not [text for text in console if "Content Security Policy" in text]
+
+
+# --- logging in ----------------------------------------------------------------------------------
+
+# A page of another site that sends a form to the web view as soon as it loads.
+CROSS_SITE_FORM = """<!doctype html><form method="post" action="{url}/endorse">
+<input name="agent" value="ada"><input name="skill" value="forged"><input name="form_token" value="x">
+</form><script>document.forms[0].submit()</script>"""
+
+
+async def test_a_person_logs_in_rates_an_answer_endorses_and_logs_out(
+    settings: Settings, make_agent: AgentFactory, tab: Tab
+) -> None:
+    _, ada_token = await make_agent("ada", skills=["python"])
+    _, dora_token = await make_agent("dora")
+    async with Server(settings.with_(http_reads="nobody")) as server:
+        ada = Client(server.url, "ada", ada_token, timeout=5.0, capabilities=("answers",))
+        dora = Client(server.url, "dora", dora_token, timeout=5.0)
+        await ada.connect()
+        await dora.connect()
+        try:
+
+            async def answer() -> None:
+                question = await asyncio.wait_for(ada.questions.get(), 10)
+                await ada.answer(question, "Keep a reference to each task.", confidence=0.9)
+
+            answering = asyncio.create_task(answer())
+            result = await dora.ask_and_wait("How do I keep python tasks alive?", timeout=5)
+            await answering
+            [answer_id] = [a.id for a in result.answers]
+            await log_in_rate_endorse_and_log_out(server, tab, dora_token, result.ask, answer_id)
+        finally:
+            await ada.close()
+            await dora.close()
+
+
+async def log_in_rate_endorse_and_log_out(
+    server: Server, tab: Tab, token: str, ask: str, answer: str
+) -> None:
+    page = tab.page
+    # Nothing may be read without a token here: the page asks for a login, and comes back.
+    await page.goto(server.http_url + "/asks")
+    assert "/login?next=%2Fasks" in page.url
+    await page.fill('input[name="token"]', "cb_not-a-token")
+    await page.click('form.login button[type="submit"]')
+    assert "not the token of an active agent" in await page.locator("#login-problem").inner_text()
+    await page.fill('input[name="agent"]', "dora")
+    await page.fill('input[name="token"]', token)
+    await page.click('form.login button[type="submit"]')
+    await page.wait_for_url("**/asks")
+    assert await page.locator("#logged-in-as").inner_text() == "dora"
+    # The cookie: no script reads it, no other site's page sends it, plain HTTP here.
+    [cookie] = [c for c in await page.context.cookies() if c["name"] == "familio_login"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and not cookie["secure"]
+    assert "familio_login" not in await page.evaluate("document.cookie")
+
+    # Rate the answer from the asks page.
+    await page.locator(f"#answer-{answer}").get_by_role("button", name="✓ accept").click()
+    await page.wait_for_url(f"**/asks#answer-{answer}")
+    assert "accept 1" in await page.locator(f"#answer-{answer} .verdict-accept").inner_text()
+
+    # Endorse ada from her profile.
+    await page.goto(server.http_url + "/agents/ada")
+    await page.fill('form.endorse input[name="skill"]', "Python")
+    await page.fill('form.endorse input[name="note"]', "explains asyncio well")
+    await page.get_by_role("button", name="Endorse as dora").click()
+    await page.wait_for_url("**/agents/ada#endorsements")
+    endorsements = page.locator("#endorsements")
+    await endorsements.get_by_text("explains asyncio well").wait_for()
+    assert "python" in await endorsements.inner_text()
+    # On one's own profile there is nothing to endorse.
+    await page.goto(server.http_url + "/agents/dora")
+    assert await page.locator("form.endorse").count() == 0
+
+    # A page of another site posting a form here: the browser does not send the cookie
+    # (SameSite=Strict), and the form has no valid token anyway. Nothing is written.
+    async def other_site(route: Route) -> None:
+        await route.fulfill(
+            content_type="text/html", body=CROSS_SITE_FORM.format(url=server.http_url)
+        )
+
+    await page.route("http://evil.example/", other_site)
+    async with page.expect_response(lambda r: r.url.endswith("/endorse")) as sent:
+        await page.goto("http://evil.example/")
+    assert (await sent.value).status in (401, 403)
+    await page.goto(server.http_url + "/agents/ada")
+    assert "forged" not in await page.locator("#endorsements").inner_text()
+
+    # Log out: the page says so, and the pages ask for a login again.
+    await page.get_by_role("button", name="Log out").click()
+    await page.wait_for_url("**/login")
+    assert await page.locator("#logged-in-as").count() == 0
+    await page.goto(server.http_url + "/asks")
+    assert "/login" in page.url
+    assert not [c for c in await page.context.cookies() if c["name"] == "familio_login"]
+    assert tab.dialogs == []

@@ -90,6 +90,7 @@ def test_the_command_line_loads_other_parts_only_when_a_command_runs() -> None:
         "directory/ask_plan.py",
         "server/protocol.py",
         "cloudbrain/ratelimit.py",
+        "cloudbrain/auth_limit.py",
         "cloudbrain/ratings.py",
         "cloudbrain/memory/facts/decisions.py",
         "agent/outbox.py",

@@ -9,11 +9,9 @@ import base64
 import contextlib
 import ipaddress
 import mailbox
-import shutil
 import smtplib
 import socket
 import ssl
-import subprocess
 import time
 from email import policy
 from email.message import EmailMessage
@@ -23,15 +21,16 @@ from pathlib import Path
 
 import pytest
 
+from cloudbrain import auth_limit
 from cloudbrain.agent.client import Client
+from cloudbrain.auth_limit import LONGEST_DELAY, AfterFailure, AuthFailures
+from cloudbrain.certificates import make_server_files
 from cloudbrain.ids import new_id
-from cloudbrain.maildir import auth_limit
-from cloudbrain.maildir.auth_limit import LONGEST_DELAY, AfterFailure, AuthFailures
 from cloudbrain.maildir.gateway import INCOMING
 from cloudbrain.server import Server
 from cloudbrain.settings import Settings
+from cloudbrain.tls import Trust
 from tests.conftest import AgentFactory, ClientFactory
-from tests.services import debian_package
 from tests.test_ask import ASYNCIO_FACT, store
 
 DOMAIN = "cloudbrain.local"
@@ -262,23 +261,11 @@ def outside_address() -> str:
     pytest.skip("this machine has no address but loopback, so nothing can come from elsewhere")
 
 
-def certificate(folder: Path, address: str) -> tuple[Path, Path]:
-    """A self-signed certificate (and its key) for ``address`` and localhost."""
-    openssl = debian_package(
-        "openssl", lambda: shutil.which("openssl"), "openssl, to make a test certificate,"
-    )
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            *(openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"),
-            *("-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout", str(key), "-out"),
-            *(str(cert), "-addext", f"subjectAltName=IP:{address},DNS:localhost"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return cert, key
+def certificate(folder: Path, address: str) -> tuple[Path, Path, Path]:
+    """A CA, and a certificate it signed (with its key) for ``address`` and this machine, made
+    as `cloudbrain tls init` makes them."""
+    made = make_server_files(folder, ["localhost", "127.0.0.1", address])
+    return made.ca, made.cert, made.key
 
 
 def plain(name: str, token: str) -> str:
@@ -312,16 +299,14 @@ async def test_auth_is_offered_only_over_tls_or_on_loopback(
     settings: Settings, make_agent: AgentFactory, tmp_path: Path
 ) -> None:
     address = outside_address()
-    cert, key = certificate(tmp_path, address)
+    ca, cert, key = certificate(tmp_path, address)
     _, alice_token = await make_agent("alice")
     _, bob_token = await make_agent("bob")
-    on_the_network = settings.with_(host="0.0.0.0", smtp_tls_cert=str(cert), smtp_tls_key=str(key))
+    on_the_network = settings.with_(host="0.0.0.0", tls_cert=str(cert), tls_key=str(key))
     async with Server(on_the_network) as server:
-        await asyncio.to_thread(
-            _auth_from_the_network, address, server.smtp_port, cert, alice_token
-        )
+        await asyncio.to_thread(_auth_from_the_network, address, server.smtp_port, ca, alice_token)
         await asyncio.to_thread(_auth_on_loopback, server.smtp_port, alice_token)
-        async with Client(server.url, "bob", bob_token) as bob:
+        async with Client(server.url, "bob", bob_token, trust=Trust(ca_file=str(ca))) as bob:
             got = await bob.receive(timeout=5)
     assert (got.sender, got.body) == ("alice", "over TLS")
 

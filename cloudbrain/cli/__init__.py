@@ -18,10 +18,12 @@ from cloudbrain.cli import (
     demo,
     familio,
     legacy,
+    login,
     mail,
     memory,
     messaging,
     server,
+    tls,
 )
 
 app = typer.Typer(
@@ -68,6 +70,7 @@ app.add_typer(brain.app, name="brain")
 app.add_typer(mail.app, name="maildir")
 app.add_typer(familio.app, name="familio")
 app.add_typer(server.db_app, name="db")
+app.add_typer(tls.app, name="tls")
 app.command("server")(server.run_server)
 app.command("demo")(demo.demo)
 app.command("send")(messaging.send)
@@ -83,12 +86,25 @@ app.command("unfollow")(familio.unfollow)
 app.command("endorse")(familio.endorse)
 app.command("withdraw")(familio.withdraw)
 app.command("import-legacy")(legacy.import_legacy)
+app.command("login")(login.login)
+app.command("logout")(login.logout)
+app.command("logins")(login.logins)
 
 
 # Modules of the optional parts, by the extra that installs them (see pyproject.toml).
 EXTRAS = {
     "agent": {"sqlalchemy", "aiosqlite", "alembic", "numpy", "ollama", "onnxruntime", "tokenizers"},
-    "server": {"asyncpg", "aiosmtpd", "mail_deduplicate", "fastapi", "uvicorn", "jinja2", "redis"},
+    "server": {
+        "asyncpg",
+        "aiosmtpd",
+        "mail_deduplicate",
+        "fastapi",
+        "uvicorn",
+        "jinja2",
+        "redis",
+        "cryptography",
+        "prometheus_client",
+    },
 }
 
 

@@ -10,9 +10,21 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from cloudbrain.cli.options import Db, Home, Json, Token, Url, run, settings, with_engine
+from cloudbrain.cli.options import (
+    Db,
+    Home,
+    Json,
+    LogFormat,
+    LogLevel,
+    Token,
+    Url,
+    run,
+    settings,
+    start_logging,
+    with_engine,
+)
 from cloudbrain.cli.output import ago, console, emit, fail
-from cloudbrain.credentials import save
+from cloudbrain.credentials import save, server_url
 from cloudbrain.errors import CloudBrainError
 
 if TYPE_CHECKING:
@@ -45,7 +57,7 @@ def create(
         ),
         as_json,
     )
-    saved = save(config.home, name, token) if save_token else None
+    saved = save(config.home, server_url(config.home), name, token) if save_token else None
 
     def render() -> None:
         console.print(f"created agent [bold]{record.name}[/]")
@@ -174,8 +186,10 @@ def prune(
 @app.command("run")
 def run_agent(
     name: str = typer.Argument(
-        ...,
-        help="The agent to run (its token comes from --token, CLOUDBRAIN_TOKEN or the credentials file).",
+        None,
+        help="The agent to run (default: the one `cloudbrain login` saved for the server); its "
+        "token comes from --token, CLOUDBRAIN_TOKEN or that login.",
+        show_default=False,
     ),
     brain: str = typer.Option(
         "auto",
@@ -214,6 +228,8 @@ def run_agent(
     url: str = Url,
     token: str = Token,
     home: Path = Home,
+    log_level: str = LogLevel,
+    log_format: str = LogFormat,
 ) -> None:
     """Run an agent that answers messages from what it remembers and learns from each exchange.
 
@@ -231,23 +247,19 @@ def run_agent(
     from cloudbrain.agent.runtime import AgentConfig, AgentRuntime
     from cloudbrain.cli.outbox import flushing_job, local_mail
     from cloudbrain.credentials import resolve
-    from cloudbrain.settings import client_url
 
     if brain not in ("auto", "ollama", "recall"):
         fail(CloudBrainError(f"unknown brain {brain!r}", hint="use ollama, recall or auto"))
     if ollama_api not in ("chat", "generate"):
         fail(CloudBrainError(f"unknown Ollama API {ollama_api!r}", hint="use chat or generate"))
-    config = settings(home)
+    config = settings(home, log_level=log_level, log_format=log_format)
     try:
-        credentials = resolve(config.home, name, token)
+        credentials = resolve(config.home, url, name, token)
         # Checked and escaped here, before anything connects or touches the disk.
         folder = device_folder(config.home, credentials.name, device or socket.gethostname())
     except CloudBrainError as error:
         fail(error)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-    )
-    logging.getLogger("websockets").setLevel(logging.WARNING)
+    start_logging(config, ("websockets",))
     device_name = device or socket.gethostname()
     thinker = OllamaBrain(
         credentials.name,
@@ -270,7 +282,8 @@ def run_agent(
             AgentConfig(
                 name=credentials.name,
                 token=credentials.token,
-                url=client_url(url),
+                url=credentials.url,
+                trust=credentials.trust,
                 device=device_name,
                 folder=folder,
                 skills=tuple(skill),

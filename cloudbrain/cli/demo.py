@@ -38,6 +38,7 @@ from cloudbrain.cli.options import (
     SmtpPort,
     run,
     settings,
+    start_logging,
 )
 from cloudbrain.cli.output import console, fail
 from cloudbrain.errors import CloudBrainError
@@ -95,11 +96,7 @@ def demo(
         http_port=http_port,
         http=http,
     )
-    logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-    )
-    for noisy in ("websockets", "alembic.runtime.migration", "mail.log"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    start_logging(config, ("websockets", "alembic.runtime.migration", "mail.log"))
     try:
         run(_demo(config, brain))
     except OSError as exc:
@@ -115,9 +112,9 @@ async def _demo(config: Settings, brain: str) -> None:
     from cloudbrain.agent.brains import RecallBrain
     from cloudbrain.agent.brains.ollama import DEFAULT_MODEL, DEFAULT_URL, OllamaBrain
     from cloudbrain.agent.runtime import AgentConfig, AgentRuntime
-    from cloudbrain.credentials import MissingCredentials, resolve, save
+    from cloudbrain.credentials import save, saved_tokens, trust_for
     from cloudbrain.db import create_engine, upgrade
-    from cloudbrain.identity import create_agent, get_agent
+    from cloudbrain.identity import agent_of_token, create_agent, get_agent
     from cloudbrain.memory.embedding import available_embedder
     from cloudbrain.memory.store import MemoryStore
     from cloudbrain.server import Server, settle
@@ -128,11 +125,15 @@ async def _demo(config: Settings, brain: str) -> None:
     try:
         for member in (None, *FAMILY):  # the asker first: the default when there is none
             name = member.name if member else ASKER
-            try:
-                tokens[name] = resolve(config.home, name, None).token
+            # Saved by an earlier demo, perhaps on another port: its own database says whose.
+            for token in saved_tokens(config.home, name):
+                found = await agent_of_token(engine, token)
+                if found is not None and found.name == name:
+                    tokens[name] = token
+                    save(config.home, config.url, name, token)
+                    break
+            if name in tokens:
                 continue
-            except MissingCredentials:
-                pass
             if await get_agent(engine, name) is not None:
                 raise CloudBrainError(
                     f"agent {name!r} exists but its token is not saved under {config.home}",
@@ -144,7 +145,7 @@ async def _demo(config: Settings, brain: str) -> None:
                 description=member.description if member else "you, asking from the CLI",
                 skills=list(member.skills) if member else [],
             )
-            save(config.home, name, tokens[name])
+            save(config.home, config.url, name, tokens[name])
         embedder, _ = await asyncio.to_thread(available_embedder, config.embedder)
         await MemoryStore(engine, embedder).add(seed_memories(datetime.now(UTC)))
         await seed_social(engine, ASKER)
@@ -161,6 +162,7 @@ async def _demo(config: Settings, brain: str) -> None:
                     name=member.name,
                     token=tokens[member.name],
                     url=server.url,
+                    trust=trust_for(config.home, server.url),
                     device=member.device,
                     folder=config.home / "agents" / member.name / member.device,
                     skills=member.skills,

@@ -11,7 +11,7 @@ from rich.progress import Progress, TaskID
 
 from cloudbrain.cli.options import Db, Home, Json, run, settings, with_engine
 from cloudbrain.cli.output import console, emit
-from cloudbrain.credentials import save
+from cloudbrain.credentials import save, server_url
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -60,7 +60,7 @@ def import_legacy(
     report = run(with_engine(config.db_url, work), as_json)
     if save_tokens:
         for name, token in report.tokens.items():
-            save(config.home, name, token)
+            save(config.home, server_url(config.home), name, token)
 
     def render() -> None:
         console.print(

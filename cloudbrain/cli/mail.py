@@ -37,7 +37,7 @@ def status(name: str = Name, token: str = Token, home: Path = Home, as_json: boo
     from cloudbrain.maildir.folders import counts
 
     config = settings(home)
-    credentials = credentials_or_fail(config.home, name, token, as_json)
+    credentials = credentials_or_fail(config.home, None, name, token, as_json)
     local = local_mail(home, credentials.name)
     with local.flushing() as free:
         flushing = not free
@@ -105,7 +105,7 @@ def read(
     from cloudbrain.maildir.folders import SENT, mark
 
     config = settings(home)
-    credentials = credentials_or_fail(config.home, name, token, as_json)
+    credentials = credentials_or_fail(config.home, None, name, token, as_json)
     path = (
         _server_mailbox(config.home, credentials.name)
         if server
@@ -171,9 +171,8 @@ def flush(
     """Send the mail waiting in your outbox now; answers to asks go to your inbox."""
     from cloudbrain.agent.client import Client
     from cloudbrain.maildir.flush import flush as flush_outbox
-    from cloudbrain.settings import client_url
 
-    credentials = credentials_or_fail(settings(home).home, name, token, as_json)
+    credentials = credentials_or_fail(settings(home).home, url, name, token, as_json)
     local = local_mail(home, credentials.name)
 
     async def main() -> FlushReport | None:
@@ -182,7 +181,9 @@ def flush(
         with local.flushing() as mine:  # held while waiting too: the one flusher of this outbox
             if not mine:
                 return None
-            client = Client(client_url(url), credentials.name, credentials.token)
+            client = Client(
+                credentials.url, credentials.name, credentials.token, trust=credentials.trust
+            )
             try:
                 if wait:
                     await asyncio.wait_for(client.connect(wait=True), max_wait)

@@ -15,7 +15,7 @@ from cloudbrain.credentials import resolve
 from cloudbrain.errors import CloudBrainError
 from cloudbrain.files import private_home
 from cloudbrain.memory.when import parse_when
-from cloudbrain.settings import Settings, client_url
+from cloudbrain.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -41,7 +41,8 @@ Db = typer.Option(
 Url = typer.Option(
     None,
     "--url",
-    help="Server to talk to (env CLOUDBRAIN_URL; default: ws://127.0.0.1:8766).",
+    help="Server to talk to (env CLOUDBRAIN_URL; default: the one `cloudbrain login` chose, "
+    "else this machine's: ws://127.0.0.1:8766).",
     show_default=False,
 )
 Name = typer.Option(
@@ -54,7 +55,7 @@ Name = typer.Option(
 Token = typer.Option(
     None,
     "--token",
-    help="That agent's token (env CLOUDBRAIN_TOKEN; default: from the credentials file).",
+    help="That agent's token (env CLOUDBRAIN_TOKEN; default: the one saved for the server).",
     show_default=False,
 )
 SmtpPort = typer.Option(
@@ -88,6 +89,19 @@ Http = typer.Option(
     help="Serve Familio, the web view and REST API (env CLOUDBRAIN_HTTP; default: on).",
     show_default=False,
 )
+LogLevel = typer.Option(
+    None,
+    "--log-level",
+    help="DEBUG, INFO, WARNING or ERROR (env CLOUDBRAIN_LOG_LEVEL; default: INFO).",
+    show_default=False,
+)
+LogFormat = typer.Option(
+    None,
+    "--log-format",
+    help="text, or json: one JSON object per line with time, level, logger and message "
+    "(env CLOUDBRAIN_LOG_FORMAT; default: text).",
+    show_default=False,
+)
 Since = typer.Option(
     None, "--since", help="From this time: 30m, 2h, 2d, 1w, yesterday, 2026-11-20 …"
 )
@@ -118,6 +132,16 @@ def settings(home: Path | None = None, db: str | None = None, **overrides: Any) 
     return config
 
 
+def start_logging(config: Settings, quiet: tuple[str, ...] = ()) -> None:
+    """Log as the settings say (see :mod:`cloudbrain.logs`), or fail naming the choices."""
+    from cloudbrain.logs import configure
+
+    try:
+        configure(config.log_level, config.log_format, quiet)
+    except CloudBrainError as exc:
+        fail(exc)
+
+
 def run(coroutine: Coroutine[Any, Any, T], as_json: bool = False) -> T:
     """Run a command's async body; CloudBrain errors become a message and exit code 1."""
     try:
@@ -136,8 +160,8 @@ async def as_agent(
     """Connect as the agent the flags, environment or credentials file name; run ``action``."""
     from cloudbrain.agent.client import Client
 
-    credentials = resolve(settings(home).home, name, token)
-    async with Client(client_url(url), credentials.name, credentials.token) as client:
+    found = resolve(settings(home).home, url, name, token)
+    async with Client(found.url, found.name, found.token, trust=found.trust) as client:
         return await action(client)
 
 

@@ -131,7 +131,7 @@ def queue_offline(
     from cloudbrain.maildir.mapping import address_of, outgoing_mail
 
     config = settings(home)
-    credentials = credentials_or_fail(config.home, name, token, as_json)
+    credentials = credentials_or_fail(config.home, url, name, token, as_json)
     local = local_mail(home, credentials.name)
     envelope = new_id()
     mail = outgoing_mail(
@@ -147,7 +147,7 @@ def queue_offline(
     with local.flushing() as free:
         pass
     if free:
-        pid = _start_flusher(local, credentials.name, credentials.token, home, url)
+        pid = _start_flusher(local, credentials.name, credentials.token, home, credentials.url)
     emit(
         {"queued": envelope, "outbox": str(local.outbox), "flusher_pid": pid},
         as_json,
@@ -185,9 +185,9 @@ def _start_flusher(
 
 
 def credentials_or_fail(
-    home: Path, name: str | None, token: str | None, as_json: bool
+    home: Path, url: str | None, name: str | None, token: str | None, as_json: bool
 ) -> Credentials:
     try:
-        return resolve(home, name, token)
+        return resolve(home, url, name, token)
     except CloudBrainError as error:
         fail(error, as_json)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 
 import typer
@@ -14,11 +13,14 @@ from cloudbrain.cli.options import (
     Http,
     HttpPort,
     Json,
+    LogFormat,
+    LogLevel,
     MailDomain,
     Smtp,
     SmtpPort,
     run,
     settings,
+    start_logging,
 )
 from cloudbrain.cli.output import console, emit, fail
 from cloudbrain.errors import CloudBrainError
@@ -31,7 +33,44 @@ db_app = typer.Typer(
 def run_server(
     host: str = typer.Option(
         None,
-        help="Address to listen on (env CLOUDBRAIN_HOST; default: 127.0.0.1).",
+        help="Address every listener binds (env CLOUDBRAIN_HOST; default: 127.0.0.1). "
+        "0.0.0.0 is every address: other machines then need TLS (`cloudbrain tls init`).",
+        show_default=False,
+    ),
+    ws_host: str = typer.Option(
+        None,
+        help="Address of the WebSocket listener alone (env CLOUDBRAIN_WS_HOST).",
+        show_default=False,
+    ),
+    http_host: str = typer.Option(
+        None, help="Address of the web view alone (env CLOUDBRAIN_HTTP_HOST).", show_default=False
+    ),
+    smtp_host: str = typer.Option(
+        None,
+        help="Address of the mail gateway alone (env CLOUDBRAIN_SMTP_HOST).",
+        show_default=False,
+    ),
+    tls_cert: str = typer.Option(
+        None,
+        help="PEM certificate (chain) for wss://, https:// and SMTP STARTTLS "
+        "(env CLOUDBRAIN_TLS_CERT; default: HOME/tls/server.pem if `cloudbrain tls init` made it).",
+        show_default=False,
+    ),
+    tls_key: str = typer.Option(
+        None, help="Its private key (env CLOUDBRAIN_TLS_KEY).", show_default=False
+    ),
+    smtp_implicit_tls: bool = typer.Option(
+        None,
+        "--smtp-implicit-tls/--smtp-starttls",
+        help="Mail gateway speaks TLS from the first byte (as on port 465) instead of offering "
+        "STARTTLS (env CLOUDBRAIN_SMTP_IMPLICIT_TLS; default: STARTTLS).",
+        show_default=False,
+    ),
+    allow_plaintext: bool = typer.Option(
+        None,
+        "--allow-plaintext",
+        help="Listen on addresses other machines reach without TLS (behind a TLS proxy, or on "
+        "a network you trust) (env CLOUDBRAIN_ALLOW_PLAINTEXT; default: refused).",
         show_default=False,
     ),
     port: int = typer.Option(
@@ -44,11 +83,8 @@ def run_server(
         help="This node's name in logs and sessions (env CLOUDBRAIN_NODE; default: hostname).",
         show_default=False,
     ),
-    log_level: str = typer.Option(
-        None,
-        help="DEBUG, INFO, WARNING or ERROR (env CLOUDBRAIN_LOG_LEVEL; default: INFO).",
-        show_default=False,
-    ),
+    log_level: str = LogLevel,
+    log_format: str = LogFormat,
     smtp_port: int = SmtpPort,
     mail_domain: str = MailDomain,
     smtp: bool = Smtp,
@@ -76,6 +112,9 @@ def run_server(
     Migrates the database on start. With no flags it keeps everything in SQLite under
     ~/.cloudbrain and listens on ws://127.0.0.1:8766 for agents, smtp://127.0.0.1:8025 for
     mail and http://127.0.0.1:8767 for the web view (Familio) and its REST API.
+
+    For other machines: `cloudbrain tls init`, then `cloudbrain server --host 0.0.0.0`
+    (wss://, https:// and STARTTLS). Without TLS, listening off this machine is refused.
     """
     from cloudbrain.server import serve
 
@@ -83,9 +122,17 @@ def run_server(
         home,
         db,
         host=host,
+        ws_host=ws_host,
+        http_host=http_host,
+        smtp_host=smtp_host,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        smtp_implicit_tls=smtp_implicit_tls,
+        allow_plaintext=allow_plaintext,
         port=port,
         node=node,
         log_level=log_level,
+        log_format=log_format,
         smtp_port=smtp_port,
         mail_domain=mail_domain,
         smtp=smtp,
@@ -94,14 +141,12 @@ def run_server(
         redis_url=redis,
         legacy_protocol=legacy_protocol,
     )
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
     # Our own lines say who connected and why they left; the libraries' would repeat them.
-    for noisy in ("websockets", "alembic.runtime.migration", "mail.log"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
-    console.print(f"[bold]CloudBrain[/] server starting on [cyan]{config.url}[/] (Ctrl-C stops it)")
+    start_logging(config, ("websockets", "alembic.runtime.migration", "mail.log"))
+    if config.log_format.strip().lower() != "json":  # there, every line out is a JSON object
+        console.print(
+            f"[bold]CloudBrain[/] server starting on [cyan]{config.url}[/] (Ctrl-C stops it)"
+        )
     try:
         asyncio.run(serve(config))
     except ValueError as exc:  # a setting that cannot work, e.g. an unknown embedder spec
@@ -111,7 +156,8 @@ def run_server(
     except OSError as exc:
         fail(
             CloudBrainError(
-                f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
+                f"cannot listen on {config.listening_host('ws')}:{config.port}: "
+                f"{exc.strerror or exc}",
                 hint="is another server running there? pick another --port",
             )
         )

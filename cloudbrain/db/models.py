@@ -330,6 +330,20 @@ class LegacyId(Base):
     opening_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class WebLogin(Base):
+    """A person logged in to the web view with an agent's token: what their cookie stands for.
+    Only the SHA-256 of the cookie's value is kept, so a copy of the database logs no one in.
+    Rows are deleted on logout, when they expire, and past the cap of logins per agent."""
+
+    __tablename__ = "web_logins"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Last use, written at most every few minutes: what idle expiry is counted from.
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 # Core handles on the tables, for bulk statements on the hot path (typed as Table: the ORM
 # declares ``__table__`` as the more general FromClause).
 agents = cast(Table, Agent.__table__)
@@ -348,6 +362,7 @@ endorsements = cast(Table, Endorsement.__table__)
 owner_trust = cast(Table, OwnerTrust.__table__)
 reputation = cast(Table, ReputationScore.__table__)
 legacy_ids = cast(Table, LegacyId.__table__)
+web_logins = cast(Table, WebLogin.__table__)
 
 # Search structures that SQLAlchemy's metadata cannot describe; the migrations make them and
 # schema comparisons leave them out: SQLite's FTS5 index and PostgreSQL's tsvector column.

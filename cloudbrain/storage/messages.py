@@ -140,6 +140,22 @@ class MessageStore:
             )
             return [row[0] for row in rows]
 
+    async def count_pending(self) -> int:
+        """How many message copies wait for their recipients. Counted agent by agent through
+        the (recipient, state) index, so the cost follows the agents and what is pending, not
+        the deliveries ever stored."""
+        # A subquery per agent rather than a join: a planner may otherwise scan the whole
+        # index (SQLite, without statistics, does).
+        each = (
+            select(func.count())
+            .where(deliveries.c.recipient_id == agents.c.id, deliveries.c.state == "pending")
+            .correlate(agents)
+            .scalar_subquery()
+        )
+        query = select(func.sum(each)).select_from(agents)
+        async with self.engine.connect() as conn:
+            return int(await conn.scalar(query) or 0)
+
     async def revoked_since(self, since: datetime) -> list[tuple[str, datetime]]:
         """Agents revoked at or after ``since``: (id, when)."""
         async with self.engine.connect() as conn:

@@ -1,7 +1,8 @@
-"""How the SMTP gateway slows down an address that keeps failing AUTH.
+"""How a server slows down an address that keeps failing to authenticate: the SMTP gateway's
+AUTH and the web view's login form both ask it.
 
-Plain state fed ``now`` from outside (no clock, no sockets): the gateway asks it what to do
-after each failed AUTH and before each new one. Tokens are long and random, so guessing one is
+Plain state fed ``now`` from outside (no clock, no sockets): the caller asks it what to do
+after each failure and before each new attempt. Tokens are long and random, so guessing one is
 hopeless anyway; this keeps a client that tries from costing the server a database lookup per
 guess at full speed, and makes a leaked list of names no easier to probe.
 """
