@@ -20,22 +20,25 @@ import os
 import re
 import shlex
 import shutil
+import ssl
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.async_api import async_playwright
 
 from cloudbrain.agent.client import Client
-from tests.browser import Tab, open_tab
+from cloudbrain.tls import Trust
+from tests.browser import ARGS, ensure_chromium
 from tests.services import debian_package, free_port, service_missing
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -288,6 +291,7 @@ class Running:
     name: str
     ws_port: int
     http_port: int
+    ca: Path
     tokens: dict[str, str] = field(default_factory=dict)
 
     def logs(self) -> str:
@@ -301,34 +305,56 @@ class Running:
         return state
 
 
-def test_readme_publishes_the_server_on_this_machine_only() -> None:
-    words = documented("docker run")
-    published = [words[i + 1] for i, w in enumerate(words) if w == "-p"]
-    assert published, "README's docker run publishes nothing"
-    for spec in published:
-        assert spec.startswith("127.0.0.1:"), f"{spec} is published on every address"
+def readme_runs() -> list[list[str]]:
+    """README's `docker run` lines, as words, in order."""
+    return [
+        shlex.split(line, comments=True)
+        for line in README.read_text().splitlines()
+        if line.startswith("docker run ")
+    ]
 
 
-def readme_run(name: str, volume: str) -> tuple[list[str], dict[int, int]]:
-    """README's `docker run`, as written but for what must be this run's own: the ports on
-    this machine (free ones), the volume's name and the image's tag; detached and named.
-    Also: container port -> port on this machine."""
-    words = documented("docker run")
-    assert words[:2] == ["docker", "run"] and words[-1] == "cloudbrain", words
-    ports: dict[int, int] = {}
-    out = ["docker", "run", "--detach", "--name", name]
-    rest = words[2:-1]
-    for flag, value in zip(rest[::2], rest[1::2], strict=True):
+def readme_server() -> list[str]:
+    """README's `docker run` of the server: the one that keeps running (no --rm)."""
+    servers = [words for words in readme_runs() if "--rm" not in words]
+    assert len(servers) == 1, f"README should run one server: {servers}"
+    return servers[0]
+
+
+VALUED = {"-p", "-v", "-e", "--entrypoint", "--name"}
+
+
+def as_this_run(words: list[str], volume: str, ports: dict[int, int]) -> list[str]:
+    """A README `docker run`, as written but for what must be this run's own: the ports on
+    this machine (free ones, noted in ``ports``: container port -> port here), the volume's
+    name and the image's tag."""
+    assert words[:2] == ["docker", "run"], words
+    out = ["docker", "run"]
+    rest = words[2:]
+    while rest and rest[0].startswith("-"):
+        flag = rest.pop(0)
+        if flag not in VALUED:
+            assert flag == "--rm", f"README's docker run has {flag}, which this test does not know"
+            out.append(flag)
+            continue
+        value = rest.pop(0)
         if flag == "-p":
             address, _, inside = value.split(":")
             ports[int(inside)] = free_port()
             value = f"{address}:{ports[int(inside)]}:{inside}"
         elif flag == "-v":
             value = f"{volume}:{value.split(':', 1)[1]}"
-        else:
-            assert flag == "-e", f"README's docker run has {flag}, which this test does not know"
         out += [flag, value]
-    return [*out, IMAGE], ports
+    assert rest[:1] == ["cloudbrain"], f"README runs another image: {rest}"
+    return [*out, IMAGE, *rest[1:]]
+
+
+def test_readme_publishes_the_server_on_this_machine_only() -> None:
+    words = readme_server()
+    published = [words[i + 1] for i, w in enumerate(words) if w == "-p"]
+    assert published, "README's docker run publishes nothing"
+    for spec in published:
+        assert spec.startswith("127.0.0.1:"), f"{spec} is published on every address"
 
 
 def create_agent(name: str, agent: str) -> str:
@@ -340,16 +366,30 @@ def create_agent(name: str, agent: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def container(image: Built, pytestconfig: pytest.Config) -> Iterator[Running]:
-    """README's server, healthy by its own HEALTHCHECK, with agents alice and bob."""
+def container(
+    image: Built, pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Running]:
+    """README's server, after README's steps before it (its certificate), healthy by its own
+    HEALTHCHECK; README's way out for the CA; agents alice and bob."""
     name = f"cloudbrain-test-{uuid.uuid4().hex[:8]}"
     volume = f"{name}-data"
-    argv, ports = readme_run(name, volume)
-    assert set(ports) == {8766, 8767}, f"README publishes {sorted(ports)}"
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    running = Running(name, ports[8766], ports[8767])
+    ca = tmp_path_factory.mktemp("container") / "ca.pem"
+    ports: dict[int, int] = {}
+    server = readme_server()
     try:
+        for words in readme_runs():
+            if words == server:
+                argv = as_this_run(words, volume, ports)
+                argv[2:2] = ["--detach", "--name", name]
+                done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+                assert done.returncode == 0, done.stderr
+            elif ">" not in words:  # a step before: `tls init`
+                done = subprocess.run(
+                    as_this_run(words, volume, ports), capture_output=True, text=True, timeout=120
+                )
+                assert done.returncode == 0, f"{shlex.join(words)}:\n{done.stdout}{done.stderr}"
+        assert set(ports) == {8766, 8767}, f"README publishes {sorted(ports)}"
+        running = Running(name, ports[8766], ports[8767], ca)
         started = time.monotonic()
         deadline = started + 120
         while True:
@@ -362,6 +402,11 @@ def container(image: Built, pytestconfig: pytest.Config) -> Iterator[Running]:
             assert time.monotonic() < deadline, f"not healthy after 120 s:\n{running.logs()}"
             time.sleep(1)
         say(pytestconfig, f"README's docker run: healthy in {time.monotonic() - started:.0f} s")
+        [take_ca] = [words for words in readme_runs() if ">" in words]
+        argv = as_this_run(take_ca[: take_ca.index(">")], volume, ports)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and "BEGIN CERTIFICATE" in done.stdout, done.stderr
+        ca.write_text(done.stdout)
         running.tokens = {agent: create_agent(name, agent) for agent in ("alice", "bob")}
         yield running
     finally:
@@ -379,11 +424,12 @@ def test_the_log_names_the_addresses_the_server_is_bound_to(container: Running) 
 async def test_an_agent_on_this_machine_talks_through_the_published_port(
     container: Running,
 ) -> None:
-    url = f"ws://127.0.0.1:{container.ws_port}"
-    tokens = container.tokens
+    """Over wss://, the server's certificate checked against the CA README takes out."""
+    url = f"wss://127.0.0.1:{container.ws_port}"
+    tokens, trust = container.tokens, Trust(ca_file=str(container.ca))
     async with (
-        Client(url, "alice", tokens["alice"]) as alice,
-        Client(url, "bob", tokens["bob"]) as bob,
+        Client(url, "alice", tokens["alice"], trust=trust) as alice,
+        Client(url, "bob", tokens["bob"], trust=trust) as bob,
     ):
         receipt = await alice.send("bob", "hello from outside the container")
         message = await bob.receive(10)
@@ -396,33 +442,54 @@ async def test_an_agent_on_this_machine_talks_through_the_published_port(
         assert (answer.sender, answer.body) == ("bob", "hello back")
 
 
-def http(url: str, data: bytes | None = None) -> tuple[int, str]:
-    request = urllib.request.Request(
-        url, data=data, headers={"Content-Type": "application/json"} if data else {}
-    )
+def https(
+    container: Running, path: str, data: bytes | None = None, token: str = ""
+) -> tuple[int, str]:
+    """A request to the web view, its certificate checked against the CA."""
+    headers = {"Content-Type": "application/json"} if data else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    url = f"https://127.0.0.1:{container.http_port}{path}"
+    context = ssl.create_default_context(cafile=str(container.ca))
+    request = urllib.request.Request(url, data=data, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
             return int(response.status), response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
 
 
-@pytest.fixture
-async def tab(request: pytest.FixtureRequest) -> AsyncIterator[Tab]:
-    async for opened in open_tab(request):
-        yield opened
-
-
-async def test_a_browser_on_this_machine_opens_the_web_view(container: Running, tab: Tab) -> None:
-    response = await tab.page.goto(f"http://127.0.0.1:{container.http_port}/")
-    assert response is not None and response.status == 200, await tab.page.content()
-    for agent in container.tokens:
-        assert await tab.page.locator(f'[data-agent="{agent}"]').count() >= 1, agent
-
-
-def test_writes_from_outside_need_a_token(container: Running) -> None:
-    base = f"http://127.0.0.1:{container.http_port}"
-    status, _ = http(f"{base}/api/presence")
-    assert status == 200
-    status, body = http(f"{base}/api/follows", json.dumps({"agent": "alice"}).encode())
+def test_reads_and_writes_from_outside_need_a_token(container: Running) -> None:
+    """From the container's point of view, this machine is another one: no tokenless reads."""
+    assert https(container, "/api/presence")[0] == 401
+    assert https(container, "/api/presence", token=container.tokens["alice"])[0] == 200
+    status, body = https(container, "/api/follows", json.dumps({"agent": "bob"}).encode())
     assert status == 401, body
+
+
+async def test_a_browser_on_this_machine_logs_in_to_the_web_view(container: Running) -> None:
+    """The page a person opens sends them to the login form; a token lets them in. (The
+    browser is told to take the private CA's certificate: it does not know the CA, and the
+    tests above check the certificate.)"""
+    executable = ensure_chromium()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(executable), headless=True, args=ARGS
+        )
+        page = await browser.new_page(ignore_https_errors=True)
+        try:
+            await page.goto(f"https://127.0.0.1:{container.http_port}/")
+            assert "/login" in page.url, page.url
+            await page.fill('input[name="agent"]', "alice")
+            await page.fill('input[name="token"]', container.tokens["alice"])
+            async with page.expect_navigation():
+                await page.click('button[type="submit"]')
+            assert "/login" not in page.url, await page.content()
+            for agent in container.tokens:
+                assert await page.locator(f'[data-agent="{agent}"]').count() >= 1, agent
+        except BaseException:
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "container-web-view.png"), full_page=True)
+            raise
+        finally:
+            await browser.close()

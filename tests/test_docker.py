@@ -478,6 +478,8 @@ def test_the_nodes_are_one_cluster_on_shared_postgres_and_redis(config: dict[str
         assert env["CLOUDBRAIN_DATABASE_URL"] == database, name
         assert env["CLOUDBRAIN_REDIS_URL"] == "redis://redis:6379/0", name
         assert env["CLOUDBRAIN_HOST"] == "0.0.0.0", name
+        # On every address without a certificate, a server refuses to start unless told.
+        assert env.get("CLOUDBRAIN_TLS_CERT") or env.get("CLOUDBRAIN_ALLOW_PLAINTEXT") == "true"
         # lb reaches the nodes from its own address, not the node's loopback.
         assert env["CLOUDBRAIN_HTTP_READS"] == "anyone", name
         assert depends_of(node) == {"postgres": "service_healthy", "redis": "service_healthy"}
