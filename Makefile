@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench dist clean
+.PHONY: run test lint bench dist base-image clean
 
 run: $(VENV)/.runtime
 	$(BIN)/cloudbrain demo
@@ -46,6 +46,10 @@ $(VENV)/.runtime: pyproject.toml | $(VENV)/bin/python
 $(VENV)/.dev: pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.runtime
+
+# The base of the container images, from Debian's packages (as root: debootstrap chroots).
+base-image:
+	docker/base-image.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info build dist

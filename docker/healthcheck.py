@@ -2,8 +2,9 @@
 
 It finds the server's command line in /proc (PID 1, or a child of an init), reads the ports
 the way the server does (flag, then ``CLOUDBRAIN_*`` variable, then default) and asks the
-web view's listener for ``GET /healthz``, which answers whatever the read policy; with the web
-view off (``--no-http``) it checks that the WebSocket port accepts connections. A container running anything else (an agent) has no port
+web view's listener for ``GET /healthz``, which answers whatever the read policy (over HTTPS
+when the server has a certificate); with the web view off (``--no-http``) it checks that the
+WebSocket port accepts connections. A container running anything else (an agent) has no port
 to probe and passes: it is up as long as its command runs. Exit 0 healthy, 1 not.
 
 Only the standard library: slim images have no curl.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -74,15 +76,31 @@ def setting(args: Sequence[str], flag: str, env: Mapping[str, str], default: str
     return option(args, flag) or env.get(variable) or default
 
 
+def tls_in_force(args: Sequence[str], env: Mapping[str, str]) -> bool:
+    """Whether the server serves HTTPS: a certificate given (``--tls-cert``), or the one
+    ``cloudbrain tls init`` wrote under its home, as the server decides."""
+    if setting(args, "--tls-cert", env, ""):
+        return True
+    home = Path(setting(args, "--home", env, "~/.cloudbrain")).expanduser()
+    return (home / "tls" / "server.pem").exists() and (home / "tls" / "server-key.pem").exists()
+
+
 def probe(args: Sequence[str], env: Mapping[str, str]) -> str | None:
     """None when the server that ``args`` started answers; otherwise why not."""
     host = setting(args, "--host", env, "127.0.0.1")
     host = "127.0.0.1" if host in ANY_ADDRESS else host
+    http_host = setting(args, "--http-host", env, host)
+    http_host = "127.0.0.1" if http_host in ANY_ADDRESS else http_host
     http_port = setting(args, "--http-port", env, "8767")
     if switch(args, "http", env) and http_port != "0":
-        url = f"http://{host}:{http_port}/healthz"
+        scheme, context = "http", None
+        if tls_in_force(args, env):
+            # The server asked on its own address: whether it answers, not who it is (its
+            # clients check the certificate), so the name on it need not match.
+            scheme, context = "https", ssl._create_unverified_context()
+        url = f"{scheme}://{http_host}:{http_port}/healthz"
         try:
-            with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
+            with urllib.request.urlopen(url, timeout=TIMEOUT, context=context) as response:
                 status = int(response.status)
         except urllib.error.HTTPError as exc:
             status = exc.code

@@ -115,14 +115,22 @@ def read_yaml(text: str) -> Any:
     pytest.skip(f"{message}; the docker compose plugin (config --format json) needs none")
 
 
-def resolved_config(compose: Compose, profiles: Sequence[str] = ()) -> dict[str, Any]:
-    """`config`'s resolved compose file, as data; fails on anything `config` rejects."""
+def resolved_config(
+    compose: Compose, profiles: Sequence[str] = (), env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """`config`'s resolved compose file, as data, with ``env`` set on top of nothing the file
+    reads; fails on anything `config` rejects."""
     argv = [*compose.argv, "-f", str(COMPOSE_FILE)]
     for profile in profiles:
         argv += ["--profile", profile]
     argv += ["config", "--format", "json"] if compose.v2 else ["config"]
     done = subprocess.run(
-        argv, env=compose_env(), cwd=ROOT, capture_output=True, text=True, timeout=120
+        argv,
+        env={**compose_env(), **(env or {})},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, f"{shlex.join(argv)} failed:\n{done.stderr}"
     # A `${VAR}` without a default: compose warns and leaves it blank.
@@ -186,6 +194,18 @@ def published_targets(service: Mapping[str, Any]) -> set[int]:
         else:  # "0.0.0.0:8766:8766/tcp"
             targets.add(int(str(port).split("/")[0].rsplit(":", 1)[-1]))
     return targets
+
+
+def published_addresses(service: Mapping[str, Any]) -> set[str]:
+    """The host addresses a service's ports are published on ("" for every address)."""
+    found = set()
+    for port in service.get("ports") or []:
+        if isinstance(port, dict):
+            found.add(str(port.get("host_ip", "")))
+        else:  # "127.0.0.1:8766:8766/tcp", "8766:8766"
+            parts = str(port).split("/")[0].rsplit(":", 2)
+            found.add(parts[0] if len(parts) == 3 else "")
+    return found
 
 
 def mounts_of(service: Mapping[str, Any]) -> dict[str, str]:
@@ -399,10 +419,12 @@ def test_the_dockerignore_check_follows_dockers_rules() -> None:
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_the_images_get_every_source_of_the_package_and_nothing_else(dockerfile: Path) -> None:
-    """What the build copies is in the context its .dockerignore leaves (BuildKit reads
-    `<Dockerfile>.dockerignore`), and it is the whole package: a new subpackage in
-    pyproject.toml needs a COPY here."""
-    ignore = dockerfile.with_name(dockerfile.name + ".dockerignore")
+    """What the build copies is in the context the .dockerignore of the repository root leaves
+    (the context is the root; the classic builder reads no `<Dockerfile>.dockerignore`, so
+    there must be none, or BuildKit would read another list), and it is the whole package: a
+    new subpackage in pyproject.toml needs a COPY here."""
+    assert not dockerfile.with_name(dockerfile.name + ".dockerignore").exists()
+    ignore = ROOT / ".dockerignore"
     patterns = [
         line.strip()
         for line in ignore.read_text().splitlines()
@@ -456,6 +478,8 @@ def test_the_nodes_are_one_cluster_on_shared_postgres_and_redis(config: dict[str
         assert env["CLOUDBRAIN_DATABASE_URL"] == database, name
         assert env["CLOUDBRAIN_REDIS_URL"] == "redis://redis:6379/0", name
         assert env["CLOUDBRAIN_HOST"] == "0.0.0.0", name
+        # On every address without a certificate, a server refuses to start unless told.
+        assert env.get("CLOUDBRAIN_TLS_CERT") or env.get("CLOUDBRAIN_ALLOW_PLAINTEXT") == "true"
         # lb reaches the nodes from its own address, not the node's loopback.
         assert env["CLOUDBRAIN_HTTP_READS"] == "anyone", name
         assert depends_of(node) == {"postgres": "service_healthy", "redis": "service_healthy"}
@@ -647,3 +671,57 @@ def test_the_nodes_healthcheck_passes_a_serving_server(
         [sys.executable, "-c", elsewhere], capture_output=True, text=True, timeout=30
     )
     assert done.returncode != 0, "the healthcheck passed with nothing listening"
+
+
+# Pulled images, pinned: a version number in the tag (not `latest`, `alpine` or a bare major),
+# or a digest. Images built here are named by their build and are not pulled.
+PINNED = re.compile(r"^[\w./-]+(:[\w.-]*\d+\.\d+[\w.-]*)?(@sha256:[0-9a-f]{64})?$")
+
+
+def test_every_image_compose_pulls_is_pinned(jetson_config: dict[str, Any]) -> None:
+    for name, service in active(jetson_config, {"jetson"}).items():
+        if service.get("build"):
+            continue
+        image = str(service["image"])
+        assert PINNED.match(image) and (":" in image or "@" in image), f"{name}: {image}"
+        assert not re.search(r":(\d+-)?(latest|alpine|slim)?$", image.split("@")[0]), image
+
+
+def test_the_dockerfiles_name_no_unpinned_image() -> None:
+    for dockerfile in DOCKERFILES:
+        stages: list[str] = []
+        for keyword, arguments in instructions(dockerfile):
+            if keyword == "FROM":
+                # Every stage starts from ARG BASE, whose default is the local base's tag
+                # (tests/test_container.py checks it against docker/base-image.sh), or from
+                # a stage before it.
+                words = arguments.split()
+                assert words[0] in ["${BASE}", *stages], f"{dockerfile.name}: FROM {arguments}"
+                stages += words[2:3] if words[1:2] == ["AS"] else []
+
+
+def test_compose_publishes_on_this_machine_only_unless_told(config: dict[str, Any]) -> None:
+    services = active(config, set())
+    assert published_addresses(services["lb"]) == {"127.0.0.1"}
+
+
+def lan_setting() -> dict[str, str]:
+    """The variables compose.yaml's comments give to serve other machines."""
+    found = re.findall(
+        r"^#\s+((?:\w+=\S+ )+)docker compose .* up -d$", COMPOSE_FILE.read_text(), re.M
+    )
+    assert len(found) == 1, f"compose.yaml should tell once how to serve other machines: {found}"
+    return dict(word.split("=", 1) for word in found[0].split())
+
+
+def test_serving_other_machines_closes_tokenless_reads(compose: Compose) -> None:
+    """Published on every address, the nodes answer no read without a token: reads open to
+    anyone go over plain HTTP only to this machine."""
+    setting = lan_setting()
+    assert f"{' '.join(f'{k}={v}' for k, v in setting.items())} docker compose" in (
+        ROOT / "README.md"
+    ).read_text().replace("\n", " "), "README tells otherwise"
+    services = active(resolved_config(compose, env=setting), set())
+    assert published_addresses(services["lb"]) == {"0.0.0.0"}
+    for name in ("node1", "node2"):
+        assert env_of(services[name])["CLOUDBRAIN_HTTP_READS"] == "nobody", name
