@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 STUCK_AFTER = 12.0  # seconds after a stop request at which what still runs is logged
 
 
+IN_FLIGHT_SECONDS = 5.0  # how long a stop waits for the message or sync in hand
 SYNC_EVERY = 10.0  # seconds between syncs when nothing new was learned
 RECALL_LIMIT = 5
 HANDLED_KEPT = 1000
@@ -81,6 +82,7 @@ class AgentRuntime:
         self._handled: OrderedDict[str, None] = self._load_handled()
         self._learned = asyncio.Event()
         self._sync_lock = asyncio.Lock()
+        self._handling = asyncio.Lock()  # held while a message is learned from and answered
 
     async def run(
         self,
@@ -150,10 +152,18 @@ class AgentRuntime:
     async def _shut_down(self, tasks: Sequence[asyncio.Task[Any]]) -> None:
         """Stop the loops, sync what is left, save the brain state, close the connection and
         this device's memory."""
-        for task in tasks:
-            task.cancel()
-        # Every one, whatever became of it: a loop that crashed is reported by ``run``.
-        await asyncio.gather(*tasks, return_exceptions=True)
+        async with contextlib.AsyncExitStack() as held:
+            # What is in flight (a message half learned, a sync half written) ends first: a
+            # task cancelled inside a write to this device's SQLite leaves the write lock
+            # taken, and the last sync below then waited for it (busy_timeout: 30 s).
+            for lock in (self._handling, self._sync_lock):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(IN_FLIGHT_SECONDS):
+                        await held.enter_async_context(lock)
+            for task in tasks:
+                task.cancel()
+            # Every one, whatever became of it: a loop that crashed is reported by ``run``.
+            await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.sync_now(), 10)
         with contextlib.suppress(Exception):
@@ -165,9 +175,10 @@ class AgentRuntime:
         async for message in self.client.messages():
             if message.id in self._handled:
                 continue  # answered before a crash, but not acked: do not answer twice
-            if message.kind == "direct" and message.reply_to is None:
-                await self.handle(message)
-            self._remember_handled(message.id)
+            async with self._handling:
+                if message.kind == "direct" and message.reply_to is None:
+                    await self.handle(message)
+                self._remember_handled(message.id)
 
     async def handle(self, message: Message) -> Answer:
         """Learn what the message teaches, then answer it from memory that knows it already:
