@@ -162,7 +162,13 @@ def saved_servers(home: Path) -> list[dict[str, Any]]:
             "current": url == data.get("current"),
             "agents": sorted(entry.get("agents", {})),
             "default": entry.get("default"),
-            "trust": "pinned" if entry.get("pin") else "ca" if entry.get("ca_pem") else "system",
+            "trust": "none"
+            if not url.startswith("wss://")
+            else "pinned"
+            if entry.get("pin")
+            else "ca"
+            if entry.get("ca_pem")
+            else "system",
         }
         for url, entry in _servers(data).items()
     ]

@@ -173,9 +173,12 @@ def logins(home: Path = Home, as_json: bool = Json) -> None:
                 "*" if entry["current"] else "",
                 entry["url"],
                 ", ".join([entry["default"], *others]),
-                {"pinned": "pinned fingerprint", "ca": "saved CA", "system": "system CAs"}[
-                    entry["trust"]
-                ],
+                {
+                    "pinned": "pinned fingerprint",
+                    "ca": "saved CA",
+                    "system": "system CAs",
+                    "none": "not encrypted",
+                }[entry["trust"]],
             )
         console.print(table)
 
