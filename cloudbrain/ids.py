@@ -38,6 +38,15 @@ def new_id() -> str:
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
+def short_id(value: str) -> str:
+    """A label for an id, for people: a UUID's last 8 hex digits. A UUIDv7 begins with its
+    time, so its first 8 are the same for every id made within about a minute; the last are
+    random. Anything else (an imported session name, say) is cut to its first 8."""
+    if _CANONICAL_UUID.fullmatch(value):
+        return value[-8:]
+    return value[:8]
+
+
 def is_uuid(text: str) -> bool:
     """True when ``text`` is a UUID in its canonical form: 36 characters, lower case."""
     return _CANONICAL_UUID.fullmatch(text) is not None

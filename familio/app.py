@@ -34,6 +34,7 @@ from cloudbrain.familio.access import Access
 from cloudbrain.familio.headers import SecurityHeaders
 from cloudbrain.familio.social import SocialChanges
 from cloudbrain.familio.source import Family
+from cloudbrain.ids import short_id
 from cloudbrain.memory.store import MemoryStore
 from cloudbrain.storage.activity import Activity
 from cloudbrain.storage.reputation import ReputationStore
@@ -76,6 +77,7 @@ class Context:
         self.templates = Jinja2Templates(
             directory=HERE / "templates", context_processors=[login_context]
         )
+        self.templates.env.filters["short_id"] = short_id
 
 
 def login_context(request: Request) -> dict[str, Any]:

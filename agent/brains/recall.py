@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from cloudbrain.agent.brains.base import Answer
 from cloudbrain.brainstate import Conversation
+from cloudbrain.ids import short_id
 from cloudbrain.memory.facts import Fact, Judged, StoredFact
 from cloudbrain.memory.records import MemoryRecord
 
@@ -53,7 +54,7 @@ def quote(memory: MemoryRecord) -> str:
 
 def attribution(memory: MemoryRecord) -> str:
     where = f"on {memory.device}" if memory.device else "on an unknown device"
-    session = f", session {memory.session[:8]}" if memory.session else ""
+    session = f", session {short_id(memory.session)}" if memory.session else ""
     return f"{memory.ai} {where}{session}, {memory.created_at:%Y-%m-%d %H:%M} UTC"
 
 

@@ -22,6 +22,7 @@ from cloudbrain.cli.options import (
     times,
 )
 from cloudbrain.cli.output import ago, console, emit, print_json
+from cloudbrain.ids import short_id
 
 NOBODY_KNOWS = 3  # the exit status of an ask that nobody could answer (errors are 1)
 
@@ -234,7 +235,7 @@ def show_answers(answers: list[AskAnswer]) -> None:
         table.add_row(
             str(rank),
             a.text + also,
-            f"[bold]{a.agent}[/]\n[dim]{where}\nsession {a.session[:8] or '?'}\nid {a.id}[/]",
+            f"[bold]{a.agent}[/]\n[dim]{where}\nsession {short_id(a.session) or '?'}\nid {a.id}[/]",
             (f"{a.score:.3f}" if a.knows else "[dim]doesn't know[/]")
             + (f"\n{feedback}" if feedback else ""),
         )

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from cloudbrain.cli.options import Home, Json, Name, Token, Url, as_agent, run
 from cloudbrain.cli.output import ago, console, emit
+from cloudbrain.ids import short_id
 
 if TYPE_CHECKING:
     pass
@@ -100,7 +101,7 @@ def history(
                 str(v.version) + (" (merged)" if v.merged else ""),
                 ago(v.saved_at),
                 v.device,
-                v.session[:8],
+                short_id(v.session),
                 str(v.base or ""),
                 ", ".join(f"{k} {n}" for k, n in sorted(v.counters.items())),
             )

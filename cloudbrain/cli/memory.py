@@ -12,6 +12,7 @@ from rich.progress import Progress
 from cloudbrain.cli.options import Home, Json, Name, Since, Token, Until, Url, as_agent, run, times
 from cloudbrain.cli.output import console, emit, errors, fail
 from cloudbrain.errors import CloudBrainError
+from cloudbrain.ids import short_id
 from cloudbrain.memory.records import KINDS, Kind, MemoryRecord
 
 if TYPE_CHECKING:
@@ -118,7 +119,7 @@ def search(
             m = r.memory
             console.print(
                 f"[bold]{i}.[/] [cyan]{m.ai}[/] on [magenta]{m.device or '?'}[/], "
-                f"{m.created_at:%Y-%m-%d %H:%M} UTC, session {m.session[:8] or '?'}, {m.kind}"
+                f"{m.created_at:%Y-%m-%d %H:%M} UTC, session {short_id(m.session) or '?'}, {m.kind}"
                 f"  [dim]score {r.score:.4f}[/]",
                 highlight=False,
             )
