@@ -9,6 +9,9 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Iterable
+
+from cloudbrain.errors import CloudBrainError
 
 _lock = threading.Lock()
 _last_ms = 0
@@ -50,3 +53,33 @@ def short_id(value: str) -> str:
 def is_uuid(text: str) -> bool:
     """True when ``text`` is a UUID in its canonical form: 36 characters, lower case."""
     return _CANONICAL_UUID.fullmatch(text) is not None
+
+
+class UnknownId(CloudBrainError):
+    """A shortened id that matches no id, or more than one."""
+
+
+def match_id(given: str, ids: Iterable[str], what: str) -> str:
+    """The one id of ``ids`` that ``given`` names: the whole id, or any start or end of it
+    (the short label people see is its end), in either case and with or without dashes."""
+    wanted = given.strip().lower().replace("-", "")
+    found = (
+        []
+        if not wanted
+        else [
+            i
+            for i in dict.fromkeys(ids)
+            if i.replace("-", "").startswith(wanted) or i.replace("-", "").endswith(wanted)
+        ]
+    )
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise UnknownId(
+            f"no {what} has an id like {given[:40]!r}",
+            hint=f"give the {what}'s id, or the end of it that lists show",
+        )
+    raise UnknownId(
+        f"{given!r} matches {len(found)} {what}s ({', '.join(short_id(i) for i in found[:5])})",
+        hint="give more of the id",
+    )

@@ -70,6 +70,19 @@ def test_the_demo_family_answers_asks_from_live_agents_and_past_sessions(
         past = cli(home, demo.url, "ask", "How do I roll back a kubernetes deployment?")
         profiles = {a["name"]: a for a in cli(home, demo.url, "who")}
         pages = familio_pages(f"http://127.0.0.1:{web}")
+        # Rated by the ids as the tables show them (their ends), or shorter still.
+        [answer] = [a["id"] for a in past["answers"] if a["agent"] == "hopper"]
+        rated = cli(home, demo.url, "rate", past["ask"][-8:].upper(), answer[-5:], "up")
+        unknown = subprocess.run(
+            [sys.executable, "-m", "cloudbrain", "rate", "f00f00f00", answer, "up"],
+            env=cli_env(home, CLOUDBRAIN_URL=demo.url),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert (rated["ask"], rated["rated"], rated["verdict"]) == (past["ask"], answer, "up")
+    assert unknown.returncode == 1 and "no ask has an id like 'f00f00f00'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
     assert demo.process is not None and demo.process.returncode == 0, demo.log_tail()
     best = live["answers"][0]
     assert (best["agent"], best["source"]) == ("ada", "live") and "reference" in best["text"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from cloudbrain.ids import new_id, short_id
+import pytest
+
+from cloudbrain.ids import UnknownId, match_id, new_id, short_id
 
 
 def test_ids_made_together_get_labels_of_their_own() -> None:
@@ -15,3 +17,20 @@ def test_ids_made_together_get_labels_of_their_own() -> None:
     )
     assert short_id("") == ""
     assert short_id("s-earlier-session") == "s-earlie"  # not a UUID: its beginning
+
+
+def test_an_id_is_found_by_any_unique_start_or_end() -> None:
+    ids = [
+        "01a2424d-4b59-73f4-8d8d-112f6f048583",
+        "01a2424d-4b5a-7000-9c1e-0a0b0c0d0e0f",
+        "01a2424d-4c00-7abc-8123-456789abcdef",
+    ]
+    whole = ids[1]
+    for given in (whole, whole.upper(), whole.replace("-", ""), short_id(whole), "e0f"):
+        assert match_id(given, ids, "ask") == whole
+    with pytest.raises(UnknownId, match="matches 3 asks"):
+        match_id("01a2424d", ids, "ask")  # the time prefix of ids made together
+    with pytest.raises(UnknownId, match="no answer has an id like"):
+        match_id("zz", ids, "answer")
+    with pytest.raises(UnknownId):
+        match_id("", ids, "ask")

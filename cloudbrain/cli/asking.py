@@ -22,9 +22,11 @@ from cloudbrain.cli.options import (
     times,
 )
 from cloudbrain.cli.output import ago, console, emit, print_json
-from cloudbrain.ids import short_id
+from cloudbrain.ids import is_uuid, match_id, short_id
 
 NOBODY_KNOWS = 3  # the exit status of an ask that nobody could answer (errors are 1)
+
+MAX_ASKS_LISTED = 200  # the most `asks` shows, and how far back a shortened id is looked up
 
 if TYPE_CHECKING:
     from cloudbrain.agent.client import Client
@@ -119,7 +121,9 @@ def ask(
 
 def asks(
     mine: bool = typer.Option(False, "--mine", help="Only the asks you made."),
-    limit: int = typer.Option(20, "--limit", "-l", min=1, max=200, help="How many, newest first."),
+    limit: int = typer.Option(
+        20, "--limit", "-l", min=1, max=MAX_ASKS_LISTED, help="How many, newest first."
+    ),
     url: str = Url,
     name: str = Name,
     token: str = Token,
@@ -138,7 +142,8 @@ def asks(
         for result in found:
             console.rule(f"[bold]{result.question}[/]", align="left")
             console.print(
-                f"[dim]ask {result.ask} by {result.asker}, {ago(result.at)}[/]", highlight=False
+                f"[dim]ask {short_id(result.ask)} by {result.asker}, {ago(result.at)}[/]",
+                highlight=False,
             )
             show_answers(result.answers)
 
@@ -146,8 +151,12 @@ def asks(
 
 
 def rate(
-    ask_id: str = typer.Argument(..., help="The ask's id (from `ask` or `asks`)."),
-    answer_id: str = typer.Argument(..., help="The answer's id (from `ask --json` or `asks`)."),
+    ask_id: str = typer.Argument(
+        ..., help="The ask's id as `ask` or `asks` show it (any unique start or end of it)."
+    ),
+    answer_id: str = typer.Argument(
+        ..., help="The answer's id as shown beside it (any unique start or end of it)."
+    ),
     verdict: str = typer.Argument(..., help="up, down or accept."),
     url: str = Url,
     name: str = Name,
@@ -162,11 +171,23 @@ def rate(
 
     if verdict not in ("up", "down", "accept"):
         fail(CloudBrainError(f"unknown verdict {verdict!r}", hint="use up, down or accept"))
-    run(
-        as_agent(url, name, token, home, lambda client: client.rate(ask_id, answer_id, verdict)),
+
+    async def rate_it(client: Client) -> tuple[str, str]:
+        ask, answer = ask_id.lower(), answer_id.lower()
+        if not (is_uuid(ask) and is_uuid(answer)):  # shortened: find them in the recent asks
+            recent = await client.asks(limit=MAX_ASKS_LISTED)
+            ask = match_id(ask_id, [r.ask for r in recent], "ask")
+            [result] = [r for r in recent if r.ask == ask]
+            answer = match_id(answer_id, [a.id for a in result.answers], "answer")
+        await client.rate(ask, answer, verdict)
+        return ask, answer
+
+    ask, answer = run(as_agent(url, name, token, home, rate_it), as_json)
+    emit(
+        {"ask": ask, "rated": answer, "verdict": verdict},
         as_json,
+        lambda: console.print(f"rated answer {short_id(answer)} {verdict}", highlight=False),
     )
-    emit({"rated": answer_id, "verdict": verdict}, as_json, lambda: console.print("rated"))
 
 
 def card(
@@ -206,8 +227,8 @@ def show_result(result: AskResult) -> None:
             highlight=False,
         )
     console.print(
-        f"[dim]ask {result.ask} · {result.seconds:.2f}s · rate an answer: "
-        f"cloudbrain rate {result.ask} ANSWER_ID up|down|accept[/]",
+        f"[dim]ask {short_id(result.ask)} · {result.seconds:.2f}s · rate an answer: "
+        f"cloudbrain rate {short_id(result.ask)} ID up|down|accept[/]",
         highlight=False,
     )
 
@@ -235,7 +256,8 @@ def show_answers(answers: list[AskAnswer]) -> None:
         table.add_row(
             str(rank),
             a.text + also,
-            f"[bold]{a.agent}[/]\n[dim]{where}\nsession {short_id(a.session) or '?'}\nid {a.id}[/]",
+            f"[bold]{a.agent}[/]\n[dim]{where}\nsession {short_id(a.session) or '?'}\n"
+            f"id {short_id(a.id)}[/]",
             (f"{a.score:.3f}" if a.knows else "[dim]doesn't know[/]")
             + (f"\n{feedback}" if feedback else ""),
         )
