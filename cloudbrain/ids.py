@@ -50,6 +50,15 @@ def short_id(value: str) -> str:
     return value[:8]
 
 
+def uuid_as_given(text: str) -> str:
+    """A UUID as people may paste it (upper case, without dashes, in braces) in its one
+    canonical spelling; anything else unchanged, for the protocol to refuse with its reason."""
+    try:
+        return str(uuid.UUID(text.strip()))
+    except ValueError:
+        return text
+
+
 def is_uuid(text: str) -> bool:
     """True when ``text`` is a UUID in its canonical form: 36 characters, lower case."""
     return _CANONICAL_UUID.fullmatch(text) is not None

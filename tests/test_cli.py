@@ -168,6 +168,15 @@ def test_errors_say_what_to_do(running: tuple[ServerProcess, Cli], tmp_path: Pat
     assert error["type"] == "ServerError" and error["hint"]
     again = cli("agent", "create", "alice", ok=False)
     assert again.returncode == 1 and "already exists" in again.stderr
+    # Values the protocol refuses are one line each, never a traceback; a UUID pasted in
+    # capitals or without its dashes is the same id.
+    sent = cli.json("send", "alice", "to myself")["re"]
+    for pasted in (sent.upper(), sent.replace("-", "")):
+        assert cli.json("status", pasted)["msg"] == sent
+    for bad in (("ask", ""), ("status", sent[:8]), ("rate", "x", "y", "up")):
+        refused = cli(*bad, ok=False)
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr, bad
+        assert refused.stderr.startswith("error: ") and "hint: " in refused.stderr, bad
 
     no_server = Cli(tmp_path / "home", CLOUDBRAIN_URL=f"ws://127.0.0.1:{free_port()}")
     down = no_server("send", "bob", "hi", "--name", "alice", "--token", "cb_x", ok=False)

@@ -7,6 +7,7 @@ never loads the server or the agent code.
 
 from __future__ import annotations
 
+import os
 from importlib.metadata import version
 
 import typer
@@ -122,3 +123,15 @@ def main() -> None:
             err=True,
         )
         raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except Exception as unexpected:  # a bug: one line for the person, the trace on request
+        if os.environ.get("CLOUDBRAIN_DEBUG"):
+            raise
+        typer.echo(
+            f"error: {type(unexpected).__name__}: {str(unexpected)[:300]}\n"
+            "hint: this is a bug in CloudBrain; run again with CLOUDBRAIN_DEBUG=1 for the "
+            "traceback, and report it",
+            err=True,
+        )
+        raise SystemExit(1) from None

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from cloudbrain.cli.options import Home, Json, Name, Token, Url, as_agent, run
 from cloudbrain.cli.output import ago, console, emit, print_json
+from cloudbrain.ids import uuid_as_given
 
 if TYPE_CHECKING:
     from cloudbrain.agent.client import Client
@@ -192,7 +193,8 @@ def status(
     """Show whether each recipient has received a message you sent."""
 
     result = run(
-        as_agent(url, name, token, home, lambda client: client.status(message_id)), as_json
+        as_agent(url, name, token, home, lambda client: client.status(uuid_as_given(message_id))),
+        as_json,
     )
 
     def render() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 
 from cloudbrain.cli.output import fail
 from cloudbrain.credentials import resolve
@@ -143,11 +144,25 @@ def start_logging(config: Settings, quiet: tuple[str, ...] = ()) -> None:
 
 
 def run(coroutine: Coroutine[Any, Any, T], as_json: bool = False) -> T:
-    """Run a command's async body; CloudBrain errors become a message and exit code 1."""
+    """Run a command's async body; CloudBrain errors, and values the protocol refuses before
+    they are sent, become one line of message and exit code 1."""
     try:
         return asyncio.run(coroutine)
     except CloudBrainError as exc:
         fail(exc, as_json)
+    except ValidationError as exc:
+        fail(refused_value(exc), as_json)
+
+
+def refused_value(error: ValidationError) -> CloudBrainError:
+    """A value a frame cannot carry, said in one line: which field, and why."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "value"
+    message = first["msg"].removeprefix("Value error, ")
+    return CloudBrainError(
+        f"{field}: {message} (got {str(first.get('input', ''))[:60]!r})",
+        hint="`--help` on the command says what each argument takes",
+    )
 
 
 async def as_agent(
