@@ -124,7 +124,9 @@ def test_who_list_and_revoke(running: tuple[ServerProcess, Cli]) -> None:
     assert [a["name"] for a in listed] == ["alice", "bob"]
     table = cli("who").stdout
     assert "alice" in table and "knows python" in table
-    cli("agent", "revoke", "bob")
+    assert cli.json("agent", "revoke", "bob")["changed"] is True
+    twice = cli("agent", "revoke", "bob").stdout
+    assert "bob was revoked already" in twice
     assert [a["name"] for a in cli.json("agent", "list")] == ["alice"]
     assert len(cli.json("agent", "list", "--all")) == 2
     refused = cli("send", "alice", "hi", "--name", "bob", ok=False)
@@ -170,7 +172,7 @@ def test_errors_say_what_to_do(running: tuple[ServerProcess, Cli], tmp_path: Pat
     assert again.returncode == 1 and "already exists" in again.stderr
     # Values the protocol refuses are one line each, never a traceback; a UUID pasted in
     # capitals or without its dashes is the same id.
-    sent = cli.json("send", "alice", "to myself")["re"]
+    sent = cli.json("send", "alice", "to myself")["id"]
     for pasted in (sent.upper(), sent.replace("-", "")):
         assert cli.json("status", pasted)["msg"] == sent
     for bad in (("ask", ""), ("status", sent[:8]), ("rate", "x", "y", "up")):

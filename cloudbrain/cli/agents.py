@@ -23,11 +23,13 @@ from cloudbrain.cli.options import (
     start_logging,
     with_engine,
 )
-from cloudbrain.cli.output import ago, console, emit, fail
+from cloudbrain.cli.output import ago, console, emit, fail, to_jsonable
 from cloudbrain.credentials import save, server_url
 from cloudbrain.errors import CloudBrainError
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     from cloudbrain.storage.agents import AgentRecord
 
 app = typer.Typer(help="Register, list, revoke and prune AI identities.", no_args_is_help=True)
@@ -124,15 +126,24 @@ def revoke(
     as_json: bool = Json,
 ) -> None:
     """Revoke an agent: its token stops working and its open connections are closed."""
-    from cloudbrain.identity import revoke_agent
+    from cloudbrain.identity import get_agent, revoke_agent
+
+    async def revoke_once(engine: AsyncEngine) -> tuple[AgentRecord, bool]:
+        before = await get_agent(engine, name)
+        if before is not None and not before.active:
+            return before, False  # revoked before: say when, change nothing
+        return await revoke_agent(engine, name), True
 
     config = settings(home, db)
-    record = run(with_engine(config.db_url, lambda e: revoke_agent(e, name)), as_json)
+    record, now = run(with_engine(config.db_url, revoke_once), as_json)
     emit(
-        record,
+        {**to_jsonable(record), "changed": now},
         as_json,
         lambda: console.print(
             f"revoked [bold]{record.name}[/]; its connections close within seconds"
+            if now
+            else f"{record.name} was revoked already, {ago(record.revoked_at)}",
+            highlight=False,
         ),
     )
 

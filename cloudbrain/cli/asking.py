@@ -196,10 +196,13 @@ def card(
     name: str = Name,
     token: str = Token,
     home: Path = Home,
+    as_json: bool = typer.Option(
+        False, "--json", help="Accepted for scripts: the card is JSON already."
+    ),
 ) -> None:
     """Print an AI's agent card (JSON in the spirit of the A2A Agent Card): who it is, what it
     knows (declared and learned skills, with examples), where to reach it."""
-    print_json(run(as_agent(url, name, token, home, lambda client: client.card(agent))))
+    print_json(run(as_agent(url, name, token, home, lambda client: client.card(agent)), as_json))
 
 
 # --- drawing ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from cloudbrain.cli.options import Home, Json, Name, Token, Url, as_agent, run
-from cloudbrain.cli.output import ago, console, emit
+from cloudbrain.cli.output import ago, console, emit, plural
 from cloudbrain.ids import short_id
 
 if TYPE_CHECKING:
@@ -58,7 +58,9 @@ def show(
         if s.conversations:
             console.print(f"open conversations: {len(s.conversations)}")
             for key, conversation in list(s.conversations.items())[-5:]:
-                console.print(f"  {key[:12]}: {len(conversation.turns)} turns", highlight=False)
+                console.print(
+                    f"  {key[:12]}: {plural(len(conversation.turns), 'turn')}", highlight=False
+                )
         if s.performance:
             table = Table("device/model", "answers", "tokens", "seconds", "tokens/s")
             for key, p in sorted(s.performance.items()):

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from cloudbrain.cli.options import Home, Json, Name, Token, Url, run, settings
 from cloudbrain.cli.outbox import FLUSH_EVERY, ClientOutlet, credentials_or_fail, local_mail
-from cloudbrain.cli.output import console, emit, fail
+from cloudbrain.cli.output import console, emit, fail, plural
 from cloudbrain.errors import CloudBrainError
 
 if TYPE_CHECKING:
@@ -248,7 +248,7 @@ def dedupe(
 
     def render() -> None:
         console.print(
-            f"{report.mails} mails, {verb} {len(report.removed)} duplicates"
+            f"{plural(report.mails, 'mail')}, {verb} {plural(len(report.removed), 'duplicate')}"
             + (
                 f"; {len(report.unreadable)} have too few headers to compare and were kept"
                 if report.unreadable

@@ -10,7 +10,7 @@ import typer
 from rich.progress import Progress
 
 from cloudbrain.cli.options import Home, Json, Name, Since, Token, Until, Url, as_agent, run, times
-from cloudbrain.cli.output import console, emit, errors, fail
+from cloudbrain.cli.output import console, emit, errors, fail, plural
 from cloudbrain.errors import CloudBrainError
 from cloudbrain.ids import short_id
 from cloudbrain.memory.records import KINDS, Kind, MemoryRecord
@@ -140,6 +140,9 @@ def export(
     name: str = Name,
     token: str = Token,
     home: Path = Home,
+    as_json: bool = typer.Option(
+        False, "--json", help="Accepted for scripts: the output is JSON Lines already."
+    ),
 ) -> None:
     """Write memories as JSON Lines, oldest first: one memory per line, for backup or import."""
     filters: dict[str, Any] = ({"ai": agent} if agent else {}) | times(since, until)
@@ -159,8 +162,8 @@ def export(
                 target.close()
         return count
 
-    count = run(as_agent(url, name, token, home, action))
-    errors.print(f"exported {count} memories" + (f" to {out}" if out else ""))
+    count = run(as_agent(url, name, token, home, action), as_json)
+    errors.print(f"exported {plural(count, 'memory', 'memories')}" + (f" to {out}" if out else ""))
 
 
 @app.command("import")

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from cloudbrain.cli.options import Home, Json, Name, Token, Url, as_agent, run
-from cloudbrain.cli.output import ago, console, emit, print_json
+from cloudbrain.cli.output import ago, console, emit, print_json, to_jsonable
 from cloudbrain.ids import uuid_as_given
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def send(
     receipt = run(as_agent(url, name, token, home, action), as_json)
     where = f"topic {to!r}" if topic else "everyone" if to == "*" else to
     emit(
-        receipt,
+        {**to_jsonable(receipt), "id": receipt.re},  # the message's id, as `status` takes it
         as_json,
         lambda: console.print(
             f"stored message {receipt.re} for {where} "

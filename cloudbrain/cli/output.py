@@ -58,6 +58,11 @@ def fail(error: BaseException, as_json: bool = False) -> NoReturn:
     raise typer.Exit(1)
 
 
+def plural(count: int, word: str, many: str = "") -> str:
+    """``1 turn``, ``2 turns``: a count with its noun in the right number."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
+
+
 def ago(when: datetime | None) -> str:
     if when is None:
         return "never"
