@@ -391,6 +391,11 @@ class AskService:
         """The question's topics, the specialists to ask (see :mod:`selection`), and the
         memories that best match the question, whoever stored them. Only memories close
         enough to the question to answer it (see :mod:`knowing`) count as knowledge."""
+        unknown = sorted(set(frame.agents) - {p.name for p in profiles})
+        if unknown:  # not "nobody knows": nobody of that name is there to know anything
+            raise ProtocolError(
+                ErrorCode.UNKNOWN_RECIPIENT, f"no AI named {', '.join(map(repr, unknown))}"
+            )
         topics = question_topics(frame.question, frame.skills, profiles)
         if frame.own:
             return topics, [Specialist(agent=asker, live=False, score=1.0, why={"own": 1.0})], []

@@ -175,6 +175,8 @@ def test_errors_say_what_to_do(running: tuple[ServerProcess, Cli], tmp_path: Pat
     sent = cli.json("send", "alice", "to myself")["id"]
     for pasted in (sent.upper(), sent.replace("-", "")):
         assert cli.json("status", pasted)["msg"] == sent
+    no_such_ai = cli("ask", "anything?", "--agent", "nobody", ok=False)
+    assert no_such_ai.returncode == 1 and "no AI named 'nobody'" in no_such_ai.stderr
     for bad in (("ask", ""), ("status", sent[:8]), ("rate", "x", "y", "up")):
         refused = cli(*bad, ok=False)
         assert refused.returncode == 1 and "Traceback" not in refused.stderr, bad
