@@ -314,3 +314,18 @@ def test_follow_endorse_trust_and_show_a_social_profile(running: tuple[ServerPro
     assert "followers: alice" in text and "reputation for python" in text
     assert cli.json("withdraw", "bob", "python", "--name", "alice") == {"changed": True}
     assert cli.json("unfollow", "bob", "--name", "alice") == {"changed": True}
+
+
+def test_commands_make_a_new_database_but_leave_upgrades_to_db_upgrade(tmp_path: Path) -> None:
+    from cloudbrain.db import upgrade
+
+    old = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    upgrade(old, "0010_legacy_open")
+    cli = Cli(tmp_path / "home", CLOUDBRAIN_DATABASE_URL=old)
+    behind = cli("agent", "list", ok=False)
+    assert behind.returncode == 1 and "cloudbrain db upgrade" in behind.stderr
+    cli("db", "upgrade")
+    assert cli.json("agent", "list") == []
+    # A database that does not exist yet is made by the first command that needs it.
+    fresh = Cli(tmp_path / "fresh-home")
+    assert fresh.json("agent", "create", "alice")["agent"]["name"] == "alice"

@@ -270,7 +270,7 @@ def run_agent(
         folder = device_folder(config.home, credentials.name, device or socket.gethostname())
     except CloudBrainError as error:
         fail(error)
-    start_logging(config, ("websockets",))
+    start_logging(config, ("websockets", "alembic"))
     device_name = device or socket.gethostname()
     thinker = OllamaBrain(
         credentials.name,

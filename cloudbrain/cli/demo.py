@@ -96,7 +96,7 @@ def demo(
         http_port=http_port,
         http=http,
     )
-    start_logging(config, ("websockets", "alembic.runtime.migration", "mail.log"))
+    start_logging(config, ("websockets", "alembic", "mail.log"))
     try:
         run(_demo(config, brain))
     except OSError as exc:

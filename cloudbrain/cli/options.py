@@ -181,12 +181,23 @@ async def as_agent(
 
 
 async def with_engine(db_url: str, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    """Migrate (so a fresh machine needs no separate step), run ``action(engine)``, clean up."""
+    """Run ``action(engine)`` on a database at this version's schema, then clean up. A new
+    database is made on the spot (so a fresh machine needs no separate step); one at an older
+    schema is left for `cloudbrain db upgrade` (or the server, which migrates when it starts)
+    rather than changed under a running server by whichever command came first."""
     from cloudbrain.db import create_engine, upgrade
+    from cloudbrain.db.migrate import head, revision_of
 
-    await asyncio.to_thread(upgrade, db_url)
     engine = create_engine(db_url)
     try:
+        found, newest = await revision_of(engine), head()
+        if found is None:
+            await asyncio.to_thread(upgrade, db_url)
+        elif found != newest:
+            raise CloudBrainError(
+                f"the database's schema is at {found}, and this CloudBrain needs {newest}",
+                hint="run `cloudbrain db upgrade` (starting the server does it too)",
+            )
         return await action(engine)
     finally:
         await engine.dispose()

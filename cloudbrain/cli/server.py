@@ -142,7 +142,7 @@ def run_server(
         legacy_protocol=legacy_protocol,
     )
     # Our own lines say who connected and why they left; the libraries' would repeat them.
-    start_logging(config, ("websockets", "alembic.runtime.migration", "mail.log"))
+    start_logging(config, ("websockets", "alembic", "mail.log"))
     if config.log_format.strip().lower() != "json":  # there, every line out is a JSON object
         console.print(
             f"[bold]CloudBrain[/] server starting on [cyan]{config.url}[/] (Ctrl-C stops it)"

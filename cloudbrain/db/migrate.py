@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 HERE = Path(__file__).resolve().parent
 
@@ -32,18 +36,23 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 async def current(url: str) -> str | None:
     """The revision the database at ``url`` is at, or None when it was never migrated."""
-    from alembic.runtime.migration import MigrationContext
-
     from cloudbrain.db.engine import create_engine
 
     engine = create_engine(url)
     try:
-        async with engine.connect() as conn:
-            return await conn.run_sync(
-                lambda sync_conn: MigrationContext.configure(sync_conn).get_current_revision()
-            )
+        return await revision_of(engine)
     finally:
         await engine.dispose()
+
+
+async def revision_of(engine: AsyncEngine) -> str | None:
+    """The revision the database of ``engine`` is at, or None when it was never migrated."""
+    from alembic.runtime.migration import MigrationContext
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(
+            lambda sync_conn: MigrationContext.configure(sync_conn).get_current_revision()
+        )
 
 
 def head() -> str | None:
