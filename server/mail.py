@@ -1,16 +1,19 @@
 """The server's side of mail: the SMTP gateway's view of the family.
 
 Mail enters the hub the way a connected agent's frames do: each sending agent gets a session
-of the gateway (device ``smtp``), and its mail becomes ``send``, ``publish``, ``broadcast`` or
-``ask`` frames handled by the hub, so the same checks, storage and delivery apply. The hub's
+of the gateway (device ``smtp``) while its mail is handled, and its mail becomes ``send``,
+``publish``, ``broadcast`` or ``ask`` frames handled by the hub, so the same checks, storage
+and delivery apply. The hub's
 answers to those frames come back here instead of going to a socket.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from pydantic import ValidationError
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 
 RECEIPT_WAIT = 30.0  # seconds for the database to store a message before saying 451
 ASK_TIMEOUT = 20.0  # seconds live specialists get to answer a mailed question
+IDLE_SECONDS = 10.0  # a sender's gateway session outlives its last mail by this much
 
 # Refusals of the hub, as SMTP replies.
 _REPLIES = {
@@ -71,6 +75,11 @@ class HubFamily:
         self.engine = engine
         self._sessions: dict[str, tuple[LiveSession, _Replies]] = {}
         self._opening = asyncio.Lock()
+        # A sender's session stays open while its mail is handled, then IDLE_SECONDS more (for
+        # the next mail of a batch), then ends: one mail must not leave its sender online.
+        self._users: dict[str, int] = {}
+        self._idle: dict[str, asyncio.TimerHandle] = {}
+        self._ending: set[asyncio.Task[None]] = set()
 
     async def authenticate(self, name: str, token: str) -> bool:
         return await authenticate(self.engine, name, token) is not None
@@ -80,7 +89,6 @@ class HubFamily:
         return await self.hub.resolve(name) is not None
 
     async def send(self, sender: str, request: MailRequest) -> None:
-        session, replies = await self._session(sender)
         fields: dict[str, Any] = {
             "id": request.id,
             "body": request.body,
@@ -97,13 +105,13 @@ class HubFamily:
                 frame = Send(to=request.target, **fields)
         except ValidationError as error:
             raise Rejected(f"554 5.6.0 The message does not fit CloudBrain: {error}") from None
-        answer = await self._exchange(session, replies, frame, request.id, RECEIPT_WAIT)
+        async with self._session(sender) as (session, replies):
+            answer = await self._exchange(session, replies, frame, request.id, RECEIPT_WAIT)
         if answer["type"] == "error":
             code = answer.get("code", "")
             raise Rejected(_REPLIES.get(code, TRY_LATER) + f" ({answer.get('detail', '')})")
 
     async def ask(self, sender: str, request: MailRequest) -> AskResult:
-        session, replies = await self._session(sender)
         frame = Ask(
             id=new_id(),
             question=request.question[:4000],
@@ -111,7 +119,8 @@ class HubFamily:
             timeout=ASK_TIMEOUT,
             ask_id=request.id,
         )
-        answer = await self._exchange(session, replies, frame, frame.id, ASK_TIMEOUT + 30)
+        async with self._session(sender) as (session, replies):
+            answer = await self._exchange(session, replies, frame, frame.id, ASK_TIMEOUT + 30)
         if answer["type"] == "error":
             raise RuntimeError(f"the ask was refused: {answer.get('detail')}")
         return AskResult.model_validate(answer)
@@ -126,8 +135,10 @@ class HubFamily:
         finally:
             replies.forget(re)
 
-    async def _session(self, name: str) -> tuple[LiveSession, _Replies]:
-        """The gateway's session for agent ``name``, opened on its first mail."""
+    @contextlib.asynccontextmanager
+    async def _session(self, name: str) -> AsyncIterator[tuple[LiveSession, _Replies]]:
+        """The gateway's session for agent ``name``, opened on its first mail and held while
+        the mail is handled."""
         async with self._opening:
             if name not in self._sessions:
                 agent = await get_agent(self.engine, name)
@@ -138,9 +149,30 @@ class HubFamily:
                     agent, replies, device="smtp", client="smtp-gateway"
                 )
                 self._sessions[name] = (session, replies)
-            return self._sessions[name]
+            if (idle := self._idle.pop(name, None)) is not None:
+                idle.cancel()
+            self._users[name] = self._users.get(name, 0) + 1
+        try:
+            yield self._sessions[name]
+        finally:
+            self._users[name] -= 1
+            if not self._users[name]:
+                del self._users[name]
+                loop = asyncio.get_running_loop()
+                self._idle[name] = loop.call_later(IDLE_SECONDS, self._end_idle, name)
+
+    def _end_idle(self, name: str) -> None:
+        del self._idle[name]
+        session, _ = self._sessions.pop(name)
+        task = asyncio.create_task(self.hub.end_session(session, "mail handled"))
+        self._ending.add(task)
+        task.add_done_callback(self._ending.discard)
 
     async def close(self) -> None:
+        for idle in self._idle.values():
+            idle.cancel()
+        self._idle.clear()
+        await asyncio.gather(*self._ending, return_exceptions=True)
         for session, _ in self._sessions.values():
             await self.hub.end_session(session, "gateway stopped")
         self._sessions.clear()

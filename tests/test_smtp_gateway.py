@@ -28,6 +28,7 @@ from cloudbrain.certificates import make_server_files
 from cloudbrain.ids import new_id
 from cloudbrain.maildir.gateway import INCOMING
 from cloudbrain.server import Server
+from cloudbrain.server import mail as mail_side
 from cloudbrain.settings import Settings
 from cloudbrain.tls import Trust
 from tests.conftest import AgentFactory, ClientFactory
@@ -156,6 +157,25 @@ async def test_mail_from_loopback_becomes_a_message(
     assert got.id == msgid and got.sender == "alice" and got.kind == "direct"
     assert got.body == "Grüße aus Köln,\nund bis bald — 東京でも会いましょう ☕"
     assert got.meta["subject"] == "Café über alles ✓"
+
+
+async def test_a_mail_leaves_its_sender_online_only_while_it_is_handled(
+    server: Server,
+    make_agent: AgentFactory,
+    connect: ClientFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(mail_side, "IDLE_SECONDS", 0.3)
+    await make_agent("alice")
+    bob = await connect("bob")
+    assert (await submit(server, mail("alice", at("bob"), "one mail")))[0] == 250
+    await bob.receive(timeout=5)
+    for _ in range(100):
+        if not {a.name: a for a in await bob.who()}["alice"].online:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("one mail left alice online")
 
 
 async def test_the_same_mail_twice_is_stored_once(
