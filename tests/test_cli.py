@@ -278,10 +278,16 @@ def test_memory_add_search_export_import(
     assert "alice" in text and "second Tuesday" in text
     assert cli.json("memory", "search", "release train", "--until", "2000-01-01") == []
 
+    # Export, then import on another server: one's own memories round-trip.
     dump = tmp_path / "memories.jsonl"
     cli("memory", "export", "--out", str(dump))
     assert len(dump.read_text().splitlines()) == 2
     assert cli.json("memory", "import", str(dump)) == {"stored": 0, "duplicates": 2}
+    with ServerProcess(tmp_path / "elsewhere", "") as elsewhere:
+        other = Cli(tmp_path / "elsewhere", CLOUDBRAIN_URL=elsewhere.url)  # its database
+        token = other.json("agent", "create", "alice")["token"]
+        moved = other.json("memory", "import", str(dump), "--name", "alice", "--token", token)
+        assert moved == {"stored": 2, "duplicates": 0}
     bad = cli("memory", "search", "x", "--since", "last tuesday-ish", ok=False)
     assert bad.returncode == 1 and "2d" in bad.stderr
 

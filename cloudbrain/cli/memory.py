@@ -130,7 +130,12 @@ def search(
 
 @app.command("export")
 def export(
-    agent: str = Agent,
+    agent: str = typer.Option(
+        None, "--agent", "-a", help="This agent's memories (default: your own)."
+    ),
+    everyone: bool = typer.Option(
+        False, "--everyone", help="Every agent's memories (a backup of the whole family)."
+    ),
     since: str = Since,
     until: str = Until,
     out: Path = typer.Option(
@@ -144,10 +149,18 @@ def export(
         False, "--json", help="Accepted for scripts: the output is JSON Lines already."
     ),
 ) -> None:
-    """Write memories as JSON Lines, oldest first: one memory per line, for backup or import."""
-    filters: dict[str, Any] = ({"ai": agent} if agent else {}) | times(since, until)
+    """Write memories as JSON Lines, oldest first: one memory per line, for backup or import.
+
+    Your own by default, so that `cloudbrain memory import FILE` (as you, on this server or
+    another) takes them all back.
+    """
+    if agent and everyone:
+        fail(CloudBrainError("--agent and --everyone both given", hint="choose one"), as_json)
+    filters: dict[str, Any] = times(since, until)
 
     async def action(client: Client) -> int:
+        if not everyone:
+            filters["ai"] = agent or client.name
         count = 0
         target = out.open("w", encoding="utf-8") if out else sys.stdout
         try:
