@@ -68,6 +68,7 @@ def test_the_demo_family_answers_asks_from_live_agents_and_past_sessions(
         # The asker is the default identity: no flags needed, as in the README.
         live = cli(home, demo.url, "ask", "How do I keep asyncio tasks from disappearing?")
         past = cli(home, demo.url, "ask", "How do I roll back a kubernetes deployment?")
+        heavy = cli(home, demo.url, "ask", "Tune this asyncio server", "--complexity", "heavy")
         profiles = {a["name"]: a for a in cli(home, demo.url, "who")}
         pages = familio_pages(f"http://127.0.0.1:{web}")
         # Rated by the ids as the tables show them (their ends), or shorter still.
@@ -81,6 +82,7 @@ def test_the_demo_family_answers_asks_from_live_agents_and_past_sessions(
             timeout=60,
         )
     assert (rated["ask"], rated["rated"], rated["verdict"]) == (past["ask"], answer, "up")
+    assert heavy["routing"]["complexity"] == 0.9  # as the asker said, not estimated
     assert unknown.returncode == 1 and "no ask has an id like 'f00f00f00'" in unknown.stderr
     assert "Traceback" not in unknown.stderr
     assert demo.process is not None and demo.process.returncode == 0, demo.log_tail()

@@ -52,6 +52,14 @@ def ask(
     max_specialists: int = typer.Option(
         5, "--max-specialists", "-m", min=1, max=50, help="How many AIs to ask at most."
     ),
+    complexity: str = typer.Option(
+        None,
+        "--complexity",
+        "-c",
+        help="How heavy the work is: light, medium, heavy, or 0 to 1. Heavy work goes first to "
+        "the agent on the most capable device (default: the server estimates it).",
+        show_default=False,
+    ),
     offline: bool = typer.Option(
         False,
         "--offline",
@@ -93,6 +101,8 @@ def ask(
         "max_specialists": max_specialists,
         **times(since, until),
     }
+    if complexity is not None:
+        options["complexity"] = complexity_of(complexity)
 
     async def action(client: Client) -> AskResult:
         from cloudbrain.protocol import AskAnswered, AskResult, AskStarted
@@ -203,6 +213,22 @@ def card(
     """Print an AI's agent card (JSON in the spirit of the A2A Agent Card): who it is, what it
     knows (declared and learned skills, with examples), where to reach it."""
     print_json(run(as_agent(url, name, token, home, lambda client: client.card(agent)), as_json))
+
+
+COMPLEXITY_WORDS = {"light": 0.2, "medium": 0.5, "heavy": 0.9}
+
+
+def complexity_of(given: str) -> float:
+    """``--complexity`` as the protocol takes it: a word, or a number from 0 to 1."""
+    if given.lower() in COMPLEXITY_WORDS:
+        return COMPLEXITY_WORDS[given.lower()]
+    try:
+        value = float(given)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise typer.BadParameter("light, medium, heavy, or a number from 0 to 1")
+    return value
 
 
 # --- drawing ---------------------------------------------------------------------------------
