@@ -21,6 +21,7 @@ from websockets.asyncio.server import serve as websocket_serve
 
 from cloudbrain.auth_limit import AuthFailures
 from cloudbrain.db import create_engine, upgrade
+from cloudbrain.db.trouble import explained
 from cloudbrain.db.types import utcnow
 from cloudbrain.errors import CloudBrainError, ProtocolError
 from cloudbrain.familio.access import Access, trusted_hosts
@@ -171,7 +172,8 @@ class Server:
         settings = self.settings
         self._tls = server_context(*settings.tls_files)
         log.info("database: %s", _redact(settings.db_url))
-        await asyncio.to_thread(upgrade, settings.db_url)
+        async with explained(settings.db_url):
+            await asyncio.to_thread(upgrade, settings.db_url)
         self.engine = create_engine(settings.db_url)
         store = MessageStore(self.engine)
         stale = await store.close_node_sessions(settings.node, "server restart")

@@ -335,3 +335,21 @@ def test_commands_make_a_new_database_but_leave_upgrades_to_db_upgrade(tmp_path:
     # A database that does not exist yet is made by the first command that needs it.
     fresh = Cli(tmp_path / "fresh-home")
     assert fresh.json("agent", "create", "alice")["agent"]["name"] == "alice"
+
+
+def test_a_database_that_is_missing_or_away_is_one_line_saying_what_to_do(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    missing = make_url(postgres_url).set(database="cloudbrain_never_made").render_as_string(False)
+    away = make_url(postgres_url).set(port=free_port()).render_as_string(False)
+    cli = Cli(tmp_path / "home")
+    for url, said, hint in (
+        (missing, "does not exist", "createdb"),
+        (away, "cannot reach", "--db"),
+    ):
+        for command in (("agent", "list", "--db", url), ("server", "--db", url, "--no-http")):
+            done = cli(*command, ok=False)
+            assert done.returncode == 1, done.stderr
+            assert said in done.stderr and hint in done.stderr and "Traceback" not in done.stderr

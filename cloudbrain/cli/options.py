@@ -187,10 +187,12 @@ async def with_engine(db_url: str, action: Callable[[AsyncEngine], Awaitable[T]]
     rather than changed under a running server by whichever command came first."""
     from cloudbrain.db import create_engine, upgrade
     from cloudbrain.db.migrate import head, revision_of
+    from cloudbrain.db.trouble import explained
 
     engine = create_engine(db_url)
     try:
-        found, newest = await revision_of(engine), head()
+        async with explained(db_url):
+            found, newest = await revision_of(engine), head()
         if found is None:
             await asyncio.to_thread(upgrade, db_url)
         elif found != newest:
