@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -122,8 +121,7 @@ def ask(
                 )
         raise AssertionError("an ask always ends with its result")
 
-    with console.status("asking…", spinner="dots") if not as_json else nullcontext():
-        result = run(as_agent(url, name, token, home, action), as_json)
+    result = run(as_agent(url, name, token, home, action), as_json, status="asking…")
     emit(result, as_json, lambda: show_result(result))
     if result.nobody_knows:
         raise typer.Exit(NOBODY_KNOWS)

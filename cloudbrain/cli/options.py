@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 from pydantic import ValidationError
 
-from cloudbrain.cli.output import fail
+from cloudbrain.cli.output import console, fail
 from cloudbrain.credentials import resolve
 from cloudbrain.errors import CloudBrainError
 from cloudbrain.files import private_home
@@ -143,11 +144,14 @@ def start_logging(config: Settings, quiet: tuple[str, ...] = ()) -> None:
         fail(exc)
 
 
-def run(coroutine: Coroutine[Any, Any, T], as_json: bool = False) -> T:
-    """Run a command's async body; CloudBrain errors, and values the protocol refuses before
-    they are sent, become one line of message and exit code 1."""
+def run(coroutine: Coroutine[Any, Any, T], as_json: bool = False, status: str = "") -> T:
+    """Run a command's async body, with a spinner saying ``status`` (for people, not with
+    ``--json``); CloudBrain errors, and values the protocol refuses before they are sent,
+    become one line of message and exit code 1, written once the spinner is gone."""
+    spinner = console.status(status, spinner="dots") if status and not as_json else nullcontext()
     try:
-        return asyncio.run(coroutine)
+        with spinner:
+            return asyncio.run(coroutine)
     except CloudBrainError as exc:
         fail(exc, as_json)
     except ValidationError as exc:
