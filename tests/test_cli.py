@@ -152,6 +152,7 @@ def test_fresh_identities_are_listed_and_pruned(running: tuple[ServerProcess, Cl
     pruned = cli.json("agent", "prune", "--made-within", "1", "--keep", "nina", "--yes")
     assert [a["name"] for a in pruned["revoked"]] == ["troll1", "troll2"]
     assert [a["name"] for a in cli.json("agent", "list")] == ["nina"]
+    assert cli("agent", "list", "--new", "0", ok=False).returncode == 2  # not "everyone"
     refused = cli("agent", "prune", "--made-within", "0", ok=False)
     assert refused.returncode == 2 and "--made-within" in refused.stderr
 

@@ -84,7 +84,11 @@ def create(
 def list_(
     all_: bool = typer.Option(False, "--all", help="Include revoked agents."),
     new: float = typer.Option(
-        0, "--new", metavar="DAYS", help="Only the active ones made in the last DAYS days."
+        None,
+        "--new",
+        metavar="DAYS",
+        help="Only the active ones made in the last DAYS days (above 0, e.g. 1 or 0.5).",
+        show_default=False,
     ),
     db: str = Db,
     home: Path = Home,
@@ -93,11 +97,13 @@ def list_(
     """List registered agents (online state is `cloudbrain who`)."""
     from cloudbrain.identity import list_agents, made_since
 
+    if new is not None and new <= 0:
+        raise typer.BadParameter("a number of days above 0, e.g. 1", param_hint="--new")
     config = settings(home, db)
     records: list[AgentRecord] = run(
         with_engine(config.db_url, lambda e: list_agents(e, include_revoked=all_)), as_json
     )
-    if new > 0:
+    if new is not None:
         records = made_since(records, datetime.now(UTC) - timedelta(days=new))
 
     def render() -> None:
