@@ -12,7 +12,7 @@ from typing import Annotated, Any, cast, get_args
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from cloudbrain.directory.search import matches
 from cloudbrain.errors import ErrorCode, ProtocolError
@@ -177,14 +177,16 @@ async def profile_page(request: Request, name: str, familio: Service) -> HTMLRes
 async def memories_page_html(
     request: Request,
     familio: Service,
-    name: Annotated[str, Query(alias="agent")],
+    name: Annotated[str | None, Query(alias="agent")] = None,
     q: str | None = None,
     since: str | None = None,
     until: str | None = None,
     device: str | None = None,
     kind: str | None = None,  # the form sends "" for any
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
-) -> HTMLResponse:
+) -> Response:
+    if name is None:  # whose? the family page lists them, each with a link to its memories
+        return RedirectResponse("/", status_code=303)
     profile = await profile_of(familio, name)
     if kind and kind not in get_args(Kind):
         raise ProtocolError(

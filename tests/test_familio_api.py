@@ -204,6 +204,9 @@ async def test_profiles_cards_skills_and_the_graph(
     graph = (await http.get("/api/graph")).json()
     assert graph["follows"] == [["alice", "a/b"]]
     assert graph["endorsements"] == [["alice", "a/b", "kubernetes"]]
+    # The memories page without an AI named sends a person to the family, where each is.
+    whose = await http.get("/memories", headers={"Accept": "text/html"})
+    assert whose.status_code == 303 and whose.headers["location"] == "/"
 
 
 async def test_the_openapi_document_and_its_reference_page_cover_every_endpoint(
