@@ -380,7 +380,7 @@ class Hub:
     def _stored(self, results: list[tuple[Outgoing, Stored]]) -> None:
         """Called once a batch is committed: carry out what :func:`after_commit` decides."""
         senders = [(outgoing.origin, stored) for outgoing, stored in results]
-        live = self.metrics.delivered.labels(path="live")
+        handed = 0  # counted once per batch: a labelled counter takes a lock per inc
         for effect in after_commit(senders, self.sessions_of):
             match effect:
                 case Respond(to=sender, frame=frame):
@@ -388,12 +388,13 @@ class Hub:
                         self.metrics.error(frame.code)
                     sender.send(frame.to_json())
                 case Hand(to=session, message_id=message_id, text=text):
-                    live.inc()
+                    handed += 1
                     session.deliver(message_id, text)
                 case Keep(envelope=envelope, recipient_ids=away) if self.spool is not None:
                     self.spool.keep(envelope, away)
                 case Tell(stored=crossing) if self.cluster is not None:
                     self.cluster.stored(crossing)
+        self.metrics.delivered.labels(path="live").inc(handed)
 
     def _acked(self, acks: list[AckItem]) -> None:
         assert self.spool is not None
