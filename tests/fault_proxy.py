@@ -97,3 +97,16 @@ class FaultProxy:
         finally:
             with contextlib.suppress(Exception):
                 writer.transport.abort()
+
+
+async def postgres_through(proxy_of: str) -> tuple[FaultProxy, str]:
+    """A started proxy in front of the PostgreSQL of the URL ``proxy_of``, and the URL that
+    goes through it, with a short command timeout so a silent connection is given up soon
+    (see cloudbrain.db.engine)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(proxy_of)
+    proxy = FaultProxy(url.host or "127.0.0.1", url.port or 5432)
+    port = await proxy.start()
+    through = url.set(port=port).update_query_dict({"command_timeout": "3"})
+    return proxy, through.render_as_string(hide_password=False)

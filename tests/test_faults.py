@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import make_url
 
 from cloudbrain.agent.client import Client
 from cloudbrain.db import create_engine
@@ -20,7 +19,7 @@ from cloudbrain.ids import new_id
 from cloudbrain.server import Server
 from cloudbrain.settings import Settings
 from tests.conftest import ClientFactory
-from tests.fault_proxy import FaultProxy
+from tests.fault_proxy import FaultProxy, postgres_through
 from tests.fault_report import backend, record, rss_mib, tally
 from tests.services import ServerProcess
 from tests.test_crash import agents
@@ -114,13 +113,10 @@ async def test_order_holds_and_nothing_is_lost_through_database_faults(
     in the middle of a stream, for longer than any retry schedule: senders wait, and when it
     answers again every message arrives, once and in order. A silent connection is given up
     after the driver's command timeout (set short here; see cloudbrain.db.engine)."""
-    url = make_url(postgres_url)
-    proxy = FaultProxy(url.host or "127.0.0.1", url.port or 5432)
-    port = await proxy.start()
-    through_proxy = url.set(port=port).update_query_dict({"command_timeout": "3"})
+    proxy, through_proxy = await postgres_through(postgres_url)
     settings = Settings(
         home=tmp_path,
-        database_url=through_proxy.render_as_string(hide_password=False),
+        database_url=through_proxy,
         port=0,
         smtp_port=0,
         http=False,

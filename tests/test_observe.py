@@ -16,7 +16,6 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import make_url
 
 from cloudbrain.agent.client import Client
 from cloudbrain.db import create_engine
@@ -26,7 +25,7 @@ from cloudbrain.logs import JsonFormatter, check
 from cloudbrain.server import Server
 from cloudbrain.settings import Settings
 from tests.conftest import AgentFactory, ClientFactory
-from tests.fault_proxy import FaultProxy
+from tests.fault_proxy import postgres_through
 from tests.processes import ServerProcess, cli_env
 from tests.services import redis_process
 from tests.test_agent_process import stop, until_online
@@ -181,13 +180,10 @@ async def test_health_answers_anyone_and_metrics_follow_the_read_policy(
 async def test_readyz_says_when_the_database_is_away_and_when_it_is_back(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    url = make_url(postgres_url)
-    proxy = FaultProxy(url.host or "127.0.0.1", url.port or 5432)
-    port = await proxy.start()
-    through_proxy = url.set(port=port).update_query_dict({"command_timeout": "3"})
+    proxy, through_proxy = await postgres_through(postgres_url)
     settings = Settings(
         home=tmp_path,
-        database_url=through_proxy.render_as_string(hide_password=False),
+        database_url=through_proxy,
         port=0,
         smtp=False,
         http_port=0,
