@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cloudbrain.cli.options import Home, Json, run, settings
@@ -105,7 +106,8 @@ def login(
         {"url": url.rstrip("/"), "agent": name, "server": welcome},
         as_json,
         lambda: console.print(
-            f"logged in to [cyan]{url}[/] as [bold]{name}[/]; later commands talk to it",
+            f"logged in to [cyan]{escape(url)}[/] as [bold]{escape(name)}[/]; "
+            "later commands talk to it",
             highlight=False,
         ),
     )
@@ -152,7 +154,9 @@ def logout(
     emit(
         {"url": target, "removed": removed},
         as_json,
-        lambda: console.print(f"forgot {', '.join(removed)} on {target}", highlight=False),
+        lambda: console.print(
+            f"forgot {', '.join(removed)} on {target}", highlight=False, markup=False
+        ),
     )
 
 
