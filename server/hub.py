@@ -12,6 +12,7 @@ from cloudbrain.envelope import Envelope, Stored, expiry
 from cloudbrain.errors import CloseCode, ErrorCode, ProtocolError
 from cloudbrain.protocol import (
     ANSWERS_CAPABILITY,
+    ONE_SHOT_CAPABILITY,
     PRESENCE_CAPABILITY,
     Ack,
     Broadcast,
@@ -187,7 +188,8 @@ class Hub:
         if PRESENCE_CAPABILITY in session.capabilities:
             self._watching.add(session)
         self._agent_ids[session.agent.name] = session.agent.id
-        self._announce(session, online=True)
+        if ONE_SHOT_CAPABILITY not in session.capabilities:
+            self._announce(session, online=True)
 
     def unregister(self, session: LiveSession) -> None:
         self.asks.cancel_for(session)
@@ -197,7 +199,8 @@ class Hub:
             if not group:
                 del self._sessions[session.agent.id]
         self._watching.discard(session)
-        if self._by_id.pop(session.id, None) is not None:  # it was registered: it was announced
+        registered = self._by_id.pop(session.id, None) is not None
+        if registered and ONE_SHOT_CAPABILITY not in session.capabilities:
             self._announce(session, online=False)
 
     def answering_session(self, name: str) -> Peer | None:
@@ -214,7 +217,11 @@ class Hub:
         return self.cluster.answering(name) if self.cluster is not None else None
 
     async def replay(self, session: LiveSession) -> int:
-        """Send the session every stored message its agent has not acked, oldest first."""
+        """Send the session every stored message its agent has not acked, oldest first (a
+        one-shot command gets none: they wait for the agent itself)."""
+        if ONE_SHOT_CAPABILITY in session.capabilities:
+            session.finish_replay()
+            return 0
         count, after, size = 0, 0, REPLAY_FIRST_PAGE
         while True:
             page = await self.store.pending(session.agent.id, after_seq=after, limit=size)

@@ -24,7 +24,7 @@ from cloudbrain.identity import authenticate, get_agent
 from cloudbrain.ids import new_id
 from cloudbrain.maildir.gateway import TRY_LATER, Rejected
 from cloudbrain.maildir.mapping import MailRequest
-from cloudbrain.protocol import Ask, AskResult, Broadcast, Publish, Send
+from cloudbrain.protocol import ONE_SHOT_CAPABILITY, Ask, AskResult, Broadcast, Publish, Send
 from cloudbrain.server.hub import Hub
 from cloudbrain.server.session import LiveSession
 
@@ -146,7 +146,11 @@ class HubFamily:
                     raise Rejected(f"550 5.7.1 No active agent called {name!r} may send here")
                 replies = _Replies()
                 session = await self.hub.open_session(
-                    agent, replies, device="smtp", client="smtp-gateway"
+                    agent,
+                    replies,
+                    device="smtp",
+                    client="smtp-gateway",
+                    capabilities=[ONE_SHOT_CAPABILITY],
                 )
                 self._sessions[name] = (session, replies)
             if (idle := self._idle.pop(name, None)) is not None:

@@ -116,6 +116,32 @@ def test_stdin_body_and_status(running: tuple[ServerProcess, Cli]) -> None:
     assert "alice" in out and "from a pipe" in out
 
 
+def test_commands_are_not_sessions_of_the_agent_nor_make_it_online(
+    running: tuple[ServerProcess, Cli],
+) -> None:
+    _, cli = running
+    cli("agent", "create", "alice", "--save")
+    cli("agent", "create", "bob", "--save")
+    held = cli.json("send", "alice", "for alice herself", "--name", "bob")
+    listener = cli.spawn("listen", "--name", "bob", "--json")
+    try:
+        wait_online(cli, "bob")
+        cli("send", "bob", "one command", "--name", "alice")
+        cli("memory", "add", "the VPN port is 443", "--name", "alice")
+        cli("who", "--name", "alice")
+        seen = {a["name"]: a for a in cli.json("who", "--name", "alice")}
+    finally:
+        listener.terminate()
+        listener.communicate(timeout=20)
+    # Listening is the agent at work: bob is online. alice is not, though the `who` that
+    # asked was itself connected as her at that moment.
+    assert seen["bob"]["online"] and len(seen["bob"]["sessions"]) == 1
+    assert not seen["alice"]["online"] and seen["alice"]["sessions"] == []
+    # Her commands were not handed the message waiting for her: her listener gets it.
+    got = json.loads(cli("listen", "--name", "alice", "--json", "--count", "1").stdout)
+    assert got["id"] == held["id"] and got["body"] == "for alice herself"
+
+
 def test_who_list_and_revoke(running: tuple[ServerProcess, Cli]) -> None:
     _, cli = running
     cli("agent", "create", "alice", "--save", "--description", "knows python")

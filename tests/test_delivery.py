@@ -9,7 +9,7 @@ import pytest
 from cloudbrain.agent.client import Client
 from cloudbrain.agent.errors import ServerError
 from cloudbrain.agent.message import Message
-from cloudbrain.protocol import Presence
+from cloudbrain.protocol import ONE_SHOT_CAPABILITY, Presence
 from tests.conftest import ClientFactory
 
 
@@ -256,6 +256,12 @@ async def test_who_and_presence_events(connect: ClientFactory) -> None:
     roster = {a.name: a for a in await watcher.who()}
     assert roster["bob"].online and [s.device for s in roster["bob"].sessions] == ["jetson"]
     await bob.close()
+    # One command (`cloudbrain send` as carol) is not carol coming online.
+    carol = await connect("carol", capabilities=(ONE_SHOT_CAPABILITY,))
+    assert not {a.name: a for a in await carol.who()}["carol"].online
+    await carol.send("watcher", "one command")
+    await carol.close()
+    await take(watcher, 1)
     for _ in range(50):
         if len(events) >= 2:
             break

@@ -20,16 +20,21 @@ from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from cloudbrain import auth_limit
 from cloudbrain.agent.client import Client
 from cloudbrain.auth_limit import LONGEST_DELAY, AfterFailure, AuthFailures
 from cloudbrain.certificates import make_server_files
+from cloudbrain.db.models import sessions
 from cloudbrain.ids import new_id
 from cloudbrain.maildir.gateway import INCOMING
 from cloudbrain.server import Server
 from cloudbrain.server import mail as mail_side
 from cloudbrain.settings import Settings
+from cloudbrain.storage.activity import Activity
+from cloudbrain.storage.asks import AskStore
+from cloudbrain.storage.brains import BrainStore
 from cloudbrain.tls import Trust
 from tests.conftest import AgentFactory, ClientFactory
 from tests.test_ask import ASYNCIO_FACT, store
@@ -159,7 +164,7 @@ async def test_mail_from_loopback_becomes_a_message(
     assert got.meta["subject"] == "Café über alles ✓"
 
 
-async def test_a_mail_leaves_its_sender_online_only_while_it_is_handled(
+async def test_a_mail_never_shows_its_sender_online_and_its_session_ends_when_idle(
     server: Server,
     make_agent: AgentFactory,
     connect: ClientFactory,
@@ -170,12 +175,22 @@ async def test_a_mail_leaves_its_sender_online_only_while_it_is_handled(
     bob = await connect("bob")
     assert (await submit(server, mail("alice", at("bob"), "one mail")))[0] == 250
     await bob.receive(timeout=5)
+    # While the gateway still holds her session, alice is not online: a mail is not an agent
+    # running, and the directory must not prefer her for questions because of it.
+    assert not {a.name: a for a in await bob.who()}["alice"].online
+    assert server.engine is not None
+    activity = Activity(server.engine, AskStore(server.engine), BrainStore(server.engine))
+    assert await activity.sessions("alice", 10) == ([], 0)
     for _ in range(100):
-        if not {a.name: a for a in await bob.who()}["alice"].online:
+        async with server.engine.connect() as conn:
+            open_now = await conn.scalar(
+                select(func.count()).select_from(sessions).where(sessions.c.ended_at.is_(None))
+            )
+        if open_now == 1:  # bob's
             break
         await asyncio.sleep(0.1)
     else:
-        raise AssertionError("one mail left alice online")
+        raise AssertionError("the gateway kept alice's session open after her mail")
 
 
 async def test_the_same_mail_twice_is_stored_once(

@@ -117,8 +117,10 @@ async def _check(url: str, name: str, token: str, trust: Trust) -> str:
     """Connect as ``name``: the certificate and the token must both be right. The server's
     name, as its welcome gives it."""
     from cloudbrain.agent.client import Client
+    from cloudbrain.protocol import ONE_SHOT_CAPABILITY
 
-    async with Client(url, name, token, trust=trust, timeout=10) as client:
+    check = Client(url, name, token, trust=trust, timeout=10, capabilities=(ONE_SHOT_CAPABILITY,))
+    async with check as client:
         assert client.welcome is not None
         return client.welcome.server
 

@@ -136,7 +136,8 @@ def listen(
                 return
 
     with contextlib.suppress(KeyboardInterrupt):
-        run(as_agent(url, name, token, home, action), as_json)
+        # Listening is the agent at work, not one command: it is online and gets its messages.
+        run(as_agent(url, name, token, home, action, one_shot=False), as_json)
 
 
 def who(

@@ -175,12 +175,20 @@ async def as_agent(
     token: str | None,
     home: Path | None,
     action: Callable[[Client], Awaitable[T]],
+    *,
+    one_shot: bool = True,
 ) -> T:
-    """Connect as the agent the flags, environment or credentials file name; run ``action``."""
+    """Connect as the agent the flags, environment or credentials file name; run ``action``.
+    The connection says it is ``one_shot`` (one command, not the agent running), so it is not
+    shown as the agent coming online or as one of its sessions, and gets no stored messages."""
     from cloudbrain.agent.client import Client
+    from cloudbrain.protocol import ONE_SHOT_CAPABILITY
 
     found = resolve(settings(home).home, url, name, token)
-    async with Client(found.url, found.name, found.token, trust=found.trust) as client:
+    capabilities = (ONE_SHOT_CAPABILITY,) if one_shot else ()
+    async with Client(
+        found.url, found.name, found.token, trust=found.trust, capabilities=capabilities
+    ) as client:
         return await action(client)
 
 

@@ -60,6 +60,8 @@ class AgentSession(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     end_reason: Mapped[str | None] = mapped_column(String(64))
+    # One command rather than a running agent: left out of presence and session lists.
+    one_shot: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (Index("ix_sessions_node_open", "node", "ended_at"),)
 

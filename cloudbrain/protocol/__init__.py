@@ -53,6 +53,7 @@ from cloudbrain.protocol.brain import (
 )
 from cloudbrain.protocol.connection import (
     ANSWERS_CAPABILITY,
+    ONE_SHOT_CAPABILITY,
     PRESENCE_CAPABILITY,
     Error,
     Hello,
@@ -128,6 +129,7 @@ __all__ = [
     "MAX_ACK_IDS",
     "MAX_INTEGER",
     "MAX_TTL_SECONDS",
+    "ONE_SHOT_CAPABILITY",
     "PRESENCE_CAPABILITY",
     "PROTOCOL_VERSION",
     "SERVER_TYPES",

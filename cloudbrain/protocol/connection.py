@@ -22,6 +22,9 @@ from cloudbrain.protocol.directory import DeviceProfile
 # Capabilities a session can list in hello that the server acts on.
 PRESENCE_CAPABILITY = "presence"  # the session is sent presence events
 ANSWERS_CAPABILITY = "answers"  # the session is sent the questions of asks
+# The session is one command (a `cloudbrain send`, a mail through the gateway): not announced,
+# not shown as the agent being online or as one of its sessions, and not sent stored messages.
+ONE_SHOT_CAPABILITY = "one-shot"
 
 # --- frames a client sends -------------------------------------------------------------------
 

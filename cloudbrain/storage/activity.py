@@ -10,7 +10,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 from pydantic import BaseModel
-from sqlalchemy import RowMapping, func, select
+from sqlalchemy import RowMapping, false, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudbrain.db.models import agents, ask_answers, memories, sessions
@@ -80,8 +80,9 @@ class Activity:
     async def sessions(
         self, name: str, limit: int, offset: int = 0
     ) -> tuple[list[SessionRow], int]:
-        """The AI's sessions, newest first, and how many it had in all."""
-        where = (agents.c.name == name,)
+        """The AI's sessions, newest first, and how many it had in all: the agent running,
+        not the one-shot commands run in its name."""
+        where = (agents.c.name == name, sessions.c.one_shot.is_(false()))
         query = (
             select(sessions, agents.c.name)
             .join(agents, agents.c.id == sessions.c.agent_id)

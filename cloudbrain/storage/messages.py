@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, delete, false, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,7 +18,7 @@ from cloudbrain.db.models import agents, deliveries, messages, sessions, subscri
 from cloudbrain.db.types import utcnow
 from cloudbrain.envelope import Envelope, Stored
 from cloudbrain.ids import is_uuid, new_id
-from cloudbrain.protocol import AgentInfo, RecipientState, SessionInfo
+from cloudbrain.protocol import ONE_SHOT_CAPABILITY, AgentInfo, RecipientState, SessionInfo
 from cloudbrain.storage.message_batch import store_batch
 
 
@@ -69,6 +69,7 @@ class MessageStore:
                     device=device,
                     client=client,
                     capabilities=capabilities,
+                    one_shot=ONE_SHOT_CAPABILITY in capabilities,
                     started_at=utcnow(),
                 )
             )
@@ -179,7 +180,7 @@ class MessageStore:
                         sessions.c.agent_id, sessions.c.id, sessions.c.device, sessions.c.started_at
                     )
                     .select_from(theirs)
-                    .where(sessions.c.ended_at.is_(None), *mine)
+                    .where(sessions.c.ended_at.is_(None), sessions.c.one_shot.is_(false()), *mine)
                     .order_by(sessions.c.started_at)
                 )
             ).all()

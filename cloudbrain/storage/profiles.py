@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudbrain.brainstate import BrainState
@@ -70,11 +70,12 @@ class ProfileStore:
         return found
 
     async def session_counts(self) -> dict[str, int]:
-        """Per AI, how many sessions it ever had."""
+        """Per AI, how many sessions it ever had (commands not counted)."""
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 select(agents.c.name, func.count(sessions.c.id))
                 .join(sessions, sessions.c.agent_id == agents.c.id)
+                .where(sessions.c.one_shot.is_(false()))
                 .group_by(agents.c.name)
             )
             return {name: count for name, count in rows}
