@@ -35,6 +35,7 @@ from cloudbrain.protocol import (
     Answer,
     Ask,
     AskAnswered,
+    AskFinish,
     AskList,
     AskResult,
     Asks,
@@ -174,7 +175,8 @@ class Client(Connection):
     async def ask(self, question: str, **options: Any) -> AsyncIterator[AskEvent]:
         """Ask the family. Yields ``AskStarted`` (the specialists chosen, and why), an
         ``AskAnswered`` per answer as it arrives, and last the ``AskResult``. ``options``:
-        skills, agents, own, since, until, timeout (seconds, default 10), max_specialists."""
+        skills, agents, own, since, until, timeout (seconds, default 10), max_specialists,
+        complexity, enough (finish once that many answers know), ask_id."""
         frame = Ask(id=new_id(), question=question, **options)
         await self._until_connected(self.timeout)
         events = self._waiters.stream(frame.id)
@@ -195,6 +197,11 @@ class Client(Connection):
             raise ConnectionLost("the connection dropped before the ask ended") from None
         finally:
             self._waiters.forget(frame.id)
+
+    async def finish_ask(self, ask: str) -> None:
+        """Finish a running ask of this client now, with the answers that are in: its
+        ``AskResult`` comes at once from :meth:`ask`, which is still to be read."""
+        await self.call(AskFinish(id=new_id(), ask=ask), Ok)
 
     async def ask_and_wait(self, question: str, **options: Any) -> AskResult:
         """:meth:`ask`, keeping only the final result."""

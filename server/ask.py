@@ -44,6 +44,7 @@ from cloudbrain.protocol import (
     Ask,
     AskAnswer,
     AskAnswered,
+    AskFinish,
     AskList,
     AskResult,
     Asks,
@@ -68,12 +69,14 @@ log = logging.getLogger(__name__)
 @dataclass
 class OpenAsk:
     """An ask waiting for live answers: ``machine`` says from whom and until when; ``asked``
-    names the session each specialist was asked on, the only one whose answer counts."""
+    names the session each specialist was asked on, the only one whose answer counts. None
+    in ``arrived`` wakes the wait when the asker finishes the ask."""
 
     id: str
+    asker: LiveSession
     machine: AskMachine
     asked: dict[str, Peer] = field(default_factory=dict)
-    arrived: asyncio.Queue[tuple[Peer, Answer]] = field(default_factory=asyncio.Queue)
+    arrived: asyncio.Queue[tuple[Peer, Answer] | None] = field(default_factory=asyncio.Queue)
 
     def expects(self, session: Peer) -> bool:
         name = session.agent.name
@@ -109,7 +112,13 @@ class AskService:
     # --- requests -------------------------------------------------------------------------
 
     def handlers(self) -> Handlers:
-        return {Ask: self.start, Answer: self.take_answer, Rate: self.rate, Asks: self.listing}
+        return {
+            Ask: self.start,
+            AskFinish: self.finish_now,
+            Answer: self.take_answer,
+            Rate: self.rate,
+            Asks: self.listing,
+        }
 
     async def start(self, session: LiveSession, frame: Ask) -> None:
         """Start an ask; what it finds is sent as it comes (started, answers, the result)."""
@@ -123,6 +132,18 @@ class AskService:
         task = asyncio.create_task(self._run(session, frame), name=f"ask-{frame.id}")
         self._tasks[session].add(task)
         task.add_done_callback(lambda t: self._finished(session, frame, t, started))
+
+    async def finish_now(self, session: LiveSession, frame: AskFinish) -> Ok:
+        """The asker takes the answers that are in; its result follows at once."""
+        open_ask = self._open.get(frame.ask)
+        if open_ask is None or open_ask.asker is not session:
+            raise ProtocolError(
+                ErrorCode.NOT_FOUND,
+                "no ask of this session with that id is waiting for answers (it has ended)",
+            )
+        open_ask.machine.finish()
+        open_ask.arrived.put_nowait(None)
+        return Ok(re=frame.id)
 
     def cancel_for(self, session: LiveSession) -> None:
         """The asker left: its asks stop where they are."""
@@ -258,7 +279,8 @@ class AskService:
             if found is not None:
                 if similarity is not None:
                     closeness[found.id] = similarity
-                await add(found)
+                scored = await add(found)
+                machine.answered_from_memories(scored.knows)
             else:
                 fell_short.setdefault(agent, why_not)
 
@@ -298,8 +320,9 @@ class AskService:
             routing.fallback,
             asyncio.get_running_loop().time(),
             frame.timeout - (time.monotonic() - started),
+            frame.enough,
         )
-        open_ask = OpenAsk(ask_id, machine)
+        open_ask = OpenAsk(ask_id, session, machine)
 
         def put(name: str) -> None:
             open_ask.asked[name] = live[name]
@@ -426,11 +449,12 @@ class AskService:
             if machine.done(now):
                 return
             try:
-                live, frame = await asyncio.wait_for(
-                    open_ask.arrived.get(), machine.wake_at() - now
-                )
+                arrived = await asyncio.wait_for(open_ask.arrived.get(), machine.wake_at() - now)
             except TimeoutError:
                 continue
+            if arrived is None:  # finished by the asker: done says so
+                continue
+            live, frame = arrived
             if not open_ask.expects(live):
                 continue
             scored = await add(

@@ -143,6 +143,47 @@ async def test_a_deadline_returns_what_arrived_and_who_did_not_answer(
     assert refused.value.code == ErrorCode.NOT_FOUND
 
 
+async def test_an_ask_finishes_once_enough_answers_know_or_when_the_asker_says(
+    connect: ClientFactory,
+) -> None:
+    knower = await connect("knower")
+    await store(knower, "Backups of the wiki run nightly at 02:00")
+    await knower.close()
+    silent = await connect("silent", capabilities=(ANSWERS_CAPABILITY,))
+    await store(silent, "The wiki backups are kept for 30 days on the NAS")
+    asker = await connect("dora")
+    await answering_sessions(asker, "silent")
+    loop = asyncio.get_running_loop()
+
+    # knower's stored answer is enough: silent, asked live, is not waited for.
+    began = loop.time()
+    result = await asker.ask_and_wait("When do the wiki backups run?", timeout=30, enough=1)
+    assert loop.time() - began < 10
+    assert result.missing == ["silent"]
+    assert any(a.agent == "knower" and a.knows for a in result.answers)
+
+    # Nobody has answered yet, and the asker takes what there is.
+    events = asker.ask("How long are the wiki backups kept?", timeout=30, agents=["silent"])
+    started = await anext(events)
+    assert isinstance(started, AskStarted)
+    while (await asyncio.wait_for(silent.questions.get(), 5)).ask != started.ask:
+        pass  # the first ask's question
+    with pytest.raises(ServerError) as refused:
+        await silent.finish_ask(started.ask)  # only the asker may
+    assert refused.value.code == ErrorCode.NOT_FOUND
+    began = loop.time()
+    await asker.finish_ask(started.ask)
+    finished = await asyncio.wait_for(anext(events), 5)
+    while not isinstance(finished, AskResult):  # silent's memories answer for it first
+        finished = await asyncio.wait_for(anext(events), 5)
+    assert loop.time() - began < 5
+    assert finished.missing == ["silent"]
+    assert [a.source for a in finished.answers if a.agent == "silent"] == ["memory"]
+    with pytest.raises(ServerError) as ended:
+        await asker.finish_ask(started.ask)
+    assert ended.value.code == ErrorCode.NOT_FOUND
+
+
 async def test_an_asker_who_leaves_cancels_the_ask(connect: ClientFactory) -> None:
     slow = await connect("slow", capabilities=(ANSWERS_CAPABILITY,))
     await store(slow, "The release train leaves on Thursdays")

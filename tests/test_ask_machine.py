@@ -72,3 +72,19 @@ def test_an_answer_from_someone_not_asked_is_not_expected() -> None:
     assert not machine.expects("grace") and not machine.expects("mallory")
     machine.answered("ada", knows=True)
     assert not machine.expects("ada")  # one answer each
+
+
+def test_enough_knowing_answers_end_the_wait_whether_live_or_from_memories() -> None:
+    machine = AskMachine.start(["ada", "grace"], ["hopper"], now=0.0, seconds=10.0, enough=2)
+    machine.answered_from_memories(knows=True)
+    assert not machine.done(0.1) and machine.advance(5.0) == ["hopper"]  # memories: no stop
+    machine.answered("ada", knows=False)
+    assert not machine.done(5.1)
+    machine.answered("hopper", knows=True)
+    assert machine.done(5.2) and machine.missing == ["grace"]
+
+
+def test_the_asker_finishing_ends_the_wait_at_once() -> None:
+    machine = AskMachine.start(["ada"], ["grace"], now=0.0, seconds=10.0)
+    machine.finish()
+    assert machine.done(0.0) and machine.advance(9.0) == [] and machine.missing == ["ada"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from cloudbrain.agent.client import Client
+from cloudbrain.protocol import ANSWERS_CAPABILITY
 from tests.services import ServerProcess, cli_env, free_port
 
 
@@ -140,6 +144,33 @@ def test_commands_are_not_sessions_of_the_agent_nor_make_it_online(
     # Her commands were not handed the message waiting for her: her listener gets it.
     got = json.loads(cli("listen", "--name", "alice", "--json", "--count", "1").stdout)
     assert got["id"] == held["id"] and got["body"] == "for alice herself"
+
+
+async def test_ctrl_c_finishes_an_ask_with_the_answers_that_are_in(
+    running: tuple[ServerProcess, Cli],
+) -> None:
+    server, cli = running
+    cli("agent", "create", "alice", "--save")
+    cli("agent", "create", "bob", "--save")
+    cli("memory", "add", "The wiki backups run nightly at 02:00", "--name", "bob")
+    silent = cli.json("agent", "create", "silent", "--skill", "backups")["token"]
+    live = (ANSWERS_CAPABILITY,)
+    async with Client(server.url, "silent", silent, capabilities=live) as quiet:
+        asking = cli.spawn(
+            "ask", "When do the wiki backups run?", "--skill", "backups", "--timeout", "60",
+            "--name", "alice",
+        )  # fmt: skip
+        began = time.monotonic()
+        await asyncio.wait_for(quiet.questions.get(), 20)
+        assert asking.stdout is not None
+        while "Ctrl-C finishes" not in (line := await asyncio.to_thread(asking.stdout.readline)):
+            assert line, asking.stderr.read() if asking.stderr else ""
+        asking.send_signal(signal.SIGINT)
+        out, err = await asyncio.to_thread(asking.communicate, timeout=20)
+    assert asking.returncode == 0, err
+    assert time.monotonic() - began < 30  # not the 60 s timeout
+    assert "finishing with the answers that are in" in out
+    assert "02:00" in out and "no live answer in time from: silent" in out
 
 
 def test_who_list_and_revoke(running: tuple[ServerProcess, Cli]) -> None:

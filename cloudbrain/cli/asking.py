@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +24,7 @@ from cloudbrain.cli.options import (
     times,
 )
 from cloudbrain.cli.output import ago, console, emit, print_json
+from cloudbrain.errors import CloudBrainError
 from cloudbrain.ids import is_uuid, match_id, short_id
 
 NOBODY_KNOWS = 3  # the exit status of an ask that nobody could answer (errors are 1)
@@ -50,6 +54,16 @@ def ask(
     ),
     max_specialists: int = typer.Option(
         5, "--max-specialists", "-m", min=1, max=50, help="How many AIs to ask at most."
+    ),
+    enough: int = typer.Option(
+        None,
+        "--enough",
+        "-e",
+        min=1,
+        max=50,
+        help="Finish as soon as this many answers that know are in, without waiting for the "
+        "rest (default: wait for every live AI asked, or --timeout).",
+        show_default=False,
     ),
     complexity: str = typer.Option(
         None,
@@ -84,8 +98,9 @@ def ask(
 
       cloudbrain ask --offline "How do I flash a Jetson?"   # then: cloudbrain maildir read
 
-    When no answer is about the question, it says "Nobody knows", with why each AI it
-    considered fell short, and exits with status 3 (errors exit with 1).
+    While it waits, Ctrl-C finishes the ask with the answers that are in (a second Ctrl-C
+    gives up). When no answer is about the question, it says "Nobody knows", with why each AI
+    it considered fell short, and exits with status 3 (errors exit with 1).
     """
     if offline:
         from cloudbrain.cli.outbox import queue_offline
@@ -102,23 +117,37 @@ def ask(
     }
     if complexity is not None:
         options["complexity"] = complexity_of(complexity)
+    if enough is not None:
+        options["enough"] = enough
 
     async def action(client: Client) -> AskResult:
         from cloudbrain.protocol import AskAnswered, AskResult, AskStarted
 
-        async for event in client.ask(question, **options):
-            if isinstance(event, AskResult):
-                return event
-            if as_json:
-                continue
-            if isinstance(event, AskStarted):
-                console.print(started_line(event.specialists, event.topics), highlight=False)
-            elif isinstance(event, AskAnswered):
-                a = event.answer
-                console.print(
-                    f"[dim]  answer from[/] [bold]{a.agent}[/] [dim]({a.source})[/]",
-                    highlight=False,
-                )
+        early = FinishEarly(client, as_json)
+        try:
+            async for event in client.ask(question, **options):
+                if isinstance(event, AskResult):
+                    return event
+                if isinstance(event, AskStarted):
+                    early.listen(event.ask)
+                if as_json:
+                    continue
+                if isinstance(event, AskStarted):
+                    console.print(started_line(event.specialists, event.topics), highlight=False)
+                    if any(s.live for s in event.specialists):
+                        console.print(
+                            f"[dim]  waiting up to {timeout:g}s for live answers; Ctrl-C "
+                            "finishes with the answers that are in[/]",
+                            highlight=False,
+                        )
+                elif isinstance(event, AskAnswered):
+                    a = event.answer
+                    console.print(
+                        f"[dim]  answer from[/] [bold]{a.agent}[/] [dim]({a.source})[/]",
+                        highlight=False,
+                    )
+        finally:
+            early.stop()
         raise AssertionError("an ask always ends with its result")
 
     result = run(as_agent(url, name, token, home, action), as_json, status="asking…")
@@ -230,6 +259,42 @@ def complexity_of(given: str) -> float:
 
 
 # --- drawing ---------------------------------------------------------------------------------
+
+
+class FinishEarly:
+    """While an ask waits, the first Ctrl-C asks the server to finish it with the answers that
+    are in (the result then comes as usual); a second Ctrl-C gives up, as Ctrl-C always does."""
+
+    def __init__(self, client: Client, as_json: bool) -> None:
+        self.client, self.as_json = client, as_json
+        self.finishing: asyncio.Task[None] | None = None
+        self.ask: str | None = None
+
+    def listen(self, ask: str) -> None:
+        self.ask = ask
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals here
+            asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self._interrupted)
+
+    def stop(self) -> None:
+        if self.ask is not None:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
+
+    def _interrupted(self) -> None:
+        assert self.ask is not None
+        self.stop()  # the next Ctrl-C is the usual one
+        if not self.as_json:
+            console.print(
+                "[yellow]finishing with the answers that are in[/] [dim](Ctrl-C again to give "
+                "up)[/]",
+                highlight=False,
+            )
+        self.finishing = asyncio.create_task(self._finish(self.ask))
+
+    async def _finish(self, ask: str) -> None:
+        # The ask may have ended meanwhile (not_found): its result is on its way all the same.
+        with contextlib.suppress(CloudBrainError):
+            await self.client.finish_ask(ask)
 
 
 def started_line(specialists: list[Any], topics: list[str]) -> str:

@@ -37,6 +37,9 @@ class Ask(Request):
     max_specialists: Annotated[int, Field(ge=1, le=50)] = 5
     # How heavy the work is, 0 (a lookup) to 1; None: the server estimates it.
     complexity: Annotated[float, Field(ge=0, le=1)] | None = None
+    # Finish as soon as this many answers that know are in, rather than waiting for everyone
+    # asked; None: wait for every live specialist, or the timeout.
+    enough: Annotated[int, Field(ge=1, le=50)] | None = None
     # The ask's id, chosen by the asker so that asking again (from a Maildir outbox after a
     # crash, say) returns the first ask's stored result instead of asking twice.
     ask_id: MessageId | None = None
@@ -52,6 +55,14 @@ class Answer(Request):
     confidence: Annotated[float, Field(ge=0, le=1)] = 0.5
     memories: Annotated[list[ShortText], Field(max_length=50)] = []  # ids it drew on
     model: ShortText | None = None
+
+
+class AskFinish(Request):
+    """The asker finishes its running ask now, with the answers that are in: specialists
+    still thinking are not waited for, and the result comes as ``ask_result``."""
+
+    type: Literal["ask_finish"] = "ask_finish"
+    ask: MessageId
 
 
 class Rate(Request):
