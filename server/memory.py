@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 
 from cloudbrain.errors import ErrorCode, ProtocolError
+from cloudbrain.identity import get_agent
 from cloudbrain.memory.store import MemoryStore, RecallFilter
 from cloudbrain.protocol import (
     Memories,
@@ -88,6 +89,8 @@ class MemoryService:
             ai=frame.ai, since=frame.since, until=frame.until, include_superseded=True
         )
         records, after = await self.store.page(frame.after, frame.limit, where)
+        if not records and frame.ai and await get_agent(self.store.engine, frame.ai) is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no AI named {frame.ai!r}")
         return MemoryPage(
             re=frame.id,
             memories=[r.model_copy(update={"embedding": None}) for r in records],

@@ -26,6 +26,8 @@ from cloudbrain.cli import (
     server,
     tls,
 )
+from cloudbrain.cli.output import report
+from cloudbrain.errors import CloudBrainError
 
 app = typer.Typer(
     name="cloudbrain",
@@ -125,13 +127,15 @@ def main() -> None:
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+    except CloudBrainError as refused:  # met outside a command's own reporting
+        report(refused)
+        raise SystemExit(1) from None
     except Exception as unexpected:  # a bug: one line for the person, the trace on request
         if os.environ.get("CLOUDBRAIN_DEBUG"):
             raise
-        typer.echo(
-            f"error: {type(unexpected).__name__}: {str(unexpected)[:300]}\n"
-            "hint: this is a bug in CloudBrain; run again with CLOUDBRAIN_DEBUG=1 for the "
+        report(
+            RuntimeError(f"{type(unexpected).__name__}: {str(unexpected)[:300]}"),
+            hint="this is a bug in CloudBrain; run again with CLOUDBRAIN_DEBUG=1 for the "
             "traceback, and report it",
-            err=True,
         )
         raise SystemExit(1) from None

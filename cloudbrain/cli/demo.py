@@ -53,7 +53,11 @@ log = logging.getLogger(__name__)
 
 def demo(
     port: int = typer.Option(
-        None, help="WebSocket port (env CLOUDBRAIN_PORT; default: 8766).", show_default=False
+        None,
+        min=0,
+        max=65535,
+        help="WebSocket port (env CLOUDBRAIN_PORT; default: 8766; 0: any free port).",
+        show_default=False,
     ),
     brain: str = typer.Option(
         "auto",

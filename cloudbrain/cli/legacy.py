@@ -10,8 +10,9 @@ import typer
 from rich.progress import Progress, TaskID
 
 from cloudbrain.cli.options import Db, Home, Json, run, settings, with_engine
-from cloudbrain.cli.output import console, emit
+from cloudbrain.cli.output import console, emit, fail
 from cloudbrain.credentials import save, server_url
+from cloudbrain.errors import CloudBrainError
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,9 +20,15 @@ if TYPE_CHECKING:
     from cloudbrain.server.legacy_import import ImportReport
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"  # how every SQLite database file begins
+
+
 def import_legacy(
     path: Path = typer.Argument(
-        ..., help="The original database: ai_db/cloudbrain.db of the original CloudBrain."
+        ...,
+        exists=True,
+        dir_okay=False,
+        help="The original database: ai_db/cloudbrain.db of the original CloudBrain.",
     ),
     save_tokens: bool = typer.Option(
         False, "--save", help="Keep the tokens of the identities made now in the credentials file."
@@ -43,6 +50,15 @@ def import_legacy(
     from cloudbrain.memory.store import MemoryStore
     from cloudbrain.server.legacy_import import import_legacy as do_import
 
+    with path.open("rb") as file:
+        if file.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+            fail(
+                CloudBrainError(
+                    f"{path} is not a SQLite database",
+                    hint="give the original's ai_db/cloudbrain.db",
+                ),
+                as_json,
+            )
     config = settings(home, db)
 
     async def work(engine: AsyncEngine) -> ImportReport:

@@ -6,8 +6,10 @@ the one the person said to trust, and the server must take the token.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import typer
 from rich.markup import escape
@@ -69,6 +71,15 @@ def login(
     from cloudbrain.tls import Trust
 
     config = settings(home)
+    if not _server_address(url):
+        fail(
+            CloudBrainError(
+                f"{url[:100]!r} is not the address of a CloudBrain server",
+                hint="use ws://HOST:PORT, or wss://HOST:PORT for a server with TLS (as "
+                "`cloudbrain server` printed it)",
+            ),
+            as_json,
+        )
     if ca is not None and pin is not None:
         fail(CloudBrainError("--ca and --pin both given", hint="trust the server one way"), as_json)
     token = token or os.environ.get("CLOUDBRAIN_TOKEN") or None
@@ -89,6 +100,13 @@ def login(
     except CloudBrainError as exc:
         fail(exc, as_json)
     if token is None:
+        if not sys.stdin.isatty():  # nobody to ask
+            fail(
+                CloudBrainError(
+                    f"no token for {name} on {url}", hint="pass --token or CLOUDBRAIN_TOKEN"
+                ),
+                as_json,
+            )
         token = typer.prompt(f"token of {name} on {url}", hide_input=True)
     assert name is not None
     welcome = run(_check(url, name, token, trust), as_json)
@@ -111,6 +129,15 @@ def login(
             highlight=False,
         ),
     )
+
+
+def _server_address(url: str) -> bool:
+    """Whether ``url`` can be a server's WebSocket address."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("ws", "wss") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port out of range, a broken IPv6 address
+        return False
 
 
 async def _check(url: str, name: str, token: str, trust: Trust) -> str:

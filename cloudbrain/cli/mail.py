@@ -160,7 +160,7 @@ def flush(
         False, "--wait", help="Wait for the server to be reachable instead of failing."
     ),
     max_wait: float = typer.Option(
-        24 * 3600, "--max-wait", help="With --wait: give up after this many seconds."
+        24 * 3600, "--max-wait", min=0.1, help="With --wait: give up after this many seconds."
     ),
     url: str = Url,
     name: str = Name,
@@ -228,7 +228,9 @@ def flush(
 
 @app.command()
 def dedupe(
-    path: Path = typer.Argument(..., help="A Maildir (the folder with cur, new and tmp)."),
+    path: Path = typer.Argument(
+        ..., exists=True, file_okay=False, help="A Maildir (the folder with cur, new and tmp)."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be removed."),
     as_json: bool = Json,
 ) -> None:

@@ -94,6 +94,11 @@ def search(
 
     Example: `cloudbrain memory search "asyncio pitfalls" --agent alice --since 2d`.
     """
+    if not query.strip():
+        fail(
+            CloudBrainError("nothing to look for", hint="e.g. cloudbrain memory search 'vpn port'"),
+            as_json,
+        )
     filters: dict[str, Any] = {
         "ai": agent,
         "kind": _kind(kind),
@@ -156,6 +161,11 @@ def export(
     """
     if agent and everyone:
         fail(CloudBrainError("--agent and --everyone both given", hint="choose one"), as_json)
+    if out is not None and not out.parent.is_dir():
+        fail(
+            CloudBrainError(f"no folder {out.parent} to write {out.name} in", hint="check --out"),
+            as_json,
+        )
     filters: dict[str, Any] = times(since, until)
 
     async def action(client: Client) -> int:
@@ -191,7 +201,16 @@ def import_(
     as_json: bool = Json,
 ) -> None:
     """Load memories from JSON Lines. Safe to repeat: memories already there are skipped."""
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        fail(
+            CloudBrainError(
+                f"{path} is not text", hint="the file should come from `cloudbrain memory export`"
+            ),
+            as_json,
+        )
+    lines = [line for line in text.splitlines() if line.strip()]
     records = []
     for number, line in enumerate(lines, 1):
         try:

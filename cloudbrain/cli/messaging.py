@@ -89,7 +89,7 @@ def listen(
         [], "--topic", "-t", help="Also subscribe to this topic; repeat for more."
     ),
     count: int = typer.Option(
-        0, "--count", help="Exit after this many messages (0: run until Ctrl-C)."
+        0, "--count", min=0, help="Exit after this many messages (0: run until Ctrl-C)."
     ),
     url: str = Url,
     name: str = Name,

@@ -63,6 +63,8 @@ Token = typer.Option(
 SmtpPort = typer.Option(
     None,
     "--smtp-port",
+    min=0,
+    max=65535,
     help="Port of the mail gateway (env CLOUDBRAIN_SMTP_PORT; default: 8025).",
     show_default=False,
 )
@@ -82,6 +84,8 @@ Smtp = typer.Option(
 HttpPort = typer.Option(
     None,
     "--http-port",
+    min=0,
+    max=65535,
     help="Port of the web view and REST API (env CLOUDBRAIN_HTTP_PORT; default: 8767).",
     show_default=False,
 )

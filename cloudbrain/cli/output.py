@@ -46,16 +46,30 @@ def emit(value: Any, as_json: bool, render: Callable[[], None]) -> None:
         render()
 
 
-def fail(error: BaseException, as_json: bool = False) -> NoReturn:
-    """Report an error and exit 1: what went wrong, then what to do about it."""
-    hint = error.hint if isinstance(error, CloudBrainError) else ""
+def wants_json() -> bool:
+    """Whether ``--json`` is on the command line (for errors met before a command knows)."""
+    return "--json" in sys.argv[1:]
+
+
+def fail(error: BaseException, as_json: bool | None = None) -> NoReturn:
+    """Report an error and exit 1 (see :func:`report`)."""
+    report(error, as_json)
+    raise typer.Exit(1)
+
+
+def report(error: BaseException, as_json: bool | None = None, hint: str = "") -> None:
+    """Say what went wrong, then what to do about it: as JSON when ``as_json``, or when not
+    said, when --json is on the command line."""
+    if isinstance(error, CloudBrainError):
+        hint = error.hint
+    if as_json is None:
+        as_json = wants_json()
     if as_json:
         print_json({"error": {"type": type(error).__name__, "message": str(error), "hint": hint}})
     else:
         errors.print(f"[bold red]error:[/] {error}", highlight=False)
         if hint:
             errors.print(f"[yellow]hint:[/] {hint}", highlight=False)
-    raise typer.Exit(1)
 
 
 def plural(count: int, word: str, many: str = "") -> str:

@@ -74,7 +74,11 @@ def run_server(
         show_default=False,
     ),
     port: int = typer.Option(
-        None, help="WebSocket port (env CLOUDBRAIN_PORT; default: 8766).", show_default=False
+        None,
+        min=0,
+        max=65535,
+        help="WebSocket port (env CLOUDBRAIN_PORT; default: 8766; 0: any free port).",
+        show_default=False,
     ),
     db: str = Db,
     home: Path = Home,
@@ -168,11 +172,16 @@ def upgrade(db: str = Db, home: Path = Home, as_json: bool = Json) -> None:
     """Apply every migration the database does not have yet (the server does this on start)."""
     from cloudbrain.db import upgrade as do_upgrade
     from cloudbrain.db.migrate import current
+    from cloudbrain.db.trouble import explained
 
     config = settings(home, db)
-    with console.status("migrating the database…", spinner="dots"):
-        do_upgrade(config.db_url)
-    revision = run(current(config.db_url), as_json)
+
+    async def migrate() -> str | None:
+        async with explained(config.db_url):
+            await asyncio.to_thread(do_upgrade, config.db_url)
+            return await current(config.db_url)
+
+    revision = run(migrate(), as_json, status="migrating the database…")
     emit(
         {"revision": revision},
         as_json,

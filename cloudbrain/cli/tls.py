@@ -29,6 +29,8 @@ def init(
     port: int = typer.Option(
         None,
         "--port",
+        min=1,
+        max=65535,
         help="The WebSocket port, for the URL printed (default: 8766).",
         show_default=False,
     ),

@@ -15,8 +15,10 @@ from typing import Any, TypeVar
 import sqlalchemy
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from cloudbrain.errors import CloudBrainError
 from cloudbrain.files import PRIVATE_FILE, open_private, private_folder, tighten
 
 log = logging.getLogger(__name__)
@@ -28,12 +30,26 @@ T = TypeVar("T")
 # writer with it, forever; after this the writer tries again on another connection. A URL's
 # own ``?command_timeout=`` wins.
 COMMAND_TIMEOUT = 30
+# The databases and drivers CloudBrain runs on: (backend, driver) as SQLAlchemy names them.
+ASYNC_DRIVERS = {("sqlite", "aiosqlite"), ("postgresql", "asyncpg")}
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Create an engine for ``url``; for SQLite, make its file private (a ``file:`` URI is
-    SQLite's to open as it says) and set durable pragmas."""
-    parsed = make_url(url)
+    SQLite's to open as it says) and set durable pragmas. A URL of no database CloudBrain
+    can use is a :class:`CloudBrainError` saying which URLs work."""
+    try:
+        parsed = make_url(url)
+        if (parsed.get_backend_name(), parsed.get_driver_name()) not in ASYNC_DRIVERS:
+            raise ValueError(
+                "CloudBrain needs SQLite through aiosqlite, or PostgreSQL through asyncpg"
+            )
+    except (ArgumentError, ValueError) as refused:
+        raise CloudBrainError(
+            f"cannot use {url[:200]!r} as a database URL ({refused})",
+            hint="use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST:PORT/NAME "
+            "(--db or CLOUDBRAIN_DATABASE_URL)",
+        ) from None
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
         if parsed.get_driver_name() == "asyncpg" and "command_timeout" not in parsed.query:

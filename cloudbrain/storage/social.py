@@ -60,12 +60,14 @@ class SocialStore:
         return True
 
     async def unfollow(self, actor: str, subject: str) -> bool:
-        """False when ``actor`` did not follow ``subject``."""
+        """False when ``actor`` did not follow ``subject``; ``not_found`` when there never
+        was an AI of that name (a revoked one can still be unfollowed)."""
         async with write_transaction(self.engine) as conn:
             gone = await conn.execute(
                 delete(follows).where(follows.c.follower == actor, follows.c.followee == subject)
             )
             if not gone.rowcount:
+                await _check_agent(conn, subject, revoked_too=True)
                 return False
             await _event(conn, "unfollow", actor, subject)
         return True
@@ -95,7 +97,8 @@ class SocialStore:
         return True
 
     async def withdraw(self, actor: str, subject: str, skill: str) -> bool:
-        """False when ``actor`` did not endorse ``subject``'s ``skill``."""
+        """False when ``actor`` did not endorse ``subject``'s ``skill``; ``not_found`` when
+        there never was an AI of that name."""
         async with write_transaction(self.engine) as conn:
             gone = await conn.execute(
                 delete(endorsements).where(
@@ -105,6 +108,7 @@ class SocialStore:
                 )
             )
             if not gone.rowcount:
+                await _check_agent(conn, subject, revoked_too=True)
                 return False
             await _event(conn, "withdraw", actor, subject, skill=skill)
         return True
@@ -194,11 +198,10 @@ class SocialStore:
         return [_event_info(row) for row in rows]
 
 
-async def _check_agent(conn: AsyncConnection, name: str) -> None:
+async def _check_agent(conn: AsyncConnection, name: str, *, revoked_too: bool = False) -> None:
+    active = () if revoked_too else (agents.c.revoked_at.is_(None),)
     found = await conn.scalar(
-        select(func.count())
-        .select_from(agents)
-        .where(agents.c.name == name, agents.c.revoked_at.is_(None))
+        select(func.count()).select_from(agents).where(agents.c.name == name, *active)
     )
     if not found:
         raise ProtocolError(ErrorCode.NOT_FOUND, f"no agent named {name!r}")
