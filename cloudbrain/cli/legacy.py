@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,8 +27,6 @@ SQLITE_HEADER = b"SQLite format 3\x00"  # how every SQLite database file begins
 def import_legacy(
     path: Path = typer.Argument(
         ...,
-        exists=True,
-        dir_okay=False,
         help="The original database: ai_db/cloudbrain.db of the original CloudBrain.",
     ),
     save_tokens: bool = typer.Option(
@@ -50,7 +49,7 @@ def import_legacy(
     from cloudbrain.memory.store import MemoryStore
     from cloudbrain.server.legacy_import import import_legacy as do_import
 
-    with path.open("rb") as file:
+    with contextlib.suppress(OSError), path.open("rb") as file:  # missing: said further on
         if file.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
             fail(
                 CloudBrainError(
