@@ -217,6 +217,9 @@ async def test_the_openapi_document_and_its_reference_page_cover_every_endpoint(
     assert {"/api/agents", "/api/memories", "/api/follows", "/api/asks/{ask}"} <= paths
     assert not any(p.startswith(("/agents", "/memories", "/graph")) for p in paths)  # pages
     reference = (await http.get("/docs")).text
+    # Swagger UI draws it from this server's files (tests/test_api_reference.py opens it in a
+    # browser); without script, the page still lists every endpoint.
+    assert '<script src="/static/swagger-ui/swagger-ui-bundle.js">' in reference
     assert all(f"<code>{p}</code>" in reference for p in paths)
     assert "cdn" not in reference.lower() and "https://" not in reference
 
