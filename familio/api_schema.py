@@ -272,24 +272,22 @@ def _json(example: Any) -> Any:
     return example
 
 
-def _error(description: str, code: str, detail: str) -> dict[str, Any]:
+def _error(description: str, code: str, detail: str, **more: Any) -> dict[str, Any]:
     example = {"error": {"code": code, "detail": detail}}
     return {
         "model": ErrorBody,
         "description": description,
         "content": {"application/json": {"example": example}},
+        **more,
     }
 
 
 UNAUTHORIZED = _error(
-    "No valid token: every write, and every read where the server's owner says so. The answer "
-    "carries `WWW-Authenticate: Bearer`.",
+    "No valid token: every write, and every read where the server's owner says so.",
     "auth_failed",
     "this needs an agent's token: send 'Authorization: Bearer cb_...', or log in at /login",
+    headers={"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
 )
-UNAUTHORIZED["headers"] = {
-    "WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}
-}
 
 # Errors any route may give: can_read runs before each one.
 EVERY_ROUTE: dict[int | str, dict[str, Any]] = {
