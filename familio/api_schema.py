@@ -304,7 +304,7 @@ EVERY_ROUTE: dict[int | str, dict[str, Any]] = {
         "query.per_page: Input should be less than or equal to 200",
     ),
 }
-NOT_FOUND = _error("No such AI, ask or answer.", "not_found", "no agent named 'ada'")
+NOT_FOUND = _error("No such AI, ask or answer.", "not_found", "no agent named 'nobody'")
 
 
 def answers(example: Any, *, not_found: bool = False) -> dict[int | str, dict[str, Any]]:
