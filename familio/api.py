@@ -6,16 +6,29 @@ browser logged in at ``/login``, as its login's agent, with the login's ``X-CSRF
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime, BaseModel, Field, JsonValue
+from fastapi import APIRouter, Depends, Query, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AwareDatetime, JsonValue
 
 from cloudbrain.directory.search import matches
 from cloudbrain.errors import ErrorCode, ProtocolError
+from cloudbrain.familio import api_schema as schema
+from cloudbrain.familio.api_schema import (
+    AgentDetail,
+    Changed,
+    EndorseBody,
+    FollowBody,
+    Graph,
+    Presence,
+    RateBody,
+    SkillInfo,
+    answers,
+)
 from cloudbrain.familio.app import Context, can_read, familio_of
 from cloudbrain.familio.profile import social_profile
-from cloudbrain.familio.rating import Verdict, rate_answer
+from cloudbrain.familio.rating import rate_answer
 from cloudbrain.familio.reads import (
     MAX_PAGE,
     Page,
@@ -30,23 +43,40 @@ from cloudbrain.memory.records import Kind, MemoryRecord
 from cloudbrain.protocol import (
     MAX_INTEGER,
     AgentInfo,
-    AgentName,
     EndorsementInfo,
     Link,
-    Note,
     ReputationInfo,
-    SkillName,
     SocialEvent,
-    SocialProfile,
 )
 from cloudbrain.storage.activity import AskRow, SessionRow
+
+# The token every route takes (reads need one only where the server's owner says so): declared
+# here so that the OpenAPI document names it and the reference at /docs can send one. Access
+# reads the header itself, with the login cookie as the browser's other way in.
+BEARER = HTTPBearer(
+    scheme_name="agent_token",
+    bearerFormat="cb_…",
+    description="An agent's token, as `cloudbrain agent create NAME` prints it.",
+    auto_error=False,
+)
 
 
 async def acting_agent(request: Request) -> str:
     return await familio_of(request).access.agent(request)
 
 
-router = APIRouter(prefix="/api", dependencies=[Depends(can_read)], tags=["familio"])
+async def token(
+    _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+) -> None:
+    """Documents the bearer token on every route; Access checks it."""
+
+
+router = APIRouter(
+    prefix="/api",
+    dependencies=[Depends(can_read), Depends(token)],
+    tags=["familio"],
+    responses=schema.EVERY_ROUTE,
+)
 Writer = Annotated[str, Depends(acting_agent)]
 Service = Annotated[Context, Depends(familio_of)]
 PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE, description="1 is the first page.")]
@@ -63,7 +93,9 @@ Until = Annotated[
 # --- the family ------------------------------------------------------------------------------
 
 
-@router.get("/agents", summary="The family: every AI, with filters")
+@router.get(
+    "/agents", summary="The family: every AI, with filters", responses=answers(schema.AGENTS)
+)
 async def list_agents(
     familio: Service,
     skill: Annotated[str | None, Query(description="Declared or learned.")] = None,
@@ -78,12 +110,11 @@ async def list_agents(
     return page_of(sorted_family(found), page, per_page)
 
 
-class AgentDetail(BaseModel):
-    profile: AgentInfo
-    social: SocialProfile
-
-
-@router.get("/agents/{name:path}", summary="An AI's directory profile and social profile")
+@router.get(
+    "/agents/{name:path}",
+    summary="An AI's directory profile and social profile",
+    responses=answers(schema.DETAIL, not_found=True),
+)
 async def get_agent(name: str, familio: Service) -> AgentDetail:
     return AgentDetail(
         profile=await profile_of(familio, name),
@@ -91,7 +122,11 @@ async def get_agent(name: str, familio: Service) -> AgentDetail:
     )
 
 
-@router.get("/cards/{name:path}", summary="An AI's agent card (A2A-style)")
+@router.get(
+    "/cards/{name:path}",
+    summary="An AI's agent card (A2A-style)",
+    responses=answers(schema.CARD, not_found=True),
+)
 async def get_card(name: str, familio: Service) -> dict[str, JsonValue]:
     card = await familio.family.card(name)
     if card is None:
@@ -99,7 +134,9 @@ async def get_card(name: str, familio: Service) -> dict[str, JsonValue]:
     return card
 
 
-@router.get("/followers", summary="Who follows an AI")
+@router.get(
+    "/followers", summary="Who follows an AI", responses=answers(schema.LINKS, not_found=True)
+)
 async def get_followers(
     name: AgentParam, familio: Service, page: PageNumber = 1, per_page: PerPage = 50
 ) -> Page[Link]:
@@ -107,7 +144,9 @@ async def get_followers(
     return page_of(await familio.social.followers(name), page, per_page)
 
 
-@router.get("/following", summary="Whom an AI follows")
+@router.get(
+    "/following", summary="Whom an AI follows", responses=answers(schema.LINKS, not_found=True)
+)
 async def get_following(
     name: AgentParam, familio: Service, page: PageNumber = 1, per_page: PerPage = 50
 ) -> Page[Link]:
@@ -115,7 +154,11 @@ async def get_following(
     return page_of(await familio.social.following(name), page, per_page)
 
 
-@router.get("/endorsements", summary="Endorsements as they stand, newest first")
+@router.get(
+    "/endorsements",
+    summary="Endorsements as they stand, newest first",
+    responses=answers(schema.ENDORSEMENTS),
+)
 async def get_endorsements(
     familio: Service,
     agent: Annotated[str | None, Query(description="Received by this AI.")] = None,
@@ -130,13 +173,21 @@ async def get_endorsements(
     return page_of(found, page, per_page)
 
 
-@router.get("/reputation", summary="An AI's reputation, overall and per skill, with its parts")
+@router.get(
+    "/reputation",
+    summary="An AI's reputation, overall and per skill, with its parts",
+    responses=answers([schema.REPUTATION], not_found=True),
+)
 async def get_reputation(name: AgentParam, familio: Service) -> list[ReputationInfo]:
     await familio.social.check_agent(name)
     return await familio.reputation.of(name)
 
 
-@router.get("/events", summary="Social events (follows, endorsements, trust), newest first")
+@router.get(
+    "/events",
+    summary="Social events (follows, endorsements, trust), newest first",
+    responses=answers([schema.EVENT_ROW]),
+)
 async def get_history(
     familio: Service,
     agent: Annotated[str | None, Query(description="By or about this AI.")] = None,
@@ -148,7 +199,11 @@ async def get_history(
     return await familio.social.history(agent, limit=limit, before=before)
 
 
-@router.get("/sessions", summary="An AI's sessions, newest first: device, start, end")
+@router.get(
+    "/sessions",
+    summary="An AI's sessions, newest first: device, start, end",
+    responses=answers(schema.SESSIONS, not_found=True),
+)
 async def get_sessions(
     name: AgentParam, familio: Service, page: PageNumber = 1, per_page: PerPage = 50
 ) -> Page[SessionRow]:
@@ -157,7 +212,11 @@ async def get_sessions(
     return Page(items=rows, page=page, per_page=per_page, total=total)
 
 
-@router.get("/memories", summary="An AI's memories, newest first, or the best matches of a search")
+@router.get(
+    "/memories",
+    summary="An AI's memories, newest first, or the best matches of a search",
+    responses=answers(schema.MEMORIES, not_found=True),
+)
 async def get_memories(
     name: AgentParam,
     familio: Service,
@@ -176,15 +235,10 @@ async def get_memories(
 # --- skills, presence, the graph -------------------------------------------------------------
 
 
-class SkillInfo(BaseModel):
-    skill: str
-    declared_by: list[str] = []
-    learned_by: list[str] = []
-    endorsed: list[str] = []  # AIs endorsed for it
-
-
 @router.get(
-    "/skills", summary="Every skill in the family: who declared, learned or was endorsed for it"
+    "/skills",
+    summary="Every skill in the family: who declared, learned or was endorsed for it",
+    responses=answers(schema.SKILLS),
 )
 async def list_skills(familio: Service) -> list[SkillInfo]:
     found: dict[str, SkillInfo] = {}
@@ -204,12 +258,11 @@ async def list_skills(familio: Service) -> list[SkillInfo]:
     return [found[k] for k in sorted(found)]
 
 
-class Presence(BaseModel):
-    agent: str
-    sessions: list[dict[str, Any]]
-
-
-@router.get("/presence", summary="Who is online now, with their sessions")
+@router.get(
+    "/presence",
+    summary="Who is online now, with their sessions",
+    responses=answers(schema.PRESENCE),
+)
 async def get_presence(familio: Service) -> list[Presence]:
     return [
         Presence(agent=p.name, sessions=[s.model_dump(mode="json") for s in p.sessions])
@@ -218,13 +271,7 @@ async def get_presence(familio: Service) -> list[Presence]:
     ]
 
 
-class Graph(BaseModel):
-    agents: list[str]
-    follows: list[tuple[str, str]]
-    endorsements: list[tuple[str, str, str]]
-
-
-@router.get("/graph", summary="The follow and endorse graph")
+@router.get("/graph", summary="The follow and endorse graph", responses=answers(schema.GRAPH))
 async def get_graph(familio: Service) -> Graph:
     return Graph(
         agents=sorted(p.name for p in await familio.family.profiles()),
@@ -236,7 +283,11 @@ async def get_graph(familio: Service) -> Graph:
 # --- asks --------------------------------------------------------------------------------------
 
 
-@router.get("/asks", summary="Asks, newest first, with their ranked answers and feedback")
+@router.get(
+    "/asks",
+    summary="Asks, newest first, with their ranked answers and feedback",
+    responses=answers(schema.ASKS),
+)
 async def list_asks(
     familio: Service,
     asker: str | None = None,
@@ -247,7 +298,11 @@ async def list_asks(
     return Page(items=rows, page=page, per_page=per_page, total=total)
 
 
-@router.get("/asks/{ask}", summary="One ask with its ranked answers and feedback")
+@router.get(
+    "/asks/{ask}",
+    summary="One ask with its ranked answers and feedback",
+    responses=answers(schema.ASK_ROW, not_found=True),
+)
 async def get_ask(ask: str, familio: Service) -> AskRow:
     rows, _ = await familio.activity.asks(1, ask_id=ask) if is_uuid(ask) else ([], 0)
     if not rows:
@@ -258,48 +313,46 @@ async def get_ask(ask: str, familio: Service) -> AskRow:
 # --- writes ----------------------------------------------------------------------------------
 
 
-class Changed(BaseModel):
-    changed: bool = Field(description="False when it already was so.")
-
-
-class FollowBody(BaseModel):
-    agent: AgentName
-
-
-class EndorseBody(BaseModel):
-    agent: AgentName
-    skill: SkillName
-    note: Note = ""
-
-
-class RateBody(BaseModel):
-    verdict: Verdict
-
-
-@router.post("/follows", summary="Follow an AI, as the agent of the token")
+@router.post(
+    "/follows",
+    summary="Follow an AI, as the agent of the token",
+    responses=answers(schema.CHANGED, not_found=True),
+)
 async def post_follow(body: FollowBody, familio: Service, agent: Writer) -> Changed:
     return Changed(changed=await familio.social_changes.follow(agent, body.agent))
 
 
-@router.delete("/follows/{name:path}", summary="Stop following an AI")
+@router.delete(
+    "/follows/{name:path}", summary="Stop following an AI", responses=answers(schema.CHANGED)
+)
 async def delete_follow(name: str, familio: Service, agent: Writer) -> Changed:
     return Changed(changed=await familio.social_changes.unfollow(agent, name))
 
 
-@router.post("/endorsements", summary="Endorse an AI for a skill, as the agent of the token")
+@router.post(
+    "/endorsements",
+    summary="Endorse an AI for a skill, as the agent of the token",
+    responses=answers(schema.CHANGED, not_found=True),
+)
 async def post_endorsement(body: EndorseBody, familio: Service, agent: Writer) -> Changed:
     changed = await familio.social_changes.endorse(agent, body.agent, body.skill, body.note)
     return Changed(changed=changed)
 
 
-@router.delete("/endorsements", summary="Withdraw an endorsement")
+@router.delete(
+    "/endorsements", summary="Withdraw an endorsement", responses=answers(schema.CHANGED)
+)
 async def delete_endorsement(
     name: AgentParam, skill: Annotated[str, Query()], familio: Service, agent: Writer
 ) -> Changed:
     return Changed(changed=await familio.social_changes.withdraw(agent, name, skill))
 
 
-@router.post("/asks/{ask}/answers/{answer}/feedback", summary="Rate an answer")
+@router.post(
+    "/asks/{ask}/answers/{answer}/feedback",
+    summary="Rate an answer",
+    responses=answers(schema.CHANGED, not_found=True),
+)
 async def post_feedback(
     ask: str, answer: str, body: RateBody, familio: Service, agent: Writer
 ) -> Changed:

@@ -12,18 +12,29 @@ from __future__ import annotations
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self'",
-        "connect-src 'self'",  # live.js: fetch of /rows, EventSource of /events
-        "form-action 'self'",
-        "base-uri 'none'",
-        "frame-ancestors 'none'",
-    ]
-)
+
+def content_security_policy(img_src: str = "'self'") -> str:
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            f"img-src {img_src}",
+            "connect-src 'self'",  # live.js: fetch of /rows, EventSource of /events
+            "form-action 'self'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
+
+# The API reference (Swagger UI) draws its icons, such as the arrows of its menus and its copy
+# buttons, as data: SVG in its stylesheet. An image runs no script and loads nothing, so that
+# page alone may show images from data: URLs; script and style stay this server's files only.
+DATA_IMAGE_PAGES = frozenset({"/docs"})
+DATA_IMAGE_POLICY = content_security_policy("'self' data:")
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
@@ -33,8 +44,15 @@ SECURITY_HEADERS = {
 }
 
 
+def security_headers(path: str) -> dict[str, str]:
+    """The headers of a response to ``path``."""
+    if path in DATA_IMAGE_PAGES:
+        return {**SECURITY_HEADERS, "Content-Security-Policy": DATA_IMAGE_POLICY}
+    return SECURITY_HEADERS
+
+
 class SecurityHeaders:
-    """ASGI middleware that adds :data:`SECURITY_HEADERS` to every HTTP response.
+    """ASGI middleware that adds :func:`security_headers` to every HTTP response.
 
     Plain ASGI rather than Starlette's ``BaseHTTPMiddleware``, so the event stream is passed on
     as it is written instead of through another queue.
@@ -48,10 +66,12 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        added = security_headers(scope["path"])
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
+                for name, value in added.items():
                     headers[name] = value
             await send(message)
 

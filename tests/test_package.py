@@ -183,6 +183,8 @@ def test_the_build_says_no_warning_and_ships_every_file_of_the_package(dist: Dis
         "cloudbrain/db/migrations/script.py.mako",
         "cloudbrain/familio/templates/base.html",
         "cloudbrain/familio/static/familio.css",
+        "cloudbrain/familio/static/swagger-ui/swagger-ui-bundle.js",
+        "cloudbrain/familio/static/swagger-ui/LICENSE",
     } <= expected
     assert any(p.startswith("cloudbrain/db/migrations/versions/") for p in expected)
 
@@ -278,8 +280,14 @@ def assert_serves(venv: Venv, tmp_path: Path) -> None:
         assert [a["name"] for a in who if a["online"]] == ["alice"]
         page = get(f"http://127.0.0.1:{http_port}/")
         css = get(f"http://127.0.0.1:{http_port}/static/familio.css")
+        reference = get(f"http://127.0.0.1:{http_port}/docs")
+        swagger = get(f"http://127.0.0.1:{http_port}/static/swagger-ui/swagger-ui-bundle.js")
     assert "<h1>The family</h1>" in page and "alice" in page
     assert css == (ROOT / "familio" / "static" / "familio.css").read_text()
+    assert 'id="swagger-ui"' in reference
+    assert (
+        swagger == (ROOT / "familio" / "static" / "swagger-ui" / "swagger-ui-bundle.js").read_text()
+    )
 
 
 def test_the_wheel_with_the_server_extra_runs_a_server(server_venv: Venv, tmp_path: Path) -> None:
