@@ -22,6 +22,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, async_playwright
 
 from cloudbrain.db import upgrade
+from cloudbrain.ids import short_id
 from cloudbrain.server import Server
 from cloudbrain.settings import Settings
 from tests.browser import ARGS, ARTIFACTS, ensure_chromium
@@ -179,3 +180,41 @@ async def test_the_readme_pictures_are_taken_from_the_same_pages(site: Site) -> 
             shot = folder / f"{page_name}-{label}.png"
             await screenshot(site, page_name, size, shot, full=False)
             assert shot.stat().st_size < 400_000, f"{shot} is too large for the README"
+
+
+async def test_an_ask_shows_short_ids_folds_what_adds_little_and_offers_rating(
+    site: Site,
+) -> None:
+    ask = site.family.asks[0]
+    context = await site.browser.new_context(storage_state=site.logged_in)  # type: ignore[arg-type]
+    try:
+        page = await context.new_page()
+        await page.goto(site.server.http_url + f"/asks/{ask.ask}")
+        best = page.locator(f"#answer-{ask.answers[0].id}")
+        assert await best.locator("details").count() == 0
+        await best.get_by_role("button", name="✓ accept").wait_for()
+        for answer in ask.answers:
+            shown = page.locator(f"#answer-{answer.id}")
+            # The id people see is the one `cloudbrain rate` takes (its end).
+            assert await shown.locator("code.id").first.inner_text() == short_id(answer.id)
+            if not answer.knows:
+                assert await shown.locator("details:not([open])").count() == 1
+        hint = await page.get_by_text("From a terminal").inner_text()
+        assert f"cloudbrain rate {short_id(ask.ask)} ID" in hint
+    finally:
+        await context.close()
+
+
+async def test_a_short_span_of_memories_has_distinct_time_labels(site: Site) -> None:
+    # ada's quick chat: four exchanges within a minute, two hours ago.
+    context = await site.browser.new_context()
+    try:
+        page = await context.new_page()
+        await page.goto(site.server.http_url + "/memories?agent=ada&since=3h")
+        labels = await page.locator("svg.timeline text.tick").all_text_contents()
+        assert len(labels) >= 2 and len(set(labels)) == len(labels)
+        assert all(label.count(":") == 2 for label in labels), labels  # seconds shown
+        sessions = await page.locator("td.session code").all_inner_texts()
+        assert set(sessions) == {short_id(site.family.sessions["ada"][0])}
+    finally:
+        await context.close()
