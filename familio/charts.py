@@ -10,9 +10,11 @@ import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
+
+from cloudbrain.familio.time_axis import time_ticks
 
 # Colours told apart by most people, colour-blind ones included (Okabe and Ito's palette, then
 # a few more).
@@ -108,22 +110,6 @@ def timeline(points: Sequence[Point], width: int = 900) -> Timeline:
     ]
     ticks = [Tick(x_of(at), label) for at, label in time_ticks(start, end)]
     return Timeline(width, height, lanes, dots, ticks)
-
-
-def time_ticks(start: datetime, end: datetime, most: int = 6) -> list[tuple[datetime, str]]:
-    """Up to ``most`` evenly spaced labelled times from ``start`` to ``end``."""
-    span = end - start
-    if span <= timedelta(0):
-        return [(start, start.strftime("%Y-%m-%d %H:%M"))]
-    form = (
-        "%H:%M"
-        if span <= timedelta(days=1)
-        else "%m-%d %H:%M"
-        if span <= timedelta(days=7)
-        else "%Y-%m-%d"
-    )
-    step = span / (most - 1)
-    return [(start + step * i, (start + step * i).strftime(form)) for i in range(most)]
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from cloudbrain.familio import charts
 from cloudbrain.familio.app import Context, can_read, familio_of, here
 from cloudbrain.familio.profile import social_profile
 from cloudbrain.familio.reads import MAX_PAGE, memories_page, profile_of, sorted_family
+from cloudbrain.familio.shown import answers_shown, segments, skills_of
 from cloudbrain.ids import is_uuid
 from cloudbrain.memory.records import Kind
 from cloudbrain.memory.store import RecallFilter
@@ -85,6 +86,7 @@ async def _family(familio: Context, shown: FamilyFilter) -> dict[str, Any]:
         {s for p in profiles for s in [*p.skills, *(x.topic for x in p.learned_skills)]}
     )
     return {
+        "skills_of": skills_of,
         "agents": found[start : start + PER_PAGE],
         "total": len(found),
         "online_count": sum(p.online for p in profiles),
@@ -161,11 +163,14 @@ async def profile_page(request: Request, name: str, familio: Service) -> HTMLRes
     profile = await profile_of(familio, name)
     social = await social_profile(familio.social, familio.reputation, name)
     sessions, session_total = await familio.activity.sessions(name, 20)
+    palette = charts.colours(p.source for score in social.reputation for p in score.parts)
     return render(
         request,
         "profile.html",
         profile=profile,
         social=social,
+        skills=skills_of(profile, social.endorsements),
+        segments={score.skill: segments(score.parts, palette) for score in social.reputation},
         sessions=sessions,
         session_total=session_total,
         answers=await familio.activity.answers(name, 20),
@@ -285,6 +290,7 @@ async def asks_page(
         page=page,
         pages=pages(total, 20),
         asker=asker or "",
+        answers_shown=answers_shown,
         back=here(request),
     )
 
@@ -303,6 +309,7 @@ async def ask_page(request: Request, ask: str, familio: Service) -> HTMLResponse
         pages=1,
         asker="",
         single=True,
+        answers_shown=answers_shown,
         back=here(request),
     )
 

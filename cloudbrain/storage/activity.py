@@ -41,6 +41,7 @@ class AnswerRow(BaseModel):
     rank: int
     source: str
     text: str
+    knows: bool = True  # False: it said it does not know, or its text is not about the question
     score: float
     device: str
     session: str
@@ -209,6 +210,7 @@ def _answer(ask: str, question: str, asker: str, rank: int, answer: AskAnswer) -
                 "agent",
                 "source",
                 "text",
+                "knows",
                 "score",
                 "device",
                 "session",
