@@ -300,6 +300,9 @@ def test_help_teaches() -> None:
     for command in ("server", "send", "listen", "who", "status", "agent", "agent create", "db"):
         text = Cli(Path("/nonexistent"))(*command.split(), "--help").stdout
         assert "Usage" in text
+    # Every command's summary is one sentence on one line, however wide the terminal.
+    wide = Cli(Path("/nonexistent"), COLUMNS="300")("--help").stdout
+    assert "with which skills (declared, and learned: marked *" in wide
 
 
 def test_version_is_the_installed_packages_and_completion_is_offered() -> None:

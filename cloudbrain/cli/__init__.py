@@ -7,6 +7,7 @@ never loads the server or the agent code.
 
 from __future__ import annotations
 
+import inspect
 import os
 from importlib.metadata import version
 
@@ -92,6 +93,22 @@ app.command("import-legacy")(legacy.import_legacy)
 app.command("login")(login.login)
 app.command("logout")(login.logout)
 app.command("logins")(login.logins)
+
+
+def one_line_summaries(typer_app: typer.Typer) -> None:
+    """Each command's summary in the command lists: the first paragraph of its docstring as
+    one line. Left to itself the list keeps the docstring's line breaks, which cut the
+    summary mid-sentence at any terminal width."""
+    for command in typer_app.registered_commands:
+        doc = inspect.getdoc(command.callback) if command.callback else None
+        if command.short_help is None and doc:
+            command.short_help = " ".join(doc.split("\n\n")[0].split())
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            one_line_summaries(group.typer_instance)
+
+
+one_line_summaries(app)
 
 
 # Modules of the optional parts, by the extra that installs them (see pyproject.toml).
