@@ -9,7 +9,7 @@ import asyncio
 
 import numpy as np
 
-from cloudbrain.directory.knowing import knows, nothing_close, passages
+from cloudbrain.directory.knowing import beside_the_best, knows, nothing_close, passages
 from cloudbrain.ids import new_id
 from cloudbrain.memory.embedding import Embedder, EmbedderUnavailable, Vector, normalized
 from cloudbrain.memory.store import MemoryStore, Recalled, RecallFilter
@@ -43,7 +43,9 @@ class MemoryAnswers:
         similar = [s for r in close or found if (s := r.why.get("similarity")) is not None]
         if not close:
             return None, nothing_close(max(similar, default=None), floor), None
-        found, best = close, close[0].memory
+        closest = max(similar, default=None)
+        found = [r for r in close if beside_the_best(r.why.get("similarity"), closest)]
+        best = found[0].memory
         return (
             AskAnswer(
                 id=new_id(),
@@ -58,7 +60,7 @@ class MemoryAnswers:
                 memories=[r.memory.id for r in found],
             ),
             "",
-            max(similar, default=None),
+            closest,
         )
 
     async def closeness(self, question: Vector | None, text: str) -> float | None:

@@ -10,7 +10,7 @@ from cloudbrain.directory.ask_plan import (
     question_topics,
     shortfalls,
 )
-from cloudbrain.directory.knowing import SAID_NO
+from cloudbrain.directory.knowing import SAID_NO, beside_the_best
 from cloudbrain.protocol import AgentInfo, DeviceProfile, LearnedSkill
 
 FLOOR = 0.31
@@ -69,3 +69,11 @@ def test_once_someone_knows_only_those_asked_are_explained() -> None:
     recalled = [("ada", 0.25, 1.0), ("grace", 0.6, 0.9)]
     why = shortfalls({"hopper": SAID_NO, "grace": SAID_NO}, {"grace"}, recalled, FLOOR)
     assert why == {"hopper": SAID_NO}  # grace knew after all; ada was not asked
+
+
+def test_an_answer_from_memories_quotes_only_those_nearly_as_close_as_the_best() -> None:
+    # Similarities of a rollback question's memories with the shipped model: "kubectl rollout
+    # undo" 0.74, a note on liveness probes 0.32 (above the floor, yet no answer to it).
+    assert beside_the_best(0.74, 0.74) and beside_the_best(0.65, 0.74)
+    assert not beside_the_best(0.32, 0.74)
+    assert beside_the_best(None, 0.74) and beside_the_best(0.32, None)  # nothing to compare
