@@ -7,10 +7,12 @@ vector lives in the one space recall compares in.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterable
 
 from cloudbrain.errors import ErrorCode, ProtocolError
 from cloudbrain.identity import get_agent
+from cloudbrain.ids import UnknownId, is_uuid, match_id
 from cloudbrain.memory.store import MemoryStore, RecallFilter
 from cloudbrain.protocol import (
     Memories,
@@ -24,6 +26,9 @@ from cloudbrain.protocol import (
 from cloudbrain.server.handlers import Handlers
 from cloudbrain.server.metrics import Metrics
 from cloudbrain.server.session import LiveSession
+
+# A part of a session id as people copy it from a list: hex digits and dashes, four at least.
+_PART_OF_AN_ID = re.compile(r"[0-9a-fA-F-]{4,36}")
 
 # session ids -> the ids of the agents they belong to (those that are sessions of this server).
 SessionAgents = Callable[[Iterable[str]], Awaitable[dict[str, str]]]
@@ -50,6 +55,19 @@ class MemoryService:
         added = await self.store.add(records)
         return Remembered(re=frame.id, stored=added.stored, duplicates=added.duplicates)
 
+    async def _session_named(self, given: str | None, ai: str | None) -> str | None:
+        """The session ``given`` names: itself, or the one stored session whose id starts or
+        ends with it (the short id lists show); ``not_found`` when it names none or several."""
+        if not given or not _PART_OF_AN_ID.fullmatch(given) or is_uuid(given):
+            return given
+        found = await self.store.sessions_like(given, ai)
+        if given in found:
+            return given
+        try:
+            return match_id(given, found, "session")
+        except UnknownId as unknown:
+            raise ProtocolError(ErrorCode.NOT_FOUND, str(unknown)) from None
+
     async def _not_yours(self, session: LiveSession, frame: Remember) -> str | None:
         """Why these memories are not the sender's to store, or None."""
         strangers = sorted({m.ai for m in frame.memories} - {session.agent.name})
@@ -66,7 +84,7 @@ class MemoryService:
     async def recall(self, session: LiveSession, frame: Recall) -> Recollection:
         where = RecallFilter(
             ai=frame.ai,
-            session=frame.session,
+            session=await self._session_named(frame.session, frame.ai),
             device=frame.device,
             kind=frame.kind,
             conversation=frame.conversation,

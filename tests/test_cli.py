@@ -335,6 +335,12 @@ def test_memory_add_search_export_import(
     )
     assert [r["memory"]["id"] for r in found][:1] == [memory_id]
     assert found[0]["memory"]["device"] and found[0]["memory"]["session"]
+    # A session as lists show it (its end), in any case, picks out its memories.
+    short = found[0]["memory"]["session"][-8:].upper()
+    by_session = cli.json("memory", "search", "release train", "--session", short)
+    assert [r["memory"]["id"] for r in by_session] == [memory_id]
+    unknown = cli("memory", "search", "x", "--session", "abcdef12", ok=False)
+    assert unknown.returncode == 1 and "no session has an id like 'abcdef12'" in unknown.stderr
     text = cli("memory", "search", "release train").stdout
     assert "alice" in text and "second Tuesday" in text
     assert cli.json("memory", "search", "release train", "--until", "2000-01-01") == []

@@ -82,7 +82,11 @@ def search(
     until: str = Until,
     kind: str = typer.Option(None, "--kind", "-k", help="exchange, fact or note."),
     device: str = typer.Option(None, "--device", help="Only memories learned on this device."),
-    session: str = typer.Option(None, "--session", help="Only memories from this session."),
+    session: str = typer.Option(
+        None,
+        "--session",
+        help="Only memories from this session: its id, or the short id lists show.",
+    ),
     limit: int = typer.Option(5, "--limit", "-l", min=1, max=50, help="How many to show."),
     url: str = Url,
     name: str = Name,

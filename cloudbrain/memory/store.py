@@ -371,6 +371,24 @@ class MemoryStore:
             self._recent_queries.popitem(last=False)
         return vector
 
+    async def sessions_like(self, given: str, ai: str | None = None, most: int = 50) -> list[str]:
+        """Sessions of stored memories (of ``ai``) whose id starts or ends with ``given``, as
+        people copy a short session id from a list. ``given`` is hex digits and dashes, so
+        it holds no LIKE wildcard."""
+        text = given.strip().lower()
+        mine = (memories.c.ai == ai,) if ai else ()
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(memories.c.session)
+                .where(
+                    (memories.c.session.like(f"{text}%")) | (memories.c.session.like(f"%{text}")),
+                    *mine,
+                )
+                .distinct()
+                .limit(most)
+            )
+            return [row[0] for row in rows]
+
     async def page(
         self,
         after: int = 0,
