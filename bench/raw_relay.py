@@ -12,7 +12,10 @@ For fan-out, the hello may also hold ``"join": TOPIC``; the relay then copies ev
 (as the hub does for a publish). Joining in the hello, before the welcome, means a client that
 has its welcome is sure to get the next topic frame: no race with a separate join frame.
 
+With ``--tls-cert`` and ``--tls-key`` it listens for wss:// instead of ws://.
+
     python -m bench.raw_relay --port 9000
+    python -m bench.raw_relay --port 9000 --tls-cert server.pem --tls-key server-key.pem
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ import asyncio
 import contextlib
 import json
 import signal
+import ssl
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
+
+from cloudbrain.tls import server_context
 
 HELLO_TIMEOUT = 5.0
 
@@ -99,13 +105,15 @@ def _string(data: dict[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-async def run(host: str, port: int) -> None:
-    """Serve until SIGINT or SIGTERM."""
+async def run(host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
+    """Serve (over TLS with ``tls``) until SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with serve(Relay(), host, port, compression=None, max_size=1024 * 1024, ping_interval=20):
+    async with serve(
+        Relay(), host, port, compression=None, max_size=1024 * 1024, ping_interval=20, ssl=tls
+    ):
         await stop.wait()
 
 
@@ -117,8 +125,12 @@ def main() -> None:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
     parser.add_argument("--port", type=int, required=True, help="port to listen on")
+    parser.add_argument("--tls-cert", default="", help="PEM certificate (chain): serve wss://")
+    parser.add_argument("--tls-key", default="", help="its PEM key")
     args = parser.parse_args()
-    asyncio.run(run(args.host, args.port))
+    # The hub's own server context, so that with TLS the two servers differ only in what they
+    # relay, not in protocol versions or ciphers.
+    asyncio.run(run(args.host, args.port, server_context(args.tls_cert, args.tls_key)))
 
 
 if __name__ == "__main__":
