@@ -1,6 +1,7 @@
 """What the load generator drives: one sender and one receiver, as plain websockets clients of
 the raw relay (``RawLink``) or two CloudBrain ``Client`` objects on the hub (``HubLink``); or
-one publisher and the subscribers of a topic, the same two ways (``RawFanout``, ``HubFanout``)."""
+one publisher and the subscribers of a topic, the same two ways (``RawFanout``, ``HubFanout``).
+Every link takes the ``Trust`` its clients check a wss:// server with (for ws://, the default)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from bench.counting import Tally
 from cloudbrain.agent.client import Client
+from cloudbrain.tls import Trust, client_context
 
 CLIENT_TIMEOUT = 10.0
 TOPIC = "bench"
@@ -24,9 +26,10 @@ TOPIC = "bench"
 class Link(ABC):
     """A sender and its receivers as the load generator drives them."""
 
-    def __init__(self, url: str, tally: Tally) -> None:
+    def __init__(self, url: str, tally: Tally, trust: Trust) -> None:
         self.url = url
         self.tally = tally
+        self.trust = trust
         self.on_free: Callable[[], None] = _nothing  # a message left the window
         self.on_arrival: Callable[[], None] = _nothing  # a message reached every receiver
         self.errors = 0
@@ -49,6 +52,10 @@ class Link(ABC):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reader
 
+    def _client(self, agent: tuple[str, str]) -> Client:
+        """A hub client of agent (name, token), trusting what this link trusts."""
+        return Client(self.url, *agent, device="bench", timeout=CLIENT_TIMEOUT, trust=self.trust)
+
     def _error(self, exc: BaseException) -> None:
         if not self._closing:
             self.errors += 1
@@ -59,9 +66,12 @@ def _nothing() -> None:
     pass
 
 
-async def raw_connect(url: str, hello: dict[str, str]) -> ClientConnection:
+async def raw_connect(url: str, hello: dict[str, str], trust: Trust) -> ClientConnection:
     """A connection to ``bench.raw_relay``, once it has welcomed ``hello``."""
-    ws = await connect(url, compression=None, open_timeout=CLIENT_TIMEOUT)
+    # The TLS context a ``Client`` would use for this URL (None for ws://), so that raw and hub
+    # clients differ in what they speak, not in how they encrypt it.
+    tls = client_context(url, trust)
+    ws = await connect(url, compression=None, open_timeout=CLIENT_TIMEOUT, ssl=tls)
     await ws.send(json.dumps(hello))
     await asyncio.wait_for(ws.recv(), CLIENT_TIMEOUT)  # the welcome
     return ws
@@ -71,15 +81,17 @@ class RawLink(Link):
     """Plain websockets clients of ``bench.raw_relay``: a message frees its window slot when
     its receiver has it, since the relay sends no receipts."""
 
-    def __init__(self, url: str, tally: Tally, sender: str, receiver: str) -> None:
-        super().__init__(url, tally)
+    def __init__(
+        self, url: str, tally: Tally, sender: str, receiver: str, trust: Trust = Trust()
+    ) -> None:
+        super().__init__(url, tally, trust)
         self.sender, self.receiver = sender, receiver
         self._rx: ClientConnection | None = None
         self._tx: ClientConnection | None = None
 
     async def open(self) -> None:
-        self._rx = await raw_connect(self.url, {"name": self.receiver})
-        self._tx = await raw_connect(self.url, {"name": self.sender})
+        self._rx = await raw_connect(self.url, {"name": self.receiver}, self.trust)
+        self._tx = await raw_connect(self.url, {"name": self.sender}, self.trust)
         self._reader = asyncio.create_task(self._receive(self._rx))
 
     async def _receive(self, ws: ClientConnection) -> None:
@@ -108,12 +120,17 @@ class HubLink(Link):
     the sender has its receipt; the receiver acks every message after reading it."""
 
     def __init__(
-        self, url: str, tally: Tally, sender: tuple[str, str], receiver: tuple[str, str]
+        self,
+        url: str,
+        tally: Tally,
+        sender: tuple[str, str],
+        receiver: tuple[str, str],
+        trust: Trust = Trust(),
     ) -> None:
-        super().__init__(url, tally)
+        super().__init__(url, tally, trust)
         self.receiver = receiver[0]
-        self._rx = Client(url, *receiver, device="bench", timeout=CLIENT_TIMEOUT)
-        self._tx = Client(url, *sender, device="bench", timeout=CLIENT_TIMEOUT)
+        self._rx = self._client(receiver)
+        self._tx = self._client(sender)
         self._sends: set[asyncio.Task[None]] = set()
 
     async def open(self) -> None:
@@ -156,8 +173,8 @@ class Fanout(Link):
     server: that is the one completion both have (the raw relay sends no receipts), so both
     run under the same rule, and what is in flight stays ``window`` x ``subscribers``."""
 
-    def __init__(self, url: str, tally: Tally, subscribers: int) -> None:
-        super().__init__(url, tally)
+    def __init__(self, url: str, tally: Tally, subscribers: int, trust: Trust) -> None:
+        super().__init__(url, tally, trust)
         self.subscribers = subscribers
         self._missing: dict[int, int] = {}  # message number -> subscribers still to get it
         self._next = 0
@@ -196,8 +213,8 @@ class RawFanout(Fanout):
     """Plain websockets clients of ``bench.raw_relay``: subscribers join the topic in their
     hello, the publisher sends ``{"topic": ...}`` frames that the relay copies to each."""
 
-    def __init__(self, url: str, tally: Tally, subscribers: int) -> None:
-        super().__init__(url, tally, subscribers)
+    def __init__(self, url: str, tally: Tally, subscribers: int, trust: Trust = Trust()) -> None:
+        super().__init__(url, tally, subscribers, trust)
         self._rx: list[ClientConnection] = []
         self._tx: ClientConnection | None = None
 
@@ -205,12 +222,12 @@ class RawFanout(Fanout):
         self._rx = list(
             await asyncio.gather(
                 *(
-                    raw_connect(self.url, {"name": f"sub{i}", "join": TOPIC})
+                    raw_connect(self.url, {"name": f"sub{i}", "join": TOPIC}, self.trust)
                     for i in range(self.subscribers)
                 )
             )
         )
-        self._tx = await raw_connect(self.url, {"name": "pub"})
+        self._tx = await raw_connect(self.url, {"name": "pub"}, self.trust)
         self._readers = [asyncio.create_task(self._receive(ws)) for ws in self._rx]
 
     async def _receive(self, ws: ClientConnection) -> None:
@@ -239,11 +256,16 @@ class HubFanout(Fanout):
     and acks every message after reading it; the publisher calls ``Client.publish``."""
 
     def __init__(
-        self, url: str, tally: Tally, publisher: tuple[str, str], subscribers: list[tuple[str, str]]
+        self,
+        url: str,
+        tally: Tally,
+        publisher: tuple[str, str],
+        subscribers: list[tuple[str, str]],
+        trust: Trust = Trust(),
     ) -> None:
-        super().__init__(url, tally, len(subscribers))
-        self._tx = Client(url, *publisher, device="bench", timeout=CLIENT_TIMEOUT)
-        self._rx = [Client(url, *s, device="bench", timeout=CLIENT_TIMEOUT) for s in subscribers]
+        super().__init__(url, tally, len(subscribers), trust)
+        self._tx = self._client(publisher)
+        self._rx = [self._client(s) for s in subscribers]
         self._sends: set[asyncio.Task[None]] = set()
 
     async def open(self) -> None:

@@ -3,6 +3,7 @@
     python -m bench.relay              # or `make bench`; about 60 s (90 with --db)
     python -m bench.relay --modes roundtrip,fanout --duration 2
     python -m bench.relay --json-only > result.json
+    python -m bench.relay --tls --modes throughput,roundtrip   # both servers over wss://
 
 Two servers, each a process of its own (the load generator runs here, in this process):
 
@@ -29,6 +30,13 @@ warm-up that is not counted, then ``--duration`` measured seconds:
   connection that joined it). The publisher keeps ``--window`` messages in flight, a message
   leaving the window once every subscriber has it. ``msgs/s`` counts deliveries, to all the
   subscribers together; ``sent`` counts publishes.
+
+With ``--tls``, both servers listen for wss:// with a certificate made for the run (a new CA
+and a server certificate for 127.0.0.1 and localhost, in the run's temporary folder), the same
+server TLS settings for both, and every client, hub or raw, trusts that CA with the same client
+context: a run with ``--tls`` next to one without prices TLS, for the hub and for the least a
+relay can do (their ratio tells whether TLS narrows the gap). The report's
+``parameters.tls`` says which it was.
 
 Latency is from the send call to the receiver having the message: the sender puts
 ``time.perf_counter_ns()`` in the body, and both ends are this process. ``msgs_per_s`` counts
@@ -61,6 +69,7 @@ import os
 import platform
 import shutil
 import sqlite3
+import ssl
 import sys
 import tempfile
 from dataclasses import asdict
@@ -73,8 +82,9 @@ from bench.counting import Tally
 from bench.links import HubFanout, HubLink, Link, RawFanout, RawLink
 from bench.load import DRAIN_SECONDS, WARMUP_SECONDS, Params, Result, measure
 from bench.progress import local_postgres, number, positive, progress, set_quiet
-from bench.servers import hub, hub_database, make_agents, raw_relay
+from bench.servers import Transport, hub, hub_database, make_agents, raw_relay
 from cloudbrain import __version__
+from cloudbrain.tls import Trust
 from tests.processes import START_SECONDS, ListeningProcess
 
 TARGET_RATE = 1000.0
@@ -89,21 +99,28 @@ FANOUT_SETUP_SECONDS = 20.0
 # --- one benchmark per server and mode -------------------------------------------------------
 
 
-async def bench_raw(mode: str, params: Params, workdir: Path) -> Result:
+async def bench_raw(mode: str, params: Params, workdir: Path, transport: Transport) -> Result:
     # Starting and stopping a server (here and in bench_hub) block the event loop, on purpose:
     # nothing else runs then, and a start that cannot be cancelled halfway leaves no server behind.
-    with raw_relay(workdir / "raw.log") as server:
-        links = raw_links(server.url, new_tally(mode, params), mode, params)
+    with raw_relay(workdir / "raw.log", transport) as server:
+        url, tally = transport.url(server), new_tally(mode, params)
+        links = raw_links(url, transport.trust, tally, mode, params)
         return checked(await measure("raw", mode, links, params, server.pid), server)
 
 
 async def bench_hub(
-    label: str, mode: str, params: Params, workdir: Path, postgres: str | None
+    label: str,
+    mode: str,
+    params: Params,
+    workdir: Path,
+    postgres: str | None,
+    transport: Transport,
 ) -> Result:
     home = Path(tempfile.mkdtemp(prefix=f"{label}-{mode}-", dir=workdir))
     async with hub_database(home, postgres) as db_url:
-        with hub(home, db_url) as server:
-            links = await hub_links(server.url, db_url, new_tally(mode, params), mode, params)
+        with hub(home, db_url, extra_env=transport.hub_env()) as server:
+            url, tally = transport.url(server), new_tally(mode, params)
+            links = await hub_links(url, transport.trust, db_url, tally, mode, params)
             return checked(await measure(label, mode, links, params, server.pid), server)
 
 
@@ -117,24 +134,27 @@ def pairs_in(mode: str, params: Params) -> int:
     return 1 if mode == "roundtrip" else params.pairs
 
 
-def raw_links(url: str, tally: Tally, mode: str, params: Params) -> list[Link]:
+def raw_links(url: str, trust: Trust, tally: Tally, mode: str, params: Params) -> list[Link]:
     """Pairs s0/r0, s1/r1, ...; for ``fanout``, a publisher and its subscribers."""
     if mode == "fanout":
-        return [RawFanout(url, tally, params.subscribers)]
-    return [RawLink(url, tally, f"s{i}", f"r{i}") for i in range(pairs_in(mode, params))]
+        return [RawFanout(url, tally, params.subscribers, trust)]
+    return [RawLink(url, tally, f"s{i}", f"r{i}", trust) for i in range(pairs_in(mode, params))]
 
 
-async def hub_links(url: str, db_url: str, tally: Tally, mode: str, params: Params) -> list[Link]:
+async def hub_links(
+    url: str, trust: Trust, db_url: str, tally: Tally, mode: str, params: Params
+) -> list[Link]:
     """The same as :func:`raw_links`, each end an agent registered now."""
     if mode == "fanout":
         names = [f"sub{i}" for i in range(params.subscribers)]
         tokens = await make_agents(db_url, ["pub", *names])
         subscribers = [(name, tokens[name]) for name in names]
-        return [HubFanout(url, tally, ("pub", tokens["pub"]), subscribers)]
+        return [HubFanout(url, tally, ("pub", tokens["pub"]), subscribers, trust)]
     pairs = range(pairs_in(mode, params))
     tokens = await make_agents(db_url, [f"{role}{i}" for i in pairs for role in "sr"])
     return [
-        HubLink(url, tally, (f"s{i}", tokens[f"s{i}"]), (f"r{i}", tokens[f"r{i}"])) for i in pairs
+        HubLink(url, tally, (f"s{i}", tokens[f"s{i}"]), (f"r{i}", tokens[f"r{i}"]), trust)
+        for i in pairs
     ]
 
 
@@ -145,24 +165,30 @@ def checked(result: Result, server: ListeningProcess) -> Result:
     return result
 
 
-async def run_all(params: Params, modes: list[str], postgres: str | None) -> list[Result]:
+async def run_all(
+    params: Params, modes: list[str], postgres: str | None, tls: bool = False
+) -> list[Result]:
     servers = ["raw", "hub"] + (["hub_postgresql"] if postgres else [])
     results = []
     workdir = Path(tempfile.mkdtemp(prefix="cloudbrain-bench-"))
     try:
+        # One certificate for the whole run, so every server presents the same one.
+        transport = Transport.encrypted(workdir) if tls else Transport()
+        over = " over TLS" if tls else ""
         for mode in modes:
             # Time for one run: start, warm-up, window, drain, stop, and slack for slow machines.
             budget = params.warmup + params.duration + DRAIN_SECONDS + 2 * START_SECONDS
             budget += FANOUT_SETUP_SECONDS if mode == "fanout" else 0
             for server in servers:
                 progress(
-                    f"{server} {mode}: running {params.warmup:g}s warm-up + {params.duration:g}s…"
+                    f"{server} {mode}{over}: running {params.warmup:g}s warm-up "
+                    f"+ {params.duration:g}s…"
                 )
                 if server == "raw":
-                    job = bench_raw(mode, params, workdir)
+                    job = bench_raw(mode, params, workdir, transport)
                 else:
                     pg = postgres if server == "hub_postgresql" else None
-                    job = bench_hub(server, mode, params, workdir, pg)
+                    job = bench_hub(server, mode, params, workdir, pg, transport)
                 result = await asyncio.wait_for(job, budget)
                 progress(f"{server} {mode}: {summary(result)}")
                 results.append(result)
@@ -265,11 +291,14 @@ def machine() -> dict[str, Any]:
         "implementation": platform.python_implementation(),
         "websockets": package_version("websockets"),
         "sqlite": sqlite3.sqlite_version,
+        "openssl": ssl.OPENSSL_VERSION,
         "cloudbrain": __version__,
     }
 
 
-def report(results: list[Result], params: Params, postgres: str | None) -> dict[str, Any]:
+def report(
+    results: list[Result], params: Params, postgres: str | None, tls: bool = False
+) -> dict[str, Any]:
     ratios, targets = comparisons(results, params)
     grouped: dict[str, dict[str, Any]] = {}
     for r in results:
@@ -281,6 +310,8 @@ def report(results: list[Result], params: Params, postgres: str | None) -> dict[
         "modes": list(dict.fromkeys(r.mode for r in results)),
         "body": '{"t": perf_counter_ns}, and "n" (the message number) in fanout',
         "drain": DRAIN_SECONDS,
+        # Both servers and every client, or none: wss:// with a certificate made for the run.
+        "tls": tls,
     }
     if postgres:
         from sqlalchemy.engine import make_url
@@ -300,11 +331,13 @@ UNITS = {"throughput": "msgs/s", "roundtrip": "round trips/s", "fanout": "delive
 
 
 def print_table(doc: dict[str, Any], results: list[Result], out: TextIO) -> None:
+    over = "wss:// (TLS)" if doc["parameters"]["tls"] else "ws:// (no TLS)"
+    print(f"\nevery server and client over {over}", file=out)
     head = f"{'server':<15}{'mode':<11}{'msgs/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
     head += (
         f"{'sent':>9}{'delivered':>11}{'srv cpu':>9}{'gen cpu':>9}{'cpu s/1k':>10}{'RSS MiB':>9}"
     )
-    print(f"\n{head}\n{'-' * len(head)}", file=out)
+    print(f"{head}\n{'-' * len(head)}", file=out)
     for r in results:
         print(
             f"{r.server:<15}{r.mode:<11}{r.msgs_per_s:>10,.0f}{number(r.p50_ms):>9}"
@@ -428,6 +461,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "server for each run and dropped after (the URL's database is only used to connect)",
     )
     parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="both servers listen for wss:// with a certificate made for the run, and every "
+        "client trusts its CA (default: ws://, no TLS); run once with and once without to "
+        "price TLS",
+    )
+    parser.add_argument(
         "--json-only",
         action="store_true",
         help="print only the JSON document (on stdout): no progress lines or table on stderr",
@@ -456,8 +496,8 @@ def main(argv: list[str] | None = None) -> None:
         rate=args.rate,
         subscribers=args.subscribers,
     )
-    results = asyncio.run(run_all(params, args.modes, args.db))
-    doc = report(results, params, args.db)
+    results = asyncio.run(run_all(params, args.modes, args.db, args.tls))
+    doc = report(results, params, args.db, args.tls)
     if not args.json_only:
         print_table(doc, results, sys.stderr)
     print(json.dumps(doc, indent=2))

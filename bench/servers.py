@@ -1,5 +1,6 @@
-"""The servers under test, each a process of its own, and the hub's database: a fresh
-PostgreSQL database per run (or SQLite in the run's folder) and its agents."""
+"""The servers under test, each a process of its own, how they listen (ws://, or wss:// with a
+certificate made for the run), and the hub's database: a fresh PostgreSQL database per run (or
+SQLite in the run's folder) and its agents."""
 
 from __future__ import annotations
 
@@ -8,21 +9,59 @@ import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
+from cloudbrain.certificates import ServerFiles, make_server_files
 from cloudbrain.db import create_engine
 from cloudbrain.identity import create_agent
+from cloudbrain.tls import Trust
 from tests.postgres_admin import admin_execute
 from tests.processes import ListeningProcess, ServerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 HUB_RATE_LIMIT = "1000000"  # per connection; the defaults would throttle the benchmark
+# What the clients of a run connect to, and so what its certificate must name.
+LOOPBACK_NAMES = ["127.0.0.1", "localhost"]
 
 
-def raw_relay(log: Path) -> ListeningProcess:
+@dataclass(frozen=True)
+class Transport:
+    """How the servers of a run listen and their clients connect: ws://, or (with ``tls``)
+    wss:// with the certificate of those files, that clients trust through its CA."""
+
+    tls: ServerFiles | None = None
+
+    @classmethod
+    def encrypted(cls, folder: Path) -> Transport:
+        """wss:// with a new CA and a server certificate for this machine, under ``folder``."""
+        return cls(make_server_files(folder, LOOPBACK_NAMES))
+
+    def url(self, server: ListeningProcess) -> str:
+        # A server process knows its port, not how it listens: the scheme is this transport's.
+        return server.url.replace("ws://", "wss://", 1) if self.tls else server.url
+
+    @property
+    def trust(self) -> Trust:
+        return Trust(ca_file=str(self.tls.ca)) if self.tls else Trust()
+
+    def relay_args(self) -> list[str]:
+        """The options of ``bench.raw_relay`` that make it listen this way."""
+        if self.tls is None:
+            return []
+        return ["--tls-cert", str(self.tls.cert), "--tls-key", str(self.tls.key)]
+
+    def hub_env(self) -> dict[str, str]:
+        """The settings of ``cloudbrain server`` that make it listen this way."""
+        if self.tls is None:
+            return {}
+        return {"CLOUDBRAIN_TLS_CERT": str(self.tls.cert), "CLOUDBRAIN_TLS_KEY": str(self.tls.key)}
+
+
+def raw_relay(log: Path, transport: Transport = Transport()) -> ListeningProcess:
     """``bench.raw_relay`` as a process (not started yet)."""
     return ListeningProcess(
-        [sys.executable, "-m", "bench.raw_relay"],
+        [sys.executable, "-m", "bench.raw_relay", *transport.relay_args()],
         os.environ,
         log,
         cwd=ROOT,  # where `python -m bench.raw_relay` finds its package
