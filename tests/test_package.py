@@ -276,8 +276,9 @@ def assert_serves(venv: Venv, tmp_path: Path) -> None:
         wait_for_port(http_port)
         env = outside_env(home, CLOUDBRAIN_DATABASE_URL=db, CLOUDBRAIN_URL=server.url)
         venv.run("cloudbrain", "agent", "create", "alice", "--skill", "python", "--save", env=env)
+        # Connected and let in as alice (a command, so not shown online: see test_cli).
         who = json.loads(venv.run("cloudbrain", "who", "--name", "alice", "--json", env=env))
-        assert [a["name"] for a in who if a["online"]] == ["alice"]
+        assert [(a["name"], a["skills"]) for a in who] == [("alice", ["python"])]
         page = get(f"http://127.0.0.1:{http_port}/")
         css = get(f"http://127.0.0.1:{http_port}/static/familio.css")
         reference = get(f"http://127.0.0.1:{http_port}/docs")
