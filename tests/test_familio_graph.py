@@ -1,0 +1,106 @@
+"""The graph page's layout as a plain function: no node covers another, the same family is
+drawn the same way, everything inside its box."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from cloudbrain.familio.graph import graph
+from cloudbrain.familio.layout import Room, layout
+from cloudbrain.familio.pages import NARROW, WIDE
+
+
+def family(size: int, seed: int) -> tuple[list[str], list[tuple[str, str]], dict[str, float]]:
+    """``size`` AIs: most in a few groups with links inside them, a fifth with no link."""
+    chance = random.Random(seed)
+    names = [f"ai-{i:03d}" + "x" * chance.randrange(8) for i in range(size)]
+    linked = names[: max(2, size - size // 5)]
+    groups = [linked[i::3] for i in range(3)]
+    links = [
+        tuple(chance.sample(group, 2))
+        for group in groups
+        if len(group) > 1
+        for _ in range(len(group) + 1)
+    ]
+    return names, links, {n: chance.random() for n in names}  # type: ignore[return-value]
+
+
+def rooms(names: list[str], seed: int) -> tuple[Room, ...]:
+    chance = random.Random(seed)
+    return tuple(Room(7 + 10 * chance.random(), 8 * len(n)) for n in names)
+
+
+Box = tuple[float, float, float, float]
+
+
+def boxes(centres: dict[str, tuple[float, float]], room: dict[str, Room]) -> dict[str, Box]:
+    """Each node's circle and room (circle and label), as (left, top, right, bottom)."""
+    return {
+        n: (x - room[n].half_width, y - room[n].top, x + room[n].half_width, y + room[n].bottom)
+        for n, (x, y) in centres.items()
+    }
+
+
+def overlap(a: Box | list[float], b: Box | list[float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+@pytest.mark.parametrize("size", [5, 30, 150])
+@pytest.mark.parametrize("box", [WIDE, NARROW])
+def test_no_node_or_label_covers_another_and_all_stay_in_the_box(
+    size: int, box: tuple[float, float]
+) -> None:
+    names, links, _ = family(size, seed=size)
+    room = dict(zip(names, rooms(names, size), strict=True))
+    found = layout(tuple(names), tuple(links), tuple(room.values()), *box)
+    assert set(found.centres) == set(names)
+    # The box grows in its proportions only when the nodes need the room, and is never taller
+    # than they need.
+    assert found.width >= box[0]
+    assert found.height <= found.width * box[1] / box[0] + 0.2
+    for a, b in itertools.combinations(names, 2):
+        (xa, ya), (xb, yb) = found.centres[a], found.centres[b]
+        assert (xa - xb) ** 2 + (ya - yb) ** 2 > (room[a].radius + room[b].radius) ** 2
+    drawn = boxes(found.centres, room)
+    for a, b in itertools.combinations(names, 2):
+        assert not overlap(drawn[a], drawn[b]), (a, b)
+    for left, top, right, bottom in drawn.values():
+        assert left >= 0 and top >= 0
+        assert right <= found.width and bottom <= found.height
+
+
+def test_a_small_family_fills_its_box_and_is_drawn_the_same_way_each_time() -> None:
+    names, links, reputation = family(12, seed=3)
+    first = graph(names, links, [], reputation, set(), *WIDE)
+    layout.cache_clear()
+    again = graph(list(reversed(names)), links, [], reputation, set(), *WIDE)
+    assert first == again
+    assert first.width == WIDE[0]
+    xs = [n.x for n in first.nodes]
+    ys = [n.y for n in first.nodes]
+    # Not squeezed into a strip, nor flung to the corners: it spans most of the box.
+    assert max(xs) - min(xs) > 0.5 * first.width or max(ys) - min(ys) > 0.5 * first.height
+
+
+def test_unlinked_ais_stand_in_a_row_below_the_linked_ones() -> None:
+    names = ["ann", "bob", "cat", "dan", "eve", "fay"]
+    found = graph(names, [("ann", "bob"), ("bob", "cat")], [], {}, set(), *WIDE)
+    at = {n.name: n for n in found.nodes}
+    alone = [at[n] for n in ("dan", "eve", "fay")]
+    assert len({n.y for n in alone}) == 1
+    assert alone[0].y > max(at[n].y for n in ("ann", "bob", "cat"))
+    assert [n.x for n in alone] == sorted(n.x for n in alone)
+
+
+def test_an_arrow_ends_on_the_rim_of_the_circle_it_points_at() -> None:
+    found = graph(["ann", "bob"], [("ann", "bob")], [("bob", "ann", "sql")], {}, set(), *NARROW)
+    at = {n.name: n for n in found.nodes}
+    for edge in found.edges:
+        *_, x, y = (float(v) for v in edge.path.split() if v not in "MQ")
+        end = at[edge.target]
+        assert ((x - end.x) ** 2 + (y - end.y) ** 2) ** 0.5 == pytest.approx(
+            end.radius + 1, abs=0.2
+        )
