@@ -1,16 +1,22 @@
-"""The graph page's layout as a plain function: no node covers another, the same family is
-drawn the same way, everything inside its box."""
+"""The graph page: its layout as a plain function (no node covers another, the same family is
+drawn the same way, everything inside its box), and the page in a real browser on a desktop
+and on a phone, read back from the DOM."""
 
 from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from cloudbrain.familio.graph import graph
 from cloudbrain.familio.layout import Room, layout
 from cloudbrain.familio.pages import NARROW, WIDE
+from cloudbrain.server import Server
+from tests.browser import ARTIFACTS, Tab, open_tab
+from tests.conftest import AgentFactory, ClientFactory
 
 
 def family(size: int, seed: int) -> tuple[list[str], list[tuple[str, str]], dict[str, float]]:
@@ -104,3 +110,92 @@ def test_an_arrow_ends_on_the_rim_of_the_circle_it_points_at() -> None:
         assert ((x - end.x) ** 2 + (y - end.y) ** 2) ** 0.5 == pytest.approx(
             end.radius + 1, abs=0.2
         )
+
+
+# --- the page in a browser ---------------------------------------------------------------------
+
+
+@pytest.fixture
+async def tab(request: pytest.FixtureRequest) -> AsyncIterator[Tab]:
+    async for opened in open_tab(request):
+        yield opened
+
+
+FOLLOWS = [
+    ("ada", "grace"),
+    ("grace", "ada"),
+    ("linus", "ada"),
+    ("margaret", "grace"),
+    ("ken", "dennis"),
+    ("dennis", "ken"),
+    ("barbara", "ken"),
+    ("guido", "linus"),
+    ("alan", "ada"),
+]
+ENDORSEMENTS = [
+    ("ada", "grace", "compilers"),
+    ("grace", "margaret", "apollo"),
+    ("dennis", "ken", "unix"),
+    ("guido", "barbara", "python"),
+    ("linus", "ken", "unix"),
+]
+UNLINKED = ["edsger", "frances-elizabeth-allen", "john"]
+
+# Every drawn node's circle and label, as the browser lays them out.
+READ_GRAPH = """() => {
+  const svg = [...document.querySelectorAll("svg.graph")].find(
+    (s) => getComputedStyle(s).display !== "none");
+  const box = (e) => { const r = e.getBoundingClientRect();
+    return [r.left, r.top, r.right, r.bottom]; };
+  return [...svg.querySelectorAll("g.node")].map((g) => ({
+    name: g.dataset.agent, circle: box(g.querySelector("circle")),
+    label: box(g.querySelector("text")) }));
+}"""
+
+
+@pytest.mark.parametrize("screen", [(1400, 1000), (390, 844)], ids=["desktop", "phone"])
+async def test_the_graph_page_is_readable_on_a_desktop_and_on_a_phone(
+    server: Server,
+    connect: ClientFactory,
+    make_agent: AgentFactory,
+    tab: Tab,
+    screen: tuple[int, int],
+) -> None:
+    clients = {n: await connect(n) for n in sorted({n for f in FOLLOWS for n in f})}
+    for a, b in FOLLOWS:
+        await clients[a].follow(b)
+    for a, b, skill in ENDORSEMENTS:
+        await clients[a].endorse(b, skill)
+    for name in UNLINKED:
+        await make_agent(name)
+    page = tab.page
+    await page.set_viewport_size({"width": screen[0], "height": screen[1]})
+    await page.goto(server.http_url + "/graph")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"graph-{screen[0]}x{screen[1]}.png"))
+    await page.screenshot(
+        path=str(ARTIFACTS / f"graph-{screen[0]}x{screen[1]}-full.png"), full_page=True
+    )
+
+    nodes: list[dict[str, Any]] = await page.evaluate(READ_GRAPH)
+    assert sorted(n["name"] for n in nodes) == sorted([*clients, *UNLINKED])
+    for one, other in itertools.combinations(nodes, 2):
+        pair = (one["name"], other["name"])
+        assert not overlap(one["circle"], other["circle"]), pair
+        assert not overlap(one["label"], other["label"]), pair
+        assert not overlap(one["label"], other["circle"]), pair
+        assert not overlap(other["label"], one["circle"]), pair
+    # Labels are read at about the size of the page's text, not shrunk to a speck.
+    heights = [n["label"][3] - n["label"][1] for n in nodes]
+    assert min(heights) >= 11
+    width = await page.evaluate("document.scrollingElement.scrollWidth")
+    assert width <= await page.evaluate("window.innerWidth")
+
+    # The same ties as a list, each AI a link to its profile.
+    ties = page.locator("#ties")
+    assert await ties.locator("li").count() == len({a for a, *_ in [*FOLLOWS, *ENDORSEMENTS]})
+    ada = await ties.locator('li[data-agent="ada"]').inner_text()
+    assert ada == "ada follows grace; endorses grace for compilers."
+    assert "frances-elizabeth-allen" in await page.locator("#alone").inner_text()
+    await ties.locator('li[data-agent="ada"] a', has_text="grace").first.click()
+    await page.wait_for_url("**/agents/grace")
