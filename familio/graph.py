@@ -62,7 +62,8 @@ def graph(
     ``height`` (in its proportions, larger when the family needs more room)."""
     names = sorted(set(names))
     labels = {n: label(n) for n in names}
-    radii = {n: round(7 + 10 * min(1.0, max(0.0, reputation.get(n, 0.5))), 1) for n in names}
+    # Whole units: a small change of reputation leaves the layout (and its cache) as it was.
+    radii = {n: float(round(7 + 10 * min(1.0, max(0.0, reputation.get(n, 0.5))))) for n in names}
     rooms = tuple(Room(radii[n], len(labels[n]) * CHARACTER + 4) for n in names)
     links = tuple((a, b) for a, b in follows) + tuple((a, b) for a, b, _ in endorsements)
     placed = layout(tuple(names), links, rooms, width, height)

@@ -50,8 +50,8 @@ class Room:
 
 @dataclass(frozen=True)
 class Layout:
-    """The centre of every node, in a drawing ``width`` by ``height``: the box asked for, grown
-    in its proportions only when the nodes need more room, and no taller than they need."""
+    """The centre of every node, in a drawing ``width`` by ``height``: as wide as the box asked
+    for (wider only when the nodes need it), as tall as the nodes need."""
 
     width: float
     height: float
@@ -96,23 +96,28 @@ def layout(
         shape_width, shape_height = high - low
         shape -= low
         centres.update((n, (float(x), float(y))) for n, (x, y) in zip(linked, shape, strict=True))
+    # As many columns as the drawing above is wide, when it came out wider than the box.
+    columns, cell_width, cell_height = _grid(alone, room, max(width, shape_width + 2 * MARGIN))
+    grid_height = math.ceil(len(alone) / columns) * cell_height
     drawn_width = max(shape_width, columns * cell_width if alone else 0.0)
     for n, (x, y) in list(centres.items()):
         centres[n] = (x + (drawn_width - shape_width) / 2, y)
-    top = shape_height + (GAP if groups and alone else 0.0)
+    # The grid's cells have GAP / 2 around each room; its first and last row need none
+    # outside.
+    top = shape_height + (GAP / 2 if groups else -GAP / 2)
+    tallest = max((room[n].top for n in alone), default=0.0)
     for i, n in enumerate(alone):
         row, column = divmod(i, columns)
         in_row = min(columns, len(alone) - row * columns)
         left = (drawn_width - in_row * cell_width) / 2
         centres[n] = (
             left + (column + 0.5) * cell_width,
-            top + row * cell_height + GAP / 2 + room[n].top,
+            top + row * cell_height + GAP / 2 + tallest,
         )
-    drawn_height = top + grid_height
-    # The box grows in its proportions (the page scales it as one) when the drawing needs more
-    # room, and loses the height the drawing leaves empty: the page shows no blank band.
-    grow = max(1.0, (drawn_width + 2 * MARGIN) / width, (drawn_height + 2 * MARGIN) / height)
-    box_width, box_height = width * grow, min(height * grow, drawn_height + 2 * MARGIN)
+    drawn_height = top + grid_height - GAP / 2 if alone else shape_height
+    # The box is as tall as the drawing, and wider than asked only when the drawing is: a
+    # large family then scrolls down the page rather than shrinking to fit its width.
+    box_width, box_height = max(width, drawn_width + 2 * MARGIN), drawn_height + 2 * MARGIN
     dx, dy = (box_width - drawn_width) / 2, (box_height - drawn_height) / 2
     return Layout(
         round(box_width, 1),
@@ -127,7 +132,7 @@ def _grid(alone: list[str], room: dict[str, Room], width: float) -> tuple[int, f
     if not alone:
         return 1, 0.0, 0.0
     cell_width = max(2 * room[n].half_width for n in alone) + GAP
-    cell_height = max(room[n].top + room[n].bottom for n in alone) + GAP
+    cell_height = max(room[n].top for n in alone) + max(room[n].bottom for n in alone) + GAP
     columns = max(1, min(len(alone), int((width - 2 * MARGIN) // cell_width)))
     return columns, cell_width, cell_height
 

@@ -351,6 +351,9 @@ async def graph_page(request: Request, familio: Service) -> HTMLResponse:
         "graph.html",
         wide=wide,
         narrow=narrow,
+        # A phone shows the narrow drawing at its box's width: one grown much past that is
+        # too small to read there, and the page says so.
+        crowded=narrow.width > 1.5 * NARROW[0],
         ties=graph.ties(drawn_follows, drawn_endorsed),
         alone=sorted(keep - {n for link in [*drawn_follows, *drawn_endorsed] for n in link[:2]}),
         shown=len(shown),

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from cloudbrain.familio.graph import graph
-from cloudbrain.familio.layout import Room, layout
+from cloudbrain.familio.graph import Ties, graph, ties
+from cloudbrain.familio.layout import MARGIN, Room, layout
 from cloudbrain.familio.pages import NARROW, WIDE
 from cloudbrain.server import Server
 from tests.browser import ARTIFACTS, Tab, open_tab
@@ -63,10 +63,8 @@ def test_no_node_or_label_covers_another_and_all_stay_in_the_box(
     room = dict(zip(names, rooms(names, size), strict=True))
     found = layout(tuple(names), tuple(links), tuple(room.values()), *box)
     assert set(found.centres) == set(names)
-    # The box grows in its proportions only when the nodes need the room, and is never taller
-    # than they need.
+    # As wide as asked unless the nodes need more, and as tall as they need.
     assert found.width >= box[0]
-    assert found.height <= found.width * box[1] / box[0] + 0.2
     for a, b in itertools.combinations(names, 2):
         (xa, ya), (xb, yb) = found.centres[a], found.centres[b]
         assert (xa - xb) ** 2 + (ya - yb) ** 2 > (room[a].radius + room[b].radius) ** 2
@@ -76,6 +74,15 @@ def test_no_node_or_label_covers_another_and_all_stay_in_the_box(
     for left, top, right, bottom in drawn.values():
         assert left >= 0 and top >= 0
         assert right <= found.width and bottom <= found.height
+    # The drawing fills its box: up to the margins at the top and bottom, and at the sides
+    # too when it is wider than asked.
+    lefts, tops, rights, bottoms = zip(*drawn.values(), strict=True)
+    assert min(tops) == pytest.approx(MARGIN, abs=0.2)
+    # (A grid's cells are as tall as its tallest room, which the last row may not hold.)
+    assert -0.2 <= found.height - MARGIN - max(bottoms) < 20
+    if found.width > box[0]:
+        assert min(lefts) == pytest.approx(MARGIN, abs=0.2)
+        assert max(rights) == pytest.approx(found.width - MARGIN, abs=0.2)
 
 
 def test_a_small_family_fills_its_box_and_is_drawn_the_same_way_each_time() -> None:
@@ -110,6 +117,18 @@ def test_an_arrow_ends_on_the_rim_of_the_circle_it_points_at() -> None:
         assert ((x - end.x) ** 2 + (y - end.y) ** 2) ** 0.5 == pytest.approx(
             end.radius + 1, abs=0.2
         )
+
+
+def test_the_ties_are_listed_by_who_follows_or_endorses() -> None:
+    listed = ties(
+        [("bob", "ann"), ("ann", "cat"), ("ann", "bob")],
+        [("ann", "bob", "sql"), ("ann", "bob", "go"), ("dan", "ann", "rust")],
+    )
+    assert listed == [
+        Ties("ann", ["bob", "cat"], [("bob", "go, sql")]),
+        Ties("bob", ["ann"], []),
+        Ties("dan", [], [("ann", "rust")]),
+    ]
 
 
 # --- the page in a browser ---------------------------------------------------------------------
