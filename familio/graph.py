@@ -8,7 +8,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from cloudbrain.familio.layout import LABEL_GAP, Room, layout
+from cloudbrain.familio.layout import LABEL_GAP, LABEL_HEIGHT, Room, layout
 
 FONT = 12.0  # the labels' font size, in the drawing's units (familio.css says the same)
 # A label's width is not known on the server: this is a generous guess per character for
@@ -26,9 +26,13 @@ class Node:
     y: float
     radius: float
     online: bool
+    label_above: bool  # over the circle, where more lines leave it downwards
 
     @property
     def label_y(self) -> float:
+        """The baseline of the label."""
+        if self.label_above:
+            return round(self.y - self.radius - LABEL_GAP - LABEL_HEIGHT + BASELINE, 1)
         return round(self.y + self.radius + LABEL_GAP + BASELINE, 1)
 
 
@@ -67,7 +71,10 @@ def graph(
     rooms = tuple(Room(radii[n], len(labels[n]) * CHARACTER + 4) for n in names)
     links = tuple((a, b) for a, b in follows) + tuple((a, b) for a, b, _ in endorsements)
     placed = layout(tuple(names), links, rooms, width, height)
-    nodes = {n: Node(n, labels[n], *placed.centres[n], radii[n], n in online) for n in names}
+    nodes = {
+        n: Node(n, labels[n], *placed.centres[n], radii[n], n in online, n in placed.labels_above)
+        for n in names
+    }
     skills: dict[tuple[str, str], list[str]] = {}
     for a, b, skill in endorsements:
         skills.setdefault((a, b), []).append(skill)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import networkx as nx
 import numpy as np
@@ -30,10 +30,12 @@ LINK = 3.0  # a typical link's longest, in node widths: a small family stays tog
 
 @dataclass(frozen=True)
 class Room:
-    """What one node covers around its centre: its circle and, under it, its label."""
+    """What one node covers around its centre: its circle and, under it (or over it), its
+    label."""
 
     radius: float
     label_width: float
+    label_above: bool = False
 
     @property
     def half_width(self) -> float:
@@ -41,11 +43,11 @@ class Room:
 
     @property
     def top(self) -> float:
-        return self.radius
+        return self.radius + (LABEL_GAP + LABEL_HEIGHT if self.label_above else 0.0)
 
     @property
     def bottom(self) -> float:
-        return self.radius + LABEL_GAP + LABEL_HEIGHT
+        return self.radius + (0.0 if self.label_above else LABEL_GAP + LABEL_HEIGHT)
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class Layout:
     width: float
     height: float
     centres: dict[str, tuple[float, float]]
+    labels_above: frozenset[str]  # the nodes whose label is over their circle, not under it
 
 
 @functools.lru_cache(maxsize=16)
@@ -90,6 +93,9 @@ def layout(
             max(height - 2 * MARGIN - grid_height - GAP, height / 3),
         )
         pieces = [_piece(graph.subgraph(group), group, room, space) for group in groups]
+        room.update(
+            (n, r) for piece in pieces for n, r in zip(piece.names, piece.rooms, strict=True)
+        )
         linked = [n for group in groups for n in group]
         shape = _fill(_pack(pieces, space), linked, graph, room, space)
         low, high = _extent(shape, [room[n] for n in linked])
@@ -120,9 +126,10 @@ def layout(
     box_width, box_height = max(width, drawn_width + 2 * MARGIN), drawn_height + 2 * MARGIN
     dx, dy = (box_width - drawn_width) / 2, (box_height - drawn_height) / 2
     return Layout(
-        round(box_width, 1),
-        round(box_height, 1),
-        {n: (round(x + dx, 1), round(y + dy, 1)) for n, (x, y) in centres.items()},
+        round(float(box_width), 1),
+        round(float(box_height), 1),
+        {n: (round(float(x + dx), 1), round(float(y + dy), 1)) for n, (x, y) in centres.items()},
+        frozenset(n for n, r in room.items() if r.label_above),
     )
 
 
@@ -139,8 +146,11 @@ def _grid(alone: list[str], room: dict[str, Room], width: float) -> tuple[int, f
 
 @dataclass(frozen=True)
 class _Piece:
-    """One connected group, laid out: its centres, with the corner of its rooms at 0, 0."""
+    """One connected group, laid out: its centres, with the corner of its rooms at 0, 0, and
+    the rooms with their labels on the side chosen."""
 
+    names: list[str]
+    rooms: list[Room]
     centres: NDArray[np.float64]
     width: float
     height: float
@@ -151,9 +161,12 @@ def _piece(
 ) -> _Piece:
     """A connected group as ForceAtlas2 draws it, turned to lie along the box, as compact
     as its rooms allow."""
-    rooms = [room[n] for n in names]
     found = nx.forceatlas2_layout(graph, max_iter=300, strong_gravity=True, seed=SEED)
     place = _turn_to(np.array([found[n] for n in names], dtype=np.float64), space)
+    rooms = [
+        replace(room[n], label_above=above)
+        for n, above in zip(names, _labels_above(place, names, graph), strict=True)
+    ]
     typical = _typical_link(place, names, graph)
     widest = max(2 * r.half_width for r in rooms) + GAP
     # Links about a room's width long to begin with, and never so short that the rooms could
@@ -163,7 +176,17 @@ def _piece(
     scale = max(widest / typical, math.sqrt(CROWD * area / float(extent[0] * extent[1])))
     place = _apart(place * scale, rooms)
     low, high = _extent(place, rooms)
-    return _Piece(place - low, *(float(v) for v in high - low))
+    return _Piece(names, rooms, place - low, *(float(v) for v in high - low))
+
+
+def _labels_above(place: NDArray[np.float64], names: list[str], graph: nx.Graph[str]) -> list[bool]:
+    """For each node, whether its label goes over its circle: where more of its links leave
+    downwards than upwards, so that fewer lines cross it."""
+    index = {n: i for i, n in enumerate(names)}
+    return [
+        sum(np.sign(place[index[m], 1] - place[index[n], 1]) for m in graph.neighbors(n)) > 0
+        for n in names
+    ]
 
 
 def _typical_link(place: NDArray[np.float64], names: list[str], graph: nx.Graph[str]) -> float:
