@@ -5,15 +5,14 @@ list, which reads better than any drawing on a narrow screen."""
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from cloudbrain.familio.layout import LABEL_GAP, LABEL_HEIGHT, Room, layout
 
 FONT = 12.0  # the labels' font size, in the drawing's units (familio.css says the same)
-# A label's width is not known on the server: this is a generous guess per character for
-# the sans-serif fonts browsers use, so the guessed room holds the real label.
-CHARACTER = 0.64 * FONT
+WIDE = frozenset("mwMW@%&")  # letters about as wide as the font is high
 LABEL_MOST = 18  # characters of a name shown under its circle (the whole name is its title)
 BASELINE = 11.5  # from the top of a label to its baseline
 
@@ -68,7 +67,7 @@ def graph(
     labels = {n: label(n) for n in names}
     # Whole units: a small change of reputation leaves the layout (and its cache) as it was.
     radii = {n: float(round(7 + 10 * min(1.0, max(0.0, reputation.get(n, 0.5))))) for n in names}
-    rooms = tuple(Room(radii[n], len(labels[n]) * CHARACTER + 4) for n in names)
+    rooms = tuple(Room(radii[n], label_width(labels[n])) for n in names)
     links = tuple((a, b) for a, b in follows) + tuple((a, b) for a, b, _ in endorsements)
     placed = layout(tuple(names), links, rooms, width, height)
     nodes = {
@@ -93,6 +92,21 @@ def graph(
 
 def label(name: str) -> str:
     return name if len(name) <= LABEL_MOST else name[: LABEL_MOST - 1] + "…"
+
+
+def label_width(text: str) -> float:
+    """How wide ``text`` is drawn, at most. The server cannot measure it: this is a generous
+    guess per character for the sans-serif fonts browsers use (a wide letter or a Chinese or
+    Japanese one about 1 em, a capital 0.75, the rest 0.62), and room for the outline."""
+    ems = sum(
+        1.0
+        if c in WIDE or unicodedata.east_asian_width(c) in "WF"
+        else 0.75
+        if c.isupper()
+        else 0.62
+        for c in text
+    )
+    return ems * FONT + 4
 
 
 def _curve(start: Node, end: Node, bend: float) -> str:

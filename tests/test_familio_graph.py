@@ -153,6 +153,8 @@ FOLLOWS = [
     ("barbara", "ken"),
     ("guido", "linus"),
     ("alan", "ada"),
+    ("MMW-Wombat", "alan"),
+    ("日本語のエージェント", "MMW-Wombat"),
 ]
 ENDORSEMENTS = [
     ("ada", "grace", "compilers"),
