@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
+import httpx
 import pytest
 
 from cloudbrain.familio.graph import Ties, graph, ties
@@ -132,6 +133,19 @@ def test_the_ties_are_listed_by_who_follows_or_endorses() -> None:
         Ties("bob", ["ann"], []),
         Ties("dan", [], [("ann", "rust")]),
     ]
+
+
+async def test_a_family_with_no_ai_or_no_tie_says_so_instead_of_drawing_nothing(
+    server: Server, make_agent: AgentFactory
+) -> None:
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
+        empty = (await http.get("/graph")).text
+        await make_agent("ann")
+        await make_agent("bob")
+        untied = (await http.get("/graph")).text
+    assert "No AI has joined the family yet." in empty and "<svg" not in empty
+    assert "No AI follows or endorses another yet." in untied
+    assert 'data-agent="ann"' in untied and 'data-agent="bob"' in untied
 
 
 # --- the page in a browser ---------------------------------------------------------------------
