@@ -174,6 +174,12 @@ def _piece(
     extent = np.maximum(np.ptp(place, axis=0), typical)
     area = sum((2 * r.half_width + GAP) * (r.top + r.bottom + GAP) for r in rooms)
     scale = max(widest / typical, math.sqrt(CROWD * area / float(extent[0] * extent[1])))
+    # Yet no larger across the box's short side than the box: spreading the rooms apart then
+    # goes along the box (down a phone's screen) rather than across it.
+    short = 1 if space[0] >= space[1] else 0
+    room_across = max(2 * r.half_width if short == 0 else r.top + r.bottom for r in rooms)
+    if space[short] > room_across:
+        scale = min(scale, (space[short] - room_across) / float(extent[short]))
     place = _apart(place * scale, rooms)
     low, high = _extent(place, rooms)
     return _Piece(names, rooms, place - low, *(float(v) for v in high - low))
