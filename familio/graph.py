@@ -13,7 +13,7 @@ from cloudbrain.familio.layout import LABEL_GAP, LABEL_HEIGHT, Room, layout
 
 FONT = 12.0  # the labels' font size, in the drawing's units (familio.css says the same)
 WIDE = frozenset("mwMW@%&")  # letters about as wide as the font is high
-LABEL_MOST = 18  # characters of a name shown under its circle (the whole name is its title)
+LABEL_MOST = 18  # characters of a name shown by its circle (the whole name is its title)
 BASELINE = 11.5  # from the top of a label to its baseline
 
 
@@ -61,14 +61,14 @@ def graph(
     width: float,
     height: float,
 ) -> Drawing:
-    """Where to draw each AI and each follow and endorsement, in a box of about ``width`` by
-    ``height`` (in its proportions, larger when the family needs more room)."""
+    """Where to draw each AI and each follow and endorsement, in a box ``width`` wide (wider
+    only when the family needs it), as tall as the drawing needs and about ``height``."""
     names = sorted(set(names))
     labels = {n: label(n) for n in names}
     # Whole units: a small change of reputation leaves the layout (and its cache) as it was.
     radii = {n: float(round(7 + 10 * min(1.0, max(0.0, reputation.get(n, 0.5))))) for n in names}
     rooms = tuple(Room(radii[n], label_width(labels[n])) for n in names)
-    links = tuple((a, b) for a, b in follows) + tuple((a, b) for a, b, _ in endorsements)
+    links = tuple(sorted({*follows, *((a, b) for a, b, _ in endorsements)}))
     placed = layout(tuple(names), links, rooms, width, height)
     nodes = {
         n: Node(n, labels[n], *placed.centres[n], radii[n], n in online, n in placed.labels_above)

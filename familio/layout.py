@@ -1,5 +1,5 @@
 """Where each AI goes in the drawing of the follow/endorse graph, as a plain function of the
-names, the links and the room each node takes (its circle and the label under it).
+names, the links and the room each node takes (its circle and the label under or over it).
 
 Each group of linked AIs is shaped by networkx's ForceAtlas2 (its strong gravity keeps the
 group round and compact), turned to lie along the box, and spread until no node's circle or
@@ -83,6 +83,8 @@ def layout(
     )
     groups = [group for group in groups if len(group) > 1]
 
+    # The grid of unlinked AIs takes this much of the box's height (about: its columns are
+    # known once the linked ones are drawn).
     columns, cell_width, cell_height = _grid(alone, room, width)
     grid_height = math.ceil(len(alone) / columns) * cell_height
     centres: dict[str, tuple[float, float]] = {}
@@ -267,11 +269,15 @@ def _turn_to(place: NDArray[np.float64], space: tuple[float, float]) -> NDArray[
 def _apart(place: NDArray[np.float64], rooms: list[Room], rounds: int = 200) -> NDArray[np.float64]:
     """``place`` moved until no two rooms overlap: each overlapping pair is pushed apart along
     the axis where it overlaps least, a little each round; whatever still overlaps after that
-    is cured by spreading the whole drawing (which always works, as no centres coincide)."""
+    is cured by spreading the whole drawing (which works as the pushes leave no two centres
+    on one spot)."""
     half = np.array([r.half_width for r in rooms]) + GAP / 2
-    # A room is not centred on its node (the label hangs below): compare the rooms' centres.
+    # A room is not centred on its node (the label hangs below or above it): compare the
+    # rooms' centres.
     middle = np.array([(r.bottom - r.top) / 2 for r in rooms])
     tall = np.array([(r.top + r.bottom) / 2 for r in rooms]) + GAP / 2
+    # Ties (a pair on one line) are broken by index, so the result does not depend on luck.
+    order = np.sign(np.subtract.outer(np.arange(len(place)), np.arange(len(place))))
     place = place.copy()
     for _ in range(rounds):
         need_x, need_y, dx, dy = _overlap(place, middle, half, tall)
@@ -282,8 +288,6 @@ def _apart(place: NDArray[np.float64], rooms: list[Room], rounds: int = 200) -> 
         short_x, short_y = need_x - np.abs(dx), need_y - np.abs(dy)
         along_x = over & (short_x <= short_y)
         along_y = over & ~along_x
-        # Ties (a pair on one line) are broken by index, so the result does not depend on luck.
-        order = np.sign(np.subtract.outer(np.arange(len(place)), np.arange(len(place))))
         push = np.zeros_like(place)
         push[:, 0] = (np.where(along_x, short_x * _side(dx, order), 0.0) / 2).sum(axis=1)
         push[:, 1] = (np.where(along_y, short_y * _side(dy, order), 0.0) / 2).sum(axis=1)
