@@ -163,8 +163,7 @@ def _piece(
 ) -> _Piece:
     """A connected group as ForceAtlas2 draws it, turned to lie along the box, as compact
     as its rooms allow."""
-    found = nx.forceatlas2_layout(graph, max_iter=300, strong_gravity=True, seed=SEED)
-    place = _turn_to(np.array([found[n] for n in names], dtype=np.float64), space)
+    place = _turn_to(_force_atlas(tuple(names), tuple(graph.edges())), space)
     rooms = [
         replace(room[n], label_above=above)
         for n, above in zip(names, _labels_above(place, names, graph), strict=True)
@@ -185,6 +184,20 @@ def _piece(
     place = _apart(place * scale, rooms)
     low, high = _extent(place, rooms)
     return _Piece(names, rooms, place - low, *(float(v) for v in high - low))
+
+
+@functools.lru_cache(maxsize=64)
+def _force_atlas(names: tuple[str, ...], links: tuple[tuple[str, str], ...]) -> NDArray[np.float64]:
+    """ForceAtlas2's positions of a connected group, in the order of ``names``. Kept, as the
+    page draws the same group twice (for wide screens and for phones): the shape does not
+    depend on the box."""
+    graph: nx.Graph[str] = nx.Graph()
+    graph.add_nodes_from(names)
+    graph.add_edges_from(links)
+    found = nx.forceatlas2_layout(graph, max_iter=300, strong_gravity=True, seed=SEED)
+    place = np.array([found[n] for n in names], dtype=np.float64)
+    place.flags.writeable = False  # shared by every caller
+    return place
 
 
 def _labels_above(place: NDArray[np.float64], names: list[str], graph: nx.Graph[str]) -> list[bool]:

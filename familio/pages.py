@@ -341,11 +341,14 @@ async def graph_page(request: Request, familio: Service) -> HTMLResponse:
     reputation = {n: profiles[n].reputation for n in shown}
     online = {n for n in shown if profiles[n].online}
     # Drawn twice, for a wide screen and for a phone's (the page shows the one that fits):
-    # one drawing scaled down to a phone would leave its labels too small to read.
-    wide, narrow = (
-        graph.graph(shown, drawn_follows, drawn_endorsed, reputation, online, *box)
+    # one drawing scaled down to a phone would leave its labels too small to read. Laying a
+    # large family out takes a moment of CPU, which the event loop should not wait through.
+    wide, narrow = [
+        await asyncio.to_thread(
+            graph.graph, shown, drawn_follows, drawn_endorsed, reputation, online, *box
+        )
         for box in (WIDE, NARROW)
-    )
+    ]
     return render(
         request,
         "graph.html",
