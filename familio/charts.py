@@ -1,18 +1,15 @@
 """The geometry of the web view's pictures, as plain functions: colours for devices, a memory
-timeline (one lane per device), bar charts, and a drawing of the follow/endorse graph. The
-templates turn the results into SVG, so every picture is drawn on the server from real data
-and shows without JavaScript.
+timeline (one lane per device) and bar charts (the follow/endorse graph is drawn in
+``graph.py``). The templates turn the results into SVG, so every picture is drawn on the
+server from real data and shows without JavaScript.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-
-import numpy as np
 
 from cloudbrain.familio.time_axis import time_ticks
 
@@ -157,106 +154,3 @@ def bars(
         for i, (label, v) in enumerate(values)
     ]
     return BarChart(width, height, found, max(1, math.ceil(len(values) / 6)))
-
-
-@dataclass(frozen=True)
-class Node:
-    name: str
-    x: float
-    y: float
-    radius: float
-    online: bool
-
-
-@dataclass(frozen=True)
-class Edge:
-    source: str
-    target: str
-    path: str  # SVG path data: a gentle curve, so A->B and B->A are both seen
-    kind: str  # follow | endorse
-    label: str  # the skills, for endorsements
-
-
-WIDTH, HEIGHT = 1000, 640
-
-
-def graph(
-    names: Sequence[str],
-    follows: Sequence[tuple[str, str]],
-    endorsements: Sequence[tuple[str, str, str]],
-    reputation: Mapping[str, float],
-    online: set[str],
-) -> tuple[list[Node], list[Edge]]:
-    """Where to draw each AI and each follow and endorsement, by a force-directed layout."""
-    links = [(a, b) for a, b in follows] + [(a, b) for a, b, _ in endorsements]
-    position = spring_layout(tuple(names), tuple(links), WIDTH, HEIGHT)
-    nodes = {
-        n: Node(n, *position[n], round(6 + 14 * reputation.get(n, 0.5), 1), n in online)
-        for n in names
-    }
-    skills: dict[tuple[str, str], list[str]] = {}
-    for a, b, skill in endorsements:
-        skills.setdefault((a, b), []).append(skill)
-    edges = [Edge(a, b, _curve(nodes[a], nodes[b], 0.12), "follow", "") for a, b in follows]
-    edges += [
-        Edge(a, b, _curve(nodes[a], nodes[b], 0.22), "endorse", ", ".join(sorted(found)))
-        for (a, b), found in skills.items()
-    ]
-    return list(nodes.values()), edges
-
-
-def _curve(start: Node, end: Node, bend: float) -> str:
-    """A quadratic curve from the rim of ``start`` to the rim of ``end``, bowed to its right
-    by ``bend`` of its length (follows and endorsements bow differently, so both show)."""
-    dx, dy = end.x - start.x, end.y - start.y
-    length = math.hypot(dx, dy) or 1.0
-    ux, uy = dx / length, dy / length
-    x1, y1 = start.x + ux * start.radius, start.y + uy * start.radius
-    x2, y2 = end.x - ux * (end.radius + 3), end.y - uy * (end.radius + 3)
-    cx, cy = (x1 + x2) / 2 - uy * length * bend, (y1 + y2) / 2 + ux * length * bend
-    return f"M {x1:.1f} {y1:.1f} Q {cx:.1f} {cy:.1f} {x2:.1f} {y2:.1f}"
-
-
-@functools.lru_cache(maxsize=16)
-def spring_layout(
-    names: tuple[str, ...],
-    links: tuple[tuple[str, str], ...],
-    width: int,
-    height: int,
-    rounds: int = 150,
-) -> dict[str, tuple[float, float]]:
-    """Fruchterman and Reingold's layout: linked AIs pull together, all push apart. Starts
-    from a circle, so the same graph is always drawn the same way, and the last few graphs'
-    layouts are kept (the graph changes far less often than its page is shown)."""
-    count = len(names)
-    if count == 0:
-        return {}
-    index = {n: i for i, n in enumerate(names)}
-    angles = np.linspace(0, 2 * np.pi, count, endpoint=False)
-    place = np.column_stack([np.cos(angles), np.sin(angles)]) * 0.4
-    pairs = np.array(
-        [(index[a], index[b]) for a, b in links if a in index and b in index and a != b],
-        dtype=np.int64,
-    ).reshape(-1, 2)
-    ideal = 1.0 / np.sqrt(count)
-    heat = 0.1
-    for _ in range(rounds):
-        delta = place[:, None, :] - place[None, :, :]
-        distance = np.maximum(np.linalg.norm(delta, axis=-1), 1e-3)
-        push = (delta / distance[..., None] * (ideal**2 / distance)[..., None]).sum(axis=1)
-        if len(pairs):
-            along = place[pairs[:, 0]] - place[pairs[:, 1]]
-            length = np.maximum(np.linalg.norm(along, axis=-1), 1e-3)
-            pull = along * (length / ideal)[:, None]
-            np.add.at(push, pairs[:, 0], -pull)
-            np.add.at(push, pairs[:, 1], pull)
-        length = np.maximum(np.linalg.norm(push, axis=-1), 1e-9)
-        place += push / length[:, None] * np.minimum(length, heat)[:, None]
-        heat *= 0.97
-    low, high = place.min(axis=0), place.max(axis=0)
-    spread = np.where(high - low > 1e-9, high - low, 1.0)
-    margin = 40
-    scaled = margin + (place - low) / spread * (np.array([width, height]) - 2 * margin)
-    return {
-        n: (round(float(scaled[i, 0]), 1), round(float(scaled[i, 1]), 1)) for n, i in index.items()
-    }

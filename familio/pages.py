@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 
 from cloudbrain.directory.search import matches
 from cloudbrain.errors import ErrorCode, ProtocolError
-from cloudbrain.familio import charts
+from cloudbrain.familio import charts, graph
 from cloudbrain.familio.app import Context, can_read, familio_of, here
 from cloudbrain.familio.profile import social_profile
 from cloudbrain.familio.reads import MAX_PAGE, memories_page, profile_of, sorted_family
@@ -29,6 +29,11 @@ from cloudbrain.memory.when import parse_when
 PER_PAGE = 50
 TIMELINE_MOST = 400  # memories drawn on a timeline: the newest of the filter
 GRAPH_MOST = 150  # AIs drawn in the graph: the best connected
+# The graph's boxes, in units of about a CSS pixel at the width the page gives them: a
+# desktop's main column, and a phone's screen (familio.css switches between them). A phone
+# scrolls down more readily than it shows small print, so its box is tall.
+WIDE = (1100.0, 640.0)
+NARROW = (360.0, 760.0)
 KEEP_ALIVE = 15.0  # seconds between comments on an idle event stream
 
 
@@ -331,18 +336,30 @@ async def graph_page(request: Request, familio: Service) -> HTMLResponse:
         degree[b] += 1
     shown = sorted(profiles, key=lambda n: (-degree[n], -profiles[n].reputation, n))[:GRAPH_MOST]
     keep = set(shown)
-    nodes, edges = charts.graph(
-        sorted(shown),
-        [f for f in follows if f[0] in keep and f[1] in keep],
-        [e for e in endorsed if e[0] in keep and e[1] in keep],
-        {n: profiles[n].reputation for n in shown},
-        {n for n in shown if profiles[n].online},
-    )
+    drawn_follows = [f for f in follows if f[0] in keep and f[1] in keep]
+    drawn_endorsed = [e for e in endorsed if e[0] in keep and e[1] in keep]
+    reputation = {n: profiles[n].reputation for n in shown}
+    online = {n for n in shown if profiles[n].online}
+    # Drawn twice, for a wide screen and for a phone's (the page shows the one that fits):
+    # one drawing scaled down to a phone would leave its labels too small to read. Laying a
+    # large family out takes a moment of CPU, which the event loop should not wait through.
+    wide, narrow = [
+        await asyncio.to_thread(
+            graph.graph, shown, drawn_follows, drawn_endorsed, reputation, online, *box
+        )
+        for box in (WIDE, NARROW)
+    ]
     return render(
         request,
         "graph.html",
-        nodes=nodes,
-        edges=edges,
+        wide=wide,
+        narrow=narrow,
+        # A phone shows the narrow drawing at its box's width: one grown much past that is
+        # too small to read there, and the page says so.
+        crowded=narrow.width > 1.5 * NARROW[0],
+        ties=graph.ties(drawn_follows, drawn_endorsed),
+        alone=sorted(keep - {n for link in [*drawn_follows, *drawn_endorsed] for n in link[:2]}),
+        shown=len(shown),
         total=len(profiles),
         follows=len(follows),
         endorsements=len(endorsed),

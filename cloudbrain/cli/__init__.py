@@ -124,6 +124,7 @@ EXTRAS = {
         "redis",
         "cryptography",
         "prometheus_client",
+        "networkx",
     },
 }
 
