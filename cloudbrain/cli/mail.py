@@ -228,9 +228,7 @@ def flush(
 
 @app.command()
 def dedupe(
-    path: Path = typer.Argument(
-        ..., exists=True, file_okay=False, help="A Maildir (the folder with cur, new and tmp)."
-    ),
+    path: Path = typer.Argument(..., help="A Maildir (the folder with cur, new and tmp)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be removed."),
     as_json: bool = Json,
 ) -> None:
