@@ -34,6 +34,7 @@ from cloudbrain.brainstate import MAX_TURNS, BrainState, Conversation, Performan
 from cloudbrain.files import write_atomically
 from cloudbrain.memory.embedding import DEFAULT_SPEC
 from cloudbrain.memory.facts import Fact, Judged, asks_anything, extract_facts, is_knowledge
+from cloudbrain.memory.ranking import closest_together
 from cloudbrain.memory.records import Kind, MemoryRecord
 from cloudbrain.memory.store import RecallFilter
 from cloudbrain.protocol import ANSWERS_CAPABILITY, DeviceProfile, Question
@@ -191,11 +192,9 @@ class AgentRuntime:
         thread = state.conversations.setdefault(conversation, Conversation())
         facts = await facts_of_message(self.local.store, self.config.name, self.brain, question)
         learned = await self.learn_facts(facts, message, conversation)
-        recalled = await self.local.store.search(
-            question, RecallFilter(ai=self.config.name), RECALL_LIMIT
-        )
+        recalled = await self._recall(question)
         started = time.monotonic()
-        answer = await self.brain.answer(question, [r.memory for r in recalled], thread)
+        answer = await self.brain.answer(question, recalled, thread)
         elapsed = time.monotonic() - started
         if model_wrote(answer):
             # A model's own answer is knowledge, and may define a term; a quote of memory is
@@ -210,6 +209,15 @@ class AgentRuntime:
         await self.client.reply(message, reply, conversation=conversation, meta=meta)
         self._note_answer(state, thread, question, reply, answer, elapsed)
         return answer
+
+    async def _recall(self, question: str) -> list[MemoryRecord]:
+        """This agent's memories for ``question``, best first: the closest, and those nearly
+        as close (a note that only shares the subject would be noise in the answer)."""
+        assert self.local.store is not None
+        found = await self.local.store.search(
+            question, RecallFilter(ai=self.config.name), RECALL_LIMIT
+        )
+        return [r.memory for r in closest_together(found, lambda r: r.why.get("similarity"))]
 
     async def _answer_questions(self) -> None:
         """Answer the questions of asks put to this agent, one at a time, each within its
@@ -232,15 +240,11 @@ class AgentRuntime:
 
     async def answer_question(self, question: Question) -> Answer:
         assert self.local.store is not None
-        recalled = await self.local.store.search(
-            question.question, RecallFilter(ai=self.config.name), RECALL_LIMIT
-        )
+        recalled = await self._recall(question.question)
         state = self.brain_state.state
         state.current_task = f"answering an ask of {question.asker}: {question.question[:80]}"
         started = time.monotonic()
-        answer = await self.brain.answer(
-            question.question, [r.memory for r in recalled], Conversation()
-        )
+        answer = await self.brain.answer(question.question, recalled, Conversation())
         elapsed = time.monotonic() - started
         knows = answer.knows and is_knowledge(answer.text)
         await self.client.answer(

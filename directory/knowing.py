@@ -21,9 +21,6 @@ import re
 MAX_PASSAGES = 3  # sentences of an answer compared with the question, besides the whole
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 FLOORS = {"onnx:all-MiniLM-L6-v2-int8": 0.31}
-# How much further from the question than an AI's closest memory another of its memories may
-# be and still be quoted in its answer.
-BESIDE_THE_BEST = 0.15
 
 
 def floor_for(embedder: str | None) -> float:
@@ -43,13 +40,6 @@ def passages(text: str) -> list[str]:
 
 def knows(similarity: float | None, floor: float) -> bool:
     return floor <= 0.0 or (similarity is not None and similarity >= floor)
-
-
-def beside_the_best(similarity: float | None, best: float | None) -> bool:
-    """Whether a memory that knows goes into an answer beside the AI's closest one: only when
-    it is nearly as close. A note on the same subject that does not answer the question
-    ("liveness probes" beside "kubectl rollout undo" for a rollback) is left out."""
-    return similarity is None or best is None or similarity >= best - BESIDE_THE_BEST
 
 
 def not_about(similarity: float, floor: float) -> str:

@@ -9,9 +9,10 @@ import asyncio
 
 import numpy as np
 
-from cloudbrain.directory.knowing import beside_the_best, knows, nothing_close, passages
+from cloudbrain.directory.knowing import knows, nothing_close, passages
 from cloudbrain.ids import new_id
 from cloudbrain.memory.embedding import Embedder, EmbedderUnavailable, Vector, normalized
+from cloudbrain.memory.ranking import beside_the_best
 from cloudbrain.memory.store import MemoryStore, Recalled, RecallFilter
 from cloudbrain.protocol import AskAnswer
 

@@ -10,7 +10,8 @@ from cloudbrain.directory.ask_plan import (
     question_topics,
     shortfalls,
 )
-from cloudbrain.directory.knowing import SAID_NO, beside_the_best
+from cloudbrain.directory.knowing import SAID_NO
+from cloudbrain.memory.ranking import beside_the_best, closest_together
 from cloudbrain.protocol import AgentInfo, DeviceProfile, LearnedSkill
 
 FLOOR = 0.31
@@ -77,3 +78,6 @@ def test_an_answer_from_memories_quotes_only_those_nearly_as_close_as_the_best()
     assert beside_the_best(0.74, 0.74) and beside_the_best(0.65, 0.74)
     assert not beside_the_best(0.32, 0.74)
     assert beside_the_best(None, 0.74) and beside_the_best(0.32, None)  # nothing to compare
+    found = [("rollout undo", 0.74), ("helm charts", 0.46), ("liveness probes", 0.32)]
+    assert closest_together(found, lambda m: m[1]) == [("rollout undo", 0.74)]
+    assert closest_together([("no vectors", None)], lambda m: m[1]) == [("no vectors", None)]

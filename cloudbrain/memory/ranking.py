@@ -19,8 +19,10 @@ sees words and fragments itself, so there full text leads (:data:`HASHING_LEXICA
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 HALF_LIFE_DAYS = 30.0
 TIE_BREAK = 0.005  # the most importance and recency together can add
@@ -78,3 +80,25 @@ def rank(
         scored.append(Scored(c.seq, score, why))
     scored.sort(key=lambda s: -s.score)
     return scored[:limit]
+
+
+T = TypeVar("T")
+
+# How much further from the question than an AI's closest memory another of its memories may
+# be and still be quoted in its answer.
+BESIDE_THE_BEST = 0.15
+
+
+def beside_the_best(similarity: float | None, best: float | None) -> bool:
+    """Whether a memory goes into an answer beside the AI's closest one: only when it is nearly
+    as close. A note on the same subject that does not answer the question ("liveness probes"
+    beside "kubectl rollout undo" for a rollback) is left out."""
+    return similarity is None or best is None or similarity >= best - BESIDE_THE_BEST
+
+
+def closest_together(found: Sequence[T], similarity: Callable[[T], float | None]) -> list[T]:
+    """Of memories found for a question, best first, those :func:`beside_the_best` the
+    closest of them."""
+    known = [s for item in found if (s := similarity(item)) is not None]
+    best = max(known, default=None)
+    return [item for item in found if beside_the_best(similarity(item), best)]
