@@ -61,6 +61,8 @@ async def create_agent(
 ) -> tuple[AgentRecord, str]:
     """Register a new agent; returns its record and its token (the only time it is visible)."""
     check_name(name)
+    if any(not skill.strip() for skill in skills or []):
+        raise CloudBrainError("a skill needs a name", hint="e.g. --skill python")
     token = new_token()
     record = AgentRecord(
         id=new_id(),

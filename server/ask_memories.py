@@ -12,7 +12,7 @@ import numpy as np
 from cloudbrain.directory.knowing import knows, nothing_close, passages
 from cloudbrain.ids import new_id
 from cloudbrain.memory.embedding import Embedder, EmbedderUnavailable, Vector, normalized
-from cloudbrain.memory.ranking import beside_the_best
+from cloudbrain.memory.ranking import closest_together
 from cloudbrain.memory.store import MemoryStore, Recalled, RecallFilter
 from cloudbrain.protocol import AskAnswer
 
@@ -44,8 +44,7 @@ class MemoryAnswers:
         similar = [s for r in close or found if (s := r.why.get("similarity")) is not None]
         if not close:
             return None, nothing_close(max(similar, default=None), floor), None
-        closest = max(similar, default=None)
-        found = [r for r in close if beside_the_best(r.why.get("similarity"), closest)]
+        found = closest_together(close, lambda r: r.why.get("similarity"))
         best = found[0].memory
         return (
             AskAnswer(
@@ -61,7 +60,7 @@ class MemoryAnswers:
                 memories=[r.memory.id for r in found],
             ),
             "",
-            closest,
+            max(similar, default=None),
         )
 
     async def closeness(self, question: Vector | None, text: str) -> float | None:

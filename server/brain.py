@@ -7,8 +7,6 @@ Every agent may read any agent's state (the family is open with itself); each sa
 from __future__ import annotations
 
 from cloudbrain.brainstate import BrainState
-from cloudbrain.errors import ErrorCode, ProtocolError
-from cloudbrain.identity import get_agent
 from cloudbrain.protocol import (
     BrainHistory,
     BrainLoad,
@@ -17,7 +15,7 @@ from cloudbrain.protocol import (
     BrainSnapshot,
     BrainVersions,
 )
-from cloudbrain.server.handlers import Handlers
+from cloudbrain.server.handlers import Handlers, require_ai
 from cloudbrain.server.session import LiveSession
 from cloudbrain.storage.brains import BrainStore
 
@@ -41,7 +39,7 @@ class BrainService:
         ai = frame.ai or session.agent.name
         found = await self.store.load(ai, frame.version)
         if found is None:
-            await self._check_ai(ai)
+            await require_ai(self.store.engine, ai)
             return BrainSnapshot(re=frame.id, ai=ai, version=None, state=BrainState())
         return BrainSnapshot(
             re=frame.id,
@@ -57,11 +55,5 @@ class BrainService:
         ai = frame.ai or session.agent.name
         versions = await self.store.history(ai, frame.limit)
         if not versions:
-            await self._check_ai(ai)
+            await require_ai(self.store.engine, ai)
         return BrainVersions(re=frame.id, ai=ai, versions=versions)
-
-    async def _check_ai(self, name: str) -> None:
-        """``not_found`` when there never was an AI called ``name`` (rather than an empty
-        brain, which reads as if it only had not saved one yet)."""
-        if await get_agent(self.store.engine, name) is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no AI named {name!r}")

@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from cloudbrain.errors import ProtocolError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cloudbrain.errors import ErrorCode, ProtocolError
+from cloudbrain.identity import get_agent
 from cloudbrain.protocol import ClientFrame, Error, Reply, Request
 from cloudbrain.server.session import LiveSession
 
@@ -22,3 +25,10 @@ def refusal(frame: ClientFrame, error: ProtocolError) -> Error:
     return Error(
         re=frame.id if isinstance(frame, Request) else None, code=error.code, detail=error.detail
     )
+
+
+async def require_ai(engine: AsyncEngine, name: str) -> None:
+    """``not_found`` when there never was an AI called ``name``: asked about it, an empty
+    answer would read as if it only had nothing yet."""
+    if await get_agent(engine, name) is None:
+        raise ProtocolError(ErrorCode.NOT_FOUND, f"no AI named {name!r}")

@@ -11,7 +11,6 @@ import re
 from collections.abc import Awaitable, Callable, Iterable
 
 from cloudbrain.errors import ErrorCode, ProtocolError
-from cloudbrain.identity import get_agent
 from cloudbrain.ids import UnknownId, is_uuid, match_id
 from cloudbrain.memory.store import MemoryStore, RecallFilter
 from cloudbrain.protocol import (
@@ -23,7 +22,7 @@ from cloudbrain.protocol import (
     Remember,
     Remembered,
 )
-from cloudbrain.server.handlers import Handlers
+from cloudbrain.server.handlers import Handlers, require_ai
 from cloudbrain.server.metrics import Metrics
 from cloudbrain.server.session import LiveSession
 
@@ -107,8 +106,8 @@ class MemoryService:
             ai=frame.ai, since=frame.since, until=frame.until, include_superseded=True
         )
         records, after = await self.store.page(frame.after, frame.limit, where)
-        if not records and frame.ai and await get_agent(self.store.engine, frame.ai) is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no AI named {frame.ai!r}")
+        if not records and frame.ai:
+            await require_ai(self.store.engine, frame.ai)
         return MemoryPage(
             re=frame.id,
             memories=[r.model_copy(update={"embedding": None}) for r in records],

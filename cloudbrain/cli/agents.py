@@ -52,8 +52,6 @@ def create(
     """Register an AI identity and print its token. The token is shown only this once."""
     from cloudbrain.identity import create_agent
 
-    if any(not s.strip() for s in skill):
-        fail(CloudBrainError("a skill needs a name", hint="e.g. --skill python"), as_json)
     config = settings(home, db)
     record, token = run(
         with_engine(

@@ -34,6 +34,7 @@ from cloudbrain.cli.options import (
     Http,
     HttpPort,
     MailDomain,
+    Port,
     Smtp,
     SmtpPort,
     run,
@@ -52,13 +53,7 @@ log = logging.getLogger(__name__)
 
 
 def demo(
-    port: int = typer.Option(
-        None,
-        min=0,
-        max=65535,
-        help="WebSocket port (env CLOUDBRAIN_PORT; default: 8766; 0: any free port).",
-        show_default=False,
-    ),
+    port: int = Port,
     brain: str = typer.Option(
         "auto",
         "--brain",

@@ -26,8 +26,7 @@ SQLITE_HEADER = b"SQLite format 3\x00"  # how every SQLite database file begins
 
 def import_legacy(
     path: Path = typer.Argument(
-        ...,
-        help="The original database: ai_db/cloudbrain.db of the original CloudBrain.",
+        ..., help="The original database: ai_db/cloudbrain.db of the original CloudBrain."
     ),
     save_tokens: bool = typer.Option(
         False, "--save", help="Keep the tokens of the identities made now in the credentials file."

@@ -60,6 +60,14 @@ Token = typer.Option(
     help="That agent's token (env CLOUDBRAIN_TOKEN; default: the one saved for the server).",
     show_default=False,
 )
+Port = typer.Option(
+    None,
+    "--port",
+    min=0,
+    max=65535,
+    help="WebSocket port (env CLOUDBRAIN_PORT; default: 8766; 0: any free port).",
+    show_default=False,
+)
 SmtpPort = typer.Option(
     None,
     "--smtp-port",

@@ -16,6 +16,7 @@ from cloudbrain.cli.options import (
     LogFormat,
     LogLevel,
     MailDomain,
+    Port,
     Smtp,
     SmtpPort,
     run,
@@ -73,13 +74,7 @@ def run_server(
         "a network you trust) (env CLOUDBRAIN_ALLOW_PLAINTEXT; default: refused).",
         show_default=False,
     ),
-    port: int = typer.Option(
-        None,
-        min=0,
-        max=65535,
-        help="WebSocket port (env CLOUDBRAIN_PORT; default: 8766; 0: any free port).",
-        show_default=False,
-    ),
+    port: int = Port,
     db: str = Db,
     home: Path = Home,
     node: str = typer.Option(
