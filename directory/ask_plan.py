@@ -37,11 +37,14 @@ def question_topics(
 
 
 def knowledge(recalled: Iterable[Recall], floor: float) -> dict[str, float]:
-    """Per AI, the recall scores of its memories close enough to answer (see :mod:`knowing`)."""
+    """Per AI, how close its memories close enough to answer are (see :mod:`knowing`): their
+    similarities added up, or their recall scores when there is no similarity (no embedder).
+    Not the scores themselves: recall takes crowding off those to order memories among each
+    other, and an AI with many notes on a subject knows it no less for that."""
     weight: dict[str, float] = defaultdict(float)
     for ai, similarity, score in recalled:
         if knows(similarity, floor):
-            weight[ai] += score
+            weight[ai] += similarity if similarity is not None else score
     return dict(weight)
 
 

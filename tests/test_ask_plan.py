@@ -29,10 +29,12 @@ def test_topics_come_from_the_familys_skills_then_from_those_the_asker_named() -
 
 
 def test_only_memories_close_enough_count_as_knowledge() -> None:
-    recalled = [("ada", 0.6, 0.9), ("ada", 0.4, 0.5), ("grace", 0.2, 0.8), ("hopper", None, 0.7)]
-    assert knowledge(recalled, FLOOR) == {"ada": 1.4}
-    # Without an embedder (no similarity) there is no floor: every memory recalled counts.
-    assert knowledge(recalled, 0.0) == {"ada": 1.4, "grace": 0.8, "hopper": 0.7}
+    recalled = [("ada", 0.6, 0.1), ("ada", 0.4, -0.2), ("grace", 0.2, 0.8), ("hopper", None, 0.7)]
+    # Their closeness counts, not their recall scores (which crowding lowers, even below 0).
+    assert knowledge(recalled, FLOOR) == {"ada": 1.0}
+    # Without an embedder (no similarity) there is no floor: every memory recalled counts, by
+    # its recall score.
+    assert knowledge(recalled, 0.0) == {"ada": 1.0, "grace": 0.2, "hopper": 0.7}
 
 
 def test_heavy_work_goes_to_the_most_capable_device_first() -> None:

@@ -22,7 +22,7 @@ from cloudbrain.memory.embedding import (
     available_embedder,
     make_embedder,
 )
-from cloudbrain.memory.ranking import SEMANTIC_LEXICAL_WEIGHT
+from cloudbrain.memory.ranking import CROWDING_WEIGHT, SEMANTIC_LEXICAL_WEIGHT
 from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.memory.store import MemoryStore
 from tests.fake_ollama import (
@@ -285,9 +285,16 @@ async def test_the_store_keeps_ollama_vectors_and_recall_finds_a_rewording(
     similarity = float(np.dot(expected(question), expected(deploy.content)))
     assert similarity > 0.4
     assert best.why["similarity"] == pytest.approx(similarity, abs=1e-5)
-    # Its similarity, plus a share of its words' score: the best full-text match, so all of it.
+    # Its similarity, plus a share of its words' score (the best full-text match, so all of
+    # it), less a share of its crowding: its mean similarity to the two other candidates.
     assert best.why["lexical"] == 1.0
-    assert best.why["relevance"] == pytest.approx(similarity + SEMANTIC_LEXICAL_WEIGHT, abs=1e-5)
+    crowding = np.mean(
+        [max(0.0, float(expected(deploy.content) @ expected(o.content))) for o in others]
+    )
+    assert best.why["crowding"] == pytest.approx(crowding, abs=1e-5)
+    assert best.why["relevance"] == pytest.approx(
+        similarity + SEMANTIC_LEXICAL_WEIGHT - CROWDING_WEIGHT * crowding, abs=1e-5
+    )
     assert [r.memory.id for r in rest] == []
 
 

@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 
 from cloudbrain.db import create_engine
 from cloudbrain.memory.embedding import HashingEmbedder
 from cloudbrain.memory.fulltext import bm25, lexemes
-from cloudbrain.memory.ranking import Candidate, rank
+from cloudbrain.memory.ranking import Candidate, crowding, rank
 from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.memory.store import MemoryStore, RecallFilter
 from cloudbrain.memory.when import BadTime, parse_when
@@ -212,6 +213,44 @@ def test_a_full_text_match_adds_to_similarity_by_its_share_of_the_best() -> None
     assert [first.seq, second.seq, third.seq] == [1, 2, 3]
     assert first.why["lexical"] == 1.0 and second.why["lexical"] == 0.5
     assert first.why["relevance"] == pytest.approx(0.40 + 0.15)
+
+
+def unit(*values: float) -> np.ndarray:
+    vector = np.array(values, dtype=np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def test_crowding_is_the_mean_similarity_to_the_closest_others() -> None:
+    # Notes that differ by a name or a number: each its own small step away from one another.
+    routine = [unit(1, *(0.35 * (j == i) for j in range(4)), 0) for i in range(4)]
+    fact = unit(0.3, 0, 0, 0, 0, 1)
+    crowd = crowding(np.stack([*routine, fact]))
+    similar = np.stack([*routine, fact]) @ np.stack([*routine, fact]).T
+    # The fact's three closest others, whatever they are, and no more than three.
+    assert crowd[4] == pytest.approx(np.sort(similar[4, :4])[-3:].mean(), abs=1e-6)
+    assert all(crowd[i] > 0.8 for i in range(4)) and crowd[4] < 0.5
+
+
+def test_a_copy_of_a_memory_does_not_crowd_it() -> None:
+    """A fact told twice is not commonplace: what says the same thing does not count."""
+    fact, other = unit(1, 0, 0), unit(0.3, 1, 0)
+    assert crowding(np.stack([fact, fact.copy(), other])) == pytest.approx(
+        [float(fact @ other)] * 2 + [float(fact @ other)], abs=1e-6
+    )
+    assert crowding(np.stack([fact])).tolist() == [0.0]
+    assert crowding(np.zeros((0, 3), dtype=np.float32)).tolist() == []
+
+
+def test_crowding_costs_relevance_but_keeps_the_crowd_in_order() -> None:
+    crowd = [Candidate(i, None, 0.55 - 0.01 * i, 0.5, NOW, crowding=0.95) for i in range(1, 4)]
+    apart = Candidate(9, None, 0.45, 0.5, NOW, crowding=0.4)
+    found = rank([*crowd, apart], NOW, 5, lexical_weight=0.0, crowding_weight=0.5)
+    assert [s.seq for s in found] == [9, 1, 2, 3]
+    assert found[0].why["relevance"] == pytest.approx(0.45 - 0.5 * 0.4)
+    assert found[0].why["crowding"] == 0.4
+    # Without a weight (the hashing embedder) crowding changes nothing and is not shown.
+    plain = rank([*crowd, apart], NOW, 5, lexical_weight=0.0)
+    assert [s.seq for s in plain] == [1, 2, 3, 9] and "crowding" not in plain[0].why
 
 
 @pytest.mark.parametrize(

@@ -141,3 +141,26 @@ async def test_reworded_questions_find_their_memories_where_hashing_does_not(db_
         await engine.dispose()
     assert all(first["ada"]), first["ada"]
     assert not all(first["bob"]), "hashing found every one: the test shows nothing"
+
+
+async def test_a_fact_stands_out_from_routine_notes_closer_to_the_question(db_url: str) -> None:
+    """Routine notes that differ only by an hour are each nearer the question than the fact
+    that answers it, but they crowd each other: the fact comes first."""
+    fact = "The user prefers dark roast coffee with oat milk and no sugar."
+    question = "How does the user take their morning brew?"
+    hours = ("06:00", "11:00", "14:00", "15:30", "16:30", "18:00")
+    routine = [f"The user does not drink coffee after {hour}." for hour in hours]
+    embedder = OnnxEmbedder.shipped()
+    asked, said, *others = embedder.embed([question, fact, *routine])
+    assert max(float(asked @ o) for o in others) > float(asked @ said), "nothing to show"
+
+    await asyncio.to_thread(upgrade, db_url)
+    engine = create_engine(db_url)
+    try:
+        store = MemoryStore(engine, embedder)
+        await store.add([MemoryRecord(ai="ada", content=text) for text in [fact, *routine]])
+        [best, *rest] = await store.search(question, RecallFilter(ai="ada"), limit=3)
+    finally:
+        await engine.dispose()
+    assert best.memory.content == fact
+    assert best.why["crowding"] < min(r.why["crowding"] for r in rest)

@@ -37,7 +37,7 @@ from cloudbrain.memory.embedding import (
     to_bytes,
 )
 from cloudbrain.memory.fulltext import FullText
-from cloudbrain.memory.ranking import Candidate, lexical_weight, rank
+from cloudbrain.memory.ranking import Candidate, crowding, crowding_weight, lexical_weight, rank
 from cloudbrain.memory.records import Kind, MemoryRecord
 from cloudbrain.memory.vectors import IndexedMemory, Similar, VectorFilter, VectorIndex
 
@@ -245,6 +245,17 @@ class MemoryStore:
             self.fulltext.search(query, where.clauses()), self._nearest(query, where)
         )
         lexical = dict(found)
+        space = self.embedder.name if query_vector is not None and self.embedder else None
+        similarity: dict[int, float] = {}
+        crowded: dict[int, float] = {}
+        if query_vector is not None and self._index is not None:
+            similarity, crowded = await asyncio.to_thread(
+                self._closeness,
+                self._index,
+                query_vector,
+                list(lexical),
+                [near.seq for near in nearest] + list(lexical) if crowding_weight(space) else [],
+            )
         pool = {
             near.seq: Candidate(
                 near.seq,
@@ -252,14 +263,10 @@ class MemoryStore:
                 near.similarity,
                 near.importance,
                 near.created_at,
+                crowded.get(near.seq, 0.0),
             )
             for near in nearest
         }
-        similarity: dict[int, float] = {}
-        if query_vector is not None and self._index is not None:
-            similarity = await asyncio.to_thread(
-                self._index.similarity, query_vector, list(lexical)
-            )
         unknown = [seq for seq in lexical if seq not in pool]
         if unknown:
             async with self.engine.connect() as conn:
@@ -269,10 +276,14 @@ class MemoryStore:
                     )
                 ):
                     pool[seq] = Candidate(
-                        seq, lexical[seq], similarity.get(seq), importance, created_at
+                        seq,
+                        lexical[seq],
+                        similarity.get(seq),
+                        importance,
+                        created_at,
+                        crowded.get(seq, 0.0),
                     )
-        space = self.embedder.name if query_vector is not None and self.embedder else None
-        best = rank(list(pool.values()), now, limit, lexical_weight(space))
+        best = rank(list(pool.values()), now, limit, lexical_weight(space), crowding_weight(space))
         if not best:
             return []
         async with self.engine.connect() as conn:
@@ -285,6 +296,19 @@ class MemoryStore:
                 ).mappings()
             }
         return [Recalled(_record(rows[b.seq]), b.score, b.why) for b in best]
+
+    @staticmethod
+    def _closeness(
+        index: VectorIndex, query: Vector, lexical: list[int], candidates: list[int]
+    ) -> tuple[dict[int, float], dict[int, float]]:
+        """The similarity to the query of the full-text matches, and the crowding (see
+        :func:`ranking.crowding`) of every candidate, by seq."""
+        similarity = index.similarity(query, lexical)
+        found = index.vectors(dict.fromkeys(candidates))
+        if not found:
+            return similarity, {}
+        crowd = crowding(np.stack(list(found.values())))
+        return similarity, {seq: float(c) for seq, c in zip(found, crowd, strict=True)}
 
     async def _nearest(
         self, query: str, where: RecallFilter

@@ -140,6 +140,15 @@ class VectorIndex:
         scores = self._vectors[[row for _, row in rows]] @ query
         return {seq: float(score) for (seq, _), score in zip(rows, scores, strict=True)}
 
+    def vectors(self, seqs: Iterable[int]) -> dict[int, Vector]:
+        """The unit vectors of the given memories that are indexed."""
+        with self._lock:
+            return {
+                seq: self._vectors[self._row_of_seq[seq]].copy()
+                for seq in seqs
+                if seq in self._row_of_seq
+            }
+
     def nearest(self, query: Vector, where: VectorFilter, limit: int) -> list[Similar]:
         """The ``limit`` memories most similar to the query among those the filter admits."""
         with self._lock:
