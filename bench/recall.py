@@ -81,7 +81,11 @@ on the ``--postgres`` server and dropped after; ``--no-postgres`` skips it):
   similarity over every memory, with no full text, importance or recency. ``bm25`` is the
   baseline: plain Okapi BM25 (``bench.bm25``, k1 1.2, b 0.75) over the ``content`` of the same
   memories (``corpus_sha256`` is checked to be the same), asked the same questions in the
-  same run, in memory.
+  same run, in memory. ``routine`` (in each result and in ``embedder_alone``) asks for the
+  templated memories themselves: 100 exchanges by their own question (``own_question``) and
+  100 notes and facts by the first two thirds of their words (``start_of_text``), recall@1
+  and recall@5 counting any memory with the sought text; it shows that ranking which favours
+  memories unlike the rest does not lose the routine ones.
 
 Reading the result: ``target.latency`` holds p95 of ``all`` (query embedding included; its own
 p95 beside) at 100k memories on each backend against the project's 50 ms; the target is for
@@ -604,6 +608,55 @@ def quality_set(params: Params, anchor: datetime) -> tuple[list[MemoryRecord], l
     return known, mixed
 
 
+ROUTINE_QUERIES = 100  # of each form
+
+
+def routine_queries(params: Params, mixed: Sequence[MemoryRecord]) -> dict[str, list[Query]]:
+    """Questions whose answers are the routine (templated) memories themselves, so that ranking
+    which favours memories unlike the rest (see ``ranking.crowding``) is seen not to lose
+    them: an exchange asked by its own question, and a note or fact by the first two thirds
+    of its words. Facts of ``PAIRS`` are left out."""
+    rng = random.Random(params.seed + 6)
+    handwritten = {fact for fact, _ in PAIRS}
+    exchanges = [r for r in mixed if r.kind == "exchange"]
+    notes = [r for r in mixed if r.kind != "exchange" and r.content not in handwritten]
+
+    def start(text: str) -> str:
+        words = text.split()
+        return " ".join(words[: max(3, len(words) * 2 // 3)])
+
+    return {
+        "own_question": [
+            Query(r.user_input or "", r.content) for r in rng.sample(exchanges, ROUTINE_QUERIES)
+        ],
+        "start_of_text": [
+            Query(start(r.content), r.content) for r in rng.sample(notes, ROUTINE_QUERIES)
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    answer: str  # the content sought: any memory with it counts (some say the same thing)
+
+
+def found_share(hits: Sequence[list[str]], queries: Sequence[Query]) -> dict[str, Any]:
+    """recall@1 and recall@5 of ``queries``, ``hits[i]`` being the contents found for the i-th."""
+    return {
+        "queries": len(queries),
+        "recall_at_1": round(
+            sum(bool(h) and h[0] == q.answer for h, q in zip(hits, queries, strict=True))
+            / len(queries),
+            3,
+        ),
+        "recall_at_5": round(
+            sum(q.answer in h[:LIMIT] for h, q in zip(hits, queries, strict=True)) / len(queries),
+            3,
+        ),
+    }
+
+
 async def quality(
     url: str, embedder: Embedder | None, params: Params, anchor: datetime, label: str
 ) -> dict[str, Any]:
@@ -622,6 +675,13 @@ async def quality(
             ids = [r.memory.id for r in results]
             ranks.append(ids.index(record.id) + 1 if record.id in ids else None)
         search_s = time.perf_counter() - started
+        routine: dict[str, Any] = {}
+        for form, queries in routine_queries(params, mixed).items():
+            hits = []
+            for query in queries:
+                found = await store.search(query.text, RecallFilter(), limit=LIMIT, now=anchor)
+                hits.append([r.memory.content for r in found])
+            routine[form] = found_share(hits, queries)
         unembedded: int | None = 0
         if embedder is not None:  # the store falls back to words when its embedder fails
             async with engine.connect() as conn:
@@ -637,6 +697,7 @@ async def quality(
         "memories": len(mixed),
         "corpus_sha256": fingerprint(mixed),
         **by_half(ranks),
+        "routine": routine,
         "unembedded": unembedded or 0,
         "insert_seconds": round(insert_s, 2),
         "search_ms_mean": round(search_s * 1000 / len(PAIRS), 2),
@@ -706,7 +767,15 @@ def embedder_alone(embedder: Embedder, params: Params, anchor: datetime) -> dict
     for record, similarities in zip(known, questions @ matrix.T, strict=True):
         top = [int(i) for i in np.argsort(-similarities, kind="stable")[:LIMIT]]
         ranks.append(rank_of(where[record.id], top))
-    return by_half(ranks)
+    routine: dict[str, Any] = {}
+    for form, queries in routine_queries(params, mixed).items():
+        asked = np.stack([normalized(v) for v in embedder.embed([q.text for q in queries])])
+        hits = [
+            [mixed[int(i)].content for i in np.argsort(-similarities, kind="stable")[:LIMIT]]
+            for similarities in asked @ matrix.T
+        ]
+        routine[form] = found_share(hits, queries)
+    return {**by_half(ranks), "routine": routine}
 
 
 def bm25_quality(params: Params, anchor: datetime) -> dict[str, Any]:
@@ -1220,6 +1289,23 @@ def print_quality(doc: dict[str, Any], out: TextIO) -> None:
             + halves_line(r),
             file=out,
         )
+    alone = doc["results"].get("embedder_alone", {})
+    routine = [(b, label, r["routine"]) for b, label, r in rows if "routine" in r]
+    routine += [("alone", label, r["routine"]) for label, r in alone.items() if "routine" in r]
+    if routine:
+        print(
+            f"\nroutine memories ({ROUTINE_QUERIES} exchanges asked by their own question, "
+            f"{ROUTINE_QUERIES} notes by the first two thirds of their words; recall@1 / @5)",
+            file=out,
+        )
+        for backend, label, r in routine:
+            own, start = r["own_question"], r["start_of_text"]
+            print(
+                f"{backend:<12}{label:<{wide}}own question {own['recall_at_1']:.3f} / "
+                f"{own['recall_at_5']:.3f}   start of text {start['recall_at_1']:.3f} / "
+                f"{start['recall_at_5']:.3f}",
+                file=out,
+            )
     for name, note in doc["results"].get("quality_skipped", {}).items():
         print(f"{name}: skipped, {note}", file=out)
 
