@@ -278,7 +278,12 @@ async def test_the_store_keeps_ollama_vectors_and_recall_finds_a_rewording(
     assert stored.embedder == "ollama:nomic-embed-text"
     np.testing.assert_allclose(stored.embedding, expected(deploy.content), atol=1e-6)
 
-    question = "which key do staging deploys use?"
+    # Beside a semantic embedder, full text brings only memories with every word of the
+    # question: one word more and the note is found by its meaning alone.
+    [alone] = await store.search("which key do staging deploys use?", now=NOW)
+    assert alone.memory.id == deploy.id and alone.why["lexical"] == 0.0
+
+    question = "which key do staging deploys need?"
     [best, *rest] = await store.search(question, now=NOW)
 
     assert best.memory.id == deploy.id

@@ -34,6 +34,10 @@ async def test_memories_of_another_embedder_are_embedded_again(db_url: str) -> N
         store = MemoryStore(engine, OnnxEmbedder.shipped())
         await store.load_index()  # as a server does first: the index sees what is redone
         assert await pending(store) == 602
+        # Until they are embedded again, memories with one of a question's words are sought
+        # by words: their vectors cannot be compared with the question's.
+        partly = "Where do the expense reports of the lunch team go?"
+        assert fact.id in [r.memory.id for r in await store.search(partly, limit=10)]
         # A server stopping meanwhile: the page in hand is finished, the rest left for later.
         stopping = asyncio.Event()
         assert await reembed(store, lambda done, total: stopping.set(), stopping) == 256
@@ -46,6 +50,8 @@ async def test_memories_of_another_embedder_are_embedded_again(db_url: str) -> N
         assert again is not None and again.embedder == "onnx:all-MiniLM-L6-v2-int8"
         [best] = await store.search(QUESTION, limit=1)
         assert best.memory.id == fact.id and best.why["similarity"] > 0.4
+        # Now meaning finds them all, and words only what has every word of a question.
+        assert all(r.why["lexical"] == 0.0 for r in await store.search(partly, limit=10))
         assert await reembed(store) == 0  # nothing left: nothing done
     finally:
         await engine.dispose()

@@ -9,7 +9,8 @@ rank a question's full-text matches alike.
 
 Candidates are memories with every word of the question, then, only if those are few, memories
 with any of them: asking for all words first is more precise, and much faster on a large store
-than scoring every memory that shares one word.
+than scoring every memory that shares one word. Beside a semantic embedder the store asks for
+all words only (see :mod:`ranking`).
 """
 
 from __future__ import annotations
@@ -73,12 +74,16 @@ class FullText:
         self._having: dict[str, tuple[int, float]] = {}  # lexeme -> (memories, when counted)
         self._corpus: tuple[int, float, float] = (0, 0.0, -math.inf)  # total, avg length, when
 
-    async def search(self, query: str, clauses: list[ColumnElement[bool]]) -> Scored:
+    async def search(
+        self, query: str, clauses: list[ColumnElement[bool]], *, any_word: bool = True
+    ) -> Scored:
+        """Memories with every word of the query, then (``any_word``), if those are few, with
+        any of them."""
         words = text_words(query)
         if not words:
             return []
         found = await self._matching(words, clauses, every=True)
-        if len(found) < ENOUGH_EXACT and len(words) > 1:
+        if any_word and len(found) < ENOUGH_EXACT and len(words) > 1:
             seen = {seq for seq, _ in found}
             found += [
                 hit

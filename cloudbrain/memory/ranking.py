@@ -13,7 +13,9 @@ answers, among distractors that share their words) any weight on words lowered r
 recall@1 0.49, 0.05: 0.65, 0: 0.67), so words only nudge (:data:`SEMANTIC_LEXICAL_WEIGHT`,
 0.01; with crowding below, 0.02 cost two questions their first place and 0.01 none), enough to
 put the memory with the question's exact name or number first among equally close ones. Full-text search still brings
-its matches into the candidates, whose similarity is then computed. The hashing embedder only
+its matches into the candidates, whose similarity is then computed, but only memories with
+every word of the question: those with any of them (thousands on a large store, the slowest
+part of a search) changed nothing on the development half. The hashing embedder only
 sees words and fragments itself, so there full text leads (:data:`HASHING_LEXICAL_WEIGHT`).
 
 A memory that says what many others found for the same question also say is worth less than
@@ -69,19 +71,20 @@ class Scored:
     why: dict[str, float]
 
 
+def semantic(embedder: str | None) -> bool:
+    """Whether vectors of ``embedder`` carry meaning, not only words (hashing; None: none)."""
+    return embedder is not None and not embedder.startswith("hashing")
+
+
 def lexical_weight(embedder: str | None) -> float:
     """How much a full-text match counts beside similarity, for vectors of ``embedder``."""
-    if embedder is None or embedder.startswith("hashing"):
-        return HASHING_LEXICAL_WEIGHT
-    return SEMANTIC_LEXICAL_WEIGHT
+    return SEMANTIC_LEXICAL_WEIGHT if semantic(embedder) else HASHING_LEXICAL_WEIGHT
 
 
 def crowding_weight(embedder: str | None) -> float:
     """How much crowding costs, for vectors of ``embedder``: nothing when similarity is only
     shared words (hashing), where a crowd is a crowd of one word, not of one meaning."""
-    if embedder is None or embedder.startswith("hashing"):
-        return 0.0
-    return CROWDING_WEIGHT
+    return CROWDING_WEIGHT if semantic(embedder) else 0.0
 
 
 def crowding(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

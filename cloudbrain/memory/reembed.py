@@ -16,12 +16,12 @@ import logging
 import time
 from collections.abc import Callable
 
-from sqlalchemy import ColumnElement, bindparam, func, or_, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from cloudbrain.db.engine import write_transaction
 from cloudbrain.db.models import memories
 from cloudbrain.memory.embedding import normalized, to_bytes
-from cloudbrain.memory.store import MemoryStore
+from cloudbrain.memory.store import MemoryStore, outside
 
 log = logging.getLogger(__name__)
 PAGE = 256  # memories embedded per model call and written per transaction
@@ -30,17 +30,13 @@ REPORT_EVERY = 10.0  # seconds between progress lines
 Progress = Callable[[int, int], None]  # (done, total)
 
 
-def _foreign(space: str) -> ColumnElement[bool]:
-    return or_(memories.c.embedder.is_(None), memories.c.embedder != space)
-
-
 async def pending(store: MemoryStore) -> int:
     """How many memories have no vector in the store's space."""
     assert store.embedder is not None
     async with store.engine.connect() as conn:
         return int(
             await conn.scalar(
-                select(func.count()).select_from(memories).where(_foreign(store.embedder.name))
+                select(func.count()).select_from(memories).where(outside(store.embedder.name))
             )
             or 0
         )
@@ -64,7 +60,7 @@ async def reembed(
             page = list(
                 await conn.execute(
                     select(memories.c.seq, memories.c.content)
-                    .where(memories.c.seq > after, _foreign(space))
+                    .where(memories.c.seq > after, outside(space))
                     .order_by(memories.c.seq)
                     .limit(PAGE)
                 )
@@ -94,5 +90,6 @@ async def reembed(
             "stopped after embedding %d of %d memories again; the next start goes on", done, total
         )
     else:
+        await store.all_embedded()
         log.info("embedded %d memories again with %s: recall finds them by meaning", done, space)
     return done

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloudbrain.db.engine import write_transaction
@@ -37,7 +37,14 @@ from cloudbrain.memory.embedding import (
     to_bytes,
 )
 from cloudbrain.memory.fulltext import FullText
-from cloudbrain.memory.ranking import Candidate, crowding, crowding_weight, lexical_weight, rank
+from cloudbrain.memory.ranking import (
+    Candidate,
+    crowding,
+    crowding_weight,
+    lexical_weight,
+    rank,
+    semantic,
+)
 from cloudbrain.memory.records import Kind, MemoryRecord
 from cloudbrain.memory.vectors import IndexedMemory, Similar, VectorFilter, VectorIndex
 
@@ -113,6 +120,10 @@ class MemoryStore:
         self._loaded_upto = 0  # the highest position the index was loaded up to
         self._loading = asyncio.Lock()
         self._recent_queries: OrderedDict[str, Vector] = OrderedDict()
+        # Whether some memories have no vector in the index's space (stored while the model
+        # failed, or by another one and not yet embedded again): only words can find those.
+        # Assumed until the index is loaded and has looked.
+        self._unindexed = True
 
     async def add(self, records: Sequence[MemoryRecord]) -> Added:
         """Store records by union: new ids are stored; a known id is merged (see :func:`merge`).
@@ -161,7 +172,9 @@ class MemoryStore:
         # Looked at only now that the rows are committed: an index made earlier gets them
         # here, one made later reads them from the database while loading.
         if rows and self._index is not None:
-            await asyncio.to_thread(self._index.add, _indexed(inserted, self._index.space))
+            space = self._index.space
+            await asyncio.to_thread(self._index.add, _indexed(inserted, space))
+            self._unindexed |= any(row.embedder != space for row in inserted)
         return result
 
     async def reindex(self, seqs: Sequence[int]) -> None:
@@ -239,11 +252,17 @@ class MemoryStore:
         now: datetime | None = None,
     ) -> list[Recalled]:
         now = now or datetime.now(UTC)
+        by_meaning = semantic(self.embedder.name if self.embedder else None)
         # Words in the database and meaning in the index at the same time: each waits on
-        # something other than this thread.
+        # something other than this thread. Beside a model, memories with only some of the
+        # question's words are left to their meaning (see ranking)...
         found, (query_vector, nearest) = await asyncio.gather(
-            self.fulltext.search(query, where.clauses()), self._nearest(query, where)
+            self.fulltext.search(query, where.clauses(), any_word=not by_meaning),
+            self._nearest(query, where),
         )
+        # ...unless the model failed, or some memories have no vector to be found by.
+        if by_meaning and (query_vector is None or self._unindexed):
+            found = await self.fulltext.search(query, where.clauses())
         lexical = dict(found)
         space = self.embedder.name if query_vector is not None and self.embedder else None
         similarity: dict[int, float] = {}
@@ -369,6 +388,7 @@ class MemoryStore:
                 if len(page) < LOAD_PAGE:
                     break
                 after = page[-1].seq
+        await self._look_for_unindexed(index.space, 0 if first else after)
         if not first:
             return
         log.info(
@@ -377,6 +397,23 @@ class MemoryStore:
             len(index),
             time.perf_counter() - started,
         )
+
+    async def _look_for_unindexed(self, space: str, after: int = 0) -> None:
+        """Whether memories past position ``after`` (all of them: 0) have no vector in
+        ``space``; looking at them all can clear the flag, looking at the newest only set it."""
+        async with self.engine.connect() as conn:
+            found = bool(
+                await conn.scalar(
+                    select(memories.c.seq).where(memories.c.seq > after, outside(space)).limit(1)
+                )
+            )
+        self._unindexed = found if after == 0 else self._unindexed or found
+
+    async def all_embedded(self) -> None:
+        """Called once every memory was embedded again in the index's space (see
+        :mod:`reembed`): memories with part of a question's words need not be sought."""
+        if self._index is not None:
+            await self._look_for_unindexed(self._index.space)
 
     async def query_vector(self, query: str) -> Vector | None:
         """The query's vector. The last few are kept: an ask searches with one question
@@ -474,6 +511,11 @@ class MemoryStore:
                 )
                 or 0
             )
+
+
+def outside(space: str) -> ColumnElement[bool]:
+    """Memories with no vector in ``space``."""
+    return or_(memories.c.embedder.is_(None), memories.c.embedder != space)
 
 
 _INDEXED = select(
