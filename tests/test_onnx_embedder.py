@@ -17,7 +17,13 @@ from cloudbrain.memory.embedding import (
     available_embedder,
     make_embedder,
 )
-from cloudbrain.memory.onnx_embedder import MINILM, OnnxEmbedder, PackagedFile, ShippedModel
+from cloudbrain.memory.onnx_embedder import (
+    MINILM,
+    OnnxEmbedder,
+    PackagedFile,
+    ShippedModel,
+    batches,
+)
 from cloudbrain.memory.records import MemoryRecord
 from cloudbrain.memory.store import MemoryStore, RecallFilter
 
@@ -164,3 +170,13 @@ async def test_a_fact_stands_out_from_routine_notes_closer_to_the_question(db_ur
         await engine.dispose()
     assert best.memory.content == fact
     assert best.why["crowding"] < min(r.why["crowding"] for r in rest)
+
+
+def test_texts_are_batched_by_length_so_that_few_are_padded_much() -> None:
+    # An answer's whole text and its sentences: the long one is embedded apart.
+    assert batches([84, 8, 24, 19]) == [[1, 3], [2], [0]]
+    # Many texts of similar length go together, BATCH at a time.
+    similar = batches([18 + i % 5 for i in range(70)])
+    assert [len(b) for b in similar] == [32, 32, 6]
+    assert sorted(i for b in similar for i in b) == list(range(70))
+    assert batches([]) == []

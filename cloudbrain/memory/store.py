@@ -1,10 +1,11 @@
 """Storing memories and finding them again, on SQLite or PostgreSQL.
 
 Recall is hybrid. Full-text search (:mod:`fulltext`: SQLite FTS5, PostgreSQL ``tsvector``,
-both scored by BM25) finds memories that share words with the question; cosine similarity of
-embeddings, over every stored memory (:class:`VectorIndex`, loaded from the database at the
-first search and kept up to date by :meth:`MemoryStore.add`), finds reworded ones;
-:mod:`ranking` adds the two up, importance and recency breaking ties. Filters (agent, session, device, kind, conversation, time range) apply to both: in
+both scored by BM25) finds memories that share words with the question (beside a semantic
+model, only those with all of them); cosine similarity of embeddings, over every stored memory
+(:class:`VectorIndex`, loaded from the database at the first search and kept up to date by
+:meth:`MemoryStore.add`), finds reworded ones; :mod:`ranking` adds the two up, less each
+candidate's crowding, importance and recency breaking ties. Filters (agent, session, device, kind, conversation, time range) apply to both: in
 SQL and in the index.
 
 The index sees what this store adds. Another process writing to the same database (a second
@@ -372,7 +373,7 @@ class MemoryStore:
             await self._load(self._index, max(0, self._loaded_upto - CATCH_UP_OVERLAP))
 
     async def _load(self, index: VectorIndex, after: int = 0) -> None:
-        started, first = time.perf_counter(), after == 0
+        started, since = time.perf_counter(), after
         async with self.engine.connect() as conn:
             while True:
                 page = list(
@@ -388,8 +389,8 @@ class MemoryStore:
                 if len(page) < LOAD_PAGE:
                     break
                 after = page[-1].seq
-        await self._look_for_unindexed(index.space, 0 if first else after)
-        if not first:
+        await self._look_for_unindexed(index.space, since)
+        if since:
             return
         log.info(
             "vector index %s: %d memories loaded in %.1f s",
