@@ -74,8 +74,8 @@ def make(spec: str, threads: int | None = None) -> Embedder:
     options.log_severity_level = 3
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    # OnnxEmbedder sets no thread count (onnxruntime then uses every physical core); its
-    # session is swapped for one of ``threads`` threads, the rest (tokenizer, pooling) kept.
+    # OnnxEmbedder's own session has one intra-op thread; it is swapped for one of
+    # ``threads`` threads, the rest (tokenizer, batching, pooling) kept.
     fresh._session = onnxruntime.InferenceSession(
         str(model), options, providers=["CPUExecutionProvider"]
     )
