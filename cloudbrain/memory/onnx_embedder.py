@@ -34,7 +34,7 @@ from cloudbrain.memory.embedding import EmbedderUnavailable, Vector, normalized
 
 MAX_TOKENS = 256  # the model was trained on at most this many; longer text is cut
 BATCH = 32  # texts per model call: long enough to be efficient, short enough to pad little
-PADDED = 1.5  # how much longer than the shortest text of a batch its longest may be
+PADDED = 1.5  # how much longer than the shortest text of a batch its longest may be (+8 tokens)
 
 
 @dataclass(frozen=True)
