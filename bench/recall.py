@@ -1,9 +1,9 @@
 """How fast recall is at 10k and 100k memories, and how often it finds a reworded fact.
 
     python -m bench.recall                  # about 11 minutes with the defaults, on 2 cores
-                                            # (7 of them embedding 100k memories, once cached: 4)
+                                            # (7 of them embedding 100k memories, once cached: 6)
     python -m bench.recall --no-postgres --sizes 10000 --json-only > result.json
-    python -m bench.recall --only quality    # BM25 and each embedder, a minute or two
+    python -m bench.recall --only quality    # BM25 and each embedder, about 4 minutes
 
 Two measurements, each on SQLite (a temporary file) and on PostgreSQL (a fresh database made
 on the ``--postgres`` server and dropped after; ``--no-postgres`` skips it):
