@@ -611,6 +611,12 @@ def quality_set(params: Params, anchor: datetime) -> tuple[list[MemoryRecord], l
 ROUTINE_QUERIES = 100  # of each form
 
 
+@dataclass(frozen=True)
+class Query:
+    text: str
+    answer: str  # the content sought: any memory with it counts (some say the same thing)
+
+
 def routine_queries(params: Params, mixed: Sequence[MemoryRecord]) -> dict[str, list[Query]]:
     """Questions whose answers are the routine (templated) memories themselves, so that ranking
     which favours memories unlike the rest (see ``ranking.crowding``) is seen not to lose
@@ -633,12 +639,6 @@ def routine_queries(params: Params, mixed: Sequence[MemoryRecord]) -> dict[str, 
             Query(start(r.content), r.content) for r in rng.sample(notes, ROUTINE_QUERIES)
         ],
     }
-
-
-@dataclass(frozen=True)
-class Query:
-    text: str
-    answer: str  # the content sought: any memory with it counts (some say the same thing)
 
 
 def found_share(hits: Sequence[list[str]], queries: Sequence[Query]) -> dict[str, Any]:

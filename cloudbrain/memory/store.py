@@ -123,8 +123,8 @@ class MemoryStore:
         self._recent_queries: OrderedDict[str, Vector] = OrderedDict()
         # Whether some memories have no vector in the index's space (stored while the model
         # failed, or by another one and not yet embedded again): only words can find those.
-        # Assumed until the index is loaded and has looked.
-        self._unindexed = True
+        # Known once the index is loaded; a search that loaded it looks again if it must.
+        self._unindexed = False
 
     async def add(self, records: Sequence[MemoryRecord]) -> Added:
         """Store records by union: new ids are stored; a known id is merged (see :func:`merge`).
@@ -253,16 +253,17 @@ class MemoryStore:
         now: datetime | None = None,
     ) -> list[Recalled]:
         now = now or datetime.now(UTC)
-        by_meaning = semantic(self.embedder.name if self.embedder else None)
+        # Beside a model, memories with only some of the question's words are left to their
+        # meaning (see ranking), unless some memories have no vector to be found by.
+        any_word = self._unindexed or not semantic(self.embedder.name if self.embedder else None)
         # Words in the database and meaning in the index at the same time: each waits on
-        # something other than this thread. Beside a model, memories with only some of the
-        # question's words are left to their meaning (see ranking)...
+        # something other than this thread.
         found, (query_vector, nearest) = await asyncio.gather(
-            self.fulltext.search(query, where.clauses(), any_word=not by_meaning),
+            self.fulltext.search(query, where.clauses(), any_word=any_word),
             self._nearest(query, where),
         )
-        # ...unless the model failed, or some memories have no vector to be found by.
-        if by_meaning and (query_vector is None or self._unindexed):
+        if not any_word and (query_vector is None or self._unindexed):
+            # The model failed, or loading the index just found memories it cannot compare.
             found = await self.fulltext.search(query, where.clauses())
         lexical = dict(found)
         space = self.embedder.name if query_vector is not None and self.embedder else None
